@@ -1,0 +1,305 @@
+"""Bring your own model: deploy and measure a user's ``nn.Module`` or ONNX file like a searched one."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench._errors import ConfigError, DataError
+from workbench._imports import require
+from workbench.backends import CompileContext, Deployment, ModelSource, get_backend
+from workbench.bench import MeasureSettings, Measurement, MemoryProbe, measure_deployments, profile_threads
+from workbench.data import Dataset, load_digits, load_npz, synthetic
+from workbench.hw import HardwareProfile, load_profile
+
+__all__ = ["BenchmarkResult", "benchmark", "load_model"]
+
+DEFAULTS = {
+    "torch": ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
+    "onnx": ("onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
+    "keras": ("onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
+}
+
+
+@dataclass
+class BenchmarkResult:
+    name: str
+    framework: str
+    input_shape: tuple[int, ...]
+    measurements: list[Measurement]
+    float_accuracy: float | None
+    out_dir: Path
+    notes: list[str] = field(default_factory=list)
+    report_path: Path | None = None
+
+    def by_deployment(self) -> dict[str, Measurement]:
+        return {m.deployment: m for m in self.measurements}
+
+    def baseline(self) -> Measurement | None:
+        ok = [m for m in self.measurements if m.ok and m.latency is not None]
+        first = next((m for m in ok if m.precision == "fp32" and m.backend in ("torch", "keras")), None)
+        return first or (ok[0] if ok else None)
+
+    def table(self) -> str:
+        """A plain-text table; latency is measured p50 with its spread, ratio vs the first fp32 baseline."""
+        base = self.baseline()
+        lines = [
+            f"{self.name} ({self.framework}, input {'x'.join(map(str, self.input_shape))}), on {self.measurements[0].profile if self.measurements else '?'}; "
+            f"latency measured (p50 over n calls after warm-up), ratio vs {base.deployment if base else 'n/a'}",
+            f"{'deployment':<28}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'ratio':>8}{'accuracy':>10}{'size':>12}{'peak mem':>12}  note",
+        ]
+        for m in self.measurements:
+            if not m.ok:
+                lines.append(f"{m.deployment:<28}  FAILED at {m.stage}: {m.error}")
+                continue
+            lat = m.latency
+            ratio = f"{lat.p50_ms / base.latency.p50_ms:.2f}x" if (lat and base and base.latency) else "–"
+            acc = f"{m.accuracy:.4f}" if m.accuracy is not None else "–"
+            mem = f"{m.peak_memory_bytes / 2**20:.1f} MiB" if m.peak_memory_bytes is not None else "–"
+            note = (m.meta.get("int8_scheme") or {}).get("label", "")
+            lines.append(
+                f"{m.deployment:<28}{lat.p50_ms if lat else 0:>10.4g}{lat.p90_ms if lat else 0:>10.4g}{lat.cv if lat else 0:>6.2f}"
+                f"{lat.n if lat else 0:>6}{ratio:>8}{acc:>10}{(m.size_bytes or 0) / 1024:>10.1f}Ki{mem:>12}  {note}"
+            )
+        if self.float_accuracy is not None:
+            lines.append(f"float model accuracy (test split): {self.float_accuracy:.4f}")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "framework": self.framework,
+            "input_shape": list(self.input_shape),
+            "float_accuracy": self.float_accuracy,
+            "measurements": [m.to_dict() for m in self.measurements],
+            "notes": self.notes,
+            "report": str(self.report_path) if self.report_path else None,
+        }
+
+    def as_results(self) -> Any:
+        """The measurements as a one-trial :class:`~workbench.study.StudyResults`, for figures and the report."""
+        from workbench._json import clean
+        from workbench.study._results import MEASURE_PREFIX, StudyResults, TrialRecord
+
+        attrs: dict[str, Any] = {
+            "arch": f"{self.name} ({self.framework})",
+            "float_accuracy": self.float_accuracy,
+        }
+        for m in self.measurements:
+            attrs[MEASURE_PREFIX + m.key] = clean(m.to_dict())
+        trial = TrialRecord(0, "COMPLETE", None, {}, attrs, None)
+        return StudyResults(self.name, ["maximize", "minimize"], ["accuracy", "latency_p50_ms"], [trial], {})
+
+
+def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
+    """Resolve a model reference to ``(framework, model)``.
+
+    ``.onnx`` files stay paths; ``.pt2`` is a ``torch.export`` program; ``.pt`` a pickled
+    ``nn.Module`` (only load files you trust: unpickling runs code); ``file.py:fn`` or
+    ``pkg.module:fn`` is called with no arguments and must return an ``nn.Module``.
+    """
+    text = os.fspath(ref)
+    path = Path(text)
+    if path.suffix == ".onnx":
+        if not path.exists():
+            raise ConfigError("model file not found", location=text)
+        return "onnx", path
+    if path.suffix in (".pt2", ".pt", ".pth"):
+        if not path.exists():
+            raise ConfigError("model file not found", location=text)
+        torch = require("torch", extra="torch")
+        if path.suffix == ".pt2":
+            return "torch", torch.export.load(str(path)).module()
+        obj = torch.load(str(path), weights_only=False)
+        if not isinstance(obj, torch.nn.Module):
+            raise ConfigError(f"expected a pickled nn.Module, found {type(obj).__name__} (a state_dict needs its model class: use module:function)", location=text)
+        return "torch", obj
+    if ":" in text:
+        target, _, attr = text.rpartition(":")
+        if target.endswith(".py"):
+            if not Path(target).exists():
+                raise ConfigError("file not found", location=target)
+            spec = importlib.util.spec_from_file_location(Path(target).stem, target)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            try:
+                module = importlib.import_module(target)
+            except ImportError as err:
+                raise ConfigError(f"cannot import {target!r}: {err}") from None
+        fn = getattr(module, attr, None)
+        if fn is None:
+            raise ConfigError(f"{target!r} has no attribute {attr!r}")
+        obj = fn() if callable(fn) and not _is_module(fn) else fn
+        return _framework_of(obj), obj
+    raise ConfigError(f"expected an .onnx, .pt2 or .pt file, or file.py:function / package.module:function, got {text!r}")
+
+
+def _is_module(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _framework_of(model: Any) -> str:
+    if isinstance(model, (str, Path)) and str(model).endswith(".onnx"):
+        return "onnx"
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return "torch"
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(model, keras.Model):
+        return "keras"
+    raise ConfigError(f"unsupported model type {type(model).__name__}; expected an nn.Module, a keras.Model or an .onnx path")
+
+
+def _onnx_input_shape(path: Path) -> tuple[int, ...] | None:
+    onnx = require("onnx", extra="onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    if len(inputs) != 1:
+        raise ConfigError(f"{path}: expected a model with one input, found {len(inputs)}")
+    dims = inputs[0].type.tensor_type.shape.dim[1:]
+    if any(not d.dim_value for d in dims):
+        return None
+    return tuple(int(d.dim_value) for d in dims)
+
+
+def _resolve_data(data: Any, input_shape: tuple[int, ...] | None) -> Dataset | None:
+    if data is None or isinstance(data, Dataset):
+        return data
+    if data == "digits":
+        return load_digits()
+    if data == "synthetic":
+        if input_shape is None:
+            raise ConfigError("synthetic data needs the input shape (--input-shape)")
+        return synthetic(input_shape, 10, 1000)
+    if isinstance(data, (str, Path)) and str(data).endswith(".npz"):
+        return load_npz(data)
+    if isinstance(data, tuple) and len(data) == 2:
+        from workbench.data import from_arrays
+
+        return from_arrays(*data)
+    raise ConfigError(f"data must be digits, synthetic, an .npz path, (x, y) arrays or a Dataset, got {data!r}")
+
+
+def benchmark(
+    model: Any,
+    *,
+    input_shape: Sequence[int] | None = None,
+    data: Any = None,
+    deployments: Sequence[str | Deployment] | None = None,
+    profile: str | HardwareProfile = "host-cpu",
+    out: str | os.PathLike[str] = "runs/bench",
+    name: str | None = None,
+    measure: MeasureSettings | dict[str, Any] | None = None,
+    threads: int | None = None,
+    memory: bool = True,
+    calibration_samples: int = 128,
+    max_accuracy_drop: float = 0.01,
+    report: bool = True,
+) -> BenchmarkResult:
+    """Deploy ``model`` every requested way on a measured profile and measure each artifact.
+
+    ``model`` is an ``nn.Module``, a ``keras.Model``, an ``.onnx`` path or any reference
+    :func:`load_model` accepts. ``data`` (``"digits"``, ``"synthetic"``, an ``.npz`` path,
+    ``(x, y)`` or a :class:`~workbench.data.Dataset`) gives accuracy on its test split and real
+    int8 calibration; without it, accuracy is not reported and static int8 is calibrated on
+    random inputs (noted in the result).
+    """
+    if isinstance(model, (str, Path)):
+        framework, model = load_model(model)
+        if name is None:
+            name = Path(str(model if framework == "onnx" else "")).stem or None
+    else:
+        framework = _framework_of(model)
+    name = name or getattr(model, "name", None) or type(model).__name__
+    if framework == "onnx" and input_shape is None:
+        input_shape = _onnx_input_shape(Path(model))
+    dataset = _resolve_data(data, tuple(input_shape) if input_shape else None)
+    if input_shape is None and dataset is not None:
+        input_shape = dataset.input_shape
+    if input_shape is None:
+        raise ConfigError("the input shape is unknown: pass input_shape (CLI: --input-shape 3,224,224) or data")
+    input_shape = tuple(int(d) for d in input_shape)
+    if dataset is not None and dataset.input_shape != input_shape:
+        raise DataError(f"the data's inputs are {dataset.input_shape} but the model takes {input_shape}")
+    prof = load_profile(profile)
+    settings = measure if isinstance(measure, MeasureSettings) else MeasureSettings.from_dict(measure)
+    deps = [Deployment.parse(d) for d in (deployments or DEFAULTS[framework])]
+    for d in deps:
+        try:
+            get_backend(d.backend).check(d, framework)
+        except ConfigError as err:
+            raise ConfigError(err.message, field=f"deployment {d.name}") from None
+
+    out_dir = Path(out) / str(name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    float_acc = None
+    if dataset is not None and framework == "torch":
+        from workbench.train import evaluate_torch
+
+        float_acc = evaluate_torch(model, dataset.x_test, dataset.y_test)
+    if dataset is not None:
+        calibration = dataset.calibration_batches(calibration_samples)
+    else:
+        rng = np.random.default_rng(0)
+        calibration = [rng.standard_normal((1, *input_shape)).astype(np.float32) for _ in range(min(32, calibration_samples))]
+        if any(d.precision == "int8-static" for d in deps):
+            notes.append("static int8 was calibrated on random normal inputs (no data given): pass data for meaningful int8 ranges")
+        notes.append("no labelled data: accuracy is not reported")
+    source = ModelSource(framework, model, input_shape, out_dir, name="model")
+    ctx = CompileContext(
+        calibration=calibration,
+        x_val=dataset.x_val if dataset is not None else None,
+        y_val=dataset.y_val if dataset is not None else None,
+        reference_accuracy=_val_reference(model, framework, dataset),
+        max_accuracy_drop=max_accuracy_drop,
+    )
+    probe = MemoryProbe() if memory else None
+    try:
+        ms, _artifacts = measure_deployments(
+            source, deps, prof, x_test=dataset.x_test if dataset is not None else None,
+            y_test=dataset.y_test if dataset is not None else None, compile_ctx=ctx, settings=settings,
+            memory=probe, threads=profile_threads(prof, threads),
+        )
+    finally:
+        if probe is not None:
+            probe.close()
+    if framework == "onnx" and dataset is not None:
+        fp32 = next((m for m in ms if m.precision == "fp32" and m.ok), None)
+        float_acc = fp32.accuracy if fp32 else None
+    result = BenchmarkResult(str(name), framework, input_shape, ms, float_acc, out_dir, notes)
+    if report:
+        from workbench.report import write_report
+
+        result.report_path = write_report(result.as_results(), out_dir / "report.html", title=f"Benchmark: {name}")
+    return result
+
+
+def _val_reference(model: Any, framework: str, dataset: Dataset | None) -> float | None:
+    """The float model's validation accuracy, which int8 schemes are checked against."""
+    if dataset is None:
+        return None
+    if framework == "torch":
+        from workbench.train import evaluate_torch
+
+        return evaluate_torch(model, dataset.x_val, dataset.y_val)
+    if framework == "onnx":
+        from workbench.backends import Threads
+        from workbench.backends._onnxruntime import _OrtRunner, ort_session
+        from workbench.bench import accuracy_of
+
+        return accuracy_of(_OrtRunner(ort_session(model, Threads())), dataset.x_val, dataset.y_val)
+    return None

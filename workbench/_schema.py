@@ -1,0 +1,332 @@
+"""Declarative validation of YAML/dict configs with one-line errors.
+
+A config section is read through a :class:`Reader`, which takes each key with a check, fills
+defaults, converts types, and refuses unknown keys by listing the known ones. Errors name the
+file and line (when the data came from YAML), the dotted field and what was expected::
+
+    search/bad.yaml:7: train.epochs: expected an integer >= 1, got 'three'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench._errors import ConfigError
+
+__all__ = [
+    "REQUIRED",
+    "Bool",
+    "Check",
+    "Choice",
+    "Float",
+    "Int",
+    "ListOf",
+    "Optional",
+    "Reader",
+    "SourceMap",
+    "Str",
+    "load_yaml",
+]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Check:
+    """Converts and validates one value; raises ``ConfigError`` (without location) when bad."""
+
+    expected: str = "a value"
+
+    def __call__(self, value: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fail(self, value: Any) -> ConfigError:
+        return ConfigError(f"expected {self.expected}, got {_show(value)}")
+
+
+@dataclass(frozen=True)
+class Int(Check):
+    min: int | None = None
+    max: int | None = None
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        if self.min is not None and self.max is not None:
+            return f"an integer in [{self.min}, {self.max}]"
+        if self.min is not None:
+            return f"an integer >= {self.min}"
+        if self.max is not None:
+            return f"an integer <= {self.max}"
+        return "an integer"
+
+    def __call__(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise self.fail(value)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise self.fail(value)
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Float(Check):
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        lo = "(" if self.min_exclusive else "["
+        if self.min is not None and self.max is not None:
+            return f"a number in {lo}{self.min}, {self.max}]"
+        if self.min is not None:
+            return f"a number {'>' if self.min_exclusive else '>='} {self.min}"
+        if self.max is not None:
+            return f"a number <= {self.max}"
+        return "a number"
+
+    def __call__(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(value)
+        value = float(value)
+        if math.isnan(value):
+            raise self.fail(value)
+        if self.min is not None and (value < self.min or (self.min_exclusive and value == self.min)):
+            raise self.fail(value)
+        if self.max is not None and value > self.max:
+            raise self.fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Str(Check):
+    nonempty: bool = True
+    expected: str = "a non-empty string"
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or (self.nonempty and not value.strip()):
+            raise self.fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Bool(Check):
+    expected: str = "true or false"
+
+    def __call__(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(Check):
+    choices: tuple[str, ...] = ()
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return "one of " + ", ".join(self.choices)
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.choices:
+            raise self.fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class ListOf(Check):
+    item: Check = Str()
+    min_len: int = 0
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        least = f"at least {self.min_len} of " if self.min_len else ""
+        return f"a list of {least}{self.item.expected}"
+
+    def __call__(self, value: Any) -> tuple[Any, ...]:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise self.fail(value)
+        if len(value) < self.min_len:
+            raise self.fail(value)
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(self.item(item))
+            except ConfigError as err:
+                raise ConfigError(err.message, field=f"[{i}]") from None
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Optional(Check):
+    inner: Check = Str()
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"{self.inner.expected} or null"
+
+    def __call__(self, value: Any) -> Any:
+        return None if value is None else self.inner(value)
+
+
+@dataclass(frozen=True)
+class Func(Check):
+    """A check given as a function that returns the converted value or raises ValueError."""
+
+    func: Callable[[Any], Any] = lambda v: v
+    expected: str = "a value"
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return self.func(value)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as err:
+            detail = str(err)
+            raise ConfigError(
+                f"expected {self.expected}, got {_show(value)}" + (f" ({detail})" if detail else "")
+            ) from None
+
+
+class SourceMap:
+    """Where each dotted field of a YAML document was written: file and line."""
+
+    def __init__(self, path: str | None = None, lines: dict[str, int] | None = None) -> None:
+        self.path = path
+        self.lines = lines or {}
+
+    def where(self, field: str) -> str | None:
+        if self.path is None:
+            return None
+        probe = field
+        while probe:
+            if probe in self.lines:
+                return f"{self.path}:{self.lines[probe]}"
+            probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+        return self.path
+
+
+def _child(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else str(key)
+
+
+def load_yaml(path: str | os.PathLike[str], *, display: str | None = None) -> tuple[Any, SourceMap]:
+    """Load a YAML file, returning its data and a map of field -> line for error messages."""
+    import yaml
+
+    p = Path(path)
+    name = display or str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", location=name) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read file ({err.strerror})", location=name) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"malformed YAML: {problem}", location=where) from None
+    lines: dict[str, int] = {}
+
+    def walk(n: Any, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                field = _child(prefix, str(key_node.value))
+                lines[field] = key_node.start_mark.line + 1
+                walk(value_node, field)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                field = _child(prefix, i)
+                lines[field] = item.start_mark.line + 1
+                walk(item, field)
+
+    if node is not None:
+        walk(node, "")
+    return data, SourceMap(name, lines)
+
+
+class Reader:
+    """Reads one mapping section with checks; call :meth:`finish` to refuse unknown keys."""
+
+    def __init__(
+        self,
+        data: Any,
+        *,
+        field: str = "",
+        source: SourceMap | None = None,
+        what: str = "a mapping",
+    ) -> None:
+        self.field = field
+        self.source = source or SourceMap()
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise self.error(f"expected {what}, got {_show(data)}")
+        self.data: Mapping[str, Any] = data
+        self._taken: set[str] = set()
+
+    def error(self, message: str, key: str | int | None = None) -> ConfigError:
+        field = _child(self.field, key) if key is not None else self.field
+        return ConfigError(message, field=field or None, location=self.source.where(field))
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def get(self, key: str, check: Check, default: Any = REQUIRED) -> Any:
+        self._taken.add(key)
+        if key not in self.data:
+            if default is REQUIRED:
+                raise self.error(f"missing; expected {check.expected}", key)
+            return default
+        try:
+            return check(self.data[key])
+        except ConfigError as err:
+            sub = _child(self.field, key)
+            if err.field:
+                sub = sub + (err.field if err.field.startswith("[") else "." + err.field)
+            raise ConfigError(err.message, field=sub, location=self.source.where(sub)) from None
+
+    def raw(self, key: str, default: Any = REQUIRED) -> Any:
+        self._taken.add(key)
+        if key not in self.data:
+            if default is REQUIRED:
+                raise self.error("missing", key)
+            return default
+        return self.data[key]
+
+    def section(self, key: str, *, what: str = "a mapping") -> Reader:
+        self._taken.add(key)
+        return Reader(self.data.get(key), field=_child(self.field, key), source=self.source, what=what)
+
+    def sub(self, key: str | int, data: Any, *, what: str = "a mapping") -> Reader:
+        return Reader(data, field=_child(self.field, key), source=self.source, what=what)
+
+    def finish(self, *, extra_known: Sequence[str] = ()) -> None:
+        unknown = [k for k in self.data if k not in self._taken]
+        if unknown:
+            known = sorted(self._taken | set(extra_known))
+            key = unknown[0]
+            raise self.error(f"unknown key; expected one of: {', '.join(known)}", str(key))

@@ -1,0 +1,20 @@
+"""Measurement: latency with spread and receipts, artifact accuracy, size and peak memory."""
+
+from workbench.bench._deploy import accuracy_of, measure_deployments, profile_threads
+from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved, median_ci
+from workbench.bench._measurement import Measurement, measurement_key
+from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
+
+__all__ = [
+    "MEMORY_METHOD",
+    "LatencyStats",
+    "MeasureSettings",
+    "Measurement",
+    "MemoryProbe",
+    "accuracy_of",
+    "measure_deployments",
+    "measure_interleaved",
+    "measurement_key",
+    "median_ci",
+    "profile_threads",
+]

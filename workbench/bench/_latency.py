@@ -1,0 +1,187 @@
+"""Latency measurement: warm-up, interleaved repeats, stability-based stopping, spread.
+
+Variants being compared are measured in one process, in rounds: each round runs every variant
+for a short block (the first call of a block is untimed, so thread pools another runtime left
+spinning or sleeping do not bill the next one), rotating the order each round. Drift of a noisy
+machine then spreads evenly over all variants instead of favouring whichever ran first.
+
+Stopping: after ``min_repeats`` samples and ``min_time_s`` per variant, measurement stops once
+every variant's median is stable: the distribution-free 95% confidence interval of the median
+(order statistics) is within ``target_rel_ci`` of it, or at ``max_time_s`` / ``max_repeats``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench._errors import ConfigError
+from workbench._schema import Float, Int, Reader, SourceMap
+
+__all__ = ["LatencyStats", "MeasureSettings", "measure_interleaved", "median_ci"]
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    warmup: int = 10
+    warmup_s: float = 0.1  # and at least this long
+    min_repeats: int = 30
+    max_repeats: int = 2000
+    min_time_s: float = 0.3  # per variant
+    max_time_s: float = 10.0  # per variant
+    block: int = 5  # timed calls per variant per round
+    target_rel_ci: float = 0.02  # stop when the median's 95% CI half-width is within 2% of it
+    batch_size: int = 1
+
+    @classmethod
+    def read(cls, r: Reader) -> MeasureSettings:
+        s = cls(
+            warmup=r.get("warmup", Int(min=0, max=100_000), 10),
+            warmup_s=r.get("warmup_s", Float(min=0.0), 0.1),
+            min_repeats=r.get("min_repeats", Int(min=3, max=1_000_000), 30),
+            max_repeats=r.get("max_repeats", Int(min=3, max=10_000_000), 2000),
+            min_time_s=r.get("min_time_s", Float(min=0.0), 0.3),
+            max_time_s=r.get("max_time_s", Float(min=0.0, min_exclusive=True), 10.0),
+            block=r.get("block", Int(min=1, max=10_000), 5),
+            target_rel_ci=r.get("target_rel_ci", Float(min=0.0, max=1.0, min_exclusive=True), 0.02),
+            batch_size=r.get("batch_size", Int(min=1, max=65536), 1),
+        )
+        r.finish()
+        if s.max_repeats < s.min_repeats:
+            raise r.error(f"max_repeats ({s.max_repeats}) must be >= min_repeats ({s.min_repeats})", "max_repeats")
+        if s.max_time_s < s.min_time_s:
+            raise r.error(f"max_time_s ({s.max_time_s}) must be >= min_time_s ({s.min_time_s})", "max_time_s")
+        return s
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> MeasureSettings:
+        return cls.read(Reader(data or {}, field="measure", source=SourceMap()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Latency of one variant in milliseconds, with its spread and sample count."""
+
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    n: int
+    ci95_low_ms: float  # distribution-free 95% CI of the median
+    ci95_high_ms: float
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation, std / mean."""
+        return self.std_ms / self.mean_ms if self.mean_ms > 0 else float("nan")
+
+    @property
+    def rel_ci(self) -> float:
+        return (self.ci95_high_ms - self.ci95_low_ms) / 2 / self.p50_ms if self.p50_ms > 0 else float("inf")
+
+    @classmethod
+    def from_samples(cls, samples_s: list[float] | np.ndarray) -> LatencyStats:
+        ms = np.sort(np.asarray(samples_s, dtype=np.float64) * 1e3)
+        if ms.size == 0:
+            raise ValueError("no latency samples")
+        lo, hi = median_ci(ms)
+        return cls(
+            p50_ms=float(np.percentile(ms, 50)),
+            p90_ms=float(np.percentile(ms, 90)),
+            p99_ms=float(np.percentile(ms, 99)),
+            mean_ms=float(ms.mean()),
+            std_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
+            min_ms=float(ms[0]),
+            n=int(ms.size),
+            ci95_low_ms=lo,
+            ci95_high_ms=hi,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cv"] = self.cv
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LatencyStats:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+def median_ci(sorted_values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
+    """Distribution-free CI of the median from order statistics (normal approximation of the binomial)."""
+    n = len(sorted_values)
+    if n < 3:
+        return float(sorted_values[0]), float(sorted_values[-1])
+    half = z * math.sqrt(n) / 2
+    lo = max(0, int(math.floor(n / 2 - half)))
+    hi = min(n - 1, int(math.ceil(n / 2 + half)))
+    return float(sorted_values[lo]), float(sorted_values[hi])
+
+
+def measure_interleaved(
+    fns: Mapping[str, Callable[[], Any]],
+    settings: MeasureSettings | None = None,
+    *,
+    on_round: Callable[[dict[str, int]], None] | None = None,
+) -> dict[str, LatencyStats]:
+    """Time each zero-argument callable in ``fns``, interleaved; return stats per name."""
+    s = settings or MeasureSettings()
+    if not fns:
+        return {}
+    if s.max_time_s <= 0:
+        raise ConfigError("max_time_s must be positive")
+    names = list(fns)
+    clock = time.perf_counter
+    # warm-up: each variant separately, count and time floor both met
+    for name in names:
+        fn = fns[name]
+        start = clock()
+        done = 0
+        while done < s.warmup or clock() - start < s.warmup_s:
+            fn()
+            done += 1
+            if done > 100_000:
+                break
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    spent: dict[str, float] = dict.fromkeys(names, 0.0)
+    active = list(names)
+    rnd = 0
+    while active:
+        order = active[rnd % len(active) :] + active[: rnd % len(active)]
+        for name in order:
+            fn = fns[name]
+            fn()  # untimed: re-warm caches and thread pools after the previous variant
+            block_start = clock()
+            for _ in range(s.block):
+                t0 = clock()
+                fn()
+                samples[name].append(clock() - t0)
+            spent[name] += clock() - block_start
+        rnd += 1
+        if on_round is not None:
+            on_round({n: len(v) for n, v in samples.items()})
+        still = []
+        for name in active:
+            n = len(samples[name])
+            if n >= s.max_repeats or spent[name] >= s.max_time_s:
+                continue
+            if n >= s.min_repeats and spent[name] >= s.min_time_s:
+                ms = np.sort(np.asarray(samples[name]))
+                lo, hi = median_ci(ms)
+                med = float(statistics.median(ms))
+                if med > 0 and (hi - lo) / 2 / med <= s.target_rel_ci:
+                    continue
+            still.append(name)
+        active = still
+    return {name: LatencyStats.from_samples(samples[name]) for name in names}

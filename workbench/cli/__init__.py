@@ -1,0 +1,108 @@
+"""``workbench``: the headless command line.
+
+Exit codes: 0 done; 1 the run failed (no trial succeeded, or an internal error); 2 bad input
+(config, profile, arguments: one line naming file, field and expectation, no traceback);
+130 interrupted by Ctrl-C (finished trials stay stored; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from workbench._errors import WorkbenchError
+from workbench._version import __version__
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, like every other user error
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="workbench", description="Hardware-aware model design: search, deploy, measure, compare.")
+    p.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run (or resume) the study a YAML config describes")
+    r.add_argument("config", help="study config, e.g. search/quickstart.yaml")
+    r.add_argument("--trials", type=int, help="total trials the study should have (overrides study.trials)")
+    r.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
+    r.add_argument("--out", help="output folder (default: runs)")
+    r.add_argument("--timeout", type=float, help="seconds after which no new trial starts (overrides study.timeout_s)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=2 (repeatable)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--no-memory", action="store_true", help="skip peak-memory measurement")
+
+    s = sub.add_parser("show", help="summarise a stored study: fronts per deployment, failures")
+    s.add_argument("study", help="study name")
+    s.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
+    s.add_argument("--out", default="runs", help="output folder holding workbench.db (default: runs)")
+    s.add_argument("--json", action="store_true", help="print the results as JSON")
+    s.add_argument("--report", action="store_true", help="(re)write <out>/<study>/report.html and results files")
+
+    ls = sub.add_parser("studies", help="list the studies in a storage")
+    ls.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
+    ls.add_argument("--out", default="runs")
+
+    pr = sub.add_parser("profiles", help="list hardware profiles, or show one")
+    pr_sub = pr.add_subparsers(dest="profiles_command", metavar="ACTION", parser_class=_Parser)
+    pr_sub.add_parser("list", help="list every profile found (the default)")
+    show = pr_sub.add_parser("show", help="print one profile with the source of each number")
+    show.add_argument("name")
+
+    b = sub.add_parser("bench", help="deploy and measure your own model: an .onnx file, a .pt/.pt2 file, or module:function")
+    b.add_argument("model", help="path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | file.py:fn | pkg.module:fn")
+    b.add_argument("--input-shape", help="input shape without batch, e.g. 3,224,224 (read from the model when it says)")
+    b.add_argument("--data", help="labelled data for accuracy and int8 calibration: digits | synthetic | path.npz")
+    b.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",
+                   help="deployment, e.g. onnxruntime-int8-static (repeatable; default: all the model's framework allows)")
+    b.add_argument("--profile", default="host-cpu", help="measured hardware profile (default host-cpu)")
+    b.add_argument("--threads", type=int, help="intra-op threads (default: the profile's)")
+    b.add_argument("--out", default="runs/bench", help="output folder for artifacts and the report (default runs/bench)")
+    b.add_argument("--name", help="name for the report (default: the model file's stem)")
+    b.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    b.add_argument("--no-memory", action="store_true", help="skip peak-memory measurement")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    debug = os.environ.get("WORKBENCH_DEBUG") == "1"
+    try:
+        from workbench.cli import _commands
+
+        return int(getattr(_commands, f"cmd_{args.command}")(args))
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    except WorkbenchError as err:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"workbench: error: {err}\n")
+        return EXIT_USAGE if err.user_error else EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:  # an internal failure: say so with the traceback
+        traceback.print_exc()
+        sys.stderr.write("workbench: internal error (the traceback above); please report it\n")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

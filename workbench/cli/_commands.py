@@ -1,0 +1,193 @@
+"""The CLI's commands; each takes parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench._errors import ConfigError
+from workbench._json import dumps
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _storage(args: Any, out_dir: str) -> str:
+    return args.storage or f"sqlite:///{Path(out_dir) / 'workbench.db'}"
+
+
+def _set_thread_env(threads: int) -> None:
+    """OpenMP reads its thread count once, at library load: set it before torch is imported."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def cmd_run(args: Any) -> int:
+    from workbench.study import load_config, run_study, with_overrides
+
+    if args.trials is not None and args.trials < 1:
+        raise ConfigError(f"--trials: expected an integer >= 1, got {args.trials}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise ConfigError(f"--timeout: expected a positive number of seconds, got {args.timeout}")
+    cfg = load_config(args.config, overrides=args.overrides)
+    cfg = with_overrides(cfg, trials=args.trials, storage=args.storage, out_dir=args.out, timeout_s=args.timeout)
+    _set_thread_env(cfg.hardware[0].resolved_threads())
+    result = run_study(cfg, progress=not args.quiet, measure_memory=not args.no_memory)
+    res = result.results
+    _print_summary(res)
+    if result.outputs:
+        _out(f"\nreport:   {result.outputs['report']}")
+        _out(f"results:  {result.outputs['json']}  {result.outputs['csv']}")
+        if "pareto" in result.outputs:
+            _out(f"models:   {result.outputs['pareto']}/ (Pareto-optimal artifacts, manifest.json)")
+    _out(f"storage:  {cfg.storage_url()}  (study {cfg.name!r}; open with optuna.load_study or optuna-dashboard)")
+    if result.interrupted:
+        sys.stderr.write(f"interrupted: {len(res.completed())} finished trials are stored; run the same command to resume\n")
+        return EXIT_INTERRUPTED
+    if not res.completed():
+        sys.stderr.write("workbench: error: no trial completed; see the failures above\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _print_summary(res: Any) -> None:
+    _out(f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, {len(res.failed())} failed")
+    fronts = res.fronts()
+    for key, f in fronts.items():
+        n_points = len(res.points(key)[0])
+        _out(f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; latency measured p50)")
+        _out(f"  {'trial':>5}  {'accuracy':>8}  {'p50 ms':>9}  architecture")
+        by_trial = {t.number: t for t in res.trials}
+        for t, (lat, acc) in zip(f.trials, f.points):
+            knee = "  <- knee" if t == f.knee else ""
+            _out(f"  {t:>5}  {acc:>8.4f}  {lat:>9.4g}  {by_trial[t].user_attrs.get('arch', '')}{knee}")
+    fails = [t for t in res.trials if t.failure]
+    if fails:
+        _out("\nfailed trials:")
+        for t in fails:
+            _out(f"  trial {t.number}: {t.failure.get('stage')}: {t.failure.get('reason')}")
+    dep_fail = [r for r in res.rows() if r.get("status") == "failed"]
+    if dep_fail:
+        _out("\nfailed deployments:")
+        for r in dep_fail[:20]:
+            _out(f"  trial {r['trial']} {r['key']}: {r.get('stage')}: {r.get('error')}")
+        if len(dep_fail) > 20:
+            _out(f"  ... and {len(dep_fail) - 20} more (results.csv has them all)")
+
+
+def cmd_show(args: Any) -> int:
+    from workbench.study import load_results, open_study
+
+    storage = _storage(args, args.out)
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
+        raise ConfigError(f"no study database at {storage[len('sqlite:///'):]}; pass --storage URL or --out DIR")
+    study = open_study(args.study, storage)
+    res = load_results(study)
+    if args.json:
+        _out(dumps(res.to_json()))
+        return EXIT_OK
+    _out(f"objectives: {', '.join(f'{n} ({d})' for n, d in zip(res.metric_names, res.directions))}")
+    _print_summary(res)
+    if args.report:
+        from workbench.study import write_outputs
+
+        outputs = write_outputs(res, None, Path(args.out) / args.study, _artifact_store(res))
+        _out(f"\nreport: {outputs['report']}")
+    return EXIT_OK
+
+
+def _artifact_store(res: Any) -> Any:
+    path = res.study_attrs.get("artifact_store")
+    if not path or not Path(path).is_dir():
+        return None
+    from optuna.artifacts import FileSystemArtifactStore
+
+    return FileSystemArtifactStore(path)
+
+
+def cmd_studies(args: Any) -> int:
+    from workbench.study import list_studies
+
+    storage = _storage(args, args.out)
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
+        raise ConfigError(f"no study database at {storage[len('sqlite:///'):]}; pass --storage URL or --out DIR")
+    summaries = list_studies(storage)
+    if not summaries:
+        _out(f"no studies in {storage}")
+        return EXIT_OK
+    import optuna
+
+    _out(f"{'study':<30}{'trials':>8}  objectives")
+    for s in summaries:
+        names = optuna.load_study(study_name=s.study_name, storage=storage).metric_names or []
+        dirs = [d.name.lower() for d in s.directions]
+        objectives = ", ".join(f"{n} ({d})" for n, d in zip(names, dirs)) if names else ", ".join(dirs)
+        _out(f"{s.study_name:<30}{s.n_trials:>8}  {objectives}")
+    return EXIT_OK
+
+
+def cmd_profiles(args: Any) -> int:
+    from workbench.hw import list_profiles, load_profile
+
+    if getattr(args, "profiles_command", None) == "show":
+        p = load_profile(args.name)
+        _out(f"{p.name} ({p.kind}, {p.device}) — {p.description}")
+        _out(f"  file: {p.path}")
+        threads = f"{p.threads}" + (f" (= {p.resolved_threads()} here)" if p.threads == "auto" and p.measured else "")
+        _out(f"  threads: intra-op {threads}, inter-op {p.inter_op_threads}")
+        _out(f"  backends: {', '.join(p.backends)}; precisions: {', '.join(p.precisions)}")
+        if p.deploy:
+            _out(f"  deploys as: {p.deploy.backend} {p.deploy.precision} ({p.deploy.format})")
+        for field in ("cores", "clock_ghz", "simd_bits", "memory_bandwidth_gbs", "ram_mb", "sram_kb", "flash_kb"):
+            v = getattr(p, field)
+            if v is not None:
+                _out(f"  {field}: {v.value:g}   [source: {v.source}]")
+        for prec, v in p.peak_gops.items():
+            _out(f"  peak_gops.{prec}: {v.value:g}   [source: {v.source}]")
+        if p.measured:
+            from workbench.hw import host_info
+
+            h = host_info()
+            _out(f"  this host: {h.cpu_model}; {h.available_cpus} CPUs available; ISA {h.isa_summary}")
+        return EXIT_OK
+    profiles = list_profiles()
+    _out(f"{'name':<22}{'kind':<11}{'device':<8}{'backends':<28}description")
+    for p in profiles:
+        _out(f"{p.name:<22}{p.kind:<11}{p.device:<8}{', '.join(p.backends):<28}{p.description}")
+    return EXIT_OK
+
+
+def cmd_bench(args: Any) -> int:
+    from workbench._api import benchmark
+
+    shape = None
+    if args.input_shape:
+        try:
+            shape = tuple(int(v) for v in args.input_shape.replace("x", ",").split(",") if v.strip())
+        except ValueError:
+            raise ConfigError(f"--input-shape: expected integers such as 3,224,224, got {args.input_shape!r}") from None
+        if not shape or any(d < 1 for d in shape):
+            raise ConfigError(f"--input-shape: expected positive integers, got {args.input_shape!r}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads: expected an integer >= 1, got {args.threads}")
+    from workbench.hw import load_profile
+
+    prof = load_profile(args.profile)
+    _set_thread_env(args.threads or prof.resolved_threads())
+    result = benchmark(
+        args.model, input_shape=shape, data=args.data, deployments=args.deploy or None, profile=prof,
+        out=args.out, name=args.name, threads=args.threads, memory=not args.no_memory,
+    )
+    if args.json:
+        _out(json.dumps(json.loads(dumps(result.to_dict())), indent=2))
+    else:
+        _out(result.table())
+        if result.report_path:
+            _out(f"\nreport: {result.report_path}")
+    return EXIT_OK if any(m.ok for m in result.measurements) else EXIT_FAILED

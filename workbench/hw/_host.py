@@ -1,0 +1,131 @@
+"""Fingerprint of the machine a measurement was taken on: CPU, ISA flags, cores, versions."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+__all__ = ["HostInfo", "available_cpus", "host_info", "library_versions"]
+
+# Flags that change which kernels the backends pick (x86 and Arm names as /proc/cpuinfo spells them)
+_ISA_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+    "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
+    "asimd", "asimddp", "asimdhp", "sve", "i8mm", "bf16",
+)
+
+_PACKAGES = (
+    "workbench-nas", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "optuna", "tensorflow",
+    "tensorflow-cpu", "keras", "ai-edge-litert", "tf2onnx", "scikit-learn", "plotly",
+)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    cpu_model: str
+    machine: str
+    logical_cpus: int
+    available_cpus: int
+    physical_cores: int | None
+    isa_flags: tuple[str, ...]
+    memory_bytes: int | None
+    os: str
+    python: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_vnni(self) -> bool:
+        """True when the CPU has int8 dot-product instructions that do not saturate u8 x s8."""
+        return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(self.isa_flags))
+
+    @property
+    def isa_summary(self) -> str:
+        order = ["avx512_vnni", "avx_vnni", "avx512f", "avx2", "fma", "amx_int8", "asimddp", "asimd", "sve", "i8mm"]
+        shown = [f for f in order if f in self.isa_flags]
+        return " ".join(shown) or "baseline"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["isa_flags"] = list(self.isa_flags)
+        return d
+
+
+def _read_cpuinfo() -> tuple[str, set[str], int | None]:
+    model, flags, cores = "", set(), None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return platform.processor() or platform.machine(), flags, None
+    physical: set[tuple[str, str]] = set()
+    phys_id = core_id = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key in ("model name", "Model", "Hardware") and not model:
+            model = value
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+        elif key == "physical id":
+            phys_id = value
+        elif key == "core id":
+            core_id = value
+            physical.add((phys_id, core_id))
+    if physical:
+        cores = len(physical)
+    if not model:
+        model = platform.processor() or platform.machine()
+    return model, flags, cores
+
+
+def _memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the packages whose kernels shape a measurement (no imports)."""
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def host_info() -> HostInfo:
+    """This machine's fingerprint (cached for the process)."""
+    model, flags, cores = _read_cpuinfo()
+    return HostInfo(
+        cpu_model=model,
+        machine=platform.machine(),
+        logical_cpus=os.cpu_count() or 1,
+        available_cpus=available_cpus(),
+        physical_cores=cores,
+        isa_flags=tuple(f for f in _ISA_FLAGS if f in flags),
+        memory_bytes=_memory_bytes(),
+        os=f"{platform.system()} {platform.release()}",
+        python=sys.version.split()[0],
+        versions=library_versions(),
+    )

@@ -1,0 +1,285 @@
+"""Hardware profiles: validated YAML describing where a model runs.
+
+``kind: measured`` profiles are run for real (this host); ``kind: simulated`` ones describe a
+device whose figures are predicted from its specifications. Every number may carry its source::
+
+    memory_bandwidth_gbs: {value: 4.0, source: "Raspberry Pi 4 datasheet, LPDDR4-3200 x32"}
+
+Profiles are found by name in, in order: directories of ``$WORKBENCH_PROFILE_PATH``,
+``./hwprofiles`` of the working directory, and the profiles shipped with the package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench._errors import ConfigError, UnknownNameError
+from workbench._resources import builtin_dir
+from workbench._schema import Check, Choice, Func, Int, ListOf, Optional, Reader, Str, load_yaml
+from workbench.hw._host import available_cpus
+
+__all__ = [
+    "PRECISIONS",
+    "DeployRecipe",
+    "HardwareProfile",
+    "Sourced",
+    "find_profile",
+    "list_profiles",
+    "load_profile",
+    "profile_dirs",
+]
+
+SCHEMA_VERSION = 1
+PRECISIONS = ("fp32", "fp16", "bf16", "int8-dynamic", "int8-static")
+DEVICES = ("cpu", "gpu", "npu", "tpu", "mcu")
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A number and where it comes from (datasheet, measurement, estimate)."""
+
+    value: float
+    source: str = "unspecified"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "source": self.source}
+
+
+def _sourced(positive: bool = True) -> Check:
+    def convert(v: Any) -> Sourced:
+        if isinstance(v, dict):
+            extra = set(v) - {"value", "source"}
+            if extra or "value" not in v:
+                raise ValueError("a mapping needs exactly 'value' and optionally 'source'")
+            value, source = v["value"], v.get("source", "unspecified")
+            if not isinstance(source, str) or not source.strip():
+                raise ValueError("source must be a non-empty string")
+        else:
+            value, source = v, "unspecified"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("value must be a number")
+        if positive and value <= 0:
+            raise ValueError("value must be positive")
+        return Sourced(float(value), source)
+
+    return Func(convert, expected="a positive number or {value: number, source: text}")
+
+
+@dataclass(frozen=True)
+class DeployRecipe:
+    """What file a study produces for this target: backend, precision and file format."""
+
+    backend: str
+    precision: str
+    format: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"backend": self.backend, "precision": self.precision, "format": self.format}
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    name: str
+    kind: str  # measured | simulated
+    description: str = ""
+    device: str = "cpu"
+    threads: int | str = "auto"  # int or "auto" (all CPUs available to the process)
+    inter_op_threads: int = 1
+    backends: tuple[str, ...] = ("torch", "onnxruntime")
+    precisions: tuple[str, ...] = ("fp32", "int8-dynamic", "int8-static")
+    cores: Sourced | None = None
+    clock_ghz: Sourced | None = None
+    simd_bits: Sourced | None = None
+    peak_gops: dict[str, Sourced] = field(default_factory=dict)
+    memory_bandwidth_gbs: Sourced | None = None
+    ram_mb: Sourced | None = None
+    sram_kb: Sourced | None = None
+    flash_kb: Sourced | None = None
+    deploy: DeployRecipe | None = None
+    path: str | None = None
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def measured(self) -> bool:
+        return self.kind == "measured"
+
+    def resolved_threads(self) -> int:
+        """Intra-op threads to use: the profile's number, or every CPU available when ``auto``."""
+        if self.threads == "auto":
+            return available_cpus()
+        return int(self.threads)
+
+    def supports(self, backend: str, precision: str) -> bool:
+        return backend in self.backends and precision in self.precisions
+
+    def sources(self) -> dict[str, str]:
+        """Each numeric field and its source, for display and audits."""
+        out: dict[str, str] = {}
+        for name in ("cores", "clock_ghz", "simd_bits", "memory_bandwidth_gbs", "ram_mb", "sram_kb", "flash_kb"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v.source
+        for prec, v in self.peak_gops.items():
+            out[f"peak_gops.{prec}"] = v.source
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schema": self.schema,
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "device": self.device,
+            "threads": self.threads,
+            "inter_op_threads": self.inter_op_threads,
+            "backends": list(self.backends),
+            "precisions": list(self.precisions),
+        }
+        for name in ("cores", "clock_ghz", "simd_bits", "memory_bandwidth_gbs", "ram_mb", "sram_kb", "flash_kb"):
+            v = getattr(self, name)
+            if v is not None:
+                d[name] = v.to_dict()
+        if self.peak_gops:
+            d["peak_gops"] = {k: v.to_dict() for k, v in self.peak_gops.items()}
+        if self.deploy is not None:
+            d["deploy"] = self.deploy.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Any, *, location: str | None = None, path: str | None = None) -> HardwareProfile:
+        from workbench._schema import SourceMap
+
+        return _read_profile(Reader(data, source=SourceMap(location)), default_name=None, path=path)
+
+
+def _threads_check() -> Check:
+    def convert(v: Any) -> int | str:
+        if v == "auto":
+            return "auto"
+        return Int(min=1, max=1024)(v)
+
+    return Func(convert, expected="'auto' or an integer in [1, 1024]")
+
+
+def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> HardwareProfile:
+    from workbench.backends import backend_names
+
+    schema = r.get("schema", Int(min=1), SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise r.error(f"unsupported schema {schema}; this version reads {SCHEMA_VERSION}", "schema")
+    name = r.get("name", Str(), default_name) if default_name else r.get("name", Str())
+    known_backends = tuple(backend_names())
+    backends = r.get(
+        "backends",
+        ListOf(Func(lambda v: _known(v, known_backends), expected="a backend name (" + ", ".join(known_backends) + ")"), 1),
+        ("torch", "onnxruntime"),
+    )
+    peak = r.section("peak_gops")
+    peak_gops = {}
+    for prec in list(peak.data):
+        if prec not in PRECISIONS and prec not in ("int8", "int4"):
+            raise peak.error(f"unknown precision; expected one of: {', '.join((*PRECISIONS, 'int8', 'int4'))}", prec)
+        peak_gops[prec] = peak.get(prec, _sourced())
+    deploy = None
+    if r.has("deploy"):
+        d = r.section("deploy")
+        deploy = DeployRecipe(
+            backend=d.get("backend", Func(lambda v: _known(v, known_backends), expected="a backend name")),
+            precision=d.get("precision", Choice(PRECISIONS)),
+            format=d.get("format", Str()),
+        )
+        d.finish()
+    profile = HardwareProfile(
+        name=name,
+        kind=r.get("kind", Choice(("measured", "simulated"))),
+        description=r.get("description", Str(nonempty=False), ""),
+        device=r.get("device", Choice(DEVICES), "cpu"),
+        threads=r.get("threads", _threads_check(), "auto"),
+        inter_op_threads=r.get("inter_op_threads", Int(min=1, max=64), 1),
+        backends=backends,
+        precisions=r.get("precisions", ListOf(Choice(PRECISIONS), 1), ("fp32", "int8-dynamic", "int8-static")),
+        cores=r.get("cores", Optional(_sourced()), None),
+        clock_ghz=r.get("clock_ghz", Optional(_sourced()), None),
+        simd_bits=r.get("simd_bits", Optional(_sourced()), None),
+        peak_gops=peak_gops,
+        memory_bandwidth_gbs=r.get("memory_bandwidth_gbs", Optional(_sourced()), None),
+        ram_mb=r.get("ram_mb", Optional(_sourced()), None),
+        sram_kb=r.get("sram_kb", Optional(_sourced()), None),
+        flash_kb=r.get("flash_kb", Optional(_sourced()), None),
+        deploy=deploy,
+        path=path,
+    )
+    r.finish()
+    if profile.deploy is not None and profile.deploy.backend not in profile.backends:
+        raise r.error(f"backend {profile.deploy.backend!r} is not in this profile's backends", "deploy")
+    return profile
+
+
+def _known(value: Any, known: Iterable[str]) -> str:
+    known = tuple(known)
+    if not isinstance(value, str) or value not in known:
+        raise ValueError(f"known: {', '.join(known)}")
+    return value
+
+
+def profile_dirs() -> list[Path]:
+    """Directories searched for profiles, highest priority first."""
+    dirs: list[Path] = []
+    for entry in os.environ.get("WORKBENCH_PROFILE_PATH", "").split(os.pathsep):
+        if entry:
+            dirs.append(Path(entry))
+    local = Path.cwd() / "hwprofiles"
+    if local.is_dir():
+        dirs.append(local)
+    builtin = builtin_dir("hwprofiles")
+    if builtin is not None and all(builtin.resolve() != d.resolve() for d in dirs if d.exists()):
+        dirs.append(builtin)
+    return dirs
+
+
+def _profile_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in profile_dirs():
+        if not d.is_dir():
+            continue
+        for f in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def find_profile(name: str) -> Path:
+    """Path of the profile named ``name`` (a file path is accepted as is)."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") or os.sep in name:
+        if not p.exists():
+            raise ConfigError("profile file not found", location=name)
+        return p
+    files = _profile_files()
+    if name not in files:
+        raise UnknownNameError("hardware profile", name, list(files))
+    return files[name]
+
+
+def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> HardwareProfile:
+    """Load and validate a profile by name or file path."""
+    if isinstance(name_or_path, HardwareProfile):
+        return name_or_path
+    path = find_profile(os.fspath(name_or_path))
+    data, source = load_yaml(path, display=_display(path))
+    return _read_profile(Reader(data, source=source), default_name=path.stem, path=str(path))
+
+
+def list_profiles() -> list[HardwareProfile]:
+    """Every profile found, validated (an invalid file raises, naming it)."""
+    return [load_profile(p) for p in _profile_files().values()]
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,240 @@
+"""Plotly figures of a study. Each is a pure ``*_info`` function (what to draw, easy to test)
+and a thin renderer returning a ``plotly.graph_objects.Figure`` that works in notebooks,
+static HTML and nbconvert output alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from workbench.study._results import METRICS, StudyResults
+
+__all__ = [
+    "ComparisonInfo",
+    "ParetoInfo",
+    "ParetoSeries",
+    "comparison_info",
+    "deployment_comparison_figure",
+    "history_figure",
+    "pareto_figure",
+    "pareto_info",
+]
+
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+class ParetoSeries(NamedTuple):
+    key: str
+    trials: list[int]
+    x: list[float]
+    y: list[float]
+    on_front: list[bool]
+    hover: list[str]
+    source: str  # measured | predicted | mixed
+    hypervolume: float
+
+
+class ParetoInfo(NamedTuple):
+    x: str
+    y: str
+    x_label: str
+    y_label: str
+    series: list[ParetoSeries]
+    reference: tuple[float, float]
+
+
+def _fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n}"
+
+
+def _hover(row: dict[str, Any]) -> str:
+    parts = [
+        f"<b>trial {row['trial']}</b> · {row.get('deployment')} ({row.get('framework')}) on {row.get('profile')}",
+        row.get("arch", ""),
+        f"params {row.get('params') or 0:,} · MACs {row.get('macs') or 0:,}",
+    ]
+    if row.get("accuracy") is not None:
+        drop = row.get("accuracy_drop")
+        d = f" (Δ vs float {-drop * 100:+.2f} pt)" if drop is not None else ""
+        parts.append(f"accuracy {row['accuracy']:.4f}{d}")
+    if row.get("latency_p50_ms") is not None:
+        parts.append(
+            f"latency p50 {row['latency_p50_ms']:.4g} ms [{row.get('source')}] · p90 {row['latency_p90_ms']:.4g} · "
+            f"cv {row.get('latency_cv') or 0:.2f} · n={row.get('latency_n')}"
+        )
+    parts.append(f"size {_fmt_bytes(row.get('size_bytes'))} · peak mem {_fmt_bytes(row.get('peak_memory_bytes'))}")
+    if row.get("int8_scheme"):
+        parts.append(f"int8 {row['int8_scheme']}")
+    return "<br>".join(p for p in parts if p)
+
+
+def pareto_info(
+    results: StudyResults,
+    *,
+    x: str = "latency",
+    y: str = "accuracy",
+    profile: str | None = None,
+    keys: Sequence[str] | None = None,
+) -> ParetoInfo:
+    """Every deployment's points on (x, y), with Pareto membership, for one profile."""
+    if x not in METRICS or y not in METRICS:
+        raise ValueError(f"objectives must be among {', '.join(METRICS)}")
+    profiles = results.profiles()
+    if profile is None and profiles:
+        profile = profiles[0]
+    wanted = [k for k in (keys or results.keys()) if profile is None or k.startswith(profile + "/")]
+    fronts = results.fronts(x, y, profile=profile)
+    rows = [r for r in results.rows() if r.get("key") in wanted and r.get("status") == "ok"]
+    fx, fy = METRICS[x][0], METRICS[y][0]
+    series = []
+    for key in wanted:
+        front = fronts.get(key)
+        on = set(front.trials) if front else set()
+        kr = [r for r in rows if r["key"] == key and r.get(fx) is not None and r.get(fy) is not None]
+        sources = {r.get("source") for r in kr}
+        series.append(
+            ParetoSeries(
+                key=key,
+                trials=[r["trial"] for r in kr],
+                x=[float(r[fx]) for r in kr],
+                y=[float(r[fy]) for r in kr],
+                on_front=[r["trial"] in on for r in kr],
+                hover=[_hover(r) for r in kr],
+                source=sources.pop() if len(sources) == 1 else "mixed",
+                hypervolume=front.hypervolume if front else 0.0,
+            )
+        )
+    ref = next(iter(fronts.values())).reference if fronts else (0.0, 0.0)
+    return ParetoInfo(x, y, METRICS[x][2], METRICS[y][2], series, ref)
+
+
+def pareto_figure(
+    results: StudyResults,
+    *,
+    x: str = "latency",
+    y: str = "accuracy",
+    profile: str | None = None,
+    keys: Sequence[str] | None = None,
+    log_x: bool | None = None,
+    title: str | None = None,
+) -> Any:
+    """Scatter of every deployment with its Pareto front joined; predicted points drawn hollow."""
+    import plotly.graph_objects as go
+
+    info = pareto_info(results, x=x, y=y, profile=profile, keys=keys)
+    fig = go.Figure()
+    for i, s in enumerate(info.series):
+        color = _PALETTE[i % len(_PALETTE)]
+        label = s.key.split("/", 1)[1] if "/" in s.key else s.key
+        symbol = "circle-open" if s.source == "predicted" else "circle"
+        fig.add_trace(
+            go.Scatter(
+                x=s.x, y=s.y, mode="markers", name=f"{label} ({s.source})", legendgroup=s.key,
+                marker={"color": color, "size": 7, "opacity": 0.35, "symbol": symbol},
+                text=s.hover, hovertemplate="%{text}<extra></extra>", customdata=s.trials,
+            )
+        )
+        fx = [(a, b, t) for a, b, t, on, h in zip(s.x, s.y, s.trials, s.on_front, s.hover) if on]
+        fx.sort()
+        if fx:
+            hov = {t: h for t, h in zip(s.trials, s.hover)}
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in fx], y=[p[1] for p in fx], mode="lines+markers", legendgroup=s.key,
+                    name=f"{label} front (HV {s.hypervolume:.4g})", line={"color": color, "width": 2, "shape": "hv"},
+                    marker={"color": color, "size": 10, "symbol": "diamond-open" if s.source == "predicted" else "diamond",
+                            "line": {"width": 1, "color": "black"}},
+                    text=[hov[p[2]] for p in fx], hovertemplate="%{text}<extra>Pareto</extra>", customdata=[p[2] for p in fx],
+                )
+            )
+    if log_x is None:
+        xs = [v for s in info.series for v in s.x if v > 0]
+        log_x = bool(xs) and max(xs) / max(min(xs), 1e-12) > 20
+    fig.update_layout(
+        title=title or f"Pareto fronts: {info.y} vs {info.x}",
+        xaxis_title=info.x_label, yaxis_title=info.y_label, template="plotly_white",
+        legend={"orientation": "v"}, hovermode="closest", height=520,
+    )
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+class ComparisonInfo(NamedTuple):
+    baseline: str
+    deployments: list[str]
+    ratios: dict[str, list[float]]  # latency / baseline latency, per trial
+    drops: dict[str, list[float]]  # accuracy points lost vs the float model, per trial
+    medians: dict[str, float]
+
+
+def comparison_info(results: StudyResults, *, profile: str | None = None, baseline: str | None = None) -> ComparisonInfo:
+    """Per deployment: latency relative to the baseline measured in the same trial, and accuracy change."""
+    rows = [r for r in results.rows() if r.get("status") == "ok" and r.get("latency_p50_ms")]
+    profiles = results.profiles()
+    profile = profile or (profiles[0] if profiles else None)
+    rows = [r for r in rows if r.get("profile") == profile]
+    deps = list(dict.fromkeys(f"{r['framework']}/{r['deployment']}" for r in rows))
+    if baseline is None:
+        baseline = next((d for d in deps if d.endswith("/torch-fp32")), deps[0] if deps else "")
+    by_trial: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by_trial.setdefault(r["trial"], {})[f"{r['framework']}/{r['deployment']}"] = r
+    ratios: dict[str, list[float]] = {d: [] for d in deps}
+    drops: dict[str, list[float]] = {d: [] for d in deps}
+    for per in by_trial.values():
+        base = per.get(baseline)
+        for d, r in per.items():
+            if base is not None and base["latency_p50_ms"]:
+                ratios[d].append(r["latency_p50_ms"] / base["latency_p50_ms"])
+            if r.get("accuracy_drop") is not None:
+                drops[d].append(-100.0 * r["accuracy_drop"])
+    medians = {d: float(np.median(v)) for d, v in ratios.items() if v}
+    return ComparisonInfo(baseline, deps, ratios, drops, medians)
+
+
+def deployment_comparison_figure(results: StudyResults, *, profile: str | None = None, baseline: str | None = None) -> Any:
+    """Box plots: latency as a ratio to the baseline (same trial, same run), and accuracy change."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    info = comparison_info(results, profile=profile, baseline=baseline)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        f"latency p50 / {info.baseline} (measured in the same trial)", "accuracy change vs float model (points)"))
+    for i, d in enumerate(info.deployments):
+        color = _PALETTE[i % len(_PALETTE)]
+        fig.add_trace(go.Box(y=info.ratios[d], name=d, marker_color=color, boxpoints="all", jitter=0.3, showlegend=False), 1, 1)
+        fig.add_trace(go.Box(y=info.drops[d], name=d, marker_color=color, boxpoints="all", jitter=0.3, showlegend=False), 1, 2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_layout(template="plotly_white", height=460, title="Deployments compared")
+    return fig
+
+
+def history_figure(results: StudyResults) -> Any:
+    """Objective values of every completed trial in order, failures marked."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    names = results.metric_names or [f"objective {i}" for i in range(len(results.directions))]
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
+    done = results.completed()
+    for j, _name in enumerate(names):
+        xs = [t.number for t in done if t.values]
+        ys = [t.values[j] for t in done if t.values]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", showlegend=False, marker={"color": _PALETTE[j]}), 1, j + 1)
+        fails = [t.number for t in results.failed()]
+        if fails and ys:
+            lo = min(ys)
+            fig.add_trace(go.Scatter(x=fails, y=[lo] * len(fails), mode="markers", marker={"symbol": "x", "color": "red"},
+                                     name="failed", showlegend=j == 0), 1, j + 1)
+    fig.update_layout(template="plotly_white", height=360, title="Trials")
+    return fig
+

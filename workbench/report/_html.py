@@ -1,0 +1,177 @@
+"""A self-contained HTML report of a study (plotly.js inlined once; opens offline)."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.report._figures import deployment_comparison_figure, history_figure, pareto_figure
+from workbench.study._results import StudyResults
+
+__all__ = ["render_report", "write_report"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
+h1{font-size:1.6em;margin-bottom:4px} h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.meta{color:#555;font-size:.92em} table{border-collapse:collapse;font-size:.85em;width:100%}
+th,td{border:1px solid #e3e3e3;padding:4px 6px;text-align:right;white-space:nowrap} th{background:#f6f6f6;cursor:pointer}
+td.l,th.l{text-align:left} tr.front td{background:#f3fbf3} .fail{color:#b00} .pred{font-style:italic;color:#6a4c93}
+details{margin:6px 0} code,pre{font-size:.85em;background:#f7f7f7} pre{padding:8px;overflow:auto}
+.note{background:#fffbe6;border:1px solid #f0e0a0;padding:8px 12px;margin:12px 0}
+"""
+
+_SORT_JS = """
+document.querySelectorAll('table.sortable th').forEach(function(th, col){
+  th.addEventListener('click', function(){
+    var table = th.closest('table'), body = table.tBodies[0], rows = Array.from(body.rows);
+    var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
+    rows.sort(function(a, b){
+      var x = a.cells[col].dataset.v || a.cells[col].textContent, y = b.cells[col].dataset.v || b.cells[col].textContent;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+      return asc ? c : -c;
+    });
+    rows.forEach(function(r){ body.appendChild(r); });
+  });
+});
+"""
+
+
+def _e(v: Any) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _num(v: Any, fmt: str = "{:.4g}") -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return '<td data-v="">–</td>'
+    return f'<td data-v="{v}">{fmt.format(v)}</td>'
+
+
+def render_report(results: StudyResults, *, title: str | None = None) -> str:
+    """The report as one HTML string."""
+    attrs = results.study_attrs
+    host = attrs.get("host") or {}
+    parts: list[str] = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{_e(title or results.study_name)} · workbench report</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title or 'Study ' + results.study_name)}</h1>",
+        "<div class='meta'>",
+        f"{len(results.trials)} trials: {len(results.completed())} complete, {len(results.failed())} failed · "
+        f"objectives: {_e(', '.join(f'{n} ({d})' for n, d in zip(results.metric_names, results.directions)))}",
+    ]
+    if host:
+        parts.append(
+            f"<br>host: {_e(host.get('cpu_model'))} · {_e(host.get('isa'))} · {_e(host.get('available_cpus'))} CPUs available · "
+            f"{_e(host.get('os'))} · Python {_e(host.get('python'))}"
+        )
+    if attrs.get("objective_deployment"):
+        parts.append(f"<br>objective deployment rule: {_e(attrs.get('objective_deployment'))}")
+    parts.append("</div>")
+    parts.append(
+        "<div class='note'>Every latency below is <b>measured</b> on this host unless marked <span class='pred'>predicted</span>: "
+        "p50 over repeated batch-1 calls after warm-up, deployments of a trial timed interleaved in one process "
+        "(receipts at the bottom). Accuracy is each artifact's own, on the held-out test split; an int8 point shows the "
+        "int8 model's accuracy.</div>"
+    )
+
+    first = True
+
+    def fig_html(fig: Any) -> str:
+        nonlocal first
+        out = fig.to_html(full_html=False, include_plotlyjs=True if first else False, config={"displaylogo": False})
+        first = False
+        return out
+
+    profiles = results.profiles()
+    for prof in profiles or [None]:
+        parts.append(f"<h2>Pareto fronts{': ' + _e(prof) if prof else ''}</h2>")
+        parts.append(fig_html(pareto_figure(results, profile=prof)))
+        fronts = results.fronts(profile=prof)
+        parts.append("<table class='sortable'><thead><tr><th class='l'>deployment</th><th>points</th><th>front size</th>"
+                     "<th>hypervolume</th><th class='l'>front (trial: latency ms, accuracy)</th><th>knee trial</th></tr></thead><tbody>")
+        for key, f in fronts.items():
+            n_points = len(results.points(key)[0])
+            pts = ", ".join(f"{t}: {p[0]:.3g} ms, {p[1]:.3f}" for t, p in zip(f.trials, f.points))
+            parts.append(
+                f"<tr><td class='l'>{_e(key)}</td>{_num(n_points, '{}')}{_num(len(f.trials), '{}')}{_num(f.hypervolume)}"
+                f"<td class='l'>{_e(pts)}</td>{_num(f.knee, '{}')}</tr>"
+            )
+        parts.append("</tbody></table>")
+        parts.append(
+            f"<p class='meta'>Hypervolume: area dominated by each front, bounded by one reference point shared by all "
+            f"deployments of this profile (latency {fronts and next(iter(fronts.values())).reference[0]:.4g} ms, accuracy 0), so the numbers compare.</p>"
+            if fronts else ""
+        )
+        parts.append(f"<h2>Deployments compared{': ' + _e(prof) if prof else ''}</h2>")
+        parts.append(fig_html(deployment_comparison_figure(results, profile=prof)))
+
+    parts.append("<h2>Trials</h2>")
+    parts.append(fig_html(history_figure(results)))
+    parts.append(_trial_table(results))
+    failures = [t for t in results.trials if t.failure]
+    dep_failures = [r for r in results.rows() if r.get("status") == "failed"]
+    if failures or dep_failures:
+        parts.append("<h2>Failures</h2><ul>")
+        for t in failures:
+            parts.append(f"<li class='fail'>trial {t.number}: {_e(t.failure.get('stage'))}: {_e(t.failure.get('reason'))}</li>")  # type: ignore[union-attr]
+        for r in dep_failures:
+            parts.append(f"<li class='fail'>trial {r['trial']} · {_e(r['key'])}: {_e(r.get('stage'))}: {_e(r.get('error'))}</li>")
+        parts.append("</ul>")
+    parts.append(_receipts(results))
+    parts.append(f"<script>{_SORT_JS}</script></body></html>")
+    return "\n".join(parts)
+
+
+def _trial_table(results: StudyResults) -> str:
+    front_members = set()
+    for f in results.fronts().values():
+        front_members.update((f.key, t) for t in f.trials)
+    head = ("<table class='sortable'><thead><tr><th>trial</th><th class='l'>deployment</th><th class='l'>source</th>"
+            "<th>accuracy</th><th>Δ vs float (pt)</th><th>p50 ms</th><th>p90 ms</th><th>cv</th><th>n</th><th>size B</th>"
+            "<th>peak mem B</th><th>params</th><th>MACs</th><th class='l'>int8</th><th class='l'>architecture</th></tr></thead><tbody>")
+    body = []
+    for r in results.rows():
+        if r.get("key") is None:
+            body.append(f"<tr><td>{r['trial']}</td><td class='l fail' colspan='14'>{_e(r['state'])}: {_e(r.get('trial_failure'))}</td></tr>")
+            continue
+        cls = " class='front'" if (r["key"], r["trial"]) in front_members else ""
+        if r.get("status") != "ok":
+            body.append(f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l fail' colspan='13'>failed at {_e(r.get('stage'))}: {_e(r.get('error'))}</td></tr>")
+            continue
+        src = r.get("source")
+        drop = r.get("accuracy_drop")
+        body.append(
+            f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l{' pred' if src == 'predicted' else ''}'>{_e(src)}</td>"
+            f"{_num(r.get('accuracy'), '{:.4f}')}{_num(-100 * drop if drop is not None else None, '{:+.2f}')}"
+            f"{_num(r.get('latency_p50_ms'))}{_num(r.get('latency_p90_ms'))}{_num(r.get('latency_cv'), '{:.2f}')}{_num(r.get('latency_n'), '{}')}"
+            f"{_num(r.get('size_bytes'), '{:,}')}{_num(r.get('peak_memory_bytes'), '{:,}')}{_num(r.get('params'), '{:,}')}{_num(r.get('macs'), '{:,}')}"
+            f"<td class='l'>{_e(r.get('int8_scheme'))}</td><td class='l'>{_e(r.get('arch'))}</td></tr>"
+        )
+    return head + "\n".join(body) + "</tbody></table><p class='meta'>Rows shaded green are on their deployment's Pareto front. Click a header to sort.</p>"
+
+
+def _receipts(results: StudyResults) -> str:
+    import json
+
+    out = ["<h2>Receipts of the Pareto points</h2>"]
+    fronts = results.fronts()
+    by_trial = {t.number: t for t in results.trials}
+    for key, f in fronts.items():
+        for n in f.trials:
+            m = next((m for m in by_trial[n].measurements() if m.key == key), None)
+            if m is None:
+                continue
+            out.append(f"<details><summary>trial {n} · {_e(key)}</summary><pre>{_e(json.dumps({'receipt': m.receipt, 'meta': m.meta, 'spec': by_trial[n].spec}, indent=2, default=str))}</pre></details>")
+    return "\n".join(out)
+
+
+def write_report(results: StudyResults, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+    """Write :func:`render_report` to ``path`` (folders created) and return the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(render_report(results, title=title), encoding="utf-8")
+    tmp.replace(p)
+    return p

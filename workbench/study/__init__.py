@@ -1,0 +1,43 @@
+"""Studies: configs, search spaces, the trial pipeline, storage, Pareto fronts and results."""
+
+from workbench.study._config import OBJECTIVES, SAMPLERS, StudyConfig, apply_overrides, load_config
+from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
+from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
+from workbench.study._results import METRICS, Front, StudyResults, TrialRecord, load_results
+from workbench.study._run import RunResult, count_finished, make_sampler, run_study, with_overrides, write_outputs
+from workbench.study._space import FAMILIES, Param, SearchSpace, Task, compile_space
+from workbench.study._storage import list_studies, open_storage, open_study
+
+__all__ = [
+    "FAMILIES",
+    "METRICS",
+    "OBJECTIVES",
+    "SAMPLERS",
+    "Front",
+    "Param",
+    "RunResult",
+    "SearchSpace",
+    "StudyConfig",
+    "StudyResults",
+    "Task",
+    "TrialFailure",
+    "TrialPipeline",
+    "TrialRecord",
+    "apply_overrides",
+    "choose_objective_measurement",
+    "compile_space",
+    "count_finished",
+    "hypervolume",
+    "knee_point",
+    "list_studies",
+    "load_config",
+    "load_results",
+    "make_sampler",
+    "non_dominated",
+    "open_storage",
+    "open_study",
+    "reference_point",
+    "run_study",
+    "with_overrides",
+    "write_outputs",
+]

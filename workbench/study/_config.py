@@ -1,0 +1,300 @@
+"""Study configs: one YAML file says what to search, how to train, where to run, how to measure.
+
+Validation happens up front and completely — unknown keys, wrong types, unknown profiles,
+backends a profile or framework cannot serve — so a study never fails on its config halfway.
+Overrides (``--set train.epochs=2``) are applied to the YAML before validation and parsed as
+YAML values.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench._errors import ConfigError, UnknownNameError, WorkbenchError
+from workbench._schema import Choice, Float, Int, ListOf, Optional, Reader, SourceMap, Str, load_yaml
+from workbench.backends import Deployment, get_backend
+from workbench.bench import MeasureSettings
+from workbench.data import DataConfig
+from workbench.hw import HardwareProfile, load_profile
+from workbench.train import TrainConfig
+
+__all__ = ["OBJECTIVES", "SAMPLERS", "StudyConfig", "apply_overrides", "load_config"]
+
+SCHEMA_VERSION = 1
+SAMPLERS = ("nsga2", "tpe", "random")
+OBJECTIVES = ("accuracy", "latency", "size", "memory")
+FRAMEWORKS = ("torch",)
+DEFAULT_DEPLOYMENTS = ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    space: Mapping[str, Any]
+    storage: str | None = None
+    sampler: str = "nsga2"
+    population_size: int | None = None
+    seed: int = 0
+    trials: int = 20
+    timeout_s: float | None = None
+    objectives: tuple[str, ...] = ("accuracy", "latency")
+    objective_deployment: str = "fastest"
+    objective_profile: str | None = None
+    max_accuracy_drop: float = 0.01
+    frameworks: tuple[str, ...] = ("torch",)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hardware: tuple[HardwareProfile, ...] = ()
+    deployments: tuple[Deployment, ...] = ()
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
+    calibration_samples: int = 128
+    onnx_exporter: str = "dynamo"
+    out_dir: str = "runs"
+    keep_artifacts: str = "all"
+    path: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.path).resolve().parent if self.path else Path.cwd()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def storage_url(self) -> str:
+        if self.storage:
+            return self.storage
+        return f"sqlite:///{Path(self.out_dir) / 'workbench.db'}"
+
+    def search_fingerprint(self) -> str:
+        """Hash of everything that makes trials comparable; a study refuses to resume if it changed."""
+        keys = ("space", "data", "train", "hardware", "deployments", "measure", "frameworks", "objectives", "objective")
+        body = {k: self.raw.get(k) for k in keys}
+        body["study.objective_deployment"] = self.objective_deployment
+        body["hardware"] = [p.name for p in self.hardware]
+        body["deployments"] = [d.to_dict() for d in self.deployments]
+        canon = json.dumps(body, sort_keys=True, default=str)
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    def objective_profile_name(self) -> str:
+        return self.objective_profile or self.hardware[0].name
+
+    def directions(self) -> list[str]:
+        return ["maximize" if o == "accuracy" else "minimize" for o in self.objectives]
+
+    def metric_names(self) -> list[str]:
+        names = {"accuracy": "accuracy", "latency": "latency_p50_ms", "size": "size_bytes", "memory": "peak_memory_bytes"}
+        return [names[o] for o in self.objectives]
+
+
+def apply_overrides(data: Any, overrides: Sequence[str]) -> Any:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config mapping."""
+    data = copy.deepcopy(data) if data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping at the top level")
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    overrides: Sequence[str] = (),
+    display: str | None = None,
+) -> StudyConfig:
+    """Load, override and validate a study config from a YAML file or a mapping."""
+    if isinstance(source, Mapping):
+        data, smap, path = dict(source), SourceMap(display), None
+    else:
+        path = os.fspath(source)
+        data, smap = load_yaml(path, display=display or path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        # overridden fields have no line; keep the file name for messages
+    return _read(Reader(data, source=smap, what="a mapping of config sections"), path=path)
+
+
+def _read(r: Reader, *, path: str | None) -> StudyConfig:
+    schema = r.get("schema", Int(min=1), SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise r.error(f"unsupported schema {schema}; this version reads {SCHEMA_VERSION}", "schema")
+    base_dir = Path(path).resolve().parent if path else Path.cwd()
+
+    s = r.section("study")
+    default_name = Path(path).stem if path else None
+    name = s.get("name", Str(), default_name) if default_name else s.get("name", Str())
+    if any(c in name for c in "/\\") or name.startswith("."):
+        raise s.error(f"expected a name without path separators, got {name!r}", "name")
+    sampler = s.get("sampler", Choice(SAMPLERS), "nsga2")
+    population = s.get("population_size", Optional(Int(min=2, max=10_000)), None)
+    objectives = s.get("objectives", ListOf(Choice(OBJECTIVES), 2), ("accuracy", "latency"))
+    if len(set(objectives)) != len(objectives):
+        raise s.error("objectives must not repeat", "objectives")
+    if "accuracy" not in objectives:
+        raise s.error("objectives must include accuracy", "objectives")
+    study_fields = dict(
+        storage=s.get("storage", Optional(Str()), None),
+        seed=s.get("seed", Int(min=0), 0),
+        trials=s.get("trials", Int(min=1, max=1_000_000), 20),
+        timeout_s=s.get("timeout_s", Optional(Float(min=0.0, min_exclusive=True)), None),
+        objective_deployment=s.get("objective_deployment", Str(), "fastest"),
+        objective_profile=s.get("objective_profile", Optional(Str()), None),
+        max_accuracy_drop=s.get("max_accuracy_drop", Float(min=0.0, max=1.0), 0.01),
+        out_dir=s.get("out_dir", Str(), "runs"),
+        keep_artifacts=s.get("keep_artifacts", Choice(("all", "pareto")), "all"),
+    )
+    s.finish()
+
+    fw = r.raw("framework", "torch")
+    frameworks = (fw,) if isinstance(fw, str) else tuple(fw) if isinstance(fw, list) else None
+    if not frameworks or any(f not in FRAMEWORKS for f in frameworks):
+        raise r.error(f"expected one of {', '.join(FRAMEWORKS)} or a list of them, got {fw!r}", "framework")
+
+    data_cfg = DataConfig.read(r.section("data"), base_dir=base_dir)
+    train_cfg = TrainConfig.read(r.section("train"))
+    measure = MeasureSettings.read(r.section("measure"))
+
+    q = r.section("quantization")
+    calibration_samples = q.get("calibration_samples", Int(min=1, max=100_000), 128)
+    study_fields["max_accuracy_drop"] = q.get("max_accuracy_drop", Float(min=0.0, max=1.0), study_fields["max_accuracy_drop"])
+    q.finish()
+    exporter = r.get("onnx_exporter", Choice(("dynamo", "torchscript", "auto")), "dynamo")
+
+    # hardware profiles
+    hw_raw = r.raw("hardware", ["host-cpu"])
+    if isinstance(hw_raw, str):
+        hw_raw = [hw_raw]
+    if not isinstance(hw_raw, list) or not hw_raw:
+        raise r.error(f"expected a list of hardware profile names, got {hw_raw!r}", "hardware")
+    profiles = []
+    for i, item in enumerate(hw_raw):
+        if not isinstance(item, str):
+            raise r.error(f"expected a profile name or file, got {item!r}", f"hardware[{i}]")
+        try:
+            ref = item
+            if item.endswith((".yaml", ".yml")) and not os.path.isabs(item) and (base_dir / item).exists():
+                ref = str(base_dir / item)  # profile files named relative to the config file
+            prof = load_profile(ref)
+        except UnknownNameError as err:
+            raise r.error(f"unknown hardware profile {item!r}; known: {', '.join(err.known)}", f"hardware[{i}]") from None
+        except ConfigError as err:
+            raise ConfigError(err.message, field=err.field, location=err.location or f"hardware[{i}]") from None
+        if not prof.measured:
+            raise r.error(
+                f"profile {item!r} is simulated; latency prediction for simulated profiles is not available in this version",
+                f"hardware[{i}]",
+            )
+        profiles.append(prof)
+    if len({p.name for p in profiles}) != len(profiles):
+        raise r.error("a profile is listed twice", "hardware")
+
+    # deployments, checked against backends, frameworks and every profile
+    dep_raw = r.raw("deployments", list(DEFAULT_DEPLOYMENTS))
+    if not isinstance(dep_raw, list) or not dep_raw:
+        raise r.error("expected a non-empty list of deployments such as onnxruntime-int8-static", "deployments")
+    deployments = []
+    for i, item in enumerate(dep_raw):
+        where = f"deployments[{i}]"
+        try:
+            dep = Deployment.parse(item)
+            backend = get_backend(dep.backend)
+            for f in frameworks:
+                backend.check(dep, f)
+        except UnknownNameError as err:
+            raise r.error(str(err), where) from None
+        except ConfigError as err:
+            raise r.error(err.message, where) from None
+        except WorkbenchError as err:
+            raise r.error(str(err), where) from None
+        if not backend.available():
+            raise r.error(
+                f"backend {dep.backend!r} needs {', '.join(backend.requires)}; install with: pip install 'workbench-nas[{backend.extra}]'",
+                where,
+            )
+        for prof in profiles:
+            if dep.backend not in prof.backends:
+                raise r.error(f"profile {prof.name!r} does not list backend {dep.backend!r}; it lists: {', '.join(prof.backends)}", where)
+            if dep.precision not in prof.precisions:
+                raise r.error(f"profile {prof.name!r} does not support precision {dep.precision!r}; it supports: {', '.join(prof.precisions)}", where)
+        deployments.append(dep)
+    names = [d.name for d in deployments]
+    if len(set(names)) != len(names):
+        raise r.error("a deployment is listed twice", "deployments")
+    od = study_fields["objective_deployment"]
+    if od != "fastest" and od not in names:
+        raise ConfigError(
+            f"expected 'fastest' or one of the deployments ({', '.join(names)}), got {od!r}",
+            field="study.objective_deployment", location=r.source.where("study.objective_deployment"),
+        )
+    op = study_fields["objective_profile"]
+    if op is not None and op not in [p.name for p in profiles]:
+        raise ConfigError(
+            f"expected one of the hardware profiles ({', '.join(p.name for p in profiles)}), got {op!r}",
+            field="study.objective_profile", location=r.source.where("study.objective_profile"),
+        )
+
+    space_r = r.section("space")
+    if not space_r.data:
+        raise r.error("missing; expected a search space (family: mlp | mobilenet | resnet, or callable: module:function)", "space")
+    space = dict(space_r.data)
+    r.finish()
+
+    cfg = StudyConfig(
+        name=name,
+        space=space,
+        sampler=sampler,
+        population_size=population,
+        objectives=tuple(objectives),
+        frameworks=frameworks,
+        data=data_cfg,
+        train=train_cfg,
+        hardware=tuple(profiles),
+        deployments=tuple(deployments),
+        measure=measure,
+        calibration_samples=calibration_samples,
+        onnx_exporter=exporter,
+        path=path,
+        raw=dict(r.data),
+        **study_fields,
+    )
+    # compile the space now against the data's shape, so space errors surface before the study
+    from workbench.study._space import Task, compile_space
+
+    from workbench._errors import DataError
+    from workbench.data import load_data
+
+    try:
+        dataset = load_data(cfg.data)
+    except DataError as err:
+        raise ConfigError(str(err), field="data", location=r.source.where("data")) from None
+    task = Task(dataset.input_shape, dataset.num_classes)
+    compile_space(Reader(space, field="space", source=r.source), task, base_dir=cfg.base_dir)
+    return cfg

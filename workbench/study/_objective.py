@@ -1,0 +1,208 @@
+"""The trial pipeline: spec -> build -> train -> deploy every way -> measure -> store.
+
+Everything a trial learns is written to its user attributes as it goes, so a trial that fails
+or is interrupted still shows how far it got and why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench._errors import ConfigError
+from workbench._json import clean
+from workbench.arch import ArchSpec, build_torch, cost_summary
+from workbench.backends import CompileContext, ModelSource
+from workbench.bench import Measurement, MemoryProbe, measure_deployments
+from workbench.data import Dataset
+from workbench.study._config import StudyConfig
+from workbench.study._results import MEASURE_PREFIX
+from workbench.study._space import SearchSpace
+from workbench.train import train_torch
+
+__all__ = ["TrialFailure", "TrialPipeline", "choose_objective_measurement"]
+
+
+class TrialFailure(Exception):
+    """A trial that cannot produce a result; its stage and reason are stored on the trial."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        self.stage, self.reason = stage, reason
+        super().__init__(f"{stage}: {reason}")
+
+
+def choose_objective_measurement(
+    measurements: list[Measurement], float_accuracy: float | None, rule: str, max_drop: float
+) -> Measurement | None:
+    """The measurement whose figures become the trial's objective values.
+
+    ``rule`` is a deployment name, or ``fastest``: the lowest p50 latency among deployments whose
+    artifact accuracy is within ``max_drop`` of the float model's (the most accurate one when
+    none is).
+    """
+    ok = [m for m in measurements if m.ok and m.latency is not None and m.accuracy is not None]
+    if rule != "fastest":
+        return next((m for m in ok if m.deployment == rule), None)
+    if not ok:
+        return None
+    within = [m for m in ok if float_accuracy is None or float_accuracy - m.accuracy <= max_drop + 1e-12]  # type: ignore[operator]
+    if within:
+        return min(within, key=lambda m: m.latency.p50_ms)  # type: ignore[union-attr]
+    return max(ok, key=lambda m: (m.accuracy, -m.latency.p50_ms))  # type: ignore[union-attr,operator]
+
+
+@dataclass
+class StageReporter:
+    """Forwards stage names to a callback and times each stage (the trial stores the timings)."""
+
+    callback: Callable[[str], None] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    _current: str | None = None
+    _since: float = 0.0
+
+    def __call__(self, text: str) -> None:
+        self._close()
+        self._current = text.split(": ", 1)[-1]
+        self._since = time.perf_counter()
+        if self.callback is not None:
+            self.callback(text)
+
+    def _close(self) -> None:
+        if self._current is not None:
+            name = self._current
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - self._since, 3)
+            self._current = None
+
+    def take(self) -> dict[str, float]:
+        self._close()
+        out, self.timings = self.timings, {}
+        return out
+
+
+class TrialPipeline:
+    """Callable objective for ``study.optimize``."""
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        space: SearchSpace,
+        data: Dataset,
+        *,
+        work_dir: Path,
+        artifact_store: Any | None,
+        memory: MemoryProbe | None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.space = space
+        self.data = data
+        self.work_dir = work_dir
+        self.artifact_store = artifact_store
+        self.memory = memory
+        self.report = StageReporter(on_stage)
+        self.calibration = data.calibration_batches(config.calibration_samples, batch=1, seed=config.train.seed)
+
+    def __call__(self, trial: Any) -> tuple[float, ...]:
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr("status", "interrupted")
+            raise
+        except TrialFailure as err:
+            trial.set_user_attr("failure", {"stage": err.stage, "reason": err.reason})
+            raise
+        except Exception as err:  # noqa: BLE001 - recorded; the study goes on
+            tb = traceback.extract_tb(err.__traceback__)
+            where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+            reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:400] if str(err).strip() else ''}{where}"
+            trial.set_user_attr("failure", {"stage": "internal", "reason": reason})
+            raise TrialFailure("internal", reason) from err
+        finally:
+            trial.set_user_attr("timings_s", self.report.take())
+            shutil.rmtree(self.work_dir / f"trial-{trial.number}", ignore_errors=True)
+
+    def _run(self, trial: Any) -> tuple[float, ...]:
+        cfg = self.config
+        self.report(f"trial {trial.number}: sample")
+        try:
+            spec = self.space(trial)
+        except ConfigError as err:
+            raise TrialFailure("space", str(err)) from err
+        self._record_spec(trial, spec)
+
+        self.report(f"trial {trial.number}: train")
+        model = build_torch(spec, seed=cfg.train.seed)
+        result = train_torch(model, self.data, cfg.train)
+        trial.set_user_attr("train", result.to_dict())
+        trial.set_user_attr("float_accuracy", result.test_accuracy)
+        trial.set_user_attr("float_val_accuracy", result.val_accuracy)
+        if result.train_loss != result.train_loss:  # NaN: diverged
+            raise TrialFailure("train", "training diverged (loss is NaN)")
+
+        workdir = self.work_dir / f"trial-{trial.number}"
+        source = ModelSource("torch", model, spec.input_shape, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
+        measurements: list[Measurement] = []
+        for profile in cfg.hardware:
+            ctx = CompileContext(
+                calibration=self.calibration,
+                x_val=self.data.x_val,
+                y_val=self.data.y_val,
+                reference_accuracy=result.val_accuracy,
+                max_accuracy_drop=cfg.max_accuracy_drop,
+            )
+            ms, artifacts = measure_deployments(
+                source, cfg.deployments, profile, x_test=self.data.x_test, y_test=self.data.y_test,
+                compile_ctx=ctx, settings=cfg.measure, memory=self.memory,
+                on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
+            )
+            for m in ms:
+                art = artifacts.get(m.deployment)
+                if art is not None and art.path is not None and self.artifact_store is not None and m.ok:
+                    m.meta["artifact_id"] = self._upload(trial, art.path)
+                    m.artifact_path = None  # the working file is temporary; the store keeps it
+                trial.set_user_attr(f"{MEASURE_PREFIX}{m.key}", clean(m.to_dict()))
+            measurements.extend(ms)
+
+        chosen = choose_objective_measurement(
+            [m for m in measurements if m.profile == cfg.objective_profile_name()],
+            result.test_accuracy, cfg.objective_deployment, cfg.max_accuracy_drop,
+        )
+        if chosen is None:
+            failed = "; ".join(f"{m.deployment}: {m.error}" for m in measurements if not m.ok)
+            raise TrialFailure("deploy", f"no deployment produced a result for the objective ({failed or 'none measured'})")
+        trial.set_user_attr("objective_deployment", chosen.key)
+        return tuple(self._objective_value(o, chosen) for o in cfg.objectives)
+
+    @staticmethod
+    def _objective_value(name: str, m: Measurement) -> float:
+        if name == "accuracy":
+            return float(m.accuracy)  # type: ignore[arg-type]
+        if name == "latency":
+            return float(m.latency.p50_ms)  # type: ignore[union-attr]
+        if name == "size":
+            return float(m.size_bytes or 0)
+        if name == "memory":
+            if m.peak_memory_bytes is None:
+                raise TrialFailure("measure", f"peak memory unavailable: {m.memory_note}")
+            return float(m.peak_memory_bytes)
+        raise ValueError(name)
+
+    @staticmethod
+    def _record_spec(trial: Any, spec: ArchSpec) -> None:
+        cost = cost_summary(spec)
+        trial.set_user_attr("spec", spec.to_dict())
+        trial.set_user_attr("arch", spec.summary())
+        trial.set_user_attr("arch_hash", spec.hash)
+        trial.set_user_attr("params", cost.params)
+        trial.set_user_attr("macs", cost.macs)
+        trial.set_user_attr("cost", cost.to_dict())
+
+    def _upload(self, trial: Any, path: Path) -> str:
+        from optuna.artifacts import upload_artifact
+
+        return upload_artifact(artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial)

@@ -1,0 +1,258 @@
+"""Read a study back from its Optuna storage: trials, measurements, Pareto fronts per deployment.
+
+Everything is rebuilt from what the storage holds (trial user attributes), so a study opened
+in another process, by the widgets, the server or plain Optuna, shows the same figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.bench import Measurement
+from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
+
+__all__ = ["METRICS", "Front", "StudyResults", "TrialRecord", "load_results"]
+
+MEASURE_PREFIX = "measure:"
+
+#: metric name -> (row field, direction, axis label)
+METRICS: dict[str, tuple[str, str, str]] = {
+    "accuracy": ("accuracy", "maximize", "accuracy (test split, of the artifact)"),
+    "latency": ("latency_p50_ms", "minimize", "latency p50 (ms)"),
+    "latency_p90": ("latency_p90_ms", "minimize", "latency p90 (ms)"),
+    "size": ("size_bytes", "minimize", "size on disk (bytes)"),
+    "memory": ("peak_memory_bytes", "minimize", "peak memory (bytes)"),
+    "params": ("params", "minimize", "parameters"),
+    "macs": ("macs", "minimize", "MACs"),
+}
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    state: str
+    values: list[float] | None
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+    duration_s: float | None
+
+    @property
+    def spec(self) -> dict[str, Any] | None:
+        return self.user_attrs.get("spec")
+
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        return self.user_attrs.get("failure")
+
+    def measurements(self) -> list[Measurement]:
+        return [Measurement.from_dict(v) for k, v in sorted(self.user_attrs.items()) if k.startswith(MEASURE_PREFIX)]
+
+
+@dataclass
+class Front:
+    """The non-dominated points of one deployment (or of the study's objectives)."""
+
+    key: str
+    x: str
+    y: str
+    trials: list[int]  # trial numbers on the front, sorted by x
+    points: list[tuple[float, float]]
+    hypervolume: float
+    reference: tuple[float, float]
+    knee: int | None  # trial number of the knee point
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "x": self.x, "y": self.y, "trials": self.trials,
+            "points": [list(p) for p in self.points], "hypervolume": self.hypervolume,
+            "reference": list(self.reference), "knee_trial": self.knee,
+        }
+
+
+@dataclass
+class StudyResults:
+    study_name: str
+    directions: list[str]
+    metric_names: list[str]
+    trials: list[TrialRecord]
+    study_attrs: dict[str, Any] = field(default_factory=dict)
+
+    # -- tables -----------------------------------------------------------------------------
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per (trial, measurement); trials without measurements get one row."""
+        out = []
+        for t in self.trials:
+            base = {
+                "trial": t.number,
+                "state": t.state,
+                "arch": t.user_attrs.get("arch", ""),
+                "arch_hash": t.user_attrs.get("arch_hash", ""),
+                "params": t.user_attrs.get("params"),
+                "macs": t.user_attrs.get("macs"),
+                "float_accuracy": t.user_attrs.get("float_accuracy"),
+                "objective_deployment": t.user_attrs.get("objective_deployment"),
+                "trial_failure": (t.failure or {}).get("reason"),
+            }
+            ms = t.measurements()
+            if not ms:
+                out.append({**base, "key": None})
+                continue
+            for m in ms:
+                lat = m.latency
+                out.append({
+                    **base,
+                    "key": m.key,
+                    "profile": m.profile,
+                    "framework": m.framework,
+                    "deployment": m.deployment,
+                    "backend": m.backend,
+                    "precision": m.precision,
+                    "source": m.source,
+                    "status": m.status,
+                    "accuracy": m.accuracy,
+                    "accuracy_drop": (base["float_accuracy"] - m.accuracy) if (m.accuracy is not None and base["float_accuracy"] is not None) else None,
+                    "latency_p50_ms": lat.p50_ms if lat else None,
+                    "latency_p90_ms": lat.p90_ms if lat else None,
+                    "latency_p99_ms": lat.p99_ms if lat else None,
+                    "latency_mean_ms": lat.mean_ms if lat else None,
+                    "latency_std_ms": lat.std_ms if lat else None,
+                    "latency_cv": lat.cv if lat else None,
+                    "latency_n": lat.n if lat else None,
+                    "size_bytes": m.size_bytes,
+                    "peak_memory_bytes": m.peak_memory_bytes,
+                    "int8_scheme": (m.meta.get("int8_scheme") or {}).get("label"),
+                    "error": m.error,
+                    "stage": m.stage,
+                })
+        return out
+
+    def keys(self) -> list[str]:
+        """Every measurement key ``profile/framework/deployment`` present, in first-seen order."""
+        seen: dict[str, None] = {}
+        for t in self.trials:
+            for k in t.user_attrs:
+                if k.startswith(MEASURE_PREFIX):
+                    seen.setdefault(k[len(MEASURE_PREFIX):], None)
+        return list(seen)
+
+    def profiles(self) -> list[str]:
+        return list(dict.fromkeys(k.split("/")[0] for k in self.keys()))
+
+    def completed(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.state == "COMPLETE"]
+
+    def failed(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.state == "FAIL"]
+
+    # -- fronts -----------------------------------------------------------------------------
+    def points(self, key: str, x: str = "latency", y: str = "accuracy") -> tuple[list[int], np.ndarray]:
+        """Trial numbers and (x, y) values of every successful measurement for ``key``."""
+        fx, fy = METRICS[x][0], METRICS[y][0]
+        nums, pts = [], []
+        for row in self.rows():
+            if row.get("key") != key or row.get("status") != "ok":
+                continue
+            vx, vy = row.get(fx), row.get(fy)
+            if vx is None or vy is None or not (math.isfinite(vx) and math.isfinite(vy)):
+                continue
+            nums.append(row["trial"])
+            pts.append((float(vx), float(vy)))
+        return nums, np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+
+    def front(self, key: str, x: str = "latency", y: str = "accuracy", reference: Sequence[float] | None = None) -> Front:
+        """Pareto front of deployment ``key`` on objectives ``x`` and ``y`` (e.g. latency vs accuracy)."""
+        dirs = [METRICS[x][1], METRICS[y][1]]
+        nums, pts = self.points(key, x, y)
+        if reference is None:
+            reference = tuple(self.common_reference(x, y))
+        if len(pts) == 0:
+            return Front(key, x, y, [], [], 0.0, tuple(reference), None)  # type: ignore[arg-type]
+        mask = non_dominated(pts, dirs)
+        idx = np.flatnonzero(mask)
+        idx = idx[np.argsort(pts[idx, 0], kind="stable")]
+        knee = knee_point(pts, dirs)
+        return Front(
+            key=key, x=x, y=y,
+            trials=[nums[i] for i in idx],
+            points=[(float(pts[i, 0]), float(pts[i, 1])) for i in idx],
+            hypervolume=hypervolume(pts, reference, dirs),
+            reference=(float(reference[0]), float(reference[1])),
+            knee=nums[knee] if knee is not None else None,
+        )
+
+    def common_reference(self, x: str = "latency", y: str = "accuracy", keys: Iterable[str] | None = None) -> np.ndarray:
+        """One reference point for every deployment's front, so their hypervolumes compare."""
+        allpts = [self.points(k, x, y)[1] for k in (keys or self.keys())]
+        stacked = np.concatenate([p for p in allpts if len(p)] or [np.zeros((0, 2))])
+        return reference_point(stacked, [METRICS[x][1], METRICS[y][1]])
+
+    def fronts(self, x: str = "latency", y: str = "accuracy", profile: str | None = None) -> dict[str, Front]:
+        keys = [k for k in self.keys() if profile is None or k.startswith(profile + "/")]
+        ref = self.common_reference(x, y, keys)
+        return {k: self.front(k, x, y, reference=tuple(ref)) for k in keys}
+
+    def objective_front(self) -> list[int]:
+        """Trial numbers on the Pareto front of the study's own objective values (as Optuna sees them)."""
+        done = [t for t in self.completed() if t.values is not None]
+        if not done:
+            return []
+        pts = np.asarray([t.values for t in done], dtype=np.float64)
+        mask = non_dominated(pts, self.directions)
+        return sorted(done[i].number for i in np.flatnonzero(mask))
+
+    # -- export -----------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        fronts = self.fronts()
+        return {
+            "study": self.study_name,
+            "directions": self.directions,
+            "metric_names": self.metric_names,
+            "n_trials": len(self.trials),
+            "n_complete": len(self.completed()),
+            "n_failed": len(self.failed()),
+            "objective_front": self.objective_front(),
+            "fronts": {k: f.to_dict() for k, f in fronts.items()},
+            "study_attrs": {k: v for k, v in self.study_attrs.items() if k != "config"},
+            "config": self.study_attrs.get("config"),
+            "trials": [
+                {
+                    "number": t.number, "state": t.state, "values": t.values, "params": t.params,
+                    "duration_s": t.duration_s, "user_attrs": t.user_attrs,
+                }
+                for t in self.trials
+            ],
+        }
+
+    def to_csv(self) -> str:
+        rows = self.rows()
+        cols: dict[str, None] = {}
+        for r in rows:
+            for k in r:
+                cols.setdefault(k, None)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(cols))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        return buf.getvalue()
+
+
+def load_results(study: Any) -> StudyResults:
+    """Read an ``optuna.Study`` into :class:`StudyResults`."""
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        dur = t.duration.total_seconds() if t.duration is not None else None
+        trials.append(TrialRecord(t.number, t.state.name, list(t.values) if t.values is not None else None, dict(t.params), dict(t.user_attrs), dur))
+    try:
+        names = list(study.metric_names) if study.metric_names else []
+    except Exception:  # noqa: BLE001 - older storages
+        names = []
+    dirs = [d.name.lower() for d in study.directions]
+    return StudyResults(study.study_name, dirs, names, trials, dict(study.user_attrs))

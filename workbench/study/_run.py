@@ -1,0 +1,335 @@
+"""Run a study: create or resume it, optimize within the budgets, then write its outputs.
+
+Resuming: the trial budget counts trials that finished (completed, or failed for a reason of
+their own). Trials cut short by Ctrl-C, or left running by a crashed worker (found by Optuna's
+heartbeat), do not count, so rerunning the same command completes the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from workbench._errors import ConfigError
+from workbench._json import dumps
+from workbench._version import __version__
+from workbench.bench import MemoryProbe
+from workbench.data import load_data
+from workbench.hw import host_info
+from workbench.study._config import StudyConfig
+from workbench.study._objective import TrialFailure, TrialPipeline
+from workbench.study._results import StudyResults, load_results
+from workbench.study._space import Task, compile_space
+from workbench.study._storage import open_storage
+
+__all__ = ["RunResult", "count_finished", "make_sampler", "run_study", "write_outputs"]
+
+
+@dataclass
+class RunResult:
+    study: Any
+    results: StudyResults
+    run_dir: Path
+    new_trials: int
+    interrupted: bool = False
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def report_path(self) -> Path:
+        return self.outputs["report"]
+
+
+def make_sampler(cfg: StudyConfig, constraints_func: Callable[..., Any] | None = None) -> Any:
+    import optuna
+
+    if cfg.sampler == "nsga2":
+        pop = cfg.population_size or max(4, min(50, cfg.trials // 4))
+        return optuna.samplers.NSGAIISampler(population_size=pop, seed=cfg.seed, constraints_func=constraints_func)
+    if cfg.sampler == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True, constraints_func=constraints_func)
+    return optuna.samplers.RandomSampler(seed=cfg.seed)
+
+
+def count_finished(study: Any) -> int:
+    """Trials that count against the budget: complete, pruned, or failed for their own reason."""
+    from optuna.trial import TrialState
+
+    n = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            n += 1
+        elif t.state == TrialState.FAIL and "failure" in t.user_attrs:
+            n += 1
+    return n
+
+
+def _check_resume(study: Any, cfg: StudyConfig) -> None:
+    attrs = study.user_attrs
+    old = attrs.get("fingerprint")
+    if old is not None and old != cfg.search_fingerprint():
+        raise ConfigError(
+            f"study {cfg.name!r} already exists in this storage with a different search, data, training, hardware or "
+            f"deployment setup; resume with the original config, or give this one a new name (--set study.name=...)",
+            field="study.name", location=cfg.path,
+        )
+    dirs = [d.name.lower() for d in study.directions]
+    if dirs != cfg.directions():
+        raise ConfigError(
+            f"study {cfg.name!r} exists with objectives in directions {dirs}, this config asks for {cfg.directions()}",
+            field="study.objectives", location=cfg.path,
+        )
+
+
+def run_study(
+    cfg: StudyConfig,
+    *,
+    progress: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+    on_trial: Callable[[Any, Any], None] | None = None,
+    measure_memory: bool = True,
+    write: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Run (or resume) the study ``cfg`` describes; returns its results and output paths.
+
+    ``should_stop`` is polled after every trial (the notebook monitor's Stop button uses it).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = load_data(cfg.data)
+    space = compile_space(_space_reader(cfg), Task(data.input_shape, data.num_classes), base_dir=cfg.base_dir)
+    storage = open_storage(cfg.storage_url())
+    study = optuna.create_study(
+        study_name=cfg.name, storage=storage, sampler=make_sampler(cfg), directions=cfg.directions(), load_if_exists=True
+    )
+    _check_resume(study, cfg)
+    info = host_info()
+    if "fingerprint" not in study.user_attrs:
+        study.set_user_attr("fingerprint", cfg.search_fingerprint())
+        study.set_user_attr("config", json.loads(dumps(cfg.raw)))
+        study.set_user_attr("workbench_version", __version__)
+        study.set_user_attr("objective_deployment", cfg.objective_deployment)
+        study.set_user_attr("objective_profile", cfg.objective_profile_name())
+        study.set_user_attr("host", {
+            "cpu_model": info.cpu_model, "isa": info.isa_summary, "available_cpus": info.available_cpus,
+            "physical_cores": info.physical_cores, "os": info.os, "python": info.python,
+        })
+    store_dir = Path(study.user_attrs.get("artifact_store") or (run_dir / "artifacts").resolve())
+    if "artifact_store" not in study.user_attrs:
+        study.set_user_attr("artifact_store", str(store_dir))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.set_metric_names(cfg.metric_names())
+
+    from optuna.artifacts import FileSystemArtifactStore
+
+    store_dir.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(str(store_dir))
+    finished = count_finished(study)
+    remaining = max(0, cfg.trials - finished)
+    memory = MemoryProbe() if measure_memory else None
+    bar = _Progress(total=cfg.trials, initial=finished, enabled=progress, study=study)
+
+    def stage(text: str) -> None:
+        bar.stage(text)
+        if on_stage is not None:
+            on_stage(text)
+
+    pipeline = TrialPipeline(cfg, space, data, work_dir=run_dir / "work", artifact_store=store, memory=memory, on_stage=stage)
+    new = 0
+    interrupted = False
+
+    def after_trial(study_: Any, trial: Any) -> None:
+        nonlocal new
+        new += 1
+        bar.trial_done(trial)
+        if on_trial is not None:
+            on_trial(study_, trial)
+        if should_stop is not None and should_stop():
+            study_.stop()
+
+    start = time.perf_counter()
+    try:
+        if remaining:
+            study.optimize(
+                pipeline, n_trials=remaining, timeout=cfg.timeout_s, catch=(TrialFailure,),
+                callbacks=[after_trial], gc_after_trial=True, show_progress_bar=False,
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        if memory is not None:
+            memory.close()
+        shutil.rmtree(run_dir / "work", ignore_errors=True)
+    result = RunResult(study, load_results(study), run_dir, new, interrupted)
+    result.results.study_attrs["run_seconds"] = round(time.perf_counter() - start, 1)
+    if write:
+        result.outputs = write_outputs(result.results, cfg, run_dir, store)
+    return result
+
+
+def _space_reader(cfg: StudyConfig) -> Any:
+    from workbench._schema import Reader, SourceMap
+
+    return Reader(dict(cfg.space), field="space", source=SourceMap(cfg.path))
+
+
+def write_outputs(results: StudyResults, cfg: StudyConfig | None, run_dir: Path, store: Any | None) -> dict[str, Path]:
+    """``report.html``, ``results.json``, ``results.csv`` and ``pareto/`` (the Pareto artifacts)."""
+    from workbench.report import write_report
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = {
+        "report": write_report(results, run_dir / "report.html"),
+        "json": _atomic_write(run_dir / "results.json", dumps(results.to_json())),
+        "csv": _atomic_write(run_dir / "results.csv", results.to_csv()),
+    }
+    if store is not None:
+        out["pareto"] = export_pareto(results, store, run_dir / "pareto", prune=cfg is not None and cfg.keep_artifacts == "pareto")
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+_EXT = {"onnxruntime": ".onnx", "torch": ".pt2", "litert": ".tflite", "keras": ".keras"}
+
+
+def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool = False) -> Path:
+    """Copy every deployment's Pareto-optimal artifacts to ``dest`` with a ``manifest.json``."""
+    from optuna.artifacts import download_artifact
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    manifest = []
+    keep: set[str] = set()
+    by_trial = {t.number: t for t in results.trials}
+    for key, front in results.fronts().items():
+        for n in front.trials:
+            m = next((m for m in by_trial[n].measurements() if m.key == key), None)
+            art = (m.meta.get("artifact_id") if m else None)
+            if m is None or not art:
+                continue
+            keep.add(art)
+            name = f"trial{n}-{key.replace('/', '-')}{_ext(m)}"
+            try:
+                download_artifact(artifact_store=store, artifact_id=art, file_path=str(dest / name))
+            except Exception as err:  # noqa: BLE001 - a missing file is reported, not fatal
+                manifest.append({"trial": n, "key": key, "error": f"artifact {art} unavailable: {err}"})
+                continue
+            manifest.append({
+                "file": name, "trial": n, "key": key, "accuracy": m.accuracy,
+                "latency_p50_ms": m.latency.p50_ms if m.latency else None, "source": m.source,
+                "size_bytes": m.size_bytes, "spec": by_trial[n].spec, "int8_scheme": m.meta.get("int8_scheme"),
+            })
+    (dest / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
+    if prune:
+        for t in results.trials:
+            for m in t.measurements():
+                art = m.meta.get("artifact_id")
+                if art and art not in keep:
+                    try:
+                        store.remove(art)
+                    except Exception:  # noqa: BLE001,S110 - already gone
+                        pass
+    return dest
+
+
+def _ext(m: Any) -> str:
+    fmt = str(m.meta.get("format", ""))
+    if m.backend == "torch" and "pickled" in fmt:
+        return ".pt"
+    return _EXT.get(m.backend, ".bin")
+
+
+class _Progress:
+    """Progress over the trial budget with the current best: a live tqdm bar on a terminal,
+    one plain line per finished trial otherwise (CI logs)."""
+
+    def __init__(self, *, total: int, initial: int, enabled: bool, study: Any) -> None:
+        self.enabled = enabled
+        self.study = study
+        self.total = total
+        self.done = initial
+        self.bar = None
+        self.live = enabled and sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+        if self.live:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="trial", dynamic_ncols=True, file=sys.stderr,
+                            desc=f"{study.study_name}", bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}<{remaining}] {postfix}")
+            self._postfix()
+        elif enabled:
+            sys.stderr.write(f"{study.study_name}: {initial}/{total} trials finished; running up to {total - initial} more\n")
+
+    def stage(self, text: str) -> None:
+        if self.bar is not None:
+            self._postfix(text)
+
+    def _postfix(self, stage: str | None = None) -> None:
+        if self.bar is None:
+            return
+        best = self.best()
+        self.bar.set_postfix_str(" | ".join(p for p in (best, stage) if p), refresh=True)
+
+    def best(self) -> str:
+        try:
+            trials = self.study.best_trials
+        except Exception:  # noqa: BLE001 - no completed trial yet
+            return ""
+        if not trials:
+            return ""
+        names = self.study.metric_names or []
+        acc_i = names.index("accuracy") if "accuracy" in names else 0
+        lat_i = names.index("latency_p50_ms") if "latency_p50_ms" in names else None
+        best_acc = max(trials, key=lambda t: t.values[acc_i])
+        text = f"front {len(trials)} · best acc {best_acc.values[acc_i]:.3f}"
+        if lat_i is not None:
+            text += f" @ {best_acc.values[lat_i]:.3g} ms · fastest {min(t.values[lat_i] for t in trials):.3g} ms"
+        return text
+
+    def trial_done(self, trial: Any) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self._postfix()
+        elif self.enabled:
+            state = trial.state.name.lower()
+            detail = ""
+            if trial.values is not None:
+                detail = " values " + ", ".join(f"{v:.4g}" for v in trial.values)
+            elif "failure" in trial.user_attrs:
+                f = trial.user_attrs["failure"]
+                detail = f" ({f.get('stage')}: {f.get('reason')})"
+            elapsed = time.perf_counter() - self.t0
+            sys.stderr.write(f"trial {trial.number} {state}{detail} | {self.done}/{self.total} | {elapsed:.0f}s | {self.best()}\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def with_overrides(cfg: StudyConfig, **kwargs: Any) -> StudyConfig:
+    """A copy of ``cfg`` with CLI-level overrides (trials, storage, out_dir) applied."""
+    changes = {k: v for k, v in kwargs.items() if v is not None}
+    return replace(cfg, **changes) if changes else cfg
