@@ -160,7 +160,9 @@ def _threads_check() -> Check:
     def convert(v: Any) -> int | str:
         if v == "auto":
             return "auto"
-        return Int(min=1, max=1024)(v)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1024:
+            raise ValueError("")
+        return v
 
     return Func(convert, expected="'auto' or an integer in [1, 1024]")
 

@@ -62,10 +62,15 @@ class StageReporter:
 
     callback: Callable[[str], None] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: polled at every stage boundary: a stop asked for while a KeyboardInterrupt got lost
+    #: (raised inside a finalizer, say) still takes effect within one stage
+    stop_requested: Callable[[], bool] | None = None
     _current: str | None = None
     _since: float = 0.0
 
     def __call__(self, text: str) -> None:
+        if self.stop_requested is not None and self.stop_requested():
+            raise KeyboardInterrupt
         self._close()
         self._current = text.split(": ", 1)[-1]
         self._since = time.perf_counter()
@@ -97,6 +102,7 @@ class TrialPipeline:
         artifact_store: Any | None,
         memory: MemoryProbe | None,
         on_stage: Callable[[str], None] | None = None,
+        stop_requested: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
         self.space = space
@@ -104,7 +110,7 @@ class TrialPipeline:
         self.work_dir = work_dir
         self.artifact_store = artifact_store
         self.memory = memory
-        self.report = StageReporter(on_stage)
+        self.report = StageReporter(on_stage, stop_requested=stop_requested)
         self.calibration = data.calibration_batches(config.calibration_samples, batch=1, seed=config.train.seed)
 
     def __call__(self, trial: Any) -> tuple[float, ...]:

@@ -147,7 +147,11 @@ def run_study(
         if on_stage is not None:
             on_stage(text)
 
-    pipeline = TrialPipeline(cfg, space, data, work_dir=run_dir / "work", artifact_store=store, memory=memory, on_stage=stage)
+    interrupt = _InterruptFlag()
+    pipeline = TrialPipeline(
+        cfg, space, data, work_dir=run_dir / "work", artifact_store=store, memory=memory, on_stage=stage,
+        stop_requested=interrupt.is_set,
+    )
     new = 0
     interrupted = False
 
@@ -157,19 +161,21 @@ def run_study(
         bar.trial_done(trial)
         if on_trial is not None:
             on_trial(study_, trial)
-        if should_stop is not None and should_stop():
+        if interrupt.is_set() or (should_stop is not None and should_stop()):
             study_.stop()
 
     start = time.perf_counter()
     try:
-        if remaining:
-            study.optimize(
-                pipeline, n_trials=remaining, timeout=cfg.timeout_s, catch=(TrialFailure,),
-                callbacks=[after_trial], gc_after_trial=True, show_progress_bar=False,
-            )
+        with interrupt:
+            if remaining:
+                study.optimize(
+                    pipeline, n_trials=remaining, timeout=cfg.timeout_s, catch=(TrialFailure,),
+                    callbacks=[after_trial], gc_after_trial=True, show_progress_bar=False,
+                )
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        interrupted = interrupted or interrupt.is_set()
         bar.close()
         if memory is not None:
             memory.close()
@@ -179,6 +185,43 @@ def run_study(
     if write:
         result.outputs = write_outputs(result.results, cfg, run_dir, store)
     return result
+
+
+class _InterruptFlag:
+    """SIGINT handling for a run: remember the request, then raise KeyboardInterrupt as usual.
+
+    A KeyboardInterrupt raised while Python runs a finalizer or a weakref callback is printed
+    and swallowed ("Exception ignored in ..."); the flag makes the request stick, so the trial
+    pipeline stops at its next stage and no new trial starts.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._previous: Any = None
+        self._installed = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self._set = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _InterruptFlag:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._installed:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
 
 
 def _space_reader(cfg: StudyConfig) -> Any:

@@ -1,0 +1,76 @@
+import time
+
+import numpy as np
+import pytest
+
+from workbench import ConfigError
+from workbench.bench import LatencyStats, MeasureSettings, measure_interleaved, median_ci
+
+
+def test_stats_from_samples():
+    samples = np.linspace(0.001, 0.002, 101)  # seconds
+    s = LatencyStats.from_samples(samples)
+    assert s.n == 101
+    assert s.p50_ms == pytest.approx(1.5)
+    assert s.p90_ms == pytest.approx(np.percentile(samples * 1e3, 90))
+    assert s.min_ms == pytest.approx(1.0)
+    assert s.ci95_low_ms < s.p50_ms < s.ci95_high_ms
+    assert s.cv == pytest.approx(s.std_ms / s.mean_ms)
+    assert LatencyStats.from_dict(s.to_dict()) == s
+
+
+def test_median_ci_narrows_with_more_samples():
+    rng = np.random.default_rng(0)
+    small = np.sort(rng.normal(10, 1, 30))
+    large = np.sort(rng.normal(10, 1, 3000))
+    lo1, hi1 = median_ci(small)
+    lo2, hi2 = median_ci(large)
+    assert hi2 - lo2 < hi1 - lo1
+
+
+def test_median_ci_has_its_nominal_coverage():
+    rng = np.random.default_rng(1)
+    covered = 0
+    for _ in range(400):
+        lo, hi = median_ci(np.sort(rng.exponential(1.0, 101)))
+        covered += lo <= np.log(2) <= hi  # the exponential's true median
+    assert 0.92 <= covered / 400 <= 0.99
+
+
+def test_interleaved_measurement_ranks_and_counts():
+    calls = {"fast": 0, "slow": 0}
+    order = []
+
+    def fast():
+        calls["fast"] += 1
+        order.append("f")
+        time.sleep(0.0005)
+
+    def slow():
+        calls["slow"] += 1
+        order.append("s")
+        time.sleep(0.003)
+
+    s = MeasureSettings(warmup=2, warmup_s=0.0, min_repeats=20, max_repeats=40, min_time_s=0.0, max_time_s=1.0, block=5)
+    stats = measure_interleaved({"fast": fast, "slow": slow}, s)
+    assert stats["fast"].p50_ms < stats["slow"].p50_ms
+    assert 2.5 < stats["slow"].p50_ms < 10
+    assert 20 <= stats["fast"].n <= 40 and 20 <= stats["slow"].n <= 40
+    # interleaved: after warm-up the two variants alternate in blocks, not one after the other
+    timed = "".join(order[4:])
+    assert timed.count("fs") + timed.count("sf") >= 3
+
+
+def test_stops_at_the_time_cap():
+    s = MeasureSettings(warmup=0, warmup_s=0.0, min_repeats=3, max_repeats=10**6, min_time_s=0.0, max_time_s=0.05, block=1, target_rel_ci=1e-9)
+    t0 = time.perf_counter()
+    stats = measure_interleaved({"a": lambda: time.sleep(0.001)}, s)
+    assert time.perf_counter() - t0 < 1.0
+    assert stats["a"].n >= 3
+
+
+def test_settings_validation():
+    with pytest.raises(ConfigError, match="measure.max_repeats: max_repeats \\(5\\) must be >= min_repeats \\(10\\)"):
+        MeasureSettings.from_dict({"min_repeats": 10, "max_repeats": 5})
+    with pytest.raises(ConfigError, match="measure.block: expected an integer in"):
+        MeasureSettings.from_dict({"block": 0})

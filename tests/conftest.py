@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny configs and models that keep the suite fast on two cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Keep test processes from oversubscribing a small CI machine.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+TINY_MEASURE = {"warmup": 2, "warmup_s": 0.0, "min_repeats": 5, "max_repeats": 50, "min_time_s": 0.0, "max_time_s": 0.1, "block": 5}
+
+
+def tiny_config_dict(name: str = "tiny", **over: Any) -> dict[str, Any]:
+    """An MLP search on digits with budgets small enough for a test (about 2 s a trial)."""
+    cfg: dict[str, Any] = {
+        "schema": 1,
+        "study": {"name": name, "sampler": "random", "seed": 0, "trials": 2, "objectives": ["accuracy", "latency"]},
+        "data": {"source": "digits"},
+        "train": {"epochs": 2, "batch_size": 128, "lr": 0.01},
+        "space": {"family": "mlp", "layers": {"min": 1, "max": 2}, "units": [16, 32]},
+        "hardware": ["host-cpu"],
+        "deployments": ["torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static"],
+        "measure": dict(TINY_MEASURE),
+        "quantization": {"calibration_samples": 32},
+        "onnx_exporter": "torchscript",
+    }
+    for key, value in over.items():
+        cfg[key] = value
+    return cfg
+
+
+@pytest.fixture
+def tiny_config() -> dict[str, Any]:
+    return tiny_config_dict()
+
+
+@pytest.fixture
+def digits():
+    from workbench.data import load_digits
+
+    return load_digits()
+
+
+@pytest.fixture(scope="session")
+def trained_cnn():
+    """A small CNN trained on digits for two epochs: (spec, module, dataset)."""
+    pytest.importorskip("torch")
+    from workbench.arch import ArchSpec, ConvBN, InvertedResidual, build_torch
+    from workbench.data import load_digits
+    from workbench.train import TrainConfig, train_torch
+
+    data = load_digits()
+    spec = ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)), name="tiny-cnn")
+    model = build_torch(spec, seed=0)
+    train_torch(model, data, TrainConfig(epochs=3, batch_size=64, lr=0.01))
+    return spec, model.eval(), data
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test inside a fresh directory (outputs land in tmp_path/runs)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
