@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from workbench._errors import ConfigError, DeploymentError, WorkbenchError
-from workbench.backends import Artifact, CompileContext, Deployment, ModelSource, Runner, Threads, get_backend
+from workbench.backends import (
+    Artifact,
+    CompileContext,
+    Deployment,
+    ModelSource,
+    Runner,
+    Threads,
+    get_backend,
+)
 from workbench.bench._latency import MeasureSettings, measure_interleaved
 from workbench.bench._measurement import Measurement, now_iso
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
