@@ -43,13 +43,34 @@ class WorkbenchContext:
         self.jobs = JobManager(self.root, jobs_dir, max_running=max_running)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="workbench-api")
         self._ticker: PeriodicCallback | None = None
+        self._prefetching = False
 
     def warm(self) -> None:
         """Start the index worker and import the storage stack in the background, so the first
         request does not pay for it."""
         if self.loader is not None:
-            self.loader.warm()
+            self.loader.warm(self.views.ref(None).url)
         self.executor.submit(_warm_storage, self.views)
+
+    def prefetch(self, storage: str | None, studies: list[dict[str, Any]], min_trials: int = 2000) -> None:
+        """Load the index of the most recently active large study in the background, so selecting
+        it right after the list appears finds it ready (at most one at a time). Never while a run
+        is active: its latency measurements would share the CPU with the load."""
+        big = [s for s in studies if s["n_trials"] >= min_trials]
+        if not big or self._prefetching or self.jobs.running_studies():
+            return
+        name = big[0]["name"]  # the list is ordered by last activity
+        self._prefetching = True
+
+        def run() -> None:
+            try:
+                self.views.storages.index(self.views.ref(storage), name)
+            except Exception:  # noqa: BLE001 - a real request reports the error
+                pass
+            finally:
+                self._prefetching = False
+
+        self.executor.submit(run)
 
     def shutdown(self) -> None:
         if self._ticker is not None:
@@ -181,7 +202,9 @@ class StudiesHandler(_Base):
     async def get(self) -> None:
         self.wb.jobs.poll()
         running = self.wb.jobs.running_studies()
-        self.send(await self.wb.blocking(self.wb.views.studies, self.storage_arg(), running))
+        data = await self.wb.blocking(self.wb.views.studies, self.storage_arg(), running)
+        self.send(data)
+        self.wb.prefetch(self.storage_arg(), data["studies"])
 
 
 class StudyHandler(_Base):

@@ -26,6 +26,11 @@ def _warm(url: str | None) -> None:
 
     import workbench.study  # noqa: F401
 
+    if url and _file_identity(url) is not None:
+        from workbench.study._storage import open_storage
+
+        _STORAGES[(url, _file_identity(url))] = open_storage(url, heartbeat=False)
+
 
 def _load(url: str, name: str) -> Any:
     from workbench._errors import StorageError
@@ -53,8 +58,9 @@ def _file_identity(url: str) -> Any:
 
 
 class IndexLoader:
-    """``loader(url, name) -> StudyIndex`` run in one spawned worker process (started on first use
-    or by :meth:`warm`); if the worker dies the next call starts a new one."""
+    """``loader(url, name) -> StudyIndex`` run in spawned worker processes (started on first use or
+    by :meth:`warm`); two, so a study the user selects never waits behind a background prefetch.
+    If a worker dies the next call starts new ones."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -64,11 +70,12 @@ class IndexLoader:
         with self._lock:
             if self._pool is None:
                 # spawn, not fork: the server has threads, and a forked copy of them can deadlock
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
             return self._pool
 
-    def warm(self) -> None:
-        self._executor().submit(_warm, None)
+    def warm(self, url: str | None = None) -> None:
+        """Start the worker now (and open ``url`` there when it is an existing SQLite file)."""
+        self._executor().submit(_warm, url)
 
     def __call__(self, url: str, name: str) -> Any:
         try:
