@@ -100,7 +100,7 @@ async def test_a_missing_database_is_an_empty_list_not_a_new_file(jp_fetch, root
 async def test_unreadable_storages_give_one_line_messages(jp_fetch, root):
     (root / "broken.db").write_bytes(b"this is not an SQLite database, just text " * 100)
     code, body = await error_of(jp_fetch, "studies", storage="sqlite:///broken.db")
-    assert code == 400 and body["message"].startswith("cannot open storage sqlite:///") and "\n" not in body["message"]
+    assert code == 400 and body["message"].startswith("cannot open storage sqlite:///broken.db: ") and "\n" not in body["message"]
     assert "Traceback" not in json.dumps(body)
     code, body = await error_of(jp_fetch, "studies", storage="postgresql://workbench:secret@127.0.0.1:1/none")
     assert code == 400 and "secret" not in body["message"] and "\n" not in body["message"]

@@ -31,6 +31,23 @@ _FINAL = ("done", "failed", "bad-input", "interrupted", "cancelled", "killed")
 LOG_TAIL_LINES = 15
 
 
+_TRACEBACK_LINES = (
+    "Traceback (most recent call last):",
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
+
+
+def _traceback_frame(line: str) -> bool:
+    """A traceback's scaffolding (frames, source, carets): the exception line itself is kept."""
+    stripped = line.strip()
+    return (
+        line.startswith(("  File ", "    "))
+        or stripped in _TRACEBACK_LINES
+        or (bool(stripped) and set(stripped) <= {"^", "~", " "})
+    )
+
+
 class PathError(Exception):
     """A path from a request that is refused; ``status`` is the HTTP status to answer with."""
 
@@ -115,7 +132,7 @@ class Job:
             return []
         # progress bars redraw with carriage returns: keep what the last redraw left
         out = [ln.rsplit("\r", 1)[-1] for ln in text.splitlines()]
-        return [ln for ln in out if ln.strip()][-lines:]
+        return [ln for ln in out if ln.strip() and not _traceback_frame(ln)][-lines:]
 
     def message(self) -> str | None:
         """One line saying why a run did not finish well (the CLI's own error line when it printed one)."""

@@ -149,9 +149,12 @@ class Storages:
         with self._open_lock:
             st = self._storages.get(key)
             if st is None:
-                from workbench.study._storage import open_storage
+                from workbench.study._storage import _redact, open_storage
 
-                st = open_storage(ref.url, heartbeat=False)
+                try:
+                    st = open_storage(ref.url, heartbeat=False)
+                except StorageError as err:  # name the storage as the panel shows it
+                    raise StorageError(str(err).replace(_redact(ref.url), ref.display, 1)) from None
                 self._storages.put(key, st)
         return st
 

@@ -8,7 +8,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -27,6 +27,7 @@ namespace CommandIDs {
   export const refresh = 'workbench:refresh';
   export const runConfig = 'workbench:run-config';
   export const openNotebook = 'workbench:open-notebook';
+  export const setStorage = 'workbench:set-storage';
 }
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16" height="16">
@@ -115,15 +116,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(panel, 'left', { rank: 350 });
     restorer?.add(panel, 'workbench-panel');
 
+    let settings: ISettingRegistry.ISettings | null = null;
     if (settingRegistry) {
       try {
-        const settings = await settingRegistry.load(PLUGIN_ID);
+        settings = await settingRegistry.load(PLUGIN_ID);
+        const loaded = settings;
         const read = (): void => {
-          storage = ((settings.get('storage').composite as string) ?? '').trim();
-          refreshSeconds = Number(settings.get('refreshSeconds').composite ?? 15) || 15;
+          storage = ((loaded.get('storage').composite as string) ?? '').trim();
+          refreshSeconds = Number(loaded.get('refreshSeconds').composite ?? 15) || 15;
         };
         read();
-        settings.changed.connect(() => {
+        loaded.changed.connect(() => {
           read();
           void panel.refresh();
         });
@@ -139,6 +142,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.refresh, {
       label: 'Workbench: Refresh',
       execute: () => panel.refresh()
+    });
+    app.commands.addCommand(CommandIDs.setStorage, {
+      label: 'Workbench: Use Another Study Storage…',
+      caption: 'The Optuna storage URL the panel reads (empty: runs/workbench.db under the server root)',
+      execute: async args => {
+        let value = args.storage as string | undefined;
+        if (value === undefined) {
+          const result = await InputDialog.getText({
+            title: 'Study storage URL',
+            label: 'e.g. sqlite:///runs/workbench.db or postgresql://user@host/db (empty: the default)',
+            text: storage
+          });
+          if (!result.button.accept) {
+            return;
+          }
+          value = result.value ?? '';
+        }
+        if (settings) {
+          await settings.set('storage', value.trim());
+        } else {
+          storage = value.trim();
+          await panel.refresh();
+        }
+      }
     });
     app.commands.addCommand(CommandIDs.openNotebook, {
       label: 'Workbench: Open Study in Notebook',
@@ -180,7 +207,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       rank: 3
     });
     if (palette) {
-      for (const command of [CommandIDs.show, CommandIDs.refresh]) {
+      for (const command of [CommandIDs.show, CommandIDs.refresh, CommandIDs.setStorage]) {
         palette.addItem({ command, category: 'Workbench' });
       }
     }

@@ -23,6 +23,7 @@ export interface IPanelHost {
 }
 
 const MAX_LOG_CHARS = 200_000;
+const MAX_JOBS_SHOWN = 20;
 
 export class WorkbenchPanel extends Widget {
   constructor(
@@ -117,6 +118,7 @@ export class WorkbenchPanel extends Widget {
       this._studiesError = null;
       this._studiesChanged.emit(data);
     } catch (err) {
+      this._studies = null; // do not show another storage's studies under this error
       this._studiesError = (err as Error).message;
     }
     this.renderStudies();
@@ -319,7 +321,7 @@ export class WorkbenchPanel extends Widget {
       this._jobsMsg.append(h('div', { class: 'wb-error wb-error-text', text: this._jobsError }));
     }
     this._jobsList.replaceChildren(
-      ...this._jobs.map(j => {
+      ...this._jobs.slice(0, MAX_JOBS_SHOWN).map(j => {
         const row = jobRow(j, { logOpen: this._logOpen.has(j.id) });
         const log = this._logOpen.get(j.id);
         if (log) {
@@ -328,6 +330,10 @@ export class WorkbenchPanel extends Widget {
         return row;
       })
     );
+    // logs read from their end
+    this._jobsList.querySelectorAll<HTMLElement>('.wb-log-tail, .wb-job-log').forEach(pre => {
+      pre.scrollTop = pre.scrollHeight;
+    });
   }
 
   private renderRun(): void {
