@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.extensions.build import EXT, env, ensure_node_modules, jlpm
+from tests.extensions.build import EXT, ensure_node_modules, env, jlpm
 
 
 def test_typescript_compiles_strictly():

@@ -279,7 +279,19 @@ async def test_the_server_answers_while_a_large_study_loads(jp_fetch, root):
     from workbench.study import make_synthetic_study
 
     make_synthetic_study(f"sqlite:///{root / 'runs' / 'workbench.db'}", "large", 4000, seed=3)
-    order: list[str] = []
+    # listing a large study starts the index worker; wait until it runs (and its prefetch is done)
+    await get_json(jp_fetch, "studies")
+    from workbench.server._worker import shared_loader
+
+    for _ in range(600):
+        if shared_loader().ready():
+            break
+        await asyncio.sleep(0.1)
+    assert shared_loader().ready()
+    import optuna
+
+    optuna.load_study(study_name="large", storage=f"sqlite:///{root / 'runs' / 'workbench.db'}").enqueue_trial({})
+    order: list[str] = []  # the enqueued trial made any prefetched index stale: this load is cold
 
     async def points() -> None:
         await jp_fetch("workbench", "api", "studies", "large", "points", params={"deployment": "all"}, request_timeout=120)
@@ -325,3 +337,43 @@ def test_point_arrays_match_the_index(tmp_path):
     np.testing.assert_allclose(s["y"], ys, rtol=1e-5)
     assert not hit and re.fullmatch(r"[\x20-\x7e]+", body.decode())  # compact ASCII JSON, no NaN
     assert Path(tmp_path / "runs" / "workbench.db").exists()
+
+
+def test_the_vectorised_front_is_the_librarys_front():
+    """Random clouds with ties in x, in y and whole duplicate points, every direction pair."""
+    from workbench.server._views import front_mask_2d
+    from workbench.study import non_dominated
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 300))
+        pts = rng.integers(0, 12, size=(n, 2)).astype(float) if trial % 2 else rng.random((n, 2))
+        if n > 3:
+            pts[-1] = pts[0]  # a duplicate
+        for dirs in (["minimize", "maximize"], ["maximize", "minimize"], ["minimize", "minimize"], ["maximize", "maximize"]):
+            np.testing.assert_array_equal(front_mask_2d(pts, dirs), non_dominated(pts, dirs))
+
+
+def test_the_lean_plot_index_matches_the_full_index(tmp_path):
+    """The Pareto view reads a lean index (points only); its tables are the library's."""
+    from workbench.server._storage import load_points_index
+    from workbench.study import load_index, make_synthetic_study, open_storage
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    make_synthetic_study(url, "s", 120, profiles=("host-cpu", "sim"), seed=5, fail_fraction=0.1)
+    st = open_storage(url, heartbeat=False)
+    lean, full = load_points_index(st, "s"), load_index(st, "s")
+    assert lean.numbers.tolist() == full.numbers.tolist() and lean.states.tolist() == full.states.tolist()
+    assert lean.keys() == full.keys() and lean.objective_key == full.objective_key
+    for key in full.tables:
+        for field in full.tables[key]:
+            np.testing.assert_array_equal(lean.tables[key][field], full.tables[key][field])
+    # a trial that failed before measuring has no points and needs none
+    import optuna
+
+    optuna.load_study(study_name="s", storage=st).add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"failure": {"stage": "sample"}})
+    )
+    again = load_points_index(st, "s")
+    assert len(again) == 121 and np.isnan(again.tables["host-cpu/torch/torch-fp32"]["accuracy"][-1])
+    assert again.arch[-1] == ""  # the lean index leaves architectures out

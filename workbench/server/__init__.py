@@ -29,7 +29,9 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, Unicode
 
-__all__ = ["WorkbenchServer", "_jupyter_server_extension_points"]
+from workbench._version import __version__
+
+__all__ = ["WorkbenchServer", "__version__", "_jupyter_server_extension_points"]
 
 
 class WorkbenchServer(ExtensionApp):

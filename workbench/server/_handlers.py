@@ -23,6 +23,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from workbench._errors import ConfigError, StorageError, UnknownNameError, WorkbenchError
 from workbench._version import __version__
 from workbench.server._jobs import JobManager, PathError, confine_path
+from workbench.server._storage import PROCESS_MIN_TRIALS
 from workbench.server._views import StudyViews, list_configs, list_profiles
 from workbench.server._worker import shared_loader
 
@@ -46,13 +47,16 @@ class WorkbenchContext:
         self._prefetching = False
 
     def warm(self) -> None:
-        """Start the index worker and import the storage stack in the background, so the first
-        request does not pay for it."""
-        if self.loader is not None:
-            self.loader.warm(self.views.ref(None).url)
+        """Import the storage stack and open the default storage in the background at server
+        start, so the panel's first request does not pay for it."""
         self.executor.submit(_warm_storage, self.views)
 
-    def prefetch(self, storage: str | None, studies: list[dict[str, Any]], min_trials: int = 2000) -> None:
+    def warm_worker(self, storage: str | None) -> None:
+        """Start the index worker process once the panel is in use (its first list of studies)."""
+        if self.loader is not None:
+            self.loader.warm(self.views.ref(storage).url)
+
+    def prefetch(self, storage: str | None, studies: list[dict[str, Any]], min_trials: int = PROCESS_MIN_TRIALS) -> None:
         """Load the index of the most recently active large study in the background, so selecting
         it right after the list appears finds it ready (at most one at a time). Never while a run
         is active: its latency measurements would share the CPU with the load."""
@@ -64,7 +68,7 @@ class WorkbenchContext:
 
         def run() -> None:
             try:
-                self.views.storages.index(self.views.ref(storage), name)
+                self.views.storages.index(self.views.ref(storage), name, lean=True)
             except Exception:  # noqa: BLE001 - a real request reports the error
                 pass
             finally:
@@ -204,6 +208,8 @@ class StudiesHandler(_Base):
         running = self.wb.jobs.running_studies()
         data = await self.wb.blocking(self.wb.views.studies, self.storage_arg(), running)
         self.send(data)
+        if any(s["n_trials"] >= PROCESS_MIN_TRIALS for s in data["studies"]):
+            self.wb.warm_worker(self.storage_arg())
         self.wb.prefetch(self.storage_arg(), data["studies"])
 
 

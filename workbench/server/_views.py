@@ -20,7 +20,7 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench.server._storage import LRU, StorageRef, Storages, file_identity
 
-__all__ = ["AXES", "StudyViews", "axis_for_metric", "list_configs", "list_profiles"]
+__all__ = ["AXES", "StudyViews", "axis_for_metric", "front_mask_2d", "list_configs", "list_profiles"]
 
 #: axis name -> (label, unit, direction); the names of ``workbench.study.METRICS``
 AXES: dict[str, tuple[str, str, str]] = {
@@ -77,7 +77,7 @@ class StudyViews:
     """Studies, trials and Pareto points of the storages a server reads."""
 
     def __init__(self, root: Path, default_storage: str | None = None,
-                 loader: Callable[[str, str], Any] | None = None) -> None:
+                 loader: Callable[[str, str, bool], Any] | None = None) -> None:
         self.root = root.resolve()
         self.default_storage = default_storage
         self.storages = Storages(loader=loader)
@@ -144,7 +144,7 @@ class StudyViews:
         """One study: counts, objectives, measurement keys with their source, attributes."""
         ref = self.ref(url)
         row = self.storages.study_row(ref, name)
-        index, _ = self.storages.index(ref, name)
+        index, _ = self.storages.index(ref, name, lean=True)
         counts = Counter(index.states.tolist())
         keys = []
         for key in index.tables:
@@ -262,7 +262,7 @@ class StudyViews:
 
         t0 = time.perf_counter()
         ref = self.ref(url)
-        index, hit = self.storages.index(ref, name)
+        index, how = self.storages.index(ref, name, lean=True)
         row = self.storages.study_row(ref, name)
         objectives = _objectives(index.directions, index.metric_names)
         obj_axes = [o["axis"] for o in objectives if o["axis"]]
@@ -309,15 +309,17 @@ class StudyViews:
         for k, rows, xs, ys, pred in series:
             pts = np.column_stack([xs, ys])
             if len(rows):
-                _, mask = index.front_mask(k, x, y)
+                mask = front_mask_2d(pts, dirs)
                 front = np.flatnonzero(mask)
                 front = front[np.argsort(xs[front], kind="stable")]
-                knee = knee_point(pts, dirs)
-                hv = hypervolume(pts, ref_pt, dirs)
+                # the knee and the hypervolume depend on the front alone: compute them on it
+                knee_in_front = knee_point(pts[front], dirs)
+                knee = int(front[knee_in_front]) if knee_in_front is not None else None
+                hv = hypervolume(pts[front], ref_pt, dirs)
             else:
                 mask, front, knee, hv = np.zeros(0, dtype=bool), np.zeros(0, dtype=int), None, 0.0
             for i in front.tolist():
-                front_arch[str(int(index.numbers[rows[i]]))] = index.arch[rows[i]]
+                front_arch[str(int(index.numbers[rows[i]]))] = ""
             out_series.append({
                 "key": k, **_split(k),
                 "source": _source(pred),
@@ -330,6 +332,9 @@ class StudyViews:
                 "knee": int(index.numbers[rows[knee]]) if knee is not None else None,
                 "hypervolume": float(f"{hv:.6g}"),
             })
+        # architectures of the front points only (the lean index has none)
+        archs = self.storages.attr_of(ref, row.study_id, [int(t) for t in front_arch], "arch")
+        front_arch = {t: str(archs.get(int(t), "")) for t in front_arch}
         payload = {
             "study": name,
             "storage": ref.display,
@@ -346,12 +351,34 @@ class StudyViews:
             "synthetic": bool(row.user_attrs.get("synthetic")),
             "series": out_series,
             "front_arch": front_arch,
-            "index_cached": hit,
+            "index_cached": how == "cache",
+            "index_loaded_by": how,
             "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1),
         }
         body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
         self._points.put(cache_key, body)
         return body, False
+
+
+def front_mask_2d(points: np.ndarray, directions: list[str]) -> np.ndarray:
+    """Pareto mask of 2-D points, vectorised (O(n log n)); the same set as
+    ``workbench.study.non_dominated``: the best y of each distinct x when it beats every smaller
+    x's, identical points all kept."""
+    n = len(points)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    p = np.asarray(points, dtype=np.float64) * sign
+    order = np.lexsort((p[:, 1], p[:, 0]))
+    xs, ys = p[order, 0], p[order, 1]
+    starts = np.r_[True, xs[1:] != xs[:-1]]
+    group = np.cumsum(starts) - 1
+    gmin = ys[starts]  # sorted by y within a group: its first point has its lowest y
+    before = np.r_[np.inf, np.minimum.accumulate(gmin)[:-1]]
+    on_front = (gmin < before)[group] & (ys == gmin[group])
+    mask = np.zeros(n, dtype=bool)
+    mask[order[on_front]] = True
+    return mask
 
 
 def _default_deployment(index: Any, prof_keys: list[str], objective_deployment: Any) -> str:

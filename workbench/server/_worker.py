@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 __all__ = ["IndexLoader", "shared_loader"]
 
 _STORAGES: dict[tuple[str, Any], Any] = {}
+_WORKERS = 1
 
 
 def _warm(url: str | None) -> None:
@@ -32,9 +33,9 @@ def _warm(url: str | None) -> None:
         _STORAGES[(url, _file_identity(url))] = open_storage(url, heartbeat=False)
 
 
-def _load(url: str, name: str) -> Any:
+def _load(url: str, name: str, lean: bool) -> Any:
     from workbench._errors import StorageError
-    from workbench.study import load_index
+    from workbench.server._storage import load_any_index
     from workbench.study._storage import open_storage
 
     try:
@@ -44,7 +45,7 @@ def _load(url: str, name: str) -> Any:
             if len(_STORAGES) >= 8:
                 _STORAGES.clear()
             st = _STORAGES[key] = open_storage(url, heartbeat=False)
-        return load_index(st, name)
+        return load_any_index(st, name, lean)
     except Exception as err:  # noqa: BLE001 - sent back as one picklable, readable error
         text = str(getattr(err, "orig", None) or err).strip()
         raise StorageError(f"cannot read study {name!r}: {text.splitlines()[0] if text else type(err).__name__}") from None
@@ -58,32 +59,41 @@ def _file_identity(url: str) -> Any:
 
 
 class IndexLoader:
-    """``loader(url, name) -> StudyIndex`` run in spawned worker processes (started on first use or
-    by :meth:`warm`); two, so a study the user selects never waits behind a background prefetch.
-    If a worker dies the next call starts new ones."""
+    """``loader(url, name, lean) -> StudyIndex`` run in a spawned worker process, started by
+    :meth:`warm` when the panel first lists studies (not at server start: a JupyterLab that never
+    opens the panel pays nothing). If the worker dies the next call starts a new one."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._warming: list[Future[None]] = []
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
                 # spawn, not fork: the server has threads, and a forked copy of them can deadlock
-                self._pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(max_workers=_WORKERS, mp_context=multiprocessing.get_context("spawn"))
             return self._pool
 
     def warm(self, url: str | None = None) -> None:
         """Start the worker now (and open ``url`` there when it is an existing SQLite file)."""
-        self._executor().submit(_warm, url)
+        if self._warming:
+            return
+        pool = self._executor()
+        self._warming = [pool.submit(_warm, url) for _ in range(_WORKERS)]
 
-    def __call__(self, url: str, name: str) -> Any:
+    def ready(self) -> bool:
+        """False until the worker has started (its first imports take seconds): callers load in a
+        thread meanwhile rather than wait."""
+        return bool(self._warming) and all(f.done() for f in self._warming)
+
+    def __call__(self, url: str, name: str, lean: bool = False) -> Any:
         try:
-            return self._executor().submit(_load, url, name).result()
+            return self._executor().submit(_load, url, name, lean).result()
         except BrokenProcessPool:
             with self._lock:
                 self._pool = None
-            return self._executor().submit(_load, url, name).result()
+            return self._executor().submit(_load, url, name, lean).result()
 
     def shutdown(self) -> None:
         with self._lock:

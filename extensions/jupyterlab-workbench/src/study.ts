@@ -72,6 +72,8 @@ export class StudyView extends Widget {
       this._plotEl.dataset.drawnMs = String(Math.round(now - t0));
       this._plotEl.dataset.fetchMs = String(Math.round(fetched - t0));
       this._plotEl.dataset.renderMs = String(Math.round(now - fetched));
+      this._plotEl.dataset.serverMs = String(Math.round(points.elapsed_ms));
+      this._plotEl.dataset.indexLoadedBy = points.index_loaded_by;
       this._caption.textContent = plotCaption(points);
       this._head.textContent = `${points.study} · ${points.storage}`;
       this.renderFront(points);

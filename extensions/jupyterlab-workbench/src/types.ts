@@ -95,6 +95,8 @@ export interface IPoints {
   series: ISeries[];
   front_arch: Record<string, string>;
   index_cached: boolean;
+  /** where the study's index came from: the server's cache, its worker process, or a thread */
+  index_loaded_by: 'cache' | 'process' | 'thread';
   elapsed_ms: number;
 }
 

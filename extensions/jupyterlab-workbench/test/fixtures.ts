@@ -39,6 +39,7 @@ export function points(over: Partial<IPoints> = {}): IPoints {
     ],
     front_arch: { '0': 'mlp 32', '1': 'mlp 16', '2': 'mlp 64-32', '3': 'mlp 8' },
     index_cached: false,
+    index_loaded_by: 'thread',
     elapsed_ms: 3,
     ...over
   };
