@@ -107,6 +107,18 @@ async def test_unreadable_storages_give_one_line_messages(jp_fetch, root):
     assert "postgresql://workbench:***@127.0.0.1:1/none" in body["message"]
     code, body = await error_of(jp_fetch, "studies", storage="runs/workbench.db")
     assert code == 400 and "must be a database URL" in body["message"]
+    # someone else's SQLite database is refused, and left as it was (no Optuna tables added)
+    import sqlite3
+
+    con = sqlite3.connect(root / "other.db")
+    con.execute("CREATE TABLE notes (text TEXT)")
+    con.commit()
+    con.close()
+    code, body = await error_of(jp_fetch, "studies", storage="sqlite:///other.db")
+    assert code == 400 and body["message"] == "sqlite:///other.db is an SQLite database but not an Optuna study storage (no studies table)"
+    con = sqlite3.connect(root / "other.db")
+    assert [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["notes"]
+    con.close()
 
 
 async def test_points_are_compact_arrays_with_the_library_pareto_front(jp_fetch, root):

@@ -148,6 +148,8 @@ class Storages:
             return st
         if not ref.exists:
             raise StorageError(f"no study database at {ref.display}: run a study first (workbench run CONFIG) or pick another storage")
+        if ref.sqlite_path is not None:
+            _check_optuna_sqlite(ref)
         with self._open_lock:
             st = self._storages.get(key)
             if st is None:
@@ -325,6 +327,24 @@ class Storages:
             return str(hit[1]), values, params, attrs, dur
 
         return self._read(ref, q)
+
+
+def _check_optuna_sqlite(ref: StorageRef) -> None:
+    """Refuse an SQLite file that is not an Optuna storage, read-only: opening it with Optuna would
+    add Optuna's tables to someone else's database."""
+    import sqlite3
+
+    assert ref.sqlite_path is not None
+    try:
+        con = sqlite3.connect(f"file:{ref.sqlite_path}?mode=ro", uri=True, timeout=10)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as err:
+        raise StorageError(f"cannot open storage {ref.display}: {err}") from None
+    if tables and not {"studies", "trials"} <= tables:
+        raise StorageError(f"{ref.display} is an SQLite database but not an Optuna study storage (no studies table)")
 
 
 def load_any_index(storage: Any, name: str, lean: bool) -> Any:
