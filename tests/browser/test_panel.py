@@ -160,8 +160,12 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     )
     failed = page.locator('.wb-job[data-status="failed"]:has-text("search/failing.yaml")')
     failed.wait_for(timeout=RUN_TIMEOUT_MS)
-    assert failed.locator(".wb-job-message").inner_text().startswith("workbench: error: no trial completed")
-    assert "this search space always fails" in failed.locator(".wb-log-tail").inner_text()
+    assert failed.locator(".wb-job-error").inner_text() == "workbench: error: no trial completed; see the failures above"
+    assert failed.locator(".wb-job-last-failure").inner_text().startswith("trial 1 failed at internal: RuntimeError: this search space always fails")
+    failed.locator(".wb-log-details summary").click()  # the end of the log, without traceback frames
+    tail = failed.locator(".wb-log-tail").inner_text()
+    assert "this search space always fails" in tail and "Traceback" not in tail and '  File "' not in tail
+    page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("Pareto: tiny_seed")').click()
     _shot(page, "panel_jobs.png")
     jobs = {j["config"]: j for j in lab.api("workbench/api/jobs")["jobs"]}
     assert jobs["search/panel_run.yaml"]["status"] == "done" and jobs["search/panel_run.yaml"]["new_complete"] == 2

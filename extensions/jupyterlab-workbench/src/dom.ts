@@ -120,13 +120,25 @@ export function jobRow(job: IJob, opts: { logOpen: boolean }): HTMLElement {
       })
     );
   }
+  const lastFailure = job.last_trial?.failure;
   const failure = job.message
     ? h(
         'div',
         { class: `wb-job-message${job.status === 'cancelled' ? '' : ' wb-error-text'}` },
-        h('div', { text: job.message }),
+        h('div', { class: 'wb-job-error', text: job.message }),
+        lastFailure && job.status !== 'cancelled'
+          ? h('div', {
+              class: 'wb-job-last-failure',
+              text: `trial ${job.last_trial?.number} failed at ${lastFailure.stage ?? '?'}: ${lastFailure.reason ?? ''}`
+            })
+          : null,
         job.log_tail && job.log_tail.length
-          ? h('pre', { class: 'wb-log-tail', text: job.log_tail.join('\n') })
+          ? h(
+              'details',
+              { class: 'wb-log-details' },
+              h('summary', { text: 'last lines of the log' }),
+              h('pre', { class: 'wb-log-tail', text: job.log_tail.join('\n') })
+            )
           : null
       )
     : null;

@@ -300,7 +300,8 @@ export class WorkbenchPanel extends Widget {
 
   private renderStudies(): void {
     const data = this._studies;
-    this._storageEl.textContent = data ? `storage: ${data.storage.url}` : '';
+    const asked = this.host.storage();
+    this._storageEl.textContent = data ? `storage: ${data.storage.url}` : asked ? `storage: ${asked}` : '';
     this._storageEl.title = 'Set another storage in Settings → Workbench';
     this._studiesMsg.replaceChildren();
     if (this._studiesError) {

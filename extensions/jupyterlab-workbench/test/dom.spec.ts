@@ -34,8 +34,18 @@ describe('job rows', () => {
       { logOpen: false }
     );
     expect(el.querySelector('.wb-cancel')).toBeNull();
-    expect(el.querySelector('.wb-job-message')?.textContent).toContain('no trial completed');
+    expect(el.querySelector('.wb-job-error')?.textContent).toBe('workbench: error: no trial completed; see the failures above');
+    expect(el.querySelector('.wb-job-last-failure')).toBeNull(); // the fixture's last trial completed
     expect(el.querySelector('.wb-log-tail')?.textContent).toContain('RuntimeError: boom');
+    const failedTrial = jobRow(
+      job({
+        status: 'failed',
+        message: 'workbench: error: no trial completed; see the failures above',
+        last_trial: { number: 1, state: 'fail', values: null, failure: { stage: 'internal', reason: 'RuntimeError: boom' } }
+      }),
+      { logOpen: false }
+    );
+    expect(failedTrial.querySelector('.wb-job-last-failure')?.textContent).toBe('trial 1 failed at internal: RuntimeError: boom');
     expect(el.querySelector('.wb-job-message')?.classList.contains('wb-error-text')).toBe(true);
   });
 
