@@ -217,3 +217,8 @@ export function deploymentLabel(choice: string): string {
   const i = choice.indexOf('/');
   return i < 0 ? choice : `${choice.slice(i + 1)} (${choice.slice(0, i)})`;
 }
+
+/** A database URL with its password hidden, as the server shows URLs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z0-9+.-]+:\/\/[^:/@]+):[^@/]*@/i, '$1:***@');
+}

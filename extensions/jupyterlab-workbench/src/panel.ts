@@ -8,7 +8,7 @@ import type { IWorkbenchAPI } from './api';
 import { Signal } from '@lumino/signaling';
 
 import { h, jobRow, profileRow, studyRow } from './dom';
-import { isFinal } from './format';
+import { isFinal, redactUrl } from './format';
 import { loadPlotly } from './plot';
 import type { IConfigFile, IJob, IProfiles, IStudies } from './types';
 
@@ -301,7 +301,7 @@ export class WorkbenchPanel extends Widget {
   private renderStudies(): void {
     const data = this._studies;
     const asked = this.host.storage();
-    this._storageEl.textContent = data ? `storage: ${data.storage.url}` : asked ? `storage: ${asked}` : '';
+    this._storageEl.textContent = data ? `storage: ${data.storage.url}` : asked ? `storage: ${redactUrl(asked)}` : '';
     this._storageEl.title = 'Set another storage in Settings → Workbench';
     this._studiesMsg.replaceChildren();
     if (this._studiesError) {

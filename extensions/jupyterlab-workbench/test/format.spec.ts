@@ -10,6 +10,7 @@ import {
   jobFraction,
   jobProgressText,
   objectiveNames,
+  redactUrl,
   relativePath,
   trialsText
 } from '../src/format';
@@ -100,5 +101,13 @@ describe('job progress', () => {
     expect(jobProgressText(job({ status: 'queued', started: null, done: null }))).toMatch(/^queued/);
     const finished = job({ status: 'failed', finished: 1065, new_failed: 2, done: 2, total: 2 });
     expect(jobProgressText(finished)).toBe('2/2 trials · 2 failed · 1m 5s');
+  });
+});
+
+describe('storage URLs', () => {
+  it('hide passwords', () => {
+    expect(redactUrl('postgresql://me:secret@db:5432/studies')).toBe('postgresql://me:***@db:5432/studies');
+    expect(redactUrl('sqlite:///runs/workbench.db')).toBe('sqlite:///runs/workbench.db');
+    expect(redactUrl('postgresql://me@db/studies')).toBe('postgresql://me@db/studies');
   });
 });
