@@ -52,12 +52,13 @@ export class WorkbenchPanel extends Widget {
   }
 
   // -- life cycle ------------------------------------------------------------------------
+  // Nothing is fetched until the panel is first shown: a JupyterLab whose user never opens it
+  // costs the server nothing.
   protected onAfterAttach(): void {
     this.startTimer();
-    void this.refresh().then(() => {
-      // the plotting library is a separate chunk: fetch it while the user reads the list
-      window.setTimeout(() => void loadPlotly().catch(() => undefined), 200);
-    });
+    if (this.isVisible) {
+      void this.firstShow();
+    }
   }
 
   protected onBeforeDetach(): void {
@@ -65,7 +66,14 @@ export class WorkbenchPanel extends Widget {
   }
 
   protected onAfterShow(): void {
-    void this.refresh();
+    void (this._shown ? this.refresh() : this.firstShow());
+  }
+
+  private async firstShow(): Promise<void> {
+    this._shown = true;
+    await this.refresh();
+    // the plotting library is a separate chunk: fetch it while the user reads the list
+    window.setTimeout(() => void loadPlotly().catch(() => undefined), 200);
   }
 
   dispose(): void {
@@ -387,6 +395,7 @@ export class WorkbenchPanel extends Widget {
   }
 
   private _timer: number | null = null;
+  private _shown = false;
   private _ticking = false;
   private _ticks = 0;
   private _studies: IStudies | null = null;
