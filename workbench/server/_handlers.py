@@ -46,6 +46,9 @@ class WorkbenchContext:
         self._ticker: PeriodicCallback | None = None
         self._prefetching = False
 
+    def _poll_jobs(self) -> None:
+        self.jobs.poll()
+
     def warm(self) -> None:
         """Import the storage stack and open the default storage in the background at server
         start, so the panel's first request does not pay for it."""
@@ -86,7 +89,7 @@ class WorkbenchContext:
         """Poll jobs every second once the server's loop runs, so finished runs are noticed and
         queued ones started even when no panel is watching."""
         if self._ticker is None:
-            self._ticker = PeriodicCallback(self.jobs.poll, 1000)
+            self._ticker = PeriodicCallback(self._poll_jobs, 1000)
             self._ticker.start()
 
     async def blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -110,9 +113,9 @@ class _Base(APIHandler):
 
     @property
     def wb(self) -> WorkbenchContext:
-        return self.settings["workbench_context"]  # type: ignore[no-any-return]
+        return self.settings["workbench_context"]
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler's
         await super().prepare()
         self.wb.ensure_ticker()
 

@@ -149,7 +149,7 @@ class Job:
         return tail[-1] if tail else f"the run exited with code {self.returncode}"
 
     def to_dict(self) -> dict[str, Any]:
-        d = {
+        d: dict[str, Any] = {
             "id": self.id, "config": self.config, "study": self.study, "storage": self.storage,
             "status": self.status, "created": self.created, "started": self.started, "finished": self.finished,
             "returncode": self.returncode, "total": self.total, "finished_before": self.finished_before,

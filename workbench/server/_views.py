@@ -315,7 +315,7 @@ class StudyViews:
                 # the knee and the hypervolume depend on the front alone: compute them on it
                 knee_in_front = knee_point(pts[front], dirs)
                 knee = int(front[knee_in_front]) if knee_in_front is not None else None
-                hv = hypervolume(pts[front], ref_pt, dirs)
+                hv = hypervolume(pts[front], ref_pt.tolist(), dirs)
             else:
                 mask, front, knee, hv = np.zeros(0, dtype=bool), np.zeros(0, dtype=int), None, 0.0
             for i in front.tolist():
@@ -465,11 +465,11 @@ def list_profiles(root: Path) -> dict[str, Any]:
         except WorkbenchError as err:
             errors.append({"name": name, "message": str(err)})
             continue
-        d = p.to_dict()
-        d["source"] = "measured" if p.kind == "measured" else "predicted"
+        info = p.to_dict()
+        info["source"] = "measured" if p.kind == "measured" else "predicted"
         try:
-            d["file"] = path.resolve().relative_to(root.resolve()).as_posix()
+            info["file"] = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
-            d["file"] = "(built in)" if builtin is not None and path.parent.resolve() == builtin.resolve() else str(path)
-        profiles.append(d)
+            info["file"] = "(built in)" if builtin is not None and path.parent.resolve() == builtin.resolve() else str(path)
+        profiles.append(info)
     return {"profiles": profiles, "errors": errors}
