@@ -61,3 +61,9 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (for ``jupyter labextension develop``; wheels install it
+    under ``share/jupyter/labextensions``)."""
+    return [{"src": "labextension", "dest": "jupyterlab-workbench"}]

@@ -81,7 +81,13 @@ def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def jupyter_lab(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+def lab_extra_args() -> list[str]:
+    """Extra ``jupyter lab`` arguments; a test module overrides this fixture to enable extensions."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def jupyter_lab(lab_root: Path, lab_extra_args: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     _require_browser_stack()
     home = tmp_path_factory.mktemp("lab-home")
     settings = home / "settings"
@@ -106,6 +112,7 @@ def jupyter_lab(lab_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={lab_root}",
         "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
         "--ServerApp.disable_check_xsrf=False",
+        *lab_extra_args,
     ]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=lab_root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set train.epochs=2 (repeatable)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--no-memory", action="store_true", help="skip peak-memory measurement")
+    r.add_argument("--progress-json", metavar="PATH",
+                   help="append machine-readable progress to PATH as JSON lines (start, stage, trial, end)")
 
     s = sub.add_parser("show", help="summarise a stored study: fronts per deployment, failures")
     s.add_argument("study", help="study name")

@@ -38,8 +38,14 @@ def cmd_run(args: Any) -> int:
     cfg = load_config(args.config, overrides=args.overrides)
     cfg = with_overrides(cfg, trials=args.trials, storage=args.storage, out_dir=args.out, timeout_s=args.timeout)
     _set_thread_env(cfg.hardware[0].resolved_threads())
-    result = run_study(cfg, progress=not args.quiet, measure_memory=not args.no_memory)
+    events = _ProgressJSON.open(getattr(args, "progress_json", None), cfg)
+    result = run_study(
+        cfg, progress=not args.quiet, measure_memory=not args.no_memory,
+        on_stage=events.stage if events else None, on_trial=events.trial if events else None,
+    )
     res = result.results
+    if events:
+        events.end(res, interrupted=result.interrupted)
     _print_summary(res)
     if result.outputs:
         _out(f"\nreport:   {result.outputs['report']}")
@@ -54,6 +60,58 @@ def cmd_run(args: Any) -> int:
         sys.stderr.write("workbench: error: no trial completed; see the failures above\n")
         return EXIT_FAILED
     return EXIT_OK
+
+
+class _ProgressJSON:
+    """``--progress-json PATH``: one JSON object per line, flushed at once, for tools that watch a run
+    (the JupyterLab panel). Events: ``start`` (study, storage, total, finished), ``stage`` (text),
+    ``trial`` (number, state, values, done, total), ``end`` (status, complete, failed)."""
+
+    def __init__(self, path: str, cfg: Any) -> None:
+        self.fh = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the run
+        self.total = cfg.trials
+        self.done = _finished_before(cfg)
+        from workbench.study._storage import _redact
+
+        self.write("start", study=cfg.name, storage=_redact(cfg.storage_url()), total=self.total, finished=self.done,
+                   metric_names=cfg.metric_names(), directions=cfg.directions())
+
+    @classmethod
+    def open(cls, path: str | None, cfg: Any) -> _ProgressJSON | None:
+        return cls(path, cfg) if path else None
+
+    def write(self, event: str, **fields: Any) -> None:
+        import time
+
+        self.fh.write(dumps({"event": event, "time": round(time.time(), 3), **fields}, indent=None) + "\n")
+
+    def stage(self, text: str) -> None:
+        self.write("stage", text=text)
+
+    def trial(self, study: Any, trial: Any) -> None:
+        self.done += 1
+        failure = trial.user_attrs.get("failure") if hasattr(trial, "user_attrs") else None
+        self.write("trial", number=trial.number, state=trial.state.name.lower(),
+                   values=list(trial.values) if trial.values is not None else None,
+                   failure=failure, done=self.done, total=self.total)
+
+    def end(self, res: Any, *, interrupted: bool) -> None:
+        status = "interrupted" if interrupted else ("done" if res.completed() else "failed")
+        self.write("end", status=status, trials=len(res.trials), complete=len(res.completed()), failed=len(res.failed()))
+        self.fh.close()
+
+
+def _finished_before(cfg: Any) -> int:
+    """Trials of ``cfg``'s study already counting against its budget (0 for a new study)."""
+    import optuna
+
+    from workbench.study import count_finished, open_storage
+
+    try:
+        study = optuna.load_study(study_name=cfg.name, storage=open_storage(cfg.storage_url(), heartbeat=False))
+    except KeyError:
+        return 0
+    return count_finished(study)
 
 
 def _print_summary(res: Any) -> None:

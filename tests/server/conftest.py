@@ -1,0 +1,67 @@
+"""A real Jupyter server (pytest-jupyter's ``jp_fetch``, token authentication on) with the
+Workbench extension enabled, rooted in a temporary folder holding a study database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# jp_fetch, jp_serverapp and their fixtures (and the async test hooks), for this folder only
+from pytest_jupyter.jupyter_server import *  # noqa: F403
+
+from tests.conftest import tiny_config_dict
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {
+        "ServerApp": {"jpserver_extensions": {"workbench.server": True}, "disable_check_xsrf": False},
+    }
+
+
+@pytest.fixture(scope="session")
+def synthetic_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A study database made once: ``synth`` (300 trials, a measured and a simulated profile) and
+    ``synth_small`` (20 trials)."""
+    from workbench.study import make_synthetic_study
+
+    d = tmp_path_factory.mktemp("synthetic-db")
+    url = f"sqlite:///{d / 'workbench.db'}"
+    make_synthetic_study(url, "synth", 300, profiles=("host-cpu", "sim-board"), seed=1)
+    make_synthetic_study(url, "synth_small", 20, seed=2)
+    return d / "workbench.db"
+
+
+@pytest.fixture
+def root(jp_root_dir: Path, synthetic_db: Path) -> Path:
+    """The server root: ``runs/workbench.db`` (a copy of the synthetic database) and ``search/``."""
+    (jp_root_dir / "runs").mkdir()
+    shutil.copy(synthetic_db, jp_root_dir / "runs" / "workbench.db")
+    (jp_root_dir / "search").mkdir()
+    return jp_root_dir
+
+
+def write_config(root: Path, name: str, **over: Any) -> str:
+    """A tiny MLP config at ``search/<name>.yaml``; returns its root-relative path."""
+    path = root / "search" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(tiny_config_dict(name, **over)))
+    return f"search/{name}.yaml"
+
+
+async def get_json(jp_fetch: Any, *parts: str, **params: Any) -> Any:
+    r = await jp_fetch("workbench", "api", *parts, params=params)
+    return json.loads(r.body)
+
+
+async def error_of(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **params: Any) -> tuple[int, dict[str, Any]]:
+    """(status, JSON body) of a request expected to fail."""
+    kw: dict[str, Any] = {"method": method, "raise_error": False, "params": params}
+    if body is not None:
+        kw["body"] = json.dumps(body)
+    r = await jp_fetch("workbench", "api", *parts, **kw)
+    return r.code, json.loads(r.body) if r.body else {}
