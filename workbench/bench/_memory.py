@@ -109,7 +109,7 @@ class MemoryProbe:
         if not self.supported:
             return None, "needs Linux /proc (VmHWM and clear_refs)"
         if artifact.path is None:
-            return None, "artifact has no file"
+            return None, artifact.meta.get("no_file_reason") or "artifact has no file"
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
         req = {"artifact": artifact.to_dict(), "threads": threads.to_dict(), "batch": batch}
