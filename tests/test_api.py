@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.torch, pytest.mark.onnxruntime]
 
 
 def test_benchmark_a_users_module(trained_cnn, tmp_path):
-    spec, model, data = trained_cnn
+    _spec, model, data = trained_cnn
     res = workbench.benchmark(model, data=data, out=tmp_path, name="mine", memory=False, measure={"max_time_s": 0.1, "min_time_s": 0.0, "min_repeats": 5})
     by = res.by_deployment()
     assert list(by) == ["torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"]

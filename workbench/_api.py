@@ -16,7 +16,13 @@ import numpy as np
 from workbench._errors import ConfigError, DataError
 from workbench._imports import require
 from workbench.backends import CompileContext, Deployment, ModelSource, get_backend
-from workbench.bench import MeasureSettings, Measurement, MemoryProbe, measure_deployments, profile_threads
+from workbench.bench import (
+    Measurement,
+    MeasureSettings,
+    MemoryProbe,
+    measure_deployments,
+    profile_threads,
+)
 from workbench.data import Dataset, load_digits, load_npz, synthetic
 from workbench.hw import HardwareProfile, load_profile
 

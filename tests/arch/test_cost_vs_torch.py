@@ -4,7 +4,19 @@ import math
 
 import pytest
 
-from workbench.arch import ArchSpec, ConvBN, Dense, InvertedResidual, Pool, build_torch, layer_costs, mlp, mobilenet_v2, resnet, resnet18
+from workbench.arch import (
+    ArchSpec,
+    ConvBN,
+    Dense,
+    InvertedResidual,
+    Pool,
+    build_torch,
+    layer_costs,
+    mlp,
+    mobilenet_v2,
+    resnet,
+    resnet18,
+)
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from workbench import ConfigError
 from workbench.arch import (
     ArchSpec,
     BasicBlock,
@@ -17,7 +18,6 @@ from workbench.arch import (
     resnet18,
     resnet50,
 )
-from workbench import ConfigError
 
 SPECS = [
     mobilenet_v2(),

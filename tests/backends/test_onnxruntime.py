@@ -21,14 +21,14 @@ def _ctx(data, ref, **kw):
 
 @pytest.fixture
 def source(trained_cnn, tmp_path):
-    spec, model, data = trained_cnn
+    spec, model, _data = trained_cnn
     return ModelSource("torch", model, spec.input_shape, tmp_path, onnx_exporter="torchscript")
 
 
 def test_fp32_artifact_matches_the_torch_model(trained_cnn, source):
     import torch
 
-    spec, model, data = trained_cnn
+    _spec, model, data = trained_cnn
     b = get_backend("onnxruntime")
     art = b.compile(source, Deployment("onnxruntime", "fp32"), _ctx(data, None))
     runner = b.load(art, Threads(1, 1))
@@ -41,7 +41,7 @@ def test_fp32_artifact_matches_the_torch_model(trained_cnn, source):
 
 @pytest.mark.parametrize("precision", ["int8-dynamic", "int8-static"])
 def test_int8_artifacts_are_checked_and_their_own_accuracy_measured(trained_cnn, source, precision):
-    spec, model, data = trained_cnn
+    _spec, model, data = trained_cnn
     from workbench.train import evaluate_torch
 
     ref = evaluate_torch(model, data.x_val, data.y_val)
@@ -64,7 +64,7 @@ def test_int8_artifacts_are_checked_and_their_own_accuracy_measured(trained_cnn,
 
 
 def test_every_scheme_is_tried_when_none_meets_the_tolerance(trained_cnn, source):
-    spec, model, data = trained_cnn
+    _spec, _model, data = trained_cnn
     b = get_backend("onnxruntime")
     # a reference no int8 model can reach forces every fallback
     art = b.compile(source, Deployment("onnxruntime", "int8-static"), _ctx(data, 2.0, max_accuracy_drop=0.0))
@@ -88,7 +88,7 @@ def test_schemes_follow_the_isa():
 
 
 def test_forced_scheme_option(trained_cnn, source):
-    spec, model, data = trained_cnn
+    _spec, _model, data = trained_cnn
     b = get_backend("onnxruntime")
     dep = Deployment.parse({"backend": "onnxruntime", "precision": "int8-static", "options": {"scheme": "s8s8", "per_channel": False}})
     art = b.compile(source, dep, _ctx(data, None))

@@ -4,8 +4,14 @@ import textwrap
 import pytest
 
 from workbench import ConfigError, UnknownNameError
-from workbench.backends import Backend, Deployment, backend_names, get_backend, register_backend
-from workbench.backends import _registry
+from workbench.backends import (
+    Backend,
+    Deployment,
+    _registry,
+    backend_names,
+    get_backend,
+    register_backend,
+)
 
 
 def test_builtins_are_registered():

@@ -107,7 +107,7 @@ def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
                 pass
     assert done >= 2, "no trial finished in time"
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "run the same command to resume" in err
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")

@@ -9,7 +9,7 @@ def test_digits_splits_are_disjoint_seeded_and_stratified():
     d = load_digits()
     assert d.input_shape == (1, 8, 8) and d.num_classes == 10
     assert len(d.x_train) + len(d.x_val) + len(d.x_test) == 1797
-    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert d.x_train.min() >= 0.0 and d.x_train.max() <= 1.0
     again = load_digits()
     np.testing.assert_array_equal(d.y_test, again.y_test)
     other = load_digits(seed=1)

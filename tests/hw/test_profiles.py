@@ -15,7 +15,8 @@ def test_host_profile_loads_and_resolves_threads():
 def test_host_fingerprint_reads_the_cpu():
     h = host_info()
     assert h.cpu_model and h.logical_cpus >= 1
-    flags = open("/proc/cpuinfo").read()
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
     assert ("avx2" in h.isa_flags) == (" avx2" in flags)
     assert h.has_vnni == any(f in flags for f in ("avx512_vnni", "avx_vnni"))
     assert "onnxruntime" in h.versions

@@ -14,7 +14,15 @@ from workbench.arch._spec import (
     block_from_dict,
 )
 from workbench.arch._torch import build_torch
-from workbench.arch._zoo import mlp, mobilenet_stages, mobilenet_v2, resnet, resnet18, resnet34, resnet50
+from workbench.arch._zoo import (
+    mlp,
+    mobilenet_stages,
+    mobilenet_v2,
+    resnet,
+    resnet18,
+    resnet34,
+    resnet50,
+)
 
 __all__ = [
     "ACTIVATIONS",

@@ -433,9 +433,9 @@ class ArchSpec:
         """A compact one-line description, e.g. ``mobilenet: c16 ir24e4k3s2 ir24e4k3 fc10``."""
         tokens = [_token(b) for b in self.blocks]
         if len(tokens) > max_tokens:
-            tokens = tokens[: max_tokens - 2] + [f"...+{len(tokens) - max_tokens + 1}", tokens[-1]]
+            tokens = [*tokens[:max_tokens - 2], f"...+{len(tokens) - max_tokens + 1}", tokens[-1]]
         label = self.name or self.family or "spec"
-        return f"{label}: {' '.join(tokens + [f'fc{self.num_classes}'])}"
+        return f"{label}: {' '.join([*tokens, f'fc{self.num_classes}'])}"
 
     def with_name(self, name: str) -> ArchSpec:
         return ArchSpec(

@@ -10,7 +10,15 @@ from collections import OrderedDict
 from typing import Any
 
 from workbench._imports import require
-from workbench.arch._spec import ArchSpec, BasicBlock, Bottleneck, ConvBN, Dense, InvertedResidual, Pool
+from workbench.arch._spec import (
+    ArchSpec,
+    BasicBlock,
+    Bottleneck,
+    ConvBN,
+    Dense,
+    InvertedResidual,
+    Pool,
+)
 
 __all__ = ["build_torch"]
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workbench.arch._spec import ArchSpec, BasicBlock, Block, Bottleneck, ConvBN, Dense, InvertedResidual, Pool
+from workbench.arch._spec import (
+    ArchSpec,
+    BasicBlock,
+    Block,
+    Bottleneck,
+    ConvBN,
+    Dense,
+    InvertedResidual,
+    Pool,
+)
 
 __all__ = ["mlp", "mobilenet_stages", "mobilenet_v2", "resnet", "resnet18", "resnet34", "resnet50"]
 

@@ -16,7 +16,15 @@ import numpy as np
 
 from workbench._errors import DeploymentError
 from workbench._imports import require
-from workbench.backends._base import Artifact, Backend, CompileContext, Deployment, ModelSource, Runner, Threads
+from workbench.backends._base import (
+    Artifact,
+    Backend,
+    CompileContext,
+    Deployment,
+    ModelSource,
+    Runner,
+    Threads,
+)
 from workbench.backends._export import INPUT_NAME, quiet
 from workbench.quant import Int8Scheme, int8_schemes
 
@@ -194,7 +202,13 @@ class OnnxRuntimeBackend(Backend):
         return batches
 
     def _quantize_static(self, pre: Path, out: Path, scheme: Int8Scheme, deployment: Deployment, ctx: CompileContext) -> None:
-        from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
 
         batches = self._calibration(deployment, ctx)
         if not batches:

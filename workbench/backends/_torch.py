@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 
 from workbench._imports import require
-from workbench.backends._base import Artifact, Backend, CompileContext, Deployment, ModelSource, Runner, Threads
+from workbench.backends._base import (
+    Artifact,
+    Backend,
+    CompileContext,
+    Deployment,
+    ModelSource,
+    Runner,
+    Threads,
+)
 from workbench.backends._export import quiet, torch_exported_program
 
 __all__ = ["TorchBackend"]
@@ -58,7 +66,7 @@ class TorchBackend(Backend):
             ep = torch_exported_program(source)
             with quiet():
                 torch.export.save(ep, str(path))
-        except Exception as err:  # a module torch.export cannot capture still runs eagerly
+        except Exception as err:  # noqa: BLE001 - a module torch.export cannot capture still runs eagerly
             path = source.workdir / f"{source.name}.pt"
             torch.save(module, str(path))
             meta = {"format": "pickled nn.Module (.pt)", "torch_export_error": str(err).splitlines()[0][:300]}

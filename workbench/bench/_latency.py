@@ -124,8 +124,8 @@ def median_ci(sorted_values: np.ndarray, z: float = 1.96) -> tuple[float, float]
     if n < 3:
         return float(sorted_values[0]), float(sorted_values[-1])
     half = z * math.sqrt(n) / 2
-    lo = max(0, int(math.floor(n / 2 - half)))
-    hi = min(n - 1, int(math.ceil(n / 2 + half)))
+    lo = max(0, math.floor(n / 2 - half))
+    hi = min(n - 1, math.ceil(n / 2 + half))
     return float(sorted_values[lo]), float(sorted_values[hi])
 
 

@@ -13,6 +13,7 @@ Linux only; elsewhere the figure is reported as unavailable, with the reason.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import gc
 import json
@@ -41,10 +42,8 @@ def _status() -> dict[str, int]:
 
 def _trim() -> None:
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _worker() -> None:  # pragma: no cover - runs in the child process (tested through MemoryProbe)
@@ -61,13 +60,11 @@ def _worker() -> None:  # pragma: no cover - runs in the child process (tested t
             backend = get_backend(artifact.deployment.backend)
             x = np.zeros((req.get("batch", 1), *artifact.input_shape), dtype=np.float32)
 
-            def once() -> None:
-                runner = backend.load(artifact, threads)
-                runner(x)
-                runner.close()
-
-            if backend.name not in warmed:
-                once()
+            if backend.name not in warmed:  # first use initialises the runtime: keep that out of the figure
+                warm = backend.load(artifact, threads)
+                warm(x)
+                warm.close()
+                del warm
                 warmed.add(backend.name)
             _trim()
             with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:

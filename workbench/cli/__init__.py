@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if err.user_error else EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
-    except Exception:  # an internal failure: say so with the traceback
+    except Exception:  # noqa: BLE001 - an internal failure: say so with the traceback
         traceback.print_exc()
         sys.stderr.write("workbench: internal error (the traceback above); please report it\n")
         return EXIT_FAILED

@@ -80,7 +80,7 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
 
     def fig_html(fig: Any) -> str:
         nonlocal first
-        out = fig.to_html(full_html=False, include_plotlyjs=True if first else False, config={"displaylogo": False})
+        out = fig.to_html(full_html=False, include_plotlyjs=bool(first), config={"displaylogo": False})
         first = False
         return out
 

@@ -1,23 +1,35 @@
 """Studies: configs, search spaces, the trial pipeline, storage, Pareto fronts and results."""
 
 from workbench.study._config import OBJECTIVES, SAMPLERS, StudyConfig, apply_overrides, load_config
+from workbench.study._index import POINT_FIELDS, POINTS_ATTR, StudyIndex, load_index, points_summary
 from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
 from workbench.study._results import METRICS, Front, StudyResults, TrialRecord, load_results
-from workbench.study._run import RunResult, count_finished, make_sampler, run_study, with_overrides, write_outputs
+from workbench.study._run import (
+    RunResult,
+    count_finished,
+    make_sampler,
+    run_study,
+    with_overrides,
+    write_outputs,
+)
 from workbench.study._space import FAMILIES, Param, SearchSpace, Task, compile_space
 from workbench.study._storage import list_studies, open_storage, open_study
+from workbench.study._synthetic import make_synthetic_study
 
 __all__ = [
     "FAMILIES",
     "METRICS",
     "OBJECTIVES",
+    "POINTS_ATTR",
+    "POINT_FIELDS",
     "SAMPLERS",
     "Front",
     "Param",
     "RunResult",
     "SearchSpace",
     "StudyConfig",
+    "StudyIndex",
     "StudyResults",
     "Task",
     "TrialFailure",
@@ -31,11 +43,14 @@ __all__ = [
     "knee_point",
     "list_studies",
     "load_config",
+    "load_index",
     "load_results",
     "make_sampler",
+    "make_synthetic_study",
     "non_dominated",
     "open_storage",
     "open_study",
+    "points_summary",
     "reference_point",
     "run_study",
     "with_overrides",

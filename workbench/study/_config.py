@@ -20,7 +20,17 @@ from typing import Any
 import yaml
 
 from workbench._errors import ConfigError, UnknownNameError, WorkbenchError
-from workbench._schema import Choice, Float, Int, ListOf, Optional, Reader, SourceMap, Str, load_yaml
+from workbench._schema import (
+    Choice,
+    Float,
+    Int,
+    ListOf,
+    Optional,
+    Reader,
+    SourceMap,
+    Str,
+    load_yaml,
+)
 from workbench.backends import Deployment, get_backend
 from workbench.bench import MeasureSettings
 from workbench.data import DataConfig
@@ -286,10 +296,9 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         **study_fields,
     )
     # compile the space now against the data's shape, so space errors surface before the study
-    from workbench.study._space import Task, compile_space
-
     from workbench._errors import DataError
     from workbench.data import load_data
+    from workbench.study._space import Task, compile_space
 
     try:
         dataset = load_data(cfg.data)

@@ -21,6 +21,7 @@ from workbench.backends import CompileContext, ModelSource
 from workbench.bench import Measurement, MemoryProbe, measure_deployments
 from workbench.data import Dataset
 from workbench.study._config import StudyConfig
+from workbench.study._index import POINTS_ATTR, points_summary
 from workbench.study._results import MEASURE_PREFIX
 from workbench.study._space import SearchSpace
 from workbench.train import train_torch
@@ -122,7 +123,7 @@ class TrialPipeline:
         except TrialFailure as err:
             trial.set_user_attr("failure", {"stage": err.stage, "reason": err.reason})
             raise
-        except Exception as err:  # noqa: BLE001 - recorded; the study goes on
+        except Exception as err:
             tb = traceback.extract_tb(err.__traceback__)
             where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
             reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:400] if str(err).strip() else ''}{where}"
@@ -174,6 +175,7 @@ class TrialPipeline:
                 trial.set_user_attr(f"{MEASURE_PREFIX}{m.key}", clean(m.to_dict()))
             measurements.extend(ms)
 
+        trial.set_user_attr(POINTS_ATTR, points_summary(measurements))
         chosen = choose_objective_measurement(
             [m for m in measurements if m.profile == cfg.objective_profile_name()],
             result.test_accuracy, cfg.objective_deployment, cfg.max_accuracy_drop,

@@ -7,6 +7,7 @@ heartbeat), do not count, so rerunning the same command completes the budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -65,9 +66,7 @@ def count_finished(study: Any) -> int:
 
     n = 0
     for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            n += 1
-        elif t.state == TrialState.FAIL and "failure" in t.user_attrs:
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and "failure" in t.user_attrs):
             n += 1
     return n
 
@@ -289,10 +288,8 @@ def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool 
             for m in t.measurements():
                 art = m.meta.get("artifact_id")
                 if art and art not in keep:
-                    try:
+                    with contextlib.suppress(Exception):  # already gone
                         store.remove(art)
-                    except Exception:  # noqa: BLE001,S110 - already gone
-                        pass
     return dest
 
 

@@ -21,7 +21,17 @@ from typing import Any
 
 from workbench._errors import ConfigError
 from workbench._schema import Reader
-from workbench.arch import ACTIVATIONS, ArchSpec, BasicBlock, Block, Bottleneck, ConvBN, Dense, InvertedResidual, Pool
+from workbench.arch import (
+    ACTIVATIONS,
+    ArchSpec,
+    BasicBlock,
+    Block,
+    Bottleneck,
+    ConvBN,
+    Dense,
+    InvertedResidual,
+    Pool,
+)
 
 __all__ = ["FAMILIES", "Param", "SearchSpace", "Task", "compile_space"]
 
