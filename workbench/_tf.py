@@ -31,6 +31,9 @@ def tf_runtime(threads: Any | None = None) -> Any:
     ``threads`` is a :class:`workbench.backends.Threads` (``intra_op``, ``inter_op``) or None.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        with quiet_native():  # import-time notices (oneDNN, absl) are not for the user
+            require("tensorflow", extra="keras", purpose="Keras models")
     tf = require("tensorflow", extra="keras", purpose="Keras models")
     if threads is not None and "requested" not in _STATE:
         _STATE["requested"] = {"intra_op": int(threads.intra_op), "inter_op": int(threads.inter_op)}

@@ -64,7 +64,8 @@ class _KerasRunner(Runner):
         self.meta = meta
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.fn(x))
+        y = self.fn(x)
+        return y.numpy() if hasattr(y, "numpy") else np.asarray(y)
 
     def close(self) -> None:
         self.fn = None

@@ -1,6 +1,12 @@
 """Measurement: latency with spread and receipts, artifact accuracy, size and peak memory."""
 
-from workbench.bench._deploy import DeployJob, accuracy_of, measure_deployments, measure_jobs, profile_threads
+from workbench.bench._deploy import (
+    DeployJob,
+    accuracy_of,
+    measure_deployments,
+    measure_jobs,
+    profile_threads,
+)
 from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved, median_ci
 from workbench.bench._measurement import Measurement, measurement_key
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe

@@ -13,10 +13,12 @@ from workbench.study._results import METRICS, StudyResults
 
 __all__ = [
     "ComparisonInfo",
+    "FootprintRow",
     "ParetoInfo",
     "ParetoSeries",
     "comparison_info",
     "deployment_comparison_figure",
+    "footprint_info",
     "history_figure",
     "pareto_figure",
     "pareto_info",
@@ -238,3 +240,33 @@ def history_figure(results: StudyResults) -> Any:
     fig.update_layout(template="plotly_white", height=360, title="Trials")
     return fig
 
+
+
+class FootprintRow(NamedTuple):
+    """What one deployment needs installed: its runtime beside its framework (bytes on disk)."""
+
+    key: str  # framework/deployment
+    runtime: str  # "installed size of onnxruntime 1.32.0"
+    runtime_bytes: int | None
+    runtime_with_deps_bytes: int | None
+    framework: str
+    framework_bytes: int | None
+    framework_with_deps_bytes: int | None
+
+
+def footprint_info(results: StudyResults) -> list[FootprintRow]:
+    """Per deployment, the installed size of the runtime it needs and of the framework it came from,
+    as recorded with its measurements."""
+    rows: dict[str, FootprintRow] = {}
+    for t in results.trials:
+        for m in t.measurements():
+            key = f"{m.framework}/{m.deployment}"
+            foot = m.meta.get("runtime_footprint")
+            if key in rows or not foot:
+                continue
+            rt, fw = foot.get("runtime") or {}, foot.get("framework") or {}
+            rows[key] = FootprintRow(
+                key, rt.get("label", "n/a"), rt.get("bytes"), rt.get("with_dependencies_bytes"),
+                fw.get("label", "n/a"), fw.get("bytes"), fw.get("with_dependencies_bytes"),
+            )
+    return list(rows.values())
