@@ -48,7 +48,7 @@ def _check_against_results(url, name):
         assert _same(row["latency_p50_ms"], t["latency_p50_ms"][i])
         assert (row["status"] == "ok") == bool(t["ok"][i])
         assert (row["source"] == "predicted") == bool(t["predicted"][i])
-    for key in res:
+    for key in res.keys():  # noqa: SIM118 - StudyResults.keys() is a method, not a dict
         rows, mask = idx.front_mask(key)
         assert sorted(idx.numbers[rows[mask]].tolist()) == sorted(res.front(key).trials)
     done = [t for t in res.trials if t.values]

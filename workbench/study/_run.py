@@ -160,7 +160,7 @@ def run_study(
         bar.trial_done(trial)
         if on_trial is not None:
             on_trial(study_, trial)
-        if interrupt.is_set() or (should_stop is not None and should_stop()):
+        if interrupt.is_set() or (should_stop is not None and should_stop()) or count_finished(study_) >= cfg.trials:
             study_.stop()
 
     start = time.perf_counter()
