@@ -74,8 +74,7 @@ def trained_keras():
     """The ``trained_cnn`` spec built in Keras and trained on digits for three epochs: (spec, model, dataset)."""
     pytest.importorskip("tensorflow")
     pytest.importorskip("keras")
-    from workbench.arch import ArchSpec, ConvBN, InvertedResidual
-    from workbench.arch._keras import build_keras
+    from workbench.arch import ArchSpec, ConvBN, InvertedResidual, build_keras
     from workbench.data import load_digits
     from workbench.train import TrainConfig, train_keras
 
@@ -88,7 +87,7 @@ def trained_keras():
 
 def keras_source(spec, model, workdir):
     """A Keras model as a deployable source: channels-last input."""
-    from workbench.arch._keras import keras_input_shape
+    from workbench.arch import keras_input_shape
     from workbench.backends import ModelSource
 
     return ModelSource("keras", model, keras_input_shape(spec.input_shape), workdir, layout="channels_last")

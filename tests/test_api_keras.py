@@ -30,7 +30,7 @@ def _users_model(with_asinh):
 
 
 def test_benchmark_a_users_keras_model(trained_keras, tmp_path):
-    spec, model, data = trained_keras
+    _spec, model, data = trained_keras
     res = workbench.benchmark(model, data=data, out=tmp_path, name="mine", memory=False, measure=QUICK)
     by = res.by_deployment()
     assert list(by) == [

@@ -26,7 +26,7 @@ keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.keras, pytest.mark.torch]
 
-from workbench.arch._keras import build_keras, keras_input_shape  # noqa: E402
+from workbench.arch import build_keras, keras_input_shape  # noqa: E402
 
 EXTRA_LAYERS = (".pad", ".to_chw")  # Keras-only layers without weights (explicit padding, NHWC -> NCHW)
 

@@ -40,7 +40,7 @@ def _tensor_types(path):
 
 
 def test_fp32_matches_the_keras_model(trained_keras, compiled):
-    spec, model, data = trained_keras
+    _spec, model, data = trained_keras
     arts, _ = compiled
     runner = get_backend("litert").load(arts["fp32"], Threads(2, 1))
     x = data.x_test[:32].transpose(0, 2, 3, 1)
@@ -70,7 +70,7 @@ def test_each_precision_is_what_it_says(compiled):
 
 
 def test_int8_artifacts_have_their_own_accuracy_checked(trained_keras, compiled):
-    spec, model, data = trained_keras
+    _spec, model, data = trained_keras
     arts, ref = compiled
     from workbench.train import evaluate_keras
 

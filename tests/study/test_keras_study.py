@@ -149,3 +149,25 @@ def test_both_frameworks_on_the_same_trials_with_failures_kept_as_data(host_all,
     assert seen_groups == {1, 2}, "the seed should draw both a grouped and a plain trial"
     html = res.outputs["report"].read_text()
     assert "tf2onnx has no ONNX conversion" in html
+
+
+def test_changing_the_frameworks_changes_the_study_fingerprint(host_all):
+    keras_only = _load(host_all, _keras_cfg(deployments=["onnxruntime-fp32"]))
+    torch_only = _load(host_all, _keras_cfg(framework="torch", deployments=["onnxruntime-fp32"]))
+    both = _load(host_all, _keras_cfg(framework=["torch", "keras"], deployments=["onnxruntime-fp32"]))
+    assert len({keras_only.search_fingerprint(), torch_only.search_fingerprint(), both.search_fingerprint()}) == 3
+
+
+def test_speedups_are_stated_against_each_frameworks_own_eager_baseline():
+    from workbench.bench import LatencyStats, Measurement
+    from workbench.report import comparison_info
+    from workbench.study._results import MEASURE_PREFIX, StudyResults, TrialRecord
+
+    def m(fw, backend, precision, ms):
+        return Measurement("host", fw, backend, precision, latency=LatencyStats.from_samples([ms / 1e3] * 3), accuracy=0.9)
+
+    ms = [m("torch", "torch", "fp32", 10.0), m("torch", "onnxruntime", "fp32", 2.0), m("keras", "keras", "fp32", 40.0), m("keras", "litert", "fp32", 4.0)]
+    trial = TrialRecord(0, "COMPLETE", None, {}, {**{MEASURE_PREFIX + x.key: x.to_dict() for x in ms}, "float_accuracy": 0.9}, None)
+    info = comparison_info(StudyResults("s", ["maximize", "minimize"], ["accuracy", "latency_p50_ms"], [trial]))
+    assert info.baseline == "torch/torch-fp32, keras/keras-fp32"
+    assert info.medians == pytest.approx({"torch/torch-fp32": 1.0, "torch/onnxruntime-fp32": 0.2, "keras/keras-fp32": 1.0, "keras/litert-fp32": 0.1})

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.keras
 
 
 def _train(spec, data, cfg):
-    from workbench.arch._keras import build_keras
+    from workbench.arch import build_keras
     from workbench.train import train_keras
 
     model = build_keras(spec, seed=cfg.seed)
@@ -25,7 +25,7 @@ def test_same_seed_same_model_and_loss(digits):
     b, rb = _train(spec, digits, cfg)
     assert ra.train_loss == rb.train_loss and ra.val_accuracy == rb.val_accuracy
     assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
-    c, rc = _train(spec, digits, TrainConfig(epochs=2, batch_size=64, lr=0.01, seed=4))
+    c, _rc = _train(spec, digits, TrainConfig(epochs=2, batch_size=64, lr=0.01, seed=4))
     assert not all(np.array_equal(x, y) for x, y in zip(a.get_weights(), c.get_weights()))
 
 

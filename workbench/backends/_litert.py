@@ -87,8 +87,8 @@ def _converter_reason(err: BaseException) -> str:
             f"TFLite converter: op(s) {names} are not in the TFLite builtin op set "
             "(the LiteRT interpreter runs builtin ops only, no TensorFlow/Flex kernels)"
         )
-    m = re.search(r"error: ([^\n]+)", text)
-    return f"TFLite converter: {m.group(1)[:300] if m else _first_line(err) or type(err).__name__}"
+    first_error = re.search(r"error: ([^\n]+)", text)
+    return f"TFLite converter: {first_error.group(1)[:300] if first_error else _first_line(err) or type(err).__name__}"
 
 
 def _scheme(label: str, per_channel: bool, reason: str, *, activations: str = "s8") -> dict[str, Any]:

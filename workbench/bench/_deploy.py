@@ -208,9 +208,7 @@ def measure_jobs(
     if runners:
         stage("measure latency")
         by_label = {label_of[id(m)]: m for m in measurements}
-        fns: dict[str, Callable[[], Any]] = {
-            label: (lambda r=r, x=inputs[by_label[label].framework]: r(x)) for label, r in runners.items()
-        }
+        fns = {label: _bound(r, inputs[by_label[label].framework]) for label, r in runners.items()}
         try:
             stats = measure_interleaved(fns, s)
         except KeyboardInterrupt:
@@ -271,6 +269,11 @@ def measure_jobs(
         if m.meta.get("framework_threads"):
             m.receipt["framework_threads"] = m.meta["framework_threads"]
     return measurements, artifacts
+
+
+def _bound(runner: Runner, x: np.ndarray) -> Callable[[], Any]:
+    """``runner`` called on ``x``, as the zero-argument callable the latency loop times."""
+    return lambda: runner(x)
 
 
 def _footprint(backend: str, framework: str) -> dict[str, Any] | None:

@@ -101,6 +101,8 @@ class StudyConfig:
         body["study.objective_deployment"] = self.objective_deployment
         body["hardware"] = [p.name for p in self.hardware]
         body["deployments"] = [d.to_dict() for d in self.deployments]
+        if self.frameworks != ("torch",):  # the frameworks built (torch-only studies keep their old hash)
+            body["frameworks"] = list(self.frameworks)
         canon = json.dumps(body, sort_keys=True, default=str)
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 

@@ -187,11 +187,11 @@ class TrialPipeline:
                 trial.set_user_attr("float_accuracy", result.test_accuracy)
                 trial.set_user_attr("float_val_accuracy", result.val_accuracy)
             if result.train_loss != result.train_loss:  # NaN: diverged
-                err = TrialFailure("train", "training diverged (loss is NaN)")
+                diverged = TrialFailure("train", "training diverged (loss is NaN)")
                 if single:
-                    raise err
-                failed[fw] = err
-                summary[fw]["failure"] = {"stage": err.stage, "reason": err.reason}
+                    raise diverged
+                failed[fw] = diverged
+                summary[fw]["failure"] = {"stage": diverged.stage, "reason": diverged.reason}
                 continue
             trained[fw] = (source, result)
         trial.set_user_attr("frameworks", summary)
@@ -215,10 +215,10 @@ class TrialPipeline:
                 settings=cfg.measure, memory=self.memory,
                 on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
             )
-            for fw, err in failed.items():  # deployments of a framework that did not train
+            for fw, why in failed.items():  # deployments of a framework that did not train
                 for dep in cfg.deployments_for(fw):
                     ms.append(Measurement(profile=profile.name, framework=fw, backend=dep.backend, precision=dep.precision,
-                                          status="failed", stage=err.stage, error=err.reason))
+                                          status="failed", stage=why.stage, error=why.reason))
             for m in ms:
                 art = artifacts.get(f"{m.framework}/{m.deployment}")
                 if art is not None and art.path is not None and art.path.is_file() and self.artifact_store is not None and m.ok:
@@ -248,7 +248,7 @@ class TrialPipeline:
             source = ModelSource("torch", model, spec.input_shape, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
         else:
             from workbench._tf import tf_runtime
-            from workbench.arch._keras import build_keras, keras_input_shape
+            from workbench.arch import build_keras, keras_input_shape
             from workbench.train import train_keras
 
             # TensorFlow's thread pools are fixed when its runtime starts: set them from the profile first
