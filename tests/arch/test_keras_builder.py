@@ -161,3 +161,12 @@ def test_initialisation_follows_pytorch():
     assert dw.std() == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.15)
     fc_w, fc_b = model.get_layer("head.fc").get_weights()
     assert np.abs(fc_w).max() <= 1 / math.sqrt(64) and np.abs(fc_b).max() <= 1 / math.sqrt(64)
+
+
+def test_building_in_keras_loads_tensorflow_lazily_and_no_torch():
+    import subprocess
+    import sys
+
+    probe = "import sys, workbench.arch as a; a.build_keras(a.mlp()); print('tensorflow' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
