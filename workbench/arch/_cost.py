@@ -133,9 +133,9 @@ def layer_costs(spec: ArchSpec) -> list[LayerCost]:
             shape = h
         elif isinstance(block, Pool):
             c, hh, ww = shape
-            out = (c, math.ceil(hh / block.stride), math.ceil(ww / block.stride))
-            low.layers.append(LayerCost(f"{p}.pool", "pool", shape, out, 0, 0, block.kernel, block.stride))
-            shape = out
+            pooled = (c, math.ceil(hh / block.stride), math.ceil(ww / block.stride))
+            low.layers.append(LayerCost(f"{p}.pool", "pool", shape, pooled, 0, 0, block.kernel, block.stride))
+            shape = pooled
         elif isinstance(block, Dense):
             if len(shape) == 3:
                 shape = _to_vector(low, p, shape, pool=seen_spatial)
@@ -161,6 +161,7 @@ def layer_costs(spec: ArchSpec) -> list[LayerCost]:
 
 
 def _to_vector(low: _Lowering, prefix: str, shape: tuple[int, ...], *, pool: bool) -> tuple[int, ...]:
+    out: tuple[int, ...]
     if pool:
         out = (shape[0],)
         low.layers.append(LayerCost(f"{prefix}.gap", "gap", shape, out, 0, 0, shape[1], 1))

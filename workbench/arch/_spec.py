@@ -219,6 +219,11 @@ class Dense(Block):
         return self.units
 
 
+def _leaf(field: str | None) -> str:
+    """``conv.kernel`` -> ``kernel``: a block's own field name, for a message about blocks[i]."""
+    return (field or "").split(".", 1)[-1]
+
+
 def _token(b: Block) -> str:
     """Short text for one block: c16k3s2, ir24e4k5s2, basic64s2, bneck64s2, maxpool3s2, fc128."""
     s = f"s{b.stride_of()}" if b.stride_of() != 1 else ""
@@ -268,7 +273,7 @@ def block_from_dict(data: Mapping[str, Any], *, where: str = "block") -> Block:
     try:
         block.validate()
     except ConfigError as err:
-        raise ConfigError(err.message, field=f"{where}.{err.field.split('.', 1)[1]}") from None
+        raise ConfigError(err.message, field=f"{where}.{_leaf(err.field)}") from None
     return block
 
 
@@ -312,7 +317,7 @@ class ArchSpec:
             try:
                 block.validate()
             except ConfigError as err:
-                raise ConfigError(err.message, field=f"blocks[{i}].{err.field.split('.', 1)[1]}") from None
+                raise ConfigError(err.message, field=f"blocks[{i}].{_leaf(err.field)}") from None
             if block.spatial:
                 if len(self.input_shape) != 3:
                     raise ConfigError(

@@ -239,13 +239,13 @@ def from_arrays(
 def load_data(config: DataConfig | Mapping[str, Any] | None = None) -> Dataset:
     """Load the dataset a :class:`DataConfig` (or its dict form) names."""
     cfg = config if isinstance(config, DataConfig) else DataConfig.from_dict(config)
-    common = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction}
+    seed, val, test = cfg.seed, cfg.val_fraction, cfg.test_fraction
     if cfg.source == "digits":
-        return load_digits(**common)
+        return load_digits(seed=seed, val_fraction=val, test_fraction=test)
     if cfg.source == "synthetic":
-        return synthetic(tuple(cfg.shape), cfg.classes, cfg.samples, **common)
+        return synthetic(tuple(cfg.shape), cfg.classes, cfg.samples, seed=seed, val_fraction=val, test_fraction=test)
     if cfg.source == "npz":
         assert cfg.path is not None
-        return load_npz(cfg.path, x_key=cfg.x_key, y_key=cfg.y_key, **common)
+        return load_npz(cfg.path, x_key=cfg.x_key, y_key=cfg.y_key, seed=seed, val_fraction=val, test_fraction=test)
     raise DataError(f"unknown data source {cfg.source!r}")  # pragma: no cover - validated earlier
 

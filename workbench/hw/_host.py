@@ -64,7 +64,9 @@ class HostInfo:
 
 
 def _read_cpuinfo() -> tuple[str, set[str], int | None]:
-    model, flags, cores = "", set(), None
+    model: str = ""
+    flags: set[str] = set()
+    cores: int | None = None
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             text = f.read()

@@ -177,7 +177,7 @@ def _rows_sql(engine: Any, study_id: int, n_obj: int) -> list[_Row]:
             by_id[int(tid)] = r
         wanted = (POINTS_ATTR, *_SUMMARY_ATTRS)
         placeholders = ", ".join(f":k{i}" for i in range(len(wanted)))
-        params = {f"k{i}": k for i, k in enumerate(wanted)}
+        params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(wanted)}
         params["sid"] = study_id
         q = text(
             "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a "
@@ -188,17 +188,17 @@ def _rows_sql(engine: Any, study_id: int, n_obj: int) -> list[_Row]:
         # one parse of a joined array is several times faster than one json.loads per value
         decoded = json.loads("[" + ",".join(v for _, _, v in fetched) + "]") if fetched else []
         for (tid, key, _), value in zip(fetched, decoded):
-            r = by_id.get(int(tid))
-            if r is not None:
-                r.attrs[key] = value
+            row = by_id.get(int(tid))
+            if row is not None:
+                row.attrs[key] = value
         q = text(
             "SELECT v.trial_id, v.objective, v.value, v.value_type FROM trial_values v "
             "JOIN trials t ON t.trial_id = v.trial_id WHERE t.study_id = :sid"
         )
         for tid, obj, value, vtype in conn.execute(q, {"sid": study_id}):
-            r = by_id.get(int(tid))
-            if r is not None and 0 <= obj < n_obj:
-                r.values[obj] = _decode_value(value, vtype)
+            row = by_id.get(int(tid))
+            if row is not None and 0 <= obj < n_obj:
+                row.values[obj] = _decode_value(value, vtype)
         # trials written before the compact attribute existed: read their full measurements
         missing = [tid for tid, r in by_id.items() if POINTS_ATTR not in r.attrs]
         for start in range(0, len(missing), 500):

@@ -38,7 +38,7 @@ def non_dominated(points: np.ndarray | Sequence[Sequence[float]], directions: Se
     for start in range(0, n, chunk):
         block = pts[start : start + chunk]  # (b, d)
         le = (pts[None, :, :] <= block[:, None, :]).all(axis=2)  # others at least as good
-        lt = (pts[None, :, :] < block[:, None, :]).any(axis=2)  # and strictly better somewhere
+        lt = np.any(pts[None, :, :] < block[:, None, :], axis=2)  # and strictly better somewhere
         mask[start : start + chunk] = ~(le & lt).any(axis=1)
     return mask
 

@@ -175,20 +175,20 @@ def _target_check() -> Any:
 
 def _callable_space(target: str, task: Task, base_dir: Path | None, r: Reader) -> SearchSpace:
     module_name, _, attr = target.partition(":")
-    added = []
-    for d in (base_dir, Path.cwd()):
-        if d is not None and str(d) not in sys.path:
-            sys.path.insert(0, str(d))
-            added.append(str(d))
+    added: list[str] = []
+    for folder in (base_dir, Path.cwd()):
+        if folder is not None and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+            added.append(str(folder))
     try:
         module = importlib.import_module(module_name)
         fn = getattr(module, attr)
     except (ImportError, AttributeError) as err:
         raise r.error(f"cannot import {target!r}: {err}", "callable") from None
     finally:
-        for d in added:
-            if d in sys.path:
-                sys.path.remove(d)
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
     if not callable(fn):
         raise r.error(f"{target!r} is not callable", "callable")
     try:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from workbench._json import clean
-from workbench.arch import ArchSpec, ConvBN, InvertedResidual, cost_summary
+from workbench.arch import ArchSpec, Block, ConvBN, InvertedResidual, cost_summary
 from workbench.study._index import POINTS_ATTR, points_summary
 from workbench.study._results import MEASURE_PREFIX
 
@@ -43,7 +43,7 @@ def _spec(rng: np.random.Generator) -> tuple[ArchSpec, dict[str, Any]]:
         "kernel": int(rng.choice([3, 5])),
         "expansion": int(rng.choice([1, 3, 6])),
     }
-    blocks = [ConvBN(params["stem_channels"])]
+    blocks: list[Block] = [ConvBN(params["stem_channels"])]
     for j in range(params["depth"]):
         blocks.append(InvertedResidual(params["width"], params["expansion"], params["kernel"], 2 if j == 1 else 1))
     return ArchSpec((1, 8, 8), 10, tuple(blocks), family="mobilenet"), params
@@ -106,7 +106,7 @@ def make_synthetic_study(
             "macs": cost.macs, "float_accuracy": base_acc, "synthetic": True,
         }
         failed = rng.random() < fail_fraction
-        ms = []
+        ms: list[dict[str, Any]] = []
         for prof_i, prof in enumerate(profiles):
             slow = 1.0 + 2.5 * prof_i  # later profiles are slower devices
             for dep in deployments:
@@ -114,7 +114,7 @@ def make_synthetic_study(
                 p50 = slow * (over + per_gmac * gmacs) * float(rng.lognormal(0, 0.05))
                 acc = float(np.clip(base_acc - max(0.0, rng.normal(drop, drop / 2 + 1e-4)), 0.0, 1.0))
                 backend, precision = dep.split("-", 1)
-                m = {
+                m: dict[str, Any] = {
                     "profile": prof, "framework": "torch", "deployment": dep, "backend": backend, "precision": precision,
                     "source": "measured" if prof_i == 0 else "predicted", "status": "ok", "latency": _latency(rng, p50),
                     "accuracy": acc, "size_bytes": int(cost.params * (1 if "int8" in dep else 4) + 2000),
