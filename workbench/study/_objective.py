@@ -72,7 +72,7 @@ def choose_objective_measurement(
     within = [m for m in ok if reference(m) is None or reference(m) - m.accuracy <= max_drop + 1e-12]  # type: ignore[operator]
     if within:
         return min(within, key=lambda m: m.latency.p50_ms)  # type: ignore[union-attr]
-    return max(ok, key=lambda m: (m.accuracy, -m.latency.p50_ms))  # type: ignore[union-attr,operator]
+    return max(ok, key=lambda m: (m.accuracy, -m.latency.p50_ms))  # type: ignore[union-attr]
 
 
 @dataclass
