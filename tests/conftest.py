@@ -67,3 +67,27 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test inside a fresh directory (outputs land in tmp_path/runs)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def trained_keras():
+    """The ``trained_cnn`` spec built in Keras and trained on digits for three epochs: (spec, model, dataset)."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("keras")
+    from workbench.arch import ArchSpec, ConvBN, InvertedResidual, build_keras
+    from workbench.data import load_digits
+    from workbench.train import TrainConfig, train_keras
+
+    data = load_digits()
+    spec = ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)), name="tiny-cnn")
+    model = build_keras(spec, seed=0)
+    train_keras(model, data, TrainConfig(epochs=3, batch_size=64, lr=0.01))
+    return spec, model, data
+
+
+def keras_source(spec, model, workdir):
+    """A Keras model as a deployable source: channels-last input."""
+    from workbench.arch import keras_input_shape
+    from workbench.backends import ModelSource
+
+    return ModelSource("keras", model, keras_input_shape(spec.input_shape), workdir, layout="channels_last")

@@ -1,4 +1,5 @@
-"""Bring your own model: deploy and measure a user's ``nn.Module`` or ONNX file like a searched one."""
+"""Bring your own model: deploy and measure a user's ``nn.Module``, ``keras.Model`` or ONNX file
+like a searched one."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ __all__ = ["BenchmarkResult", "benchmark", "load_model"]
 DEFAULTS = {
     "torch": ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
     "onnx": ("onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
-    "keras": ("onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
+    "keras": (
+        "keras-fp32", "keras-xla-fp32", "litert-fp32", "litert-fp16", "litert-int8-dynamic", "litert-int8-static",
+        "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static",
+    ),
 }
 
 
@@ -110,11 +114,21 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
     """Resolve a model reference to ``(framework, model)``.
 
     ``.onnx`` files stay paths; ``.pt2`` is a ``torch.export`` program; ``.pt`` a pickled
-    ``nn.Module`` (only load files you trust: unpickling runs code); ``file.py:fn`` or
-    ``pkg.module:fn`` is called with no arguments and must return an ``nn.Module``.
+    ``nn.Module`` (only load files you trust: unpickling runs code); ``.keras`` a saved Keras
+    model; ``file.py:fn`` or ``pkg.module:fn`` is called with no arguments and must return an
+    ``nn.Module`` or a ``keras.Model``.
     """
     text = os.fspath(ref)
     path = Path(text)
+    if path.suffix == ".keras":
+        if not path.exists():
+            raise ConfigError("model file not found", location=text)
+        from workbench._tf import tf_runtime
+
+        tf_runtime()
+        import keras
+
+        return "keras", keras.models.load_model(str(path), compile=False)
     if path.suffix == ".onnx":
         if not path.exists():
             raise ConfigError("model file not found", location=text)
@@ -149,7 +163,7 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
             raise ConfigError(f"{target!r} has no attribute {attr!r}")
         obj = fn() if callable(fn) and not _is_module(fn) else fn
         return _framework_of(obj), obj
-    raise ConfigError(f"expected an .onnx, .pt2 or .pt file, or file.py:function / package.module:function, got {text!r}")
+    raise ConfigError(f"expected an .onnx, .pt2, .pt or .keras file, or file.py:function / package.module:function, got {text!r}")
 
 
 def _is_module(obj: Any) -> bool:
@@ -232,6 +246,9 @@ def benchmark(
     name = name or getattr(model, "name", None) or type(model).__name__
     if framework == "onnx" and input_shape is None:
         input_shape = _onnx_input_shape(Path(model))
+    keras_shape = _keras_input_shape(model) if framework == "keras" else None
+    if framework == "keras" and input_shape is None and _data_fixes_no_shape(data) and keras_shape is not None:
+        input_shape = _channels_first(keras_shape)  # the data's layout, from the model's own input
     dataset = _resolve_data(data, tuple(input_shape) if input_shape else None)
     if input_shape is None and dataset is not None:
         input_shape = dataset.input_shape
@@ -240,6 +257,9 @@ def benchmark(
     input_shape = tuple(int(d) for d in input_shape)
     if dataset is not None and dataset.input_shape != input_shape:
         raise DataError(f"the data's inputs are {dataset.input_shape} but the model takes {input_shape}")
+    model_shape, layout = input_shape, "channels_first"
+    if framework == "keras":
+        model_shape, layout = _keras_layout(keras_shape, input_shape)
     prof = load_profile(profile)
     settings = measure if isinstance(measure, MeasureSettings) else MeasureSettings.from_dict(measure)
     deps = [Deployment.parse(d) for d in (deployments or DEFAULTS[framework])]
@@ -257,6 +277,14 @@ def benchmark(
         from workbench.train import evaluate_torch
 
         float_acc = evaluate_torch(model, dataset.x_test, dataset.y_test)
+    if framework == "keras":
+        from workbench._tf import tf_runtime
+
+        tf_runtime(profile_threads(prof, threads))  # applies if the model did not start TensorFlow already
+        if dataset is not None:
+            from workbench.train import evaluate_keras
+
+            float_acc = evaluate_keras(model, dataset.x_test, dataset.y_test)
     if dataset is not None:
         calibration = dataset.calibration_batches(calibration_samples)
     else:
@@ -265,7 +293,7 @@ def benchmark(
         if any(d.precision == "int8-static" for d in deps):
             notes.append("static int8 was calibrated on random normal inputs (no data given): pass data for meaningful int8 ranges")
         notes.append("no labelled data: accuracy is not reported")
-    source = ModelSource(framework, model, input_shape, out_dir, name="model")
+    source = ModelSource(framework, model, model_shape, out_dir, name="model", layout=layout)
     ctx = CompileContext(
         calibration=calibration,
         x_val=dataset.x_val if dataset is not None else None,
@@ -308,4 +336,41 @@ def _val_reference(model: Any, framework: str, dataset: Dataset | None) -> float
         from workbench.bench import accuracy_of
 
         return accuracy_of(_OrtRunner(ort_session(model, Threads())), dataset.x_val, dataset.y_val)
+    if framework == "keras":
+        from workbench.train import evaluate_keras
+
+        return evaluate_keras(model, dataset.x_val, dataset.y_val)
     return None
+
+
+def _data_fixes_no_shape(data: Any) -> bool:
+    """True when ``data`` does not fix the input shape by itself (none, or synthetic)."""
+    return data is None or (isinstance(data, str) and data == "synthetic")
+
+
+def _keras_input_shape(model: Any) -> tuple[int, ...] | None:
+    """A Keras model's input shape without the batch axis, when every dimension is known."""
+    shape = getattr(model, "input_shape", None)
+    if isinstance(shape, list):  # several inputs
+        raise ConfigError(f"expected a Keras model with one input, found {len(shape)}")
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) for d in shape[1:]):
+        return None
+    return tuple(int(d) for d in shape[1:])
+
+
+def _channels_first(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+
+
+def _keras_layout(keras_shape: tuple[int, ...] | None, data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """The shape a Keras model is fed and its layout, for data of ``data_shape`` (images channels first)."""
+    if len(data_shape) != 3:
+        if keras_shape is not None and keras_shape != data_shape:
+            raise DataError(f"the data's inputs are {data_shape} but the Keras model takes {keras_shape}")
+        return data_shape, "channels_first"
+    last = (data_shape[1], data_shape[2], data_shape[0])
+    if keras_shape is None or keras_shape == last:
+        return last, "channels_last"
+    if keras_shape == data_shape:
+        return data_shape, "channels_first"
+    raise DataError(f"the data's inputs are {data_shape} (channels first) but the Keras model takes {keras_shape}")

@@ -1,6 +1,7 @@
 """Architectures: the framework-neutral ArchSpec, standard specs, per-layer cost, builders."""
 
 from workbench.arch._cost import CostSummary, LayerCost, cost_summary, layer_costs
+from workbench.arch._keras import build_keras, keras_input_shape
 from workbench.arch._spec import (
     ACTIVATIONS,
     ArchSpec,
@@ -37,8 +38,10 @@ __all__ = [
     "LayerCost",
     "Pool",
     "block_from_dict",
+    "build_keras",
     "build_torch",
     "cost_summary",
+    "keras_input_shape",
     "layer_costs",
     "mlp",
     "mobilenet_stages",

@@ -1,6 +1,8 @@
 """Backends: a registry of runtimes that compile models into measured artifacts.
 
-Built in: ``torch`` (eager fp32) and ``onnxruntime`` (fp32, int8 dynamic, int8 static QDQ).
+Built in: ``torch`` (eager fp32), ``onnxruntime`` (fp32, int8 dynamic, int8 static QDQ; from
+PyTorch, Keras or ONNX), ``keras`` (eager fp32), ``keras-xla`` (``tf.function`` with XLA) and
+``litert`` (TFLite fp32, fp16, int8 dynamic range, full-integer int8; from Keras).
 Third-party packages add theirs under the ``workbench.backends`` entry-point group.
 """
 

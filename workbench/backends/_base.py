@@ -20,6 +20,8 @@ import numpy as np
 
 from workbench._errors import ConfigError
 
+LAYOUTS = ("channels_first", "channels_last")
+
 __all__ = [
     "Artifact",
     "Backend",
@@ -92,7 +94,13 @@ class Deployment:
 
 
 class Runner(abc.ABC):
-    """A loaded artifact: call with a batch, get logits."""
+    """A loaded artifact: call with a batch, get logits.
+
+    A runner may set ``meta`` (a dict) to facts only known once loaded (threads in effect, a
+    compiler fallback); they are added to its measurement's metadata.
+    """
+
+    meta: dict[str, Any]
 
     @abc.abstractmethod
     def __call__(self, x: np.ndarray) -> np.ndarray: ...
@@ -149,6 +157,10 @@ class ModelSource:
     ``framework`` is ``torch``, ``keras`` or ``onnx``; ``model`` is the module, the Keras
     model, or the path of an ONNX file. Exports (the ONNX graph, a ``torch.export`` program)
     are produced once and shared by every backend that needs them.
+
+    ``input_shape`` is what the model is fed (without batch). Data holds images channels first
+    (:mod:`workbench.data`); ``layout="channels_last"`` says the model takes them ``(H, W, C)``
+    (Keras on CPU), and :meth:`feed` converts a batch of data into the model's layout.
     """
 
     def __init__(
@@ -160,9 +172,13 @@ class ModelSource:
         *,
         name: str = "model",
         onnx_exporter: str = "dynamo",
+        layout: str = "channels_first",
     ) -> None:
         if framework not in ("torch", "keras", "onnx"):
             raise ConfigError(f"framework must be torch, keras or onnx, got {framework!r}")
+        if layout not in LAYOUTS:
+            raise ConfigError(f"layout must be {' or '.join(LAYOUTS)}, got {layout!r}")
+        self.layout = layout
         self.framework = framework
         self.model = model
         self.input_shape = tuple(int(d) for d in input_shape)
@@ -191,6 +207,19 @@ class ModelSource:
         from workbench.backends._export import export_onnx
 
         return self.cached("onnx", lambda: export_onnx(self))
+
+    @property
+    def input_layout(self) -> str:
+        """``NCHW``/``NHWC`` for images, ``NC`` for vectors: how the fed batch is laid out."""
+        if len(self.input_shape) != 3:
+            return "NC"
+        return "NHWC" if self.layout == "channels_last" else "NCHW"
+
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """A batch of data (images channels first) in the layout this model takes."""
+        if self.layout == "channels_last" and x.ndim == 4:
+            return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        return x
 
     def example_input(self, batch: int = 1, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng(seed)

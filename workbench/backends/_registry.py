@@ -14,6 +14,9 @@ __all__ = ["backend_names", "get_backend", "register_backend"]
 _BUILTIN = {
     "torch": "workbench.backends._torch:TorchBackend",
     "onnxruntime": "workbench.backends._onnxruntime:OnnxRuntimeBackend",
+    "keras": "workbench.backends._keras:KerasBackend",
+    "keras-xla": "workbench.backends._keras:KerasXlaBackend",
+    "litert": "workbench.backends._litert:LiteRTBackend",
 }
 _TARGETS: dict[str, str | type[Backend]] = dict(_BUILTIN)
 _INSTANCES: dict[str, Backend] = {}

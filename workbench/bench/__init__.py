@@ -1,12 +1,19 @@
 """Measurement: latency with spread and receipts, artifact accuracy, size and peak memory."""
 
-from workbench.bench._deploy import accuracy_of, measure_deployments, profile_threads
+from workbench.bench._deploy import (
+    DeployJob,
+    accuracy_of,
+    measure_deployments,
+    measure_jobs,
+    profile_threads,
+)
 from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved, median_ci
 from workbench.bench._measurement import Measurement, measurement_key
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
 
 __all__ = [
     "MEMORY_METHOD",
+    "DeployJob",
     "LatencyStats",
     "MeasureSettings",
     "Measurement",
@@ -14,6 +21,7 @@ __all__ = [
     "accuracy_of",
     "measure_deployments",
     "measure_interleaved",
+    "measure_jobs",
     "measurement_key",
     "median_ci",
     "profile_threads",

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["MEMORY_METHOD", "MemoryProbe"]
@@ -95,6 +96,9 @@ class MemoryProbe:
         if self._proc is None or self._proc.poll() is not None:
             env = dict(os.environ)
             env.setdefault("PYTHONWARNINGS", "ignore")
+            # the worker imports the same workbench as this process (a checkout, not another install)
+            root = str(Path(__file__).resolve().parents[2])
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", "from workbench.bench._memory import _worker; _worker()"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
@@ -106,7 +110,7 @@ class MemoryProbe:
         if not self.supported:
             return None, "needs Linux /proc (VmHWM and clear_refs)"
         if artifact.path is None:
-            return None, "artifact has no file"
+            return None, artifact.meta.get("no_file_reason") or "artifact has no file"
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
         req = {"artifact": artifact.to_dict(), "threads": threads.to_dict(), "batch": batch}

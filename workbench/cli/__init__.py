@@ -64,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     show = pr_sub.add_parser("show", help="print one profile with the source of each number")
     show.add_argument("name")
 
-    b = sub.add_parser("bench", help="deploy and measure your own model: an .onnx file, a .pt/.pt2 file, or module:function")
-    b.add_argument("model", help="path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | file.py:fn | pkg.module:fn")
+    b = sub.add_parser("bench", help="deploy and measure your own model: an .onnx, .pt/.pt2 or .keras file, or module:function")
+    b.add_argument("model", help="path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | model.keras | file.py:fn | pkg.module:fn")
     b.add_argument("--input-shape", help="input shape without batch, e.g. 3,224,224 (read from the model when it says)")
     b.add_argument("--data", help="labelled data for accuracy and int8 calibration: digits | synthetic | path.npz")
     b.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",

@@ -2,10 +2,12 @@
 
 from workbench.report._figures import (
     ComparisonInfo,
+    FootprintRow,
     ParetoInfo,
     ParetoSeries,
     comparison_info,
     deployment_comparison_figure,
+    footprint_info,
     history_figure,
     pareto_figure,
     pareto_info,
@@ -14,10 +16,12 @@ from workbench.report._html import render_report, write_report
 
 __all__ = [
     "ComparisonInfo",
+    "FootprintRow",
     "ParetoInfo",
     "ParetoSeries",
     "comparison_info",
     "deployment_comparison_figure",
+    "footprint_info",
     "history_figure",
     "pareto_figure",
     "pareto_info",

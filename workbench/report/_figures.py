@@ -13,10 +13,12 @@ from workbench.study._results import METRICS, StudyResults
 
 __all__ = [
     "ComparisonInfo",
+    "FootprintRow",
     "ParetoInfo",
     "ParetoSeries",
     "comparison_info",
     "deployment_comparison_figure",
+    "footprint_info",
     "history_figure",
     "pareto_figure",
     "pareto_info",
@@ -176,29 +178,41 @@ class ComparisonInfo(NamedTuple):
     medians: dict[str, float]
 
 
+#: each framework's own eager baseline, which its deployments' speedups are stated against
+EAGER_BASELINES = {"torch": "torch-fp32", "keras": "keras-fp32"}
+
+
 def comparison_info(results: StudyResults, *, profile: str | None = None, baseline: str | None = None) -> ComparisonInfo:
-    """Per deployment: latency relative to the baseline measured in the same trial, and accuracy change."""
+    """Per deployment: latency relative to the baseline measured in the same trial, and accuracy change.
+
+    Without ``baseline``, each framework's deployments are compared with that framework's own
+    eager fp32 (``torch/torch-fp32``, ``keras/keras-fp32``), else with its first deployment.
+    """
     rows = [r for r in results.rows() if r.get("status") == "ok" and r.get("latency_p50_ms")]
     profiles = results.profiles()
     profile = profile or (profiles[0] if profiles else None)
     rows = [r for r in rows if r.get("profile") == profile]
     deps = list(dict.fromkeys(f"{r['framework']}/{r['deployment']}" for r in rows))
-    if baseline is None:
-        baseline = next((d for d in deps if d.endswith("/torch-fp32")), deps[0] if deps else "")
+    bases: dict[str, str] = {}
+    for d in deps:
+        fw = d.split("/", 1)[0]
+        eager = f"{fw}/{EAGER_BASELINES.get(fw, '')}"
+        bases.setdefault(fw, baseline or (eager if eager in deps else d))
+    label = baseline or ", ".join(dict.fromkeys(bases.values()))
     by_trial: dict[int, dict[str, dict[str, Any]]] = {}
     for r in rows:
         by_trial.setdefault(r["trial"], {})[f"{r['framework']}/{r['deployment']}"] = r
     ratios: dict[str, list[float]] = {d: [] for d in deps}
     drops: dict[str, list[float]] = {d: [] for d in deps}
     for per in by_trial.values():
-        base = per.get(baseline)
         for d, r in per.items():
+            base = per.get(bases[d.split("/", 1)[0]])
             if base is not None and base["latency_p50_ms"]:
                 ratios[d].append(r["latency_p50_ms"] / base["latency_p50_ms"])
             if r.get("accuracy_drop") is not None:
                 drops[d].append(-100.0 * r["accuracy_drop"])
     medians = {d: float(np.median(v)) for d, v in ratios.items() if v}
-    return ComparisonInfo(baseline, deps, ratios, drops, medians)
+    return ComparisonInfo(label, deps, ratios, drops, medians)
 
 
 def deployment_comparison_figure(results: StudyResults, *, profile: str | None = None, baseline: str | None = None) -> Any:
@@ -208,7 +222,8 @@ def deployment_comparison_figure(results: StudyResults, *, profile: str | None =
 
     info = comparison_info(results, profile=profile, baseline=baseline)
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        f"latency p50 / {info.baseline} (measured in the same trial)", "accuracy change vs float model (points)"))
+        f"latency p50 / {'each framework’s eager fp32: ' if ',' in info.baseline else ''}{info.baseline} (same trial)",
+        "accuracy change vs float model (points)"))
     for i, d in enumerate(info.deployments):
         color = _PALETTE[i % len(_PALETTE)]
         fig.add_trace(go.Box(y=info.ratios[d], name=d, marker_color=color, boxpoints="all", jitter=0.3, showlegend=False), 1, 1)
@@ -238,3 +253,33 @@ def history_figure(results: StudyResults) -> Any:
     fig.update_layout(template="plotly_white", height=360, title="Trials")
     return fig
 
+
+
+class FootprintRow(NamedTuple):
+    """What one deployment needs installed: its runtime beside its framework (bytes on disk)."""
+
+    key: str  # framework/deployment
+    runtime: str  # "installed size of onnxruntime 1.32.0"
+    runtime_bytes: int | None
+    runtime_with_deps_bytes: int | None
+    framework: str
+    framework_bytes: int | None
+    framework_with_deps_bytes: int | None
+
+
+def footprint_info(results: StudyResults) -> list[FootprintRow]:
+    """Per deployment, the installed size of the runtime it needs and of the framework it came from,
+    as recorded with its measurements."""
+    rows: dict[str, FootprintRow] = {}
+    for t in results.trials:
+        for m in t.measurements():
+            key = f"{m.framework}/{m.deployment}"
+            foot = m.meta.get("runtime_footprint")
+            if key in rows or not foot:
+                continue
+            rt, fw = foot.get("runtime") or {}, foot.get("framework") or {}
+            rows[key] = FootprintRow(
+                key, rt.get("label", "n/a"), rt.get("bytes"), rt.get("with_dependencies_bytes"),
+                fw.get("label", "n/a"), fw.get("bytes"), fw.get("with_dependencies_bytes"),
+            )
+    return list(rows.values())

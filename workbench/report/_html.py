@@ -7,7 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from workbench.report._figures import deployment_comparison_figure, history_figure, pareto_figure
+from workbench.report._figures import (
+    deployment_comparison_figure,
+    footprint_info,
+    history_figure,
+    pareto_figure,
+)
 from workbench.study._results import StudyResults
 
 __all__ = ["render_report", "write_report"]
@@ -107,6 +112,7 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         parts.append(f"<h2>Deployments compared{': ' + _e(prof) if prof else ''}</h2>")
         parts.append(fig_html(deployment_comparison_figure(results, profile=prof)))
 
+    parts.append(_footprint(results))
     parts.append("<h2>Trials</h2>")
     parts.append(fig_html(history_figure(results)))
     parts.append(_trial_table(results))
@@ -122,6 +128,34 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     parts.append(_receipts(results))
     parts.append(f"<script>{_SORT_JS}</script></body></html>")
     return "\n".join(parts)
+
+
+def _footprint(results: StudyResults) -> str:
+    """What each deployment needs installed on the target, beside its framework."""
+    rows = footprint_info(results)
+    if not rows:
+        return ""
+
+    def mib(n: int | None) -> str:
+        return _num(n / 2**20 if n is not None else None, "{:.1f}")
+
+    out = [
+        "<h2>Runtime footprint</h2>",
+        "<table class='sortable'><thead><tr><th class='l'>deployment</th><th class='l'>runtime it needs</th><th>MiB</th>"
+        "<th>MiB with dependencies</th><th class='l'>framework it was built in</th><th>MiB</th><th>MiB with dependencies</th>"
+        "</tr></thead><tbody>",
+    ]
+    for r in rows:
+        out.append(
+            f"<tr><td class='l'>{_e(r.key)}</td><td class='l'>{_e(r.runtime)}</td>{mib(r.runtime_bytes)}{mib(r.runtime_with_deps_bytes)}"
+            f"<td class='l'>{_e(r.framework)}</td>{mib(r.framework_bytes)}{mib(r.framework_with_deps_bytes)}</tr>"
+        )
+    out.append(
+        "</tbody></table><p class='meta'>Installed size on this host: the files each distribution's RECORD lists "
+        "(its wheel for this platform, unpacked); with dependencies adds every installed distribution it requires, "
+        "transitively. A target running the artifact needs the runtime only, not the framework.</p>"
+    )
+    return "\n".join(out)
 
 
 def _trial_table(results: StudyResults) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from workbench._errors import ConfigError, UnknownNameError, WorkbenchError
+from workbench._imports import is_available
 from workbench._schema import (
     Choice,
     Float,
@@ -42,8 +43,15 @@ __all__ = ["OBJECTIVES", "SAMPLERS", "StudyConfig", "apply_overrides", "load_con
 SCHEMA_VERSION = 1
 SAMPLERS = ("nsga2", "tpe", "random")
 OBJECTIVES = ("accuracy", "latency", "size", "memory")
-FRAMEWORKS = ("torch",)
+FRAMEWORKS = ("torch", "keras")
+#: modules a framework needs to build and train models, and the extra that installs them
+FRAMEWORK_REQUIRES = {"torch": (("torch",), "torch"), "keras": (("tensorflow", "keras"), "keras")}
 DEFAULT_DEPLOYMENTS = ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static")
+#: deployments a study gets when its config names none, per framework
+FRAMEWORK_DEFAULT_DEPLOYMENTS = {
+    "torch": DEFAULT_DEPLOYMENTS,
+    "keras": ("keras-fp32", "litert-fp32", "litert-int8-static", "onnxruntime-fp32", "onnxruntime-int8-static"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,8 +101,14 @@ class StudyConfig:
         body["study.objective_deployment"] = self.objective_deployment
         body["hardware"] = [p.name for p in self.hardware]
         body["deployments"] = [d.to_dict() for d in self.deployments]
+        if self.frameworks != ("torch",):  # the frameworks built (torch-only studies keep their old hash)
+            body["frameworks"] = list(self.frameworks)
         canon = json.dumps(body, sort_keys=True, default=str)
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    def deployments_for(self, framework: str) -> tuple[Deployment, ...]:
+        """The deployments that apply to ``framework``: those whose backend accepts its models."""
+        return tuple(d for d in self.deployments if framework in get_backend(d.backend).frameworks)
 
     def objective_profile_name(self) -> str:
         return self.objective_profile or self.hardware[0].name
@@ -187,6 +201,12 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     frameworks = (fw,) if isinstance(fw, str) else tuple(fw) if isinstance(fw, list) else None
     if not frameworks or any(f not in FRAMEWORKS for f in frameworks):
         raise r.error(f"expected one of {', '.join(FRAMEWORKS)} or a list of them, got {fw!r}", "framework")
+    if len(set(frameworks)) != len(frameworks):
+        raise r.error(f"a framework is listed twice: {list(frameworks)}", "framework")
+    for f in frameworks:
+        modules, extra = FRAMEWORK_REQUIRES[f]
+        if not all(is_available(m) for m in modules):
+            raise r.error(f"framework {f!r} needs {', '.join(modules)}; install with: pip install 'workbench-nas[{extra}]'", "framework")
 
     data_cfg = DataConfig.read(r.section("data"), base_dir=base_dir)
     train_cfg = TrainConfig.read(r.section("train"))
@@ -227,7 +247,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         raise r.error("a profile is listed twice", "hardware")
 
     # deployments, checked against backends, frameworks and every profile
-    dep_raw = r.raw("deployments", list(DEFAULT_DEPLOYMENTS))
+    defaults = list(dict.fromkeys(d for f in frameworks for d in FRAMEWORK_DEFAULT_DEPLOYMENTS[f]))
+    dep_raw = r.raw("deployments", defaults)
     if not isinstance(dep_raw, list) or not dep_raw:
         raise r.error("expected a non-empty list of deployments such as onnxruntime-int8-static", "deployments")
     deployments = []
@@ -236,8 +257,16 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         try:
             dep = Deployment.parse(item)
             backend = get_backend(dep.backend)
-            for f in frameworks:
-                backend.check(dep, f)
+            backend.check(dep)
+            # with several frameworks, a deployment applies to those its backend accepts
+            serves = [f for f in frameworks if f in backend.frameworks]
+            if not serves and len(frameworks) == 1:
+                backend.check(dep, frameworks[0])
+            if not serves:
+                raise ConfigError(
+                    f"backend {dep.backend!r} cannot deploy models of any framework of this study ({', '.join(frameworks)}); "
+                    f"it accepts: {', '.join(backend.frameworks)}"
+                )
         except UnknownNameError as err:
             raise r.error(str(err), where) from None
         except ConfigError as err:
@@ -258,10 +287,15 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     names = [d.name for d in deployments]
     if len(set(names)) != len(names):
         raise r.error("a deployment is listed twice", "deployments")
+    for f in frameworks:
+        if not any(f in get_backend(d.backend).frameworks for d in deployments):
+            raise r.error(f"no deployment serves framework {f!r}; add one such as {'torch-fp32' if f == 'torch' else 'keras-fp32'}", "deployments")
     od = study_fields["objective_deployment"]
-    if od != "fastest" and od not in names:
+    # a deployment name, or framework/deployment when several frameworks share it
+    choices = names + [f"{f}/{d.name}" for f in frameworks for d in deployments if f in get_backend(d.backend).frameworks]
+    if od != "fastest" and od not in choices:
         raise ConfigError(
-            f"expected 'fastest' or one of the deployments ({', '.join(names)}), got {od!r}",
+            f"expected 'fastest' or one of the deployments ({', '.join(names)}), optionally as framework/deployment, got {od!r}",
             field="study.objective_deployment", location=r.source.where("study.objective_deployment"),
         )
     op = study_fields["objective_profile"]

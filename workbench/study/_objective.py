@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,20 @@ from workbench._errors import ConfigError
 from workbench._json import clean
 from workbench.arch import ArchSpec, build_torch, cost_summary
 from workbench.backends import CompileContext, ModelSource
-from workbench.bench import Measurement, MemoryProbe, measure_deployments
+from workbench.bench import DeployJob, Measurement, MemoryProbe, measure_jobs, profile_threads
 from workbench.data import Dataset
 from workbench.study._config import StudyConfig
 from workbench.study._index import POINTS_ATTR, points_summary
 from workbench.study._results import MEASURE_PREFIX
 from workbench.study._space import SearchSpace
-from workbench.train import train_torch
+from workbench.train import TrainResult, train_torch
 
 __all__ = ["TrialFailure", "TrialPipeline", "choose_objective_measurement"]
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:400] if text else ''}"
 
 
 class TrialFailure(Exception):
@@ -38,23 +43,36 @@ class TrialFailure(Exception):
 
 
 def choose_objective_measurement(
-    measurements: list[Measurement], float_accuracy: float | None, rule: str, max_drop: float
+    measurements: list[Measurement],
+    float_accuracy: float | Mapping[str, float | None] | None,
+    rule: str,
+    max_drop: float,
 ) -> Measurement | None:
     """The measurement whose figures become the trial's objective values.
 
-    ``rule`` is a deployment name, or ``fastest``: the lowest p50 latency among deployments whose
-    artifact accuracy is within ``max_drop`` of the float model's (the most accurate one when
-    none is).
+    ``rule`` is a deployment name (``framework/deployment`` picks one framework's; a bare name
+    the first framework's that has it), or ``fastest``: the lowest p50 latency among deployments
+    whose artifact accuracy is within ``max_drop`` of the float model's (the most accurate one
+    when none is). ``float_accuracy`` may be given per framework: each artifact is held to its
+    own framework's float model.
     """
     ok = [m for m in measurements if m.ok and m.latency is not None and m.accuracy is not None]
     if rule != "fastest":
+        if "/" in rule:
+            return next((m for m in ok if f"{m.framework}/{m.deployment}" == rule), None)
         return next((m for m in ok if m.deployment == rule), None)
     if not ok:
         return None
-    within = [m for m in ok if float_accuracy is None or float_accuracy - m.accuracy <= max_drop + 1e-12]  # type: ignore[operator]
+
+    def reference(m: Measurement) -> float | None:
+        if isinstance(float_accuracy, Mapping):
+            return float_accuracy.get(m.framework)
+        return float_accuracy
+
+    within = [m for m in ok if reference(m) is None or reference(m) - m.accuracy <= max_drop + 1e-12]  # type: ignore[operator]
     if within:
         return min(within, key=lambda m: m.latency.p50_ms)  # type: ignore[union-attr]
-    return max(ok, key=lambda m: (m.accuracy, -m.latency.p50_ms))  # type: ignore[union-attr,operator]
+    return max(ok, key=lambda m: (m.accuracy, -m.latency.p50_ms))  # type: ignore[union-attr]
 
 
 @dataclass
@@ -142,34 +160,68 @@ class TrialPipeline:
             raise TrialFailure("space", str(err)) from err
         self._record_spec(trial, spec)
 
-        self.report(f"trial {trial.number}: train")
-        model = build_torch(spec, seed=cfg.train.seed)
-        result = train_torch(model, self.data, cfg.train)
-        trial.set_user_attr("train", result.to_dict())
-        trial.set_user_attr("float_accuracy", result.test_accuracy)
-        trial.set_user_attr("float_val_accuracy", result.val_accuracy)
-        if result.train_loss != result.train_loss:  # NaN: diverged
-            raise TrialFailure("train", "training diverged (loss is NaN)")
-
         workdir = self.work_dir / f"trial-{trial.number}"
-        source = ModelSource("torch", model, spec.input_shape, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
+        single = len(cfg.frameworks) == 1
+        trained: dict[str, tuple[ModelSource, TrainResult]] = {}
+        summary: dict[str, dict[str, Any]] = {}
+        failed: dict[str, TrialFailure] = {}
+        for fw in cfg.frameworks:
+            self.report(f"trial {trial.number}: train" if single else f"trial {trial.number}: train {fw}")
+            try:
+                source, result = self._build_and_train(fw, spec, workdir)
+            except TrialFailure as err:
+                if single:
+                    raise
+                failed[fw] = err
+                summary[fw] = {"failure": {"stage": err.stage, "reason": err.reason}}
+                continue
+            except Exception as err:  # one framework failing is data; the others go on
+                if single:
+                    raise
+                failed[fw] = TrialFailure("train", _reason(err))
+                summary[fw] = {"failure": {"stage": "train", "reason": failed[fw].reason}}
+                continue
+            summary[fw] = {"train": result.to_dict(), "float_accuracy": result.test_accuracy, "float_val_accuracy": result.val_accuracy}
+            if not trained:  # the first framework's figures, where single-framework readers look
+                trial.set_user_attr("train", result.to_dict())
+                trial.set_user_attr("float_accuracy", result.test_accuracy)
+                trial.set_user_attr("float_val_accuracy", result.val_accuracy)
+            if result.train_loss != result.train_loss:  # NaN: diverged
+                diverged = TrialFailure("train", "training diverged (loss is NaN)")
+                if single:
+                    raise diverged
+                failed[fw] = diverged
+                summary[fw]["failure"] = {"stage": diverged.stage, "reason": diverged.reason}
+                continue
+            trained[fw] = (source, result)
+        trial.set_user_attr("frameworks", summary)
+        if not trained:
+            raise TrialFailure("train", "; ".join(f"{fw}: {e.stage}: {e.reason}" for fw, e in failed.items()))
+
         measurements: list[Measurement] = []
         for profile in cfg.hardware:
-            ctx = CompileContext(
-                calibration=self.calibration,
-                x_val=self.data.x_val,
-                y_val=self.data.y_val,
-                reference_accuracy=result.val_accuracy,
-                max_accuracy_drop=cfg.max_accuracy_drop,
-            )
-            ms, artifacts = measure_deployments(
-                source, cfg.deployments, profile, x_test=self.data.x_test, y_test=self.data.y_test,
-                compile_ctx=ctx, settings=cfg.measure, memory=self.memory,
+            jobs = [
+                DeployJob(source, cfg.deployments_for(fw), CompileContext(
+                    calibration=self.calibration,
+                    x_val=self.data.x_val,
+                    y_val=self.data.y_val,
+                    reference_accuracy=result.val_accuracy,
+                    max_accuracy_drop=cfg.max_accuracy_drop,
+                ))
+                for fw, (source, result) in trained.items()
+            ]
+            ms, artifacts = measure_jobs(
+                jobs, profile, x_test=self.data.x_test, y_test=self.data.y_test,
+                settings=cfg.measure, memory=self.memory,
                 on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
             )
+            for fw, why in failed.items():  # deployments of a framework that did not train
+                for dep in cfg.deployments_for(fw):
+                    ms.append(Measurement(profile=profile.name, framework=fw, backend=dep.backend, precision=dep.precision,
+                                          status="failed", stage=why.stage, error=why.reason))
             for m in ms:
-                art = artifacts.get(m.deployment)
-                if art is not None and art.path is not None and self.artifact_store is not None and m.ok:
+                art = artifacts.get(f"{m.framework}/{m.deployment}")
+                if art is not None and art.path is not None and art.path.is_file() and self.artifact_store is not None and m.ok:
                     m.meta["artifact_id"] = self._upload(trial, art.path)
                     m.artifact_path = None  # the working file is temporary; the store keeps it
                 trial.set_user_attr(f"{MEASURE_PREFIX}{m.key}", clean(m.to_dict()))
@@ -178,13 +230,37 @@ class TrialPipeline:
         trial.set_user_attr(POINTS_ATTR, points_summary(measurements))
         chosen = choose_objective_measurement(
             [m for m in measurements if m.profile == cfg.objective_profile_name()],
-            result.test_accuracy, cfg.objective_deployment, cfg.max_accuracy_drop,
+            {fw: result.test_accuracy for fw, (_, result) in trained.items()},
+            cfg.objective_deployment, cfg.max_accuracy_drop,
         )
         if chosen is None:
-            failed = "; ".join(f"{m.deployment}: {m.error}" for m in measurements if not m.ok)
-            raise TrialFailure("deploy", f"no deployment produced a result for the objective ({failed or 'none measured'})")
+            errors = "; ".join(f"{m.deployment}: {m.error}" for m in measurements if not m.ok)
+            raise TrialFailure("deploy", f"no deployment produced a result for the objective ({errors or 'none measured'})")
         trial.set_user_attr("objective_deployment", chosen.key)
         return tuple(self._objective_value(o, chosen) for o in cfg.objectives)
+
+    def _build_and_train(self, framework: str, spec: ArchSpec, workdir: Path) -> tuple[ModelSource, TrainResult]:
+        """Build ``spec`` in ``framework``, train it with the study's budget, wrap it as a source."""
+        cfg = self.config
+        if framework == "torch":
+            model = build_torch(spec, seed=cfg.train.seed)
+            result = train_torch(model, self.data, cfg.train)
+            source = ModelSource("torch", model, spec.input_shape, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
+        else:
+            from workbench._tf import tf_runtime
+            from workbench.arch import build_keras, keras_input_shape
+            from workbench.train import train_keras
+
+            # TensorFlow's thread pools are fixed when its runtime starts: set them from the profile first
+            threads = profile_threads(cfg.hardware[0])
+            tf_runtime(threads)
+            import keras
+
+            keras.backend.clear_session()  # drop the previous trial's graphs and layer-name counters
+            model = build_keras(spec, seed=cfg.train.seed)
+            result = train_keras(model, self.data, cfg.train, threads=threads)
+            source = ModelSource("keras", model, keras_input_shape(spec.input_shape), workdir / "keras", name="model", layout="channels_last")
+        return source, result
 
     @staticmethod
     def _objective_value(name: str, m: Measurement) -> float:

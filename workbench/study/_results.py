@@ -104,10 +104,14 @@ class StudyResults:
             if not ms:
                 out.append({**base, "key": None})
                 continue
+            per_framework = t.user_attrs.get("frameworks") or {}
             for m in ms:
                 lat = m.latency
+                # each artifact is compared with the float model of its own framework
+                float_acc = (per_framework.get(m.framework) or {}).get("float_accuracy", base["float_accuracy"])
                 out.append({
                     **base,
+                    "float_accuracy": float_acc,
                     "key": m.key,
                     "profile": m.profile,
                     "framework": m.framework,
@@ -117,7 +121,7 @@ class StudyResults:
                     "source": m.source,
                     "status": m.status,
                     "accuracy": m.accuracy,
-                    "accuracy_drop": (base["float_accuracy"] - m.accuracy) if (m.accuracy is not None and base["float_accuracy"] is not None) else None,
+                    "accuracy_drop": (float_acc - m.accuracy) if (m.accuracy is not None and float_acc is not None) else None,
                     "latency_p50_ms": lat.p50_ms if lat else None,
                     "latency_p90_ms": lat.p90_ms if lat else None,
                     "latency_p99_ms": lat.p99_ms if lat else None,

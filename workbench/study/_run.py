@@ -251,7 +251,7 @@ def _atomic_write(path: Path, text: str) -> Path:
     return path
 
 
-_EXT = {"onnxruntime": ".onnx", "torch": ".pt2", "litert": ".tflite", "keras": ".keras"}
+_EXT = {"onnxruntime": ".onnx", "torch": ".pt2", "litert": ".tflite", "keras": ".keras", "keras-xla": ".keras"}
 
 
 def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool = False) -> Path:

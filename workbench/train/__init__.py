@@ -17,7 +17,16 @@ import numpy as np
 from workbench._imports import require
 from workbench._schema import Choice, Float, Int, Optional, Reader, SourceMap
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate_torch", "train_torch"]
+__all__ = ["TrainConfig", "TrainResult", "evaluate_keras", "evaluate_torch", "train_keras", "train_torch"]
+
+
+def __getattr__(name: str) -> Any:
+    # the Keras trainer lives in its own module so that importing this one loads no TensorFlow
+    if name in ("train_keras", "evaluate_keras"):
+        from workbench.train import _keras
+
+        return getattr(_keras, name)
+    raise AttributeError(f"module 'workbench.train' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
