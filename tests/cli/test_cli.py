@@ -110,6 +110,7 @@ def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "run the same command to resume" in err
+    assert "stopping: the current trial ends at its next step" in err  # one Ctrl-C stops gracefully
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
     complete = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
     assert len(complete) >= 2

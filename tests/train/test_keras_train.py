@@ -63,3 +63,18 @@ def test_the_time_guard_stops_after_an_epoch(digits):
 def test_every_optimizer_trains(digits, optimizer):
     _, res = _train(mlp((1, 8, 8), 10, (32,)), digits, TrainConfig(epochs=2, batch_size=64, lr=0.05 if optimizer == "sgd" else 0.01, optimizer=optimizer, schedule="constant"))
     assert res.val_accuracy > 0.5 and np.isfinite(res.train_loss)
+
+
+def test_a_stop_request_ends_training_within_a_batch(digits):
+    from workbench.arch import build_keras
+    from workbench.train import train_keras
+
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(KeyboardInterrupt):
+        train_keras(build_keras(mlp((1, 8, 8), 10, (16,)), seed=0), digits, TrainConfig(epochs=50, batch_size=32), should_stop=stop)
+    assert len(calls) == 4

@@ -244,7 +244,7 @@ class TrialPipeline:
         cfg = self.config
         if framework == "torch":
             model = build_torch(spec, seed=cfg.train.seed)
-            result = train_torch(model, self.data, cfg.train)
+            result = train_torch(model, self.data, cfg.train, should_stop=self.report.stop_requested)
             source = ModelSource("torch", model, spec.input_shape, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
         else:
             from workbench._tf import tf_runtime
@@ -258,7 +258,7 @@ class TrialPipeline:
 
             keras.backend.clear_session()  # drop the previous trial's graphs and layer-name counters
             model = build_keras(spec, seed=cfg.train.seed)
-            result = train_keras(model, self.data, cfg.train, threads=threads)
+            result = train_keras(model, self.data, cfg.train, threads=threads, should_stop=self.report.stop_requested)
             source = ModelSource("keras", model, keras_input_shape(spec.input_shape), workdir / "keras", name="model", layout="channels_last")
         return source, result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -187,11 +188,13 @@ def run_study(
 
 
 class _InterruptFlag:
-    """SIGINT handling for a run: remember the request, then raise KeyboardInterrupt as usual.
+    """SIGINT handling for a run: the first Ctrl-C asks the run to stop, the second stops it at once.
 
-    A KeyboardInterrupt raised while Python runs a finalizer or a weakref callback is printed
-    and swallowed ("Exception ignored in ..."); the flag makes the request stick, so the trial
-    pipeline stops at its next stage and no new trial starts.
+    The first request only sets a flag. The trial pipeline polls it at every stage boundary and
+    before every training batch, and raises ``KeyboardInterrupt`` there, in plain Python code:
+    an exception raised asynchronously inside a storage call can leave a connection-pool lock
+    held or a SQLite write transaction open, and the run would then hang while it records the
+    interrupted trial. A second Ctrl-C raises ``KeyboardInterrupt`` wherever the run is.
     """
 
     def __init__(self) -> None:
@@ -203,8 +206,11 @@ class _InterruptFlag:
         return self._set
 
     def _handler(self, signum: int, frame: Any) -> None:
+        if self._set:
+            raise KeyboardInterrupt
         self._set = True
-        raise KeyboardInterrupt
+        # os.write, not print: the handler may run while the main thread is inside a write to stderr
+        os.write(2, b"\nstopping: the current trial ends at its next step (Ctrl-C again to stop at once)\n")
 
     def __enter__(self) -> _InterruptFlag:
         import signal

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,8 +90,15 @@ def evaluate_torch(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -
     return correct / max(1, len(x))
 
 
-def train_torch(model: Any, data: Any, config: TrainConfig | None = None) -> TrainResult:
-    """Train ``model`` in place on ``data`` (a :class:`workbench.data.Dataset`) with ``config``."""
+def train_torch(
+    model: Any, data: Any, config: TrainConfig | None = None, *, should_stop: Callable[[], bool] | None = None
+) -> TrainResult:
+    """Train ``model`` in place on ``data`` (a :class:`workbench.data.Dataset`) with ``config``.
+
+    ``should_stop`` is polled before every batch; when it answers true, training ends with
+    ``KeyboardInterrupt`` (a study run uses this to stop at once on Ctrl-C without being
+    interrupted inside a storage call).
+    """
     torch = require("torch", extra="torch")
     cfg = config or TrainConfig()
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -128,6 +135,8 @@ def train_torch(model: Any, data: Any, config: TrainConfig | None = None) -> Tra
                 idx = order[i : i + cfg.batch_size]
                 if len(idx) < 2 and n >= 2:  # batch norm needs two samples
                     continue
+                if should_stop is not None and should_stop():
+                    raise KeyboardInterrupt
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x[idx]), y[idx])
                 loss.backward()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,8 +54,17 @@ def _optimizer(keras: Any, cfg: TrainConfig, total_steps: int) -> Any:
     return keras.optimizers.Adam(lr, weight_decay=cfg.weight_decay or None)
 
 
-def train_keras(model: Any, data: Any, config: TrainConfig | None = None, *, threads: Any | None = None) -> TrainResult:
+def train_keras(
+    model: Any,
+    data: Any,
+    config: TrainConfig | None = None,
+    *,
+    threads: Any | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
     """Train ``model`` in place on ``data`` (a :class:`workbench.data.Dataset`) with ``config``.
+
+    ``should_stop`` is polled before every batch, as in :func:`workbench.train.train_torch`.
 
     ``threads`` (a :class:`workbench.backends.Threads`) sets TensorFlow's pools when this is the
     process's first TensorFlow work; see :func:`workbench._tf.tf_runtime`.
@@ -76,6 +86,7 @@ def train_keras(model: Any, data: Any, config: TrainConfig | None = None, *, thr
     )
     onehot = np.eye(num_classes, dtype=np.float32)[y]
     rng = np.random.default_rng(cfg.seed)
+    callbacks = [_stop_poll(keras, should_stop)] if should_stop is not None else []
     start = time.perf_counter()
     last_loss = float("nan")
     epochs_run = 0
@@ -84,7 +95,7 @@ def train_keras(model: Any, data: Any, config: TrainConfig | None = None, *, thr
         order = rng.permutation(n)
         if n >= 2 and n % cfg.batch_size == 1:  # batch norm needs two samples, as in train_torch
             order = order[:-1]
-        hist = model.fit(x[order], onehot[order], batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0)
+        hist = model.fit(x[order], onehot[order], batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
         last_loss = float(hist.history["loss"][-1])
         epochs_run += 1
         if not math.isfinite(last_loss):
@@ -101,3 +112,14 @@ def train_keras(model: Any, data: Any, config: TrainConfig | None = None, *, thr
         seconds=round(seconds, 3),
         stopped_early=stopped,
     )
+
+
+def _stop_poll(keras: Any, should_stop: Callable[[], bool]) -> Any:
+    """A Keras callback that ends ``fit`` with ``KeyboardInterrupt`` once ``should_stop()`` is true."""
+
+    class StopPoll(keras.callbacks.Callback):  # type: ignore[misc, name-defined]
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            if should_stop():
+                raise KeyboardInterrupt
+
+    return StopPoll()
