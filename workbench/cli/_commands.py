@@ -57,16 +57,32 @@ def cmd_run(args: Any) -> int:
 
 
 def _print_summary(res: Any) -> None:
-    _out(f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, {len(res.failed())} failed")
+    _out(f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, "
+         f"{len(res.rejected())} rejected before training, {len(res.failed())} failed")
     fronts = res.fronts()
+    rows = res.rows()
     for key, f in fronts.items():
         n_points = len(res.points(key)[0])
-        _out(f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; latency measured p50)")
-        _out(f"  {'trial':>5}  {'accuracy':>8}  {'p50 ms':>9}  architecture")
+        sources = {r.get("source") for r in rows if r.get("key") == key and r.get("status") == "ok"}
+        predicted = sources == {"predicted"}
+        label = "latency PREDICTED (not measured here)" if predicted else "latency measured p50"
+        _out(f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; {label})")
+        if predicted:
+            trust = next((r["trust"] for r in rows if r.get("key") == key and r.get("trust")), "")
+            _out(f"  trust: {trust}")
+        col = "pred ms" if predicted else "p50 ms"
+        _out(f"  {'trial':>5}  {'accuracy':>8}  {col:>9}  architecture")
         by_trial = {t.number: t for t in res.trials}
         for t, (lat, acc) in zip(f.trials, f.points):
             knee = "  <- knee" if t == f.knee else ""
             _out(f"  {t:>5}  {acc:>8.4f}  {lat:>9.4g}  {by_trial[t].user_attrs.get('arch', '')}{knee}")
+    rejected = res.rejected()
+    if rejected:
+        _out("\nrejected before training (a budget broken; never trained):")
+        for t in rejected[:20]:
+            _out(f"  trial {t.number}: {'; '.join(t.rejected.get('reasons', []))}")
+        if len(rejected) > 20:
+            _out(f"  ... and {len(rejected) - 20} more")
     fails = [t for t in res.trials if t.failure]
     if fails:
         _out("\nfailed trials:")

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from workbench._errors import ConfigError, UnknownNameError, WorkbenchError
-from workbench._schema import Choice, Float, Int, ListOf, Optional, Reader, SourceMap, Str, load_yaml
+from workbench._schema import Bool, Choice, Float, Int, ListOf, Optional, Reader, SourceMap, Str, load_yaml
 from workbench.backends import Deployment, get_backend
 from workbench.bench import MeasureSettings
 from workbench.data import DataConfig
@@ -62,6 +62,27 @@ class StudyConfig:
     keep_artifacts: str = "all"
     path: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    constraints: Mapping[str, Any] = field(default_factory=dict)  # profile -> Budget (configured)
+    prefilter: bool = True  # reject infeasible candidates before training
+
+    def deployments_for(self, profile: HardwareProfile) -> tuple[Deployment, ...]:
+        """What a profile is evaluated with: a measured profile, the study's deployments plus its
+        recipe; a simulated one, its recipe (the file that would be shipped to it)."""
+        recipe = (Deployment(profile.deploy.backend, profile.deploy.precision),) if profile.deploy else ()
+        if not profile.measured:
+            return recipe
+        names = {d.name for d in self.deployments}
+        return tuple(self.deployments) + tuple(d for d in recipe if d.name not in names)
+
+    def budget_for(self, profile: HardwareProfile) -> Any:
+        """The profile's budget (configured limits plus its device's own), or None."""
+        from workbench.study._constraints import budgets_for
+
+        return budgets_for(profile, self.constraints.get(profile.name))
+
+    @property
+    def constrained(self) -> bool:
+        return any(self.budget_for(p) is not None for p in self.hardware)
 
     @property
     def base_dir(self) -> Path:
@@ -78,7 +99,7 @@ class StudyConfig:
 
     def search_fingerprint(self) -> str:
         """Hash of everything that makes trials comparable; a study refuses to resume if it changed."""
-        keys = ("space", "data", "train", "hardware", "deployments", "measure", "frameworks", "objectives", "objective")
+        keys = ("space", "data", "train", "hardware", "deployments", "measure", "frameworks", "objectives", "objective", "constraints")
         body = {k: self.raw.get(k) for k in keys}
         body["study.objective_deployment"] = self.objective_deployment
         body["hardware"] = [p.name for p in self.hardware]
@@ -142,6 +163,38 @@ def load_config(
     return _read(Reader(data, source=smap, what="a mapping of config sections"), path=path)
 
 
+def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], where: str) -> None:
+    """A profile's deploy recipe must be producible by this installation from the study's frameworks.
+
+    A simulated profile is evaluated only through its recipe, so it must have one.
+    """
+    from workbench.backends import backend_names
+
+    recipe = prof.deploy
+    if recipe is None:
+        if not prof.measured:
+            raise r.error(f"profile {prof.name!r} is simulated and has no deploy recipe (deploy: {{backend, precision, format}})", where)
+        return
+    dep = Deployment(recipe.backend, recipe.precision)
+    if recipe.backend not in backend_names():
+        raise r.error(
+            f"profile {prof.name!r} deploys with the {recipe.backend!r} backend ({recipe.format}), which is not installed "
+            f"here (installed: {', '.join(backend_names())}); the {recipe.backend} backend comes with framework: keras support",
+            where,
+        )
+    backend = get_backend(recipe.backend)
+    for f in frameworks:
+        try:
+            backend.check(dep, f)
+        except ConfigError as err:
+            raise r.error(f"profile {prof.name!r}'s recipe {dep.name} cannot be produced: {err.message}", where) from None
+    if not backend.available():
+        raise r.error(
+            f"profile {prof.name!r}'s recipe needs {', '.join(backend.requires)}; install with: pip install 'workbench-nas[{backend.extra}]'",
+            where,
+        )
+
+
 def _read(r: Reader, *, path: str | None) -> StudyConfig:
     schema = r.get("schema", Int(min=1), SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
@@ -170,6 +223,7 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         max_accuracy_drop=s.get("max_accuracy_drop", Float(min=0.0, max=1.0), 0.01),
         out_dir=s.get("out_dir", Str(), "runs"),
         keep_artifacts=s.get("keep_artifacts", Choice(("all", "pareto")), "all"),
+        prefilter=s.get("prefilter", Bool(), True),
     )
     s.finish()
 
@@ -207,11 +261,7 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
             raise r.error(f"unknown hardware profile {item!r}; known: {', '.join(err.known)}", f"hardware[{i}]") from None
         except ConfigError as err:
             raise ConfigError(err.message, field=err.field, location=err.location or f"hardware[{i}]") from None
-        if not prof.measured:
-            raise r.error(
-                f"profile {item!r} is simulated; latency prediction for simulated profiles is not available in this version",
-                f"hardware[{i}]",
-            )
+        _check_recipe(r, prof, frameworks, f"hardware[{i}]")
         profiles.append(prof)
     if len({p.name for p in profiles}) != len(profiles):
         raise r.error("a profile is listed twice", "hardware")
@@ -240,6 +290,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
                 where,
             )
         for prof in profiles:
+            if not prof.measured:
+                continue  # a simulated profile is evaluated with its own recipe
             if dep.backend not in prof.backends:
                 raise r.error(f"profile {prof.name!r} does not list backend {dep.backend!r}; it lists: {', '.join(prof.backends)}", where)
             if dep.precision not in prof.precisions:
@@ -260,6 +312,18 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
             f"expected one of the hardware profiles ({', '.join(p.name for p in profiles)}), got {op!r}",
             field="study.objective_profile", location=r.source.where("study.objective_profile"),
         )
+    objective_prof = next(p for p in profiles if p.name == (op or profiles[0].name))
+    if od != "fastest" and not objective_prof.measured and (
+        objective_prof.deploy is None or od != f"{objective_prof.deploy.backend}-{objective_prof.deploy.precision}"
+    ):
+        raise ConfigError(
+            f"the objective profile {objective_prof.name!r} is simulated and evaluated with its recipe only; "
+            f"use 'fastest' or its recipe deployment",
+            field="study.objective_deployment", location=r.source.where("study.objective_deployment"),
+        )
+    from workbench.study._constraints import read_constraints
+
+    constraints = read_constraints(r.section("constraints"), profiles)
 
     space_r = r.section("space")
     if not space_r.data:
@@ -283,6 +347,7 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         onnx_exporter=exporter,
         path=path,
         raw=dict(r.data),
+        constraints=constraints,
         **study_fields,
     )
     # compile the space now against the data's shape, so space errors surface before the study

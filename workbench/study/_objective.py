@@ -1,7 +1,10 @@
-"""The trial pipeline: spec -> build -> train -> deploy every way -> measure -> store.
+"""The trial pipeline: spec -> check budgets -> build -> train -> deploy every way -> measure -> store.
 
 Everything a trial learns is written to its user attributes as it goes, so a trial that fails
-or is interrupted still shows how far it got and why.
+or is interrupted still shows how far it got and why. A candidate that breaks a budget before
+training is never trained (see :mod:`workbench.study._constraints` for how it is stored).
+Measured profiles are measured; simulated ones get their recipe's real artifact, evaluated
+here for accuracy, with latency and memory predicted.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from workbench._errors import ConfigError
 from workbench._json import clean
 from workbench.arch import ArchSpec, build_torch, cost_summary
 from workbench.backends import CompileContext, ModelSource
-from workbench.bench import Measurement, MemoryProbe, measure_deployments
+from workbench.bench import Measurement, MemoryProbe, measure_deployments, predict_deployments
 from workbench.data import Dataset
 from workbench.study._config import StudyConfig
 from workbench.study._results import MEASURE_PREFIX
@@ -140,6 +143,10 @@ class TrialPipeline:
         except ConfigError as err:
             raise TrialFailure("space", str(err)) from err
         self._record_spec(trial, spec)
+        if cfg.constrained and cfg.prefilter:
+            rejected = self._prefilter(trial, spec)
+            if rejected is not None:
+                return rejected
 
         self.report(f"trial {trial.number}: train")
         model = build_torch(spec, seed=cfg.train.seed)
@@ -161,11 +168,20 @@ class TrialPipeline:
                 reference_accuracy=result.val_accuracy,
                 max_accuracy_drop=cfg.max_accuracy_drop,
             )
-            ms, artifacts = measure_deployments(
-                source, cfg.deployments, profile, x_test=self.data.x_test, y_test=self.data.y_test,
-                compile_ctx=ctx, settings=cfg.measure, memory=self.memory,
-                on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
-            )
+            if profile.measured:
+                ms, artifacts = measure_deployments(
+                    source, cfg.deployments_for(profile), profile, x_test=self.data.x_test, y_test=self.data.y_test,
+                    compile_ctx=ctx, settings=cfg.measure, memory=self.memory,
+                    on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
+                )
+            else:  # the recipe's real file and accuracy; latency and memory predicted
+                psource = ModelSource("torch", model, spec.input_shape, workdir / profile.name, name="model",
+                                      onnx_exporter=cfg.onnx_exporter)
+                ms, artifacts = predict_deployments(
+                    psource, cfg.deployments_for(profile), profile, spec=spec, x_test=self.data.x_test,
+                    y_test=self.data.y_test, compile_ctx=ctx,
+                    on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
+                )
             for m in ms:
                 art = artifacts.get(m.deployment)
                 if art is not None and art.path is not None and self.artifact_store is not None and m.ok:
@@ -174,6 +190,8 @@ class TrialPipeline:
                 trial.set_user_attr(f"{MEASURE_PREFIX}{m.key}", clean(m.to_dict()))
             measurements.extend(ms)
 
+        if cfg.constrained:
+            self._final_constraints(trial, spec, measurements)
         chosen = choose_objective_measurement(
             [m for m in measurements if m.profile == cfg.objective_profile_name()],
             result.test_accuracy, cfg.objective_deployment, cfg.max_accuracy_drop,
@@ -183,6 +201,76 @@ class TrialPipeline:
             raise TrialFailure("deploy", f"no deployment produced a result for the objective ({failed or 'none measured'})")
         trial.set_user_attr("objective_deployment", chosen.key)
         return tuple(self._objective_value(o, chosen) for o in cfg.objectives)
+
+    # -- budgets ---------------------------------------------------------------------------------
+    def _prefilter(self, trial: Any, spec: ArchSpec) -> tuple[float, ...] | None:
+        """Check every budgeted profile before training; the placeholder values when rejected."""
+        from workbench.study._constraints import placeholder_values, set_trial_constraints
+        from workbench.study._feasibility import check, prefilter_figures, recipe_of
+
+        cfg = self.config
+        n = trial.number
+        figures = {}
+        values = []
+        reasons: list[str] = []
+        for i, profile in enumerate(cfg.hardware):
+            budget = cfg.budget_for(profile)
+            if budget is None:
+                continue
+            dep = recipe_of(profile, cfg.deployments_for(profile))
+            self.report(f"trial {n}: check budgets on {profile.name}")
+            fig = prefilter_figures(
+                spec, profile, dep, budget=budget, build=lambda: build_torch(spec, seed=cfg.train.seed),
+                workdir=self.work_dir / f"trial-{n}" / f"prefilter-{i}", calibration=self.calibration,
+                settings=cfg.measure, memory=self.memory, onnx_exporter=cfg.onnx_exporter,
+                on_stage=lambda s: self.report(f"trial {n}: prefilter {s}"),
+            )
+            figures[profile.name] = fig
+            v, why = check(fig, budget)
+            values.extend(v)
+            reasons.extend(why)
+        trial.set_user_attr("prefilter", {
+            "figures": {k: f.to_dict() for k, f in figures.items()},
+            "constraints": [v.to_dict() for v in values],
+            "feasible": not reasons,
+        })
+        if not reasons:
+            return None
+        objective = cfg.objective_profile_name()
+        if objective not in figures:  # the placeholder latency should still be this candidate's own
+            prof = next(p for p in cfg.hardware if p.name == objective)
+            if not prof.measured:
+                from workbench.study._feasibility import prefilter_figures as _pf
+
+                figures[objective] = _pf(spec, prof, recipe_of(prof, cfg.deployments_for(prof)), budget=None,
+                                         build=lambda: None, workdir=self.work_dir, calibration=[], settings=cfg.measure,
+                                         memory=None)
+        set_trial_constraints(trial, values)
+        trial.set_user_attr("rejected", {"stage": "prefilter", "reasons": reasons, "trained": False})
+        trial.set_user_attr("feasible", False)
+        return placeholder_values(cfg.objectives, figures, objective)
+
+    def _final_constraints(self, trial: Any, spec: ArchSpec, measurements: list[Measurement]) -> None:
+        """Constraint values from the trained candidate's own measurements of each recipe."""
+        from workbench.study._constraints import set_trial_constraints
+        from workbench.study._feasibility import check, final_figures, recipe_of
+
+        cfg = self.config
+        values = []
+        reasons: list[str] = []
+        figures = {}
+        for profile in cfg.hardware:
+            budget = cfg.budget_for(profile)
+            if budget is None:
+                continue
+            fig = final_figures(spec, profile, recipe_of(profile, cfg.deployments_for(profile)), measurements)
+            figures[profile.name] = fig.to_dict()
+            v, why = check(fig, budget)
+            values.extend(v)
+            reasons.extend(why)
+        set_trial_constraints(trial, values)
+        trial.set_user_attr("feasible", not reasons)
+        trial.set_user_attr("final_check", {"figures": figures, "reasons": reasons})
 
     @staticmethod
     def _objective_value(name: str, m: Measurement) -> float:

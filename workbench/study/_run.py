@@ -59,6 +59,18 @@ def make_sampler(cfg: StudyConfig, constraints_func: Callable[..., Any] | None =
     return optuna.samplers.RandomSampler(seed=cfg.seed)
 
 
+def _constraints_func(cfg: StudyConfig) -> Callable[..., Any] | None:
+    """Budgets reach the samplers through ``trial.set_constraint`` (Optuna 5); older Optuna
+    versions read them back from the trial's ``constraints`` user attribute instead."""
+    import optuna
+
+    if not cfg.constrained or hasattr(optuna.trial.Trial, "set_constraint"):
+        return None
+    from workbench.study._constraints import constraints_from_attrs
+
+    return constraints_from_attrs
+
+
 def count_finished(study: Any) -> int:
     """Trials that count against the budget: complete, pruned, or failed for their own reason."""
     from optuna.trial import TrialState
@@ -112,7 +124,8 @@ def run_study(
     space = compile_space(_space_reader(cfg), Task(data.input_shape, data.num_classes), base_dir=cfg.base_dir)
     storage = open_storage(cfg.storage_url())
     study = optuna.create_study(
-        study_name=cfg.name, storage=storage, sampler=make_sampler(cfg), directions=cfg.directions(), load_if_exists=True
+        study_name=cfg.name, storage=storage, sampler=make_sampler(cfg, _constraints_func(cfg)), directions=cfg.directions(),
+        load_if_exists=True,
     )
     _check_resume(study, cfg)
     info = host_info()
