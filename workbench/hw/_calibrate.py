@@ -15,6 +15,10 @@ as stale (with the differences), never silently reused.
 predictions within ±10% of measurement, the median absolute error and the rank correlation
 (Spearman), as nn-Meter reports them, next to the noise floor of the measurements themselves.
 The figures are stored in the calibration file and travel with every prediction made with it.
+
+Populations are exported with the TorchScript ONNX exporter by default (several times faster
+to export than ``torch.export``); after ONNX Runtime's graph optimisations both exporters'
+graphs run the same kernels, and side-by-side timings of the two agree.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
 _PRIOR_WEIGHT = 0.05
+_ANCHORS = 5  # calibration models re-timed by validate_profile to measure drift since calibration
 
 
 def _now() -> str:
@@ -530,7 +535,7 @@ def calibrate_profile(
     threads: int | None = None,
     max_time_s: float = 900.0,
     target_rel_ci: float = 0.02,
-    exporter: str = "dynamo",
+    exporter: str = "torchscript",
     on_progress: Callable[[str], None] | None = None,
 ) -> CalibrationReport:
     """Fit ``profile``'s predictor terms on this host from ``models`` timed architectures."""
@@ -572,7 +577,7 @@ def calibrate_profile(
             c = compiled[k]
             pred = predict_ops(ops_from_spec(c.spec), params, d.precision).latency_ms
             rows.append({"name": c.spec.name, "hash": c.spec.hash, "measured_ms": timings[k].p50_ms,
-                         "predicted_ms": pred, "timing": timings[k].to_dict()})
+                         "predicted_ms": pred, "timing": timings[k].to_dict(), "spec": c.spec.to_dict()})
         entries.append(CalibrationEntry(
             deployment=d.name, backend=d.backend, precision=d.precision, intra_op=th.intra_op, inter_op=th.inter_op,
             runtime_version=_runtime_version(d.backend), params=params, fit=fit, models=rows, created=created,
@@ -663,13 +668,13 @@ def validate_profile(
     threads: int | None = None,
     max_time_s: float = 900.0,
     target_rel_ci: float = 0.02,
-    exporter: str = "dynamo",
+    exporter: str = "torchscript",
     on_progress: Callable[[str], None] | None = None,
 ) -> AccuracyReport:
     """Measure the calibrated predictor on ``models`` held-out architectures; store the figures."""
     from workbench.arch import ArchSpec as _Spec
     from workbench.backends import Threads
-    from workbench.hw._population import calibration_population, heldout_population
+    from workbench.hw._population import heldout_population
     from workbench.hw._timing import noise_floor
 
     prof = _profile_for_measuring(profile)
@@ -689,20 +694,30 @@ def validate_profile(
             )
         entries.append(e)
     assert cal is not None
-    used = {m["hash"] for e in entries for m in e.models}
-    # the populations the calibration was drawn from are excluded as well, whatever their size
-    used |= {s.hash for s in calibration_population(max(len(e.models) for e in entries), seed=int(entries[0].fit.get("seed", 0)))}
-    specs = heldout_population(models, seed=seed, calibration=[_Spec((3, 8, 8), 2)] if not used else ())
-    specs = [s for s in specs if s.hash not in used]
-    while len(specs) < models:  # top up past any collision with the calibration set
-        more = heldout_population(models + (models - len(specs)) + 5, seed=seed)
-        specs = [s for s in more if s.hash not in used][:models]
+    used = {m["hash"] for e in entries for m in e.models}  # never validate on a model the fit has seen
+    specs = heldout_population(models, seed=seed, exclude=used)
+    # a few calibration models are timed again beside the held-out ones: how much faster or slower
+    # the machine is now than when it was calibrated (load on a shared machine drifts)
+    anchor_rows = [m for m in entries[0].models if m.get("spec")][:: max(1, len(entries[0].models) // _ANCHORS)][:_ANCHORS]
+    anchors = [_Spec.from_dict(m["spec"]) for m in anchor_rows]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wb-validate-") as tmp:
         compiled, runners = _compile_population(specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
-        timings = _time(compiled, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
-        for r in runners:
+        anchor_compiled, anchor_runners = _compile_population(
+            anchors, [entries[0].deployment], th, Path(tmp) / "anchors", exporter=exporter, on_progress=progress
+        )
+        everything = {**compiled, **{f"anchor|{k}": v for k, v in anchor_compiled.items()}}
+        timings = _time(everything, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        for r in runners + anchor_runners:
             r.close()
+    then = {m["hash"]: m["measured_ms"] for m in anchor_rows}
+    ratios = [timings[f"anchor|{k}"].p50_ms / then[c.spec.hash] for k, c in anchor_compiled.items() if c.spec.hash in then]
+    drift = {
+        "models": len(ratios),
+        "deployment": entries[0].deployment,
+        "median_ratio_now_to_calibration": float(np.median(ratios)) if ratios else float("nan"),
+        "about": "calibration models timed again in this run: latency now / latency when calibrated (1.0 = no drift)",
+    }
     results: dict[str, dict[str, Any]] = {}
     measured_at = _now()
     for d, e in zip(deps, entries, strict=True):
@@ -724,6 +739,7 @@ def validate_profile(
             "seed": seed,
             "threads": th.intra_op,
             "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
+            "drift_since_calibration": drift,
             "method": (
                 "held-out architectures (disjoint from the calibration set) timed interleaved in rounds until each "
                 "median's 95% CI is within the target or the time cap; calls preempted by other processes left out "

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.arch import ArchSpec, cost_summary, layer_costs
+from workbench.arch import ArchSpec, layer_costs
 from workbench.hw._predict import bytes_per_element
 from workbench.hw._profile import HardwareProfile
 
@@ -38,8 +38,7 @@ _TFLM_TENSOR_OVERHEAD = 64  # bytes of interpreter bookkeeping per tensor (estim
 def tensor_arena_bytes(spec: ArchSpec) -> dict[str, int]:
     """TFLite Micro tensor-arena estimate for the full-integer model of ``spec`` (see module doc)."""
     layers = layer_costs(spec)
-    summary = cost_summary(spec, layers)
-    activations = summary.peak_activation_bytes // 4  # cost_summary counts fp32; int8 is a quarter
+    activations = _peak_live_elems(layers)  # int8: one byte per element
     scratch = 0
     persistent = 0
     for layer in layers:
@@ -58,6 +57,37 @@ def tensor_arena_bytes(spec: ArchSpec) -> dict[str, int]:
             persistent += _TFLM_TENSOR_OVERHEAD
     return {"activations": int(activations), "scratch": int(scratch), "persistent": int(persistent),
             "total": int(activations + scratch + persistent)}
+
+
+#: layers an integer model folds into the operator before them (computed in place)
+_FOLDED = ("bn", "act", "dropout", "flatten")
+
+
+def _peak_live_elems(layers: list[Any]) -> int:
+    """Largest number of activation elements live at once: an operator's input and output, plus a
+    residual block's input kept for its add. Folded layers (batch norm, activations) add nothing."""
+    kept: dict[str, int] = {}
+    for layer in layers:
+        parts = layer.name.split(".")
+        if parts[0] == "blocks" and layer.op == "add":
+            kept[".".join(parts[:2])] = 0
+    firsts: dict[str, int] = {}
+    for layer in layers:
+        parts = layer.name.split(".")
+        block = ".".join(parts[:2])
+        if block in kept and block not in firsts:
+            firsts[block] = layer.input_elems
+    peak = 0
+    started: set[str] = set()
+    for layer in layers:
+        block = ".".join(layer.name.split(".")[:2])
+        # the block's first operator reads the kept tensor itself; later ones keep it alive besides
+        extra = firsts.get(block, 0) if block in started else 0
+        started.add(block)
+        if layer.op in _FOLDED:
+            continue
+        peak = max(peak, layer.input_elems + layer.output_elems + extra)
+    return int(peak)
 
 
 @dataclass(frozen=True)
@@ -84,7 +114,6 @@ class Footprint:
 def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str) -> Footprint:
     """Model file size, peak RAM and (microcontrollers) tensor arena and flash, estimated."""
     layers = layer_costs(spec)
-    summary = cost_summary(spec, layers)
     act_b, w_b = bytes_per_element(precision)
     # batch norm folds into the convolution before it in every deployment format
     params = sum(layer.params for layer in layers if layer.op != "bn")
@@ -92,7 +121,7 @@ def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str)
     integer = precision.startswith("int8")
     bias_bytes = sum(int(layer.output_shape[0]) for layer in layers if layer.op in ("conv", "dwconv")) * (4 if integer else w_b)
     file_bytes = int(params * w_b + bias_bytes + ops * _PER_OP_BYTES + _FILE_HEADER_BYTES)
-    activations = summary.peak_activation_bytes * act_b / 4.0
+    activations = _peak_live_elems(layers) * act_b
     notes = {
         "model_file_bytes": f"estimate: {params:,} parameters x {w_b:g} B + biases + {_PER_OP_BYTES} B per operator",
     }

@@ -10,7 +10,7 @@ population is dropped, so no held-out model was ever seen by the fit.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from workbench.arch import ArchSpec, BasicBlock, Block, Bottleneck, ConvBN, InvertedResidual, Pool
 
@@ -115,7 +115,13 @@ def calibration_population(n: int = 20, *, seed: int = 0, families: Sequence[str
 
 
 def heldout_population(
-    n: int = 30, *, seed: int = 0, families: Sequence[str] = FAMILY_NAMES, calibration: Sequence[ArchSpec] = ()
+    n: int = 30,
+    *,
+    seed: int = 0,
+    families: Sequence[str] = FAMILY_NAMES,
+    calibration: Sequence[ArchSpec] = (),
+    exclude: Iterable[str] = (),
 ) -> list[ArchSpec]:
-    """``n`` architectures never used for fitting (disjoint from ``calibration`` by hash)."""
-    return _population(n, _HELDOUT_STREAM, seed, {s.hash for s in calibration}, families)
+    """``n`` architectures never used for fitting: drawn from their own random stream, and none
+    with the hash of a ``calibration`` spec or of one in ``exclude``."""
+    return _population(n, _HELDOUT_STREAM, seed, {s.hash for s in calibration} | set(exclude), families)

@@ -350,20 +350,22 @@ def predict_ops(ops: Sequence[OpRecord], params: PredictorParams, precision: str
 
 
 def predict_latency(
-    model: ArchSpec | Sequence[OpRecord] | str,
+    model: Any,
     profile: HardwareProfile | str,
     backend: str | None = None,
     precision: str | None = None,
     *,
     threads: int | None = None,
+    input_shape: Sequence[int] | None = None,
     calibration: Any = None,
     use_calibration: bool = True,
 ) -> LatencyPrediction:
     """Predict batch-1 latency of ``model`` on ``profile`` for a deployment (default: its recipe).
 
-    ``model`` is an ArchSpec, predictor records, or the path of an ONNX file (a user model's
-    exported graph). On a measured profile the calibration fitted for this host is used when
-    one exists and is fresh; otherwise the profile's own terms (estimates) are.
+    ``model`` is an ArchSpec, predictor records, the path of an ONNX file, or a PyTorch module
+    (exported to ONNX first; pass ``input_shape`` without the batch axis). On a measured profile
+    the calibration fitted on this host for these threads is used when one exists and is fresh;
+    otherwise the profile's own terms (estimates) are, and the trust figures say so.
     """
     from workbench.hw._profile import load_profile
 
@@ -373,29 +375,54 @@ def predict_latency(
             raise ConfigError(f"profile {prof.name!r} has no deploy recipe; pass backend and precision")
         backend = backend or prof.deploy.backend
         precision = precision or prof.deploy.precision
-    if isinstance(model, ArchSpec):
-        ops = ops_from_spec(model)
-    elif isinstance(model, str):
-        from workbench.hw._onnx_cost import ops_from_onnx
-
-        ops = ops_from_onnx(model)
-    else:
-        ops = list(model)
+    ops = _ops_of(model, input_shape)
+    th = threads or prof.resolved_threads()
     params = None
     trust: dict[str, Any] = {}
-    if use_calibration:
-        from workbench.hw._calibrate import find_calibration
+    note = ""
+    if use_calibration and prof.measured:
+        from workbench.hw._calibrate import calibration_status
 
-        cal = calibration if calibration is not None else find_calibration(prof, threads=threads)
-        if cal is not None and cal.has(backend, precision):
-            params = cal.params_for(backend, precision)
-            trust = cal.trust_for(backend, precision)
+        cal, note = (calibration, "given") if calibration is not None else calibration_status(prof)
+        if cal is not None and cal.has(backend, precision, th):
+            params = cal.params_for(backend, precision, th)
+            trust = cal.trust_for(backend, precision, th)
+        elif cal is not None:
+            fitted = sorted({f"{e.deployment}@{e.intra_op}t" for e in cal.entries})
+            note = f"no calibration of {backend}-{precision} at {th} thread(s) (fitted: {', '.join(fitted) or 'none'})"
     if params is None:
-        params = default_params(prof, backend, precision, threads)
+        params = default_params(prof, backend, precision, th)
         trust = uncalibrated_trust(prof)
+        if note:
+            trust["calibration_note"] = note
     pred = predict_ops(ops, params, precision)
     pred.trust = trust
     return pred
+
+
+def _ops_of(model: Any, input_shape: Sequence[int] | None) -> list[OpRecord]:
+    if isinstance(model, ArchSpec):
+        return ops_from_spec(model)
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        from workbench.hw._onnx_cost import ops_from_onnx
+
+        return ops_from_onnx(model)  # type: ignore[arg-type]
+    if isinstance(model, Sequence):
+        return list(model)
+    import sys
+    import tempfile
+
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        if input_shape is None:
+            raise ConfigError("predicting a PyTorch module needs input_shape (without the batch axis), e.g. (3, 224, 224)")
+        from workbench.backends import ModelSource
+        from workbench.hw._onnx_cost import ops_from_onnx
+
+        with tempfile.TemporaryDirectory(prefix="wb-predict-") as tmp:
+            src = ModelSource("torch", model, input_shape, tmp, name="model", onnx_exporter="auto")
+            return ops_from_onnx(src.onnx_path())
+    raise ConfigError(f"cannot predict a {type(model).__name__}: expected an ArchSpec, an ONNX path or an nn.Module")
 
 
 def uncalibrated_trust(profile: HardwareProfile) -> dict[str, Any]:

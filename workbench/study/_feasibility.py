@@ -39,9 +39,13 @@ def _footprint_figures(spec: ArchSpec, profile: HardwareProfile, precision: str,
     fp = estimate_footprint(spec, profile, precision)
     if profile.device == "mcu":
         fig.arena_bytes = fp.arena["total"] if fp.arena else None
-        fig.flash_bytes = fp.flash_bytes
         fig.notes["arena_bytes"] = "predicted: " + fp.notes.get("arena", "")
-        fig.notes["flash_bytes"] = "predicted: " + fp.notes.get("flash_bytes", "")
+        if fig.size_bytes is not None and fp.flash_bytes is not None:  # the real file plus the runtime's code
+            fig.flash_bytes = fig.size_bytes + (fp.flash_bytes - fp.model_file_bytes)
+            fig.notes["flash_bytes"] = "model file (measured size) + runtime code (estimate)"
+        else:
+            fig.flash_bytes = fp.flash_bytes
+            fig.notes["flash_bytes"] = "predicted: " + fp.notes.get("flash_bytes", "")
     if fig.memory_bytes is None:
         fig.memory_bytes = fp.peak_ram_bytes
         fig.notes["memory_bytes"] = "predicted: " + fp.notes["peak_ram_bytes"]
@@ -61,12 +65,13 @@ def prefilter_figures(
     calibration: list[Any],
     settings: Any,
     memory: MemoryProbe | None,
+    framework: str = "torch",
     onnx_exporter: str = "dynamo",
     on_stage: Callable[[str], None] | None = None,
 ) -> TargetFigures:
     """The candidate's figures on ``profile`` before training (see the module docstring).
 
-    ``build`` returns the untrained model (only called for measured profiles).
+    ``build`` returns the untrained ``framework`` model (only called for measured profiles).
     """
     from workbench.hw._predict import predict_latency
 
@@ -77,7 +82,7 @@ def prefilter_figures(
         fig.notes["latency_ms"] = "predicted: " + pred.params.basis
         _footprint_figures(spec, profile, deployment.precision, fig)
         return fig
-    source = ModelSource("torch", build(), spec.input_shape, workdir, name="untrained", onnx_exporter=onnx_exporter)
+    source = ModelSource(framework, build(), spec.input_shape, workdir, name="untrained", onnx_exporter=onnx_exporter)
     wants_memory = budget is not None and budget.memory_bytes is not None
     ms, _ = measure_deployments(
         source, [deployment], profile, compile_ctx=CompileContext(calibration=calibration), settings=settings,

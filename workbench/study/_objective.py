@@ -175,14 +175,16 @@ class TrialPipeline:
                     on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
                 )
             else:  # the recipe's real file and accuracy; latency and memory predicted
-                psource = ModelSource("torch", model, spec.input_shape, workdir / profile.name, name="model",
-                                      onnx_exporter=cfg.onnx_exporter)
+                psource = ModelSource(source.framework, source.model, spec.input_shape, workdir / profile.name,
+                                      name="model", onnx_exporter=cfg.onnx_exporter)
                 ms, artifacts = predict_deployments(
                     psource, cfg.deployments_for(profile), profile, spec=spec, x_test=self.data.x_test,
                     y_test=self.data.y_test, compile_ctx=ctx,
                     on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
                 )
             for m in ms:
+                if profile.deploy is not None and m.deployment == f"{profile.deploy.backend}-{profile.deploy.precision}":
+                    m.meta["recipe"] = profile.deploy.to_dict()  # the file this profile's device would get
                 art = artifacts.get(m.deployment)
                 if art is not None and art.path is not None and self.artifact_store is not None and m.ok:
                     m.meta["artifact_id"] = self._upload(trial, art.path)
@@ -220,7 +222,7 @@ class TrialPipeline:
             dep = recipe_of(profile, cfg.deployments_for(profile))
             self.report(f"trial {n}: check budgets on {profile.name}")
             fig = prefilter_figures(
-                spec, profile, dep, budget=budget, build=lambda: build_torch(spec, seed=cfg.train.seed),
+                spec, profile, dep, budget=budget, build=lambda: build_torch(spec, seed=cfg.train.seed), framework="torch",
                 workdir=self.work_dir / f"trial-{n}" / f"prefilter-{i}", calibration=self.calibration,
                 settings=cfg.measure, memory=self.memory, onnx_exporter=cfg.onnx_exporter,
                 on_stage=lambda s: self.report(f"trial {n}: prefilter {s}"),

@@ -291,11 +291,15 @@ def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool 
             except Exception as err:  # noqa: BLE001 - a missing file is reported, not fatal
                 manifest.append({"trial": n, "key": key, "error": f"artifact {art} unavailable: {err}"})
                 continue
-            manifest.append({
+            entry = {
                 "file": name, "trial": n, "key": key, "accuracy": m.accuracy,
                 "latency_p50_ms": m.latency.p50_ms if m.latency else None, "source": m.source,
                 "size_bytes": m.size_bytes, "spec": by_trial[n].spec, "int8_scheme": m.meta.get("int8_scheme"),
-            })
+            }
+            if m.meta.get("recipe"):  # the file a simulated device would run
+                entry.update(recipe=m.meta["recipe"], latency_source=m.source, trust=m.meta.get("trust"),
+                             footprint=m.meta.get("footprint"), accuracy_note=m.meta.get("accuracy_note"))
+            manifest.append(entry)
     (dest / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
     if prune:
         for t in results.trials:
