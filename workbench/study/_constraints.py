@@ -91,7 +91,7 @@ def read_constraints(r: Reader, profiles: Sequence[HardwareProfile]) -> dict[str
                 if metric in values:
                     raise sub.error(f"give {metric.split('_')[0]} once (in kb or in mb)", fld)
                 values[metric] = sub.get(fld, Float(min=0.0, min_exclusive=True)) * scale
-        sub.finish()
+        sub.finish(extra_known=tuple(BUDGET_FIELDS))
         if not values:
             raise sub.error(f"expected at least one of: {', '.join(BUDGET_FIELDS)}")
         out[str(key)] = Budget(profile=str(key), **values)

@@ -80,6 +80,11 @@ def prefilter_figures(
         pred = predict_latency(spec, profile, deployment.backend, deployment.precision)
         fig.latency_ms = pred.latency_ms
         fig.notes["latency_ms"] = "predicted: " + pred.params.basis
+        if budget is not None and (budget.size_bytes is not None or budget.flash_bytes is not None):
+            size = _recipe_file_size(spec, profile, deployment, build, framework, workdir, calibration, onnx_exporter)
+            if size is not None:
+                fig.size_bytes = float(size)
+                fig.notes["size_bytes"] = "the untrained model's recipe file, built here (weights do not change its size)"
         _footprint_figures(spec, profile, deployment.precision, fig)
         return fig
     source = ModelSource(framework, build(), spec.input_shape, workdir, name="untrained", onnx_exporter=onnx_exporter)
@@ -99,6 +104,28 @@ def prefilter_figures(
     if profile.device == "mcu":
         _footprint_figures(spec, profile, deployment.precision, fig)
     return fig
+
+
+def _recipe_file_size(
+    spec: ArchSpec, profile: HardwareProfile, deployment: Deployment, build: Callable[[], Any], framework: str,
+    workdir: Path, calibration: list[Any], onnx_exporter: str,
+) -> int | None:
+    """Bytes of the recipe's file for the untrained model, when its backend is installed here."""
+    from workbench.backends import Threads, backend_names, get_backend
+    from workbench.hw import host_info
+
+    if deployment.backend not in backend_names():
+        return None
+    backend = get_backend(deployment.backend)
+    if not backend.available():
+        return None
+    source = ModelSource(framework, build(), spec.input_shape, workdir, name="untrained", onnx_exporter=onnx_exporter)
+    ctx = CompileContext(calibration=calibration[:16], threads=Threads(1, 1),
+                         isa_flags=tuple(profile.isa_flags) or host_info().isa_flags)
+    try:
+        return backend.compile(source, deployment, ctx).size_bytes
+    except Exception:  # noqa: BLE001 - the estimate stands in, and says so
+        return None
 
 
 def final_figures(spec: ArchSpec | None, profile: HardwareProfile, deployment: Deployment, measurements: Sequence[Measurement]) -> TargetFigures:
