@@ -133,7 +133,7 @@ def part_prefilter(args: argparse.Namespace, tmp: Path) -> None:
         runs[label] = (wall, infeasible, trained, len(r.trials))
         _say(f"{label:<20}: {wall:7.1f} s wall, {len(r.trials)} candidates, {trained} trained, "
              f"{len(infeasible)} infeasible ({len(r.rejected())} rejected before training)")
-    (w1, inf1, _, n1), (w0, inf0, _, n0) = runs["with pre-filter"], runs["without pre-filter"]
+    (w1, inf1, _, n1), (w0, inf0, _, _n0) = runs["with pre-filter"], runs["without pre-filter"]
     same = "the same" if inf1 == inf0 else "DIFFERENT"
     _say(f"both runs found {same} infeasible candidates: {inf1 if inf1 == inf0 else (inf1, inf0)}")
     _say(f"wall-time ratio (without / with pre-filter): {w0 / w1:.2f}x  "

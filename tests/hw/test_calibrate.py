@@ -2,7 +2,6 @@
 calibration and accuracy run on this host (tiny populations), and interleaved timing."""
 
 import json
-import os
 import shutil
 import time
 

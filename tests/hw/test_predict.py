@@ -5,7 +5,15 @@ import math
 import pytest
 
 from workbench import ConfigError
-from workbench.arch import ArchSpec, ConvBN, Dense, InvertedResidual, cost_summary, mobilenet_v2, resnet18
+from workbench.arch import (
+    ArchSpec,
+    ConvBN,
+    Dense,
+    InvertedResidual,
+    cost_summary,
+    mobilenet_v2,
+    resnet18,
+)
 from workbench.hw import (
     OpRecord,
     PredictorParams,

@@ -124,7 +124,7 @@ def _recipe_file_size(
                          isa_flags=tuple(profile.isa_flags) or host_info().isa_flags)
     try:
         return backend.compile(source, deployment, ctx).size_bytes
-    except Exception:  # noqa: BLE001 - the estimate stands in, and says so
+    except Exception:  # the estimate stands in, and says so
         return None
 
 
