@@ -41,9 +41,9 @@ def test_simulated_profiles_and_budgets_are_accepted(tmp_path):
     host, server, gpu = cfg.hardware
     assert not server.measured and not gpu.measured
     # measured: the study's deployments plus the recipe; simulated: the recipe, the file it would ship
-    assert [d.name for d in cfg.deployments_for(host)] == ["torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static"]
-    assert [d.name for d in cfg.deployments_for(server)] == ["onnxruntime-int8-static"]
-    assert [d.name for d in cfg.deployments_for(gpu)] == ["onnxruntime-fp32"]
+    assert [d.name for d in cfg.profile_deployments(host)] == ["torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static"]
+    assert [d.name for d in cfg.profile_deployments(server)] == ["onnxruntime-int8-static"]
+    assert [d.name for d in cfg.profile_deployments(gpu)] == ["onnxruntime-fp32"]
     assert cfg.budget_for(host).latency_ms == 2 and cfg.budget_for(host).memory_bytes == 64 * 2**20
     assert cfg.budget_for(gpu).size_bytes == 500 * 1024
     assert cfg.budget_for(gpu).memory_bytes == 81920 * 2**20  # the GPU's own memory is a limit too
@@ -52,7 +52,7 @@ def test_simulated_profiles_and_budgets_are_accepted(tmp_path):
 
 def test_a_recipe_missing_from_the_deployments_is_added_for_measured_profiles(tmp_path):
     cfg = _cfg(tmp_path, deployments=["onnxruntime-fp32"])
-    assert [d.name for d in cfg.deployments_for(cfg.hardware[0])] == ["onnxruntime-fp32", "onnxruntime-int8-static"]
+    assert [d.name for d in cfg.profile_deployments(cfg.hardware[0])] == ["onnxruntime-fp32", "onnxruntime-int8-static"]
 
 
 @pytest.mark.parametrize(

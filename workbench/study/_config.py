@@ -65,7 +65,7 @@ class StudyConfig:
     constraints: Mapping[str, Any] = field(default_factory=dict)  # profile -> Budget (configured)
     prefilter: bool = True  # reject infeasible candidates before training
 
-    def deployments_for(self, profile: HardwareProfile) -> tuple[Deployment, ...]:
+    def profile_deployments(self, profile: HardwareProfile) -> tuple[Deployment, ...]:
         """What a profile is evaluated with: a measured profile, the study's deployments plus its
         recipe; a simulated one, its recipe (the file that would be shipped to it)."""
         recipe = (Deployment(profile.deploy.backend, profile.deploy.precision),) if profile.deploy else ()

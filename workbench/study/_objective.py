@@ -21,14 +21,24 @@ from workbench._errors import ConfigError
 from workbench._json import clean
 from workbench.arch import ArchSpec, build_torch, cost_summary
 from workbench.backends import CompileContext, ModelSource
-from workbench.bench import Measurement, MemoryProbe, measure_deployments, predict_deployments
+from workbench.bench import Measurement, MemoryProbe, measure_deployments
 from workbench.data import Dataset
 from workbench.study._config import StudyConfig
 from workbench.study._results import MEASURE_PREFIX
 from workbench.study._space import SearchSpace
+from workbench.study._targets import framework_builder, simulated_measurements
 from workbench.train import train_torch
 
 __all__ = ["TrialFailure", "TrialPipeline", "choose_objective_measurement"]
+
+
+def _serves(backend: str, framework: str) -> bool:
+    from workbench.backends import get_backend
+
+    try:
+        return framework in get_backend(backend).frameworks
+    except Exception:  # an unknown backend serves nothing
+        return False
 
 
 class TrialFailure(Exception):
@@ -170,16 +180,14 @@ class TrialPipeline:
             )
             if profile.measured:
                 ms, artifacts = measure_deployments(
-                    source, cfg.deployments_for(profile), profile, x_test=self.data.x_test, y_test=self.data.y_test,
+                    source, cfg.profile_deployments(profile), profile, x_test=self.data.x_test, y_test=self.data.y_test,
                     compile_ctx=ctx, settings=cfg.measure, memory=self.memory,
                     on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
                 )
             else:  # the recipe's real file and accuracy; latency and memory predicted
-                psource = ModelSource(source.framework, source.model, spec.input_shape, workdir / profile.name,
-                                      name="model", onnx_exporter=cfg.onnx_exporter)
-                ms, artifacts = predict_deployments(
-                    psource, cfg.deployments_for(profile), profile, spec=spec, x_test=self.data.x_test,
-                    y_test=self.data.y_test, compile_ctx=ctx,
+                ms, artifacts = simulated_measurements(
+                    profile, {source.framework: source}, cfg.profile_deployments(profile), spec=spec, data=self.data,
+                    ctx=ctx, workdir=workdir / profile.name, onnx_exporter=cfg.onnx_exporter,
                     on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
                 )
             for m in ms:
@@ -219,10 +227,12 @@ class TrialPipeline:
             budget = cfg.budget_for(profile)
             if budget is None:
                 continue
-            dep = recipe_of(profile, cfg.deployments_for(profile))
+            dep = recipe_of(profile, cfg.profile_deployments(profile))
             self.report(f"trial {n}: check budgets on {profile.name}")
+            fw = next((f for f in cfg.frameworks if _serves(dep.backend, f)), cfg.frameworks[0])
             fig = prefilter_figures(
-                spec, profile, dep, budget=budget, build=lambda: build_torch(spec, seed=cfg.train.seed), framework="torch",
+                spec, profile, dep, budget=budget, build=lambda fw=fw: framework_builder(fw)(spec, seed=cfg.train.seed),
+                framework=fw,
                 workdir=self.work_dir / f"trial-{n}" / f"prefilter-{i}", calibration=self.calibration,
                 settings=cfg.measure, memory=self.memory, onnx_exporter=cfg.onnx_exporter,
                 on_stage=lambda s: self.report(f"trial {n}: prefilter {s}"),
@@ -244,7 +254,7 @@ class TrialPipeline:
             if not prof.measured:
                 from workbench.study._feasibility import prefilter_figures as _pf
 
-                figures[objective] = _pf(spec, prof, recipe_of(prof, cfg.deployments_for(prof)), budget=None,
+                figures[objective] = _pf(spec, prof, recipe_of(prof, cfg.profile_deployments(prof)), budget=None,
                                          build=lambda: None, workdir=self.work_dir, calibration=[], settings=cfg.measure,
                                          memory=None)
         set_trial_constraints(trial, values)
@@ -265,7 +275,7 @@ class TrialPipeline:
             budget = cfg.budget_for(profile)
             if budget is None:
                 continue
-            fig = final_figures(spec, profile, recipe_of(profile, cfg.deployments_for(profile)), measurements)
+            fig = final_figures(spec, profile, recipe_of(profile, cfg.profile_deployments(profile)), measurements)
             figures[profile.name] = fig.to_dict()
             v, why = check(fig, budget)
             values.extend(v)
