@@ -174,20 +174,23 @@ class ConstraintValue:
         whose = "device limit" if self.from_device else "budget"
         if self.value is None:
             return f"{profile}: {metric} unknown ({whose} {_fmt(self.limit, unit)})"
-        return f"{profile}: {metric} {_fmt(self.value, unit)} ({self.source}) > {whose} {_fmt(self.limit, unit)}"
+        digits = 4
+        while _fmt(self.value, unit, digits) == _fmt(self.limit, unit, digits) and digits < 12:
+            digits += 2  # show the figure as precisely as it takes to see it is over
+        return f"{profile}: {metric} {_fmt(self.value, unit, digits)} ({self.source}) > {whose} {_fmt(self.limit, unit, digits)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value, "limit": self.limit, "violation": self.violation,
                 "source": self.source, "from_device": self.from_device}
 
 
-def _fmt(v: float, unit: str) -> str:
+def _fmt(v: float, unit: str, digits: int = 4) -> str:
     if unit == "B":
         for u, s in (("MiB", 2**20), ("KiB", 2**10)):
             if v >= s:
-                return f"{v / s:.4g} {u}"
+                return f"{v / s:.{digits}g} {u}"
         return f"{v:.0f} B"
-    return f"{v:.4g} {unit}"
+    return f"{v:.{digits}g} {unit}"
 
 
 def evaluate_constraints(figures: TargetFigures, budget: Budget) -> list[ConstraintValue]:
