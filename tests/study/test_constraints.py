@@ -160,7 +160,7 @@ def test_rejected_trials_teach_the_sampler_where_the_feasible_region_is(sampler)
 @pytest.mark.torch
 @pytest.mark.onnxruntime
 @pytest.mark.slow
-def test_constrained_multi_target_study(in_tmp, monkeypatch):
+def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     """Budgets on a simulated server (size) and GPU (latency); rejected candidates are never trained;
     simulated profiles get real recipe files with predicted latency; fronts per profile from storage."""
     from workbench.study import load_results, open_study, run_study
@@ -212,6 +212,16 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch):
     gpu = [e for e in manifest if e["key"].startswith("nvidia-h100/")]
     assert gpu and all(e["file"].endswith(".onnx") and e["latency_source"] == "predicted" and e["recipe"] for e in gpu)
     assert all((res.outputs["pareto"] / e["file"]).stat().st_size > 0 for e in gpu)
+
+    # the CLI summary labels every front measured or PREDICTED, with the trust line beside predicted ones
+    from workbench.cli._commands import _print_summary
+
+    capsys.readouterr()
+    _print_summary(again)
+    out = capsys.readouterr().out
+    assert "nvidia-h100/torch/onnxruntime-fp32: Pareto front" in out and "latency PREDICTED (not measured here)" in out
+    assert "host-cpu/torch/onnxruntime-fp32: Pareto front" in out and "latency measured p50" in out
+    assert "trust: predicted from datasheet numbers" in out and "rejected before training" in out
 
     # the report shows trust figures beside predicted numbers, and the rejected candidates with reasons
     html = res.outputs["report"].read_text()

@@ -480,13 +480,25 @@ def _compile_population(
     return compiled, runners
 
 
-def _time(compiled: Mapping[str, _Compiled], *, max_time_s: float, target_rel_ci: float, on_progress: Callable[[str], None]) -> dict[str, Any]:
-    from workbench.hw._timing import time_rounds
+def _time(
+    compiled: Mapping[str, _Compiled], threads: Any, *, max_time_s: float, target_rel_ci: float, on_progress: Callable[[str], None]
+) -> dict[str, Any]:
+    from workbench.hw._timing import clock_for, time_rounds
 
     return time_rounds(
         {k: c.fn for k, c in compiled.items()}, max_time_s=max_time_s, target_rel_ci=target_rel_ci,
+        clock=clock_for(threads.intra_op, threads.inter_op),
         on_round=lambda r, u: on_progress(f"timing: round {r}, {u} of {len(compiled)} medians not yet stable"),
     )
+
+
+def _clock_note(threads: Any) -> str:
+    from workbench.hw._timing import clock_for
+
+    if clock_for(threads.intra_op, threads.inter_op) == "thread-cpu":
+        return ("per-call CPU time of the calling thread (the runtime runs on it alone): the latency on a core of its "
+                "own, with time taken by other processes left out; wall-clock medians are kept beside")
+    return "wall-clock per call, calls preempted by another process left out (all calls when nearly every one was)"
 
 
 def _resolve_deployments(profile: HardwareProfile, deployments: Sequence[str] | None) -> list[Any]:
@@ -552,7 +564,7 @@ def calibrate_profile(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wb-calibrate-") as tmp:
         compiled, runners = _compile_population(specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
-        timings = _time(compiled, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        timings = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
         for r in runners:
             r.close()
     from workbench.hw._timing import noise_floor
@@ -572,6 +584,7 @@ def calibrate_profile(
         fit["seed"] = seed
         fit["exporter"] = exporter
         fit["weights"] = "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
+        fit["clock"] = _clock_note(th)
         rows = []
         for k in keys:
             c = compiled[k]
@@ -707,7 +720,7 @@ def validate_profile(
             anchors, [entries[0].deployment], th, Path(tmp) / "anchors", exporter=exporter, on_progress=progress
         )
         everything = {**compiled, **{f"anchor|{k}": v for k, v in anchor_compiled.items()}}
-        timings = _time(everything, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        timings = _time(everything, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
         for r in runners + anchor_runners:
             r.close()
     then = {m["hash"]: m["measured_ms"] for m in anchor_rows}
@@ -740,10 +753,11 @@ def validate_profile(
             "threads": th.intra_op,
             "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
             "drift_since_calibration": drift,
+            "clock": _clock_note(th),
             "method": (
                 "held-out architectures (disjoint from the calibration set) timed interleaved in rounds until each "
-                "median's 95% CI is within the target or the time cap; calls preempted by other processes left out "
-                "of the median; noise floor = disagreement of the first- and second-half medians of the same run"
+                "median's 95% CI is within the target or the time cap; noise floor = disagreement of the first- and "
+                "second-half medians of the same run"
             ),
             "rows": rows,
         }

@@ -6,10 +6,18 @@ after one untimed call. A shared machine's load then falls evenly on all of them
 until every model's median is stable (its distribution-free 95% confidence interval within
 ``target_rel_ci``) or the time cap is reached.
 
-A call during which the process was preempted (its involuntary context-switch count rose:
-another process took the CPU) measures the machine's other load, not the model. Those calls
-are counted but left out of the median, and the share left out is reported; a model that was
-preempted on every call keeps all its samples and says so.
+A shared machine's other processes take the CPU away in the middle of calls, and the longer a
+call the likelier it is to be interrupted: a 30 ms call on a loaded two-core machine can take
+twice as long in wall-clock time as on an idle core. Two clocks keep that out of the figures:
+
+* ``clock="thread-cpu"`` (single-threaded runtimes: intra- and inter-op threads 1, so the whole
+  inference runs on the calling thread): each call is timed by the calling thread's CPU time,
+  which stops while the thread is descheduled. It is the latency the call would have on a core
+  of its own; the wall-clock median is reported beside it.
+* ``clock="wall"`` (multi-threaded runtimes, whose worker threads the calling thread's clock does
+  not see): wall-clock time, leaving out calls during which the process was preempted (its
+  involuntary context-switch count rose); a model preempted on (nearly) every call keeps all its
+  samples and says so.
 
 Each model's samples are also split into the first and the second half of the rounds; the two
 half-medians disagree by however much the machine drifted meanwhile. That disagreement over
@@ -30,7 +38,7 @@ import numpy as np
 
 from workbench.bench import median_ci
 
-__all__ = ["StableTiming", "noise_floor", "time_rounds"]
+__all__ = ["StableTiming", "clock_for", "noise_floor", "time_rounds"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,9 @@ class StableTiming:
     rel_ci: float  # half-width of the median's 95% CI, relative to the median
     n: int  # samples the median is taken over
     rounds: int
-    preempted_share: float = 0.0  # share of calls left out because another process preempted them
+    preempted_share: float = 0.0  # share of calls during which another process preempted this one
+    clock: str = "wall"  # thread-cpu | wall (undisturbed calls) | wall-all (every call)
+    wall_p50_ms: float = 0.0  # wall-clock median of every call, for reference
 
     @property
     def half_disagreement(self) -> float:
@@ -55,6 +65,7 @@ class StableTiming:
         return {
             "p50_ms": self.p50_ms, "first_half_ms": self.first_half_ms, "second_half_ms": self.second_half_ms,
             "rel_ci": self.rel_ci, "n": self.n, "rounds": self.rounds, "preempted_share": self.preempted_share,
+            "clock": self.clock, "wall_p50_ms": self.wall_p50_ms,
         }
 
 
@@ -69,24 +80,31 @@ def time_rounds(
     max_time_s: float = 600.0,
     warmup: int = 3,
     on_round: Callable[[int, int], None] | None = None,
-    exclude_preempted: bool = True,
+    clock: str = "wall",
 ) -> dict[str, StableTiming]:
     """Time every callable in ``fns`` in interleaved rounds until each median is stable.
 
-    ``on_round(round, still_unstable)`` is called after every round (progress display).
+    ``clock`` is ``thread-cpu`` for callables that run entirely on the calling thread, else
+    ``wall`` (see the module docstring). ``on_round(round, still_unstable)`` is called after
+    every round (progress display).
     """
+    if clock not in ("wall", "thread-cpu"):
+        raise ValueError(f"clock must be wall or thread-cpu, got {clock!r}")
     names = list(fns)
     if not names:
         return {}
-    clock = time.perf_counter
-    switches = _involuntary_switches if exclude_preempted else (lambda: 0)
+    wall_clock = time.perf_counter
+    cpu_clock = time.thread_time if clock == "thread-cpu" else wall_clock
+    switches = _involuntary_switches
     for name in names:
         for _ in range(warmup):
             fns[name]()
     samples: dict[str, list[float]] = {n: [] for n in names}
+    walls: dict[str, list[float]] = {n: [] for n in names}
     rounds_of: dict[str, list[int]] = {n: [] for n in names}
     clean: dict[str, list[bool]] = {n: [] for n in names}
-    start = clock()
+    thread_cpu = clock == "thread-cpu"
+    start = wall_clock()
     rnd = 0
     unstable = list(names)
     while True:
@@ -94,29 +112,37 @@ def time_rounds(
         for name in order:
             fn = fns[name]
             fn()  # untimed: caches and thread pools re-warmed after the previous model
-            t_slice = clock()
+            t_slice = wall_clock()
             calls = 0
-            while calls < min_calls or clock() - t_slice < slice_s:
+            while calls < min_calls or wall_clock() - t_slice < slice_s:
                 c0 = switches()
-                t0 = clock()
+                p0 = cpu_clock()
+                t0 = wall_clock()
                 fn()
-                samples[name].append(clock() - t0)
+                t1 = wall_clock()
+                p1 = cpu_clock()
+                samples[name].append(p1 - p0)
+                walls[name].append(t1 - t0)
                 clean[name].append(switches() == c0)
                 rounds_of[name].append(rnd)
                 calls += 1
         rnd += 1
         if rnd >= min_rounds:
-            unstable = [n for n in names if _rel_ci(_kept(samples[n], clean[n])) > target_rel_ci]
+            unstable = [n for n in names if _rel_ci(samples[n] if thread_cpu else _kept(samples[n], clean[n])) > target_rel_ci]
         if on_round is not None:
             on_round(rnd, len(unstable))
-        if rnd >= max_rounds or clock() - start >= max_time_s or (rnd >= min_rounds and not unstable):
+        if rnd >= max_rounds or wall_clock() - start >= max_time_s or (rnd >= min_rounds and not unstable):
             break
     half = rnd / 2
     out = {}
     for name in names:
         keep = np.asarray(clean[name], dtype=bool)
-        if keep.sum() < max(3, len(keep) // 10):  # preempted (nearly) every call: keep them all
+        used = clock
+        if thread_cpu:
+            keep = np.ones_like(keep)  # the thread's clock already leaves descheduled time out
+        elif keep.sum() < max(3, len(keep) // 10):  # preempted (nearly) every call: keep them all
             keep = np.ones_like(keep)
+            used = "wall-all"
         s = np.asarray(samples[name])[keep] * 1e3
         r = np.asarray(rounds_of[name])[keep]
         first, second = s[r < half], s[r >= half]
@@ -128,8 +154,15 @@ def time_rounds(
             n=int(s.size),
             rounds=rnd,
             preempted_share=1.0 - float(np.mean(clean[name])) if clean[name] else 0.0,
+            clock=used,
+            wall_p50_ms=float(np.median(walls[name])) * 1e3,
         )
     return out
+
+
+def clock_for(intra_op: int, inter_op: int) -> str:
+    """``thread-cpu`` when the runtime runs on the calling thread alone, else ``wall``."""
+    return "thread-cpu" if intra_op == 1 and inter_op == 1 else "wall"
 
 
 def _involuntary_switches() -> int:

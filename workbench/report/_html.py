@@ -187,15 +187,18 @@ def _budgets(results: StudyResults) -> str:
             cons.setdefault(k, v)
     if not cons:
         return ""
+    from workbench.study._constraints import _UNITS, _fmt
+
     rows = "".join(
-        f"<tr><td class='l'>{_e(k)}</td>{_num(v.get('limit'))}<td class='l'>{'device limit' if v.get('from_device') else 'budget'}</td></tr>"
+        f"<tr><td class='l'>{_e(k)}</td><td data-v='{v.get('limit')}'>{_e(_fmt(float(v.get('limit') or 0), _UNITS.get(k.split(':', 1)[-1], '')))}</td>"
+        f"<td class='l'>{'device limit' if v.get('from_device') else 'budget'}</td></tr>"
         for k, v in sorted(cons.items())
     )
     n_ok = sum(1 for t in results.completed() if t.feasible)
     return (
         f"<h2>Budgets</h2><p class='meta'>{n_ok} trained candidates meet every budget; {len(results.rejected())} were rejected "
         f"before training. Fronts show only candidates that meet their profile's budgets.</p>"
-        f"<table><thead><tr><th class='l'>profile:metric</th><th>limit (ms or bytes)</th><th class='l'>kind</th></tr></thead>"
+        f"<table><thead><tr><th class='l'>profile:metric</th><th>limit</th><th class='l'>kind</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
 
