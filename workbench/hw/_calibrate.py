@@ -67,7 +67,7 @@ SCHEMA_VERSION = 1
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
-_PRIOR_WEIGHT = 0.05
+_PRIOR_WEIGHT = 0.1
 _ANCHORS = 5  # calibration models re-timed by validate_profile to measure drift since calibration
 
 
