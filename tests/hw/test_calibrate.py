@@ -196,3 +196,19 @@ def test_calibrate_then_validate_on_this_host(profile_dir):
     calibrate_profile("host-cpu", deployments=["onnxruntime-fp32"], models=3, threads=1, max_time_s=2, target_rel_ci=0.5)
     cal, _ = calibration_status("host-cpu")
     assert cal.trust_for("onnxruntime", "fp32", 1)["validated_on_device"] is False
+
+
+def test_the_thread_cpu_clock_leaves_out_time_the_thread_did_not_run():
+    """Time off the CPU (here: sleeping, as when another process holds the core) is not the model's."""
+
+    def busy_then_off_cpu():
+        sum(range(20000))
+        time.sleep(0.01)
+
+    res = time_rounds({"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1, clock="thread-cpu")
+    t = res["m"]
+    assert t.clock == "thread-cpu" and t.wall_p50_ms >= 10.0 and t.p50_ms < 5.0
+    wall = time_rounds({"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1)["m"]
+    assert wall.clock.startswith("wall") and wall.p50_ms >= 10.0
+    with pytest.raises(ValueError, match="clock must be wall or thread-cpu"):
+        time_rounds({"m": busy_then_off_cpu}, clock="gpu")
