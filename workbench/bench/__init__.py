@@ -10,9 +10,15 @@ from workbench.bench._deploy import (
 from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved, median_ci
 from workbench.bench._measurement import Measurement, measurement_key
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
+from workbench.bench._predicted import (
+    PREDICTION_METHOD,
+    predict_deployments,
+    predicted_latency_stats,
+)
 
 __all__ = [
     "MEMORY_METHOD",
+    "PREDICTION_METHOD",
     "DeployJob",
     "LatencyStats",
     "MeasureSettings",
@@ -24,5 +30,7 @@ __all__ = [
     "measure_jobs",
     "measurement_key",
     "median_ci",
+    "predict_deployments",
+    "predicted_latency_stats",
     "profile_threads",
 ]

@@ -115,16 +115,32 @@ def _finished_before(cfg: Any) -> int:
 
 
 def _print_summary(res: Any) -> None:
-    _out(f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, {len(res.failed())} failed")
+    _out(f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, "
+         f"{len(res.rejected())} rejected before training, {len(res.failed())} failed")
     fronts = res.fronts()
+    rows = res.rows()
     for key, f in fronts.items():
         n_points = len(res.points(key)[0])
-        _out(f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; latency measured p50)")
-        _out(f"  {'trial':>5}  {'accuracy':>8}  {'p50 ms':>9}  architecture")
+        sources = {r.get("source") for r in rows if r.get("key") == key and r.get("status") == "ok"}
+        predicted = sources == {"predicted"}
+        label = "latency PREDICTED (not measured here)" if predicted else "latency measured p50"
+        _out(f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; {label})")
+        if predicted:
+            trust = next((r["trust"] for r in rows if r.get("key") == key and r.get("trust")), "")
+            _out(f"  trust: {trust}")
+        col = "pred ms" if predicted else "p50 ms"
+        _out(f"  {'trial':>5}  {'accuracy':>8}  {col:>9}  architecture")
         by_trial = {t.number: t for t in res.trials}
         for t, (lat, acc) in zip(f.trials, f.points):
             knee = "  <- knee" if t == f.knee else ""
             _out(f"  {t:>5}  {acc:>8.4f}  {lat:>9.4g}  {by_trial[t].user_attrs.get('arch', '')}{knee}")
+    rejected = res.rejected()
+    if rejected:
+        _out("\nrejected before training (a budget broken; never trained):")
+        for t in rejected[:20]:
+            _out(f"  trial {t.number}: {'; '.join(t.rejected.get('reasons', []))}")
+        if len(rejected) > 20:
+            _out(f"  ... and {len(rejected) - 20} more")
     fails = [t for t in res.trials if t.failure]
     if fails:
         _out("\nfailed trials:")
@@ -193,7 +209,12 @@ def cmd_studies(args: Any) -> int:
 def cmd_profiles(args: Any) -> int:
     from workbench.hw import list_profiles, load_profile
 
-    if getattr(args, "profiles_command", None) == "show":
+    action = getattr(args, "profiles_command", None)
+    if action == "calibrate":
+        return _profiles_calibrate(args)
+    if action == "accuracy":
+        return _profiles_accuracy(args)
+    if action == "show":
         p = load_profile(args.name)
         _out(f"{p.name} ({p.kind}, {p.device}) — {p.description}")
         _out(f"  file: {p.path}")
@@ -208,16 +229,126 @@ def cmd_profiles(args: Any) -> int:
                 _out(f"  {field}: {v.value:g}   [source: {v.source}]")
         for prec, v in p.peak_gops.items():
             _out(f"  peak_gops.{prec}: {v.value:g}   [source: {v.source}]")
+        for name, source in p.sources().items():
+            if name.startswith("predictor."):
+                term = name.split(".", 1)[1]
+                v = p.predictor.efficiency[term.split(".", 1)[1]] if term.startswith("efficiency.") else getattr(p.predictor, term)
+                _out(f"  {name}: {v.value:g}   [source: {source}]")
+        if p.isa_flags:
+            _out(f"  isa_flags: {' '.join(p.isa_flags)}")
+        _out(f"  latency: {'measured on this host' if p.measured else 'PREDICTED (roofline from the numbers above)'}")
         if p.measured:
             from workbench.hw import host_info
 
             h = host_info()
             _out(f"  this host: {h.cpu_model}; {h.available_cpus} CPUs available; ISA {h.isa_summary}")
+            _print_calibration(p)
         return EXIT_OK
     profiles = list_profiles()
-    _out(f"{'name':<22}{'kind':<11}{'device':<8}{'backends':<28}description")
+    _out(f"{'name':<22}{'kind':<11}{'device':<8}{'latency':<11}{'deploys as':<30}description")
     for p in profiles:
-        _out(f"{p.name:<22}{p.kind:<11}{p.device:<8}{', '.join(p.backends):<28}{p.description}")
+        recipe = f"{p.deploy.backend}-{p.deploy.precision}" if p.deploy else "-"
+        _out(f"{p.name:<22}{p.kind:<11}{p.device:<8}{'measured' if p.measured else 'predicted':<11}{recipe:<30}{p.description}")
+    return EXIT_OK
+
+
+def _print_calibration(profile: Any) -> None:
+    from workbench.hw import calibration_status
+    from workbench.study._results import trust_text
+
+    cal, note = calibration_status(profile)
+    _out(f"  predictor: {note}")
+    if cal is None:
+        return
+    for e in cal.entries:
+        t = cal.trust_for(e.backend, e.precision, e.intra_op)
+        _out(f"    {e.deployment} @ {e.intra_op} thread(s): fitted {e.created[:19]} on {e.fit.get('models')} models "
+             f"(in-sample {100 * e.fit.get('within_10pct', 0):.0f}% within ±10%); {trust_text(t)}")
+
+
+def _progress(enabled: bool) -> Any:
+    """Progress lines on stderr: rewritten in place on a terminal, one every 10 s in a log."""
+    if not enabled:
+        return None
+    import time
+
+    last = [0.0]
+
+    def show(text: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r\033[K{text}")
+        elif time.monotonic() - last[0] >= 10 or not text.startswith("timing"):
+            last[0] = time.monotonic()
+            sys.stderr.write(f"{text}\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _check_count(name: str, value: int | None, lo: int, hi: int) -> None:
+    if value is not None and not lo <= value <= hi:
+        raise ConfigError(f"--{name}: expected an integer in [{lo}, {hi}], got {value}")
+
+
+def _profiles_calibrate(args: Any) -> int:
+    from workbench.hw import calibrate_profile, load_profile
+
+    _check_count("models", args.models, 3, 200)
+    _check_count("threads", args.threads, 1, 1024)
+    prof = load_profile(args.name)
+    _set_thread_env(args.threads or (prof.resolved_threads() if prof.measured else 1))
+    rep = calibrate_profile(prof, deployments=args.deploy or None, models=args.models, threads=args.threads,
+                            max_time_s=args.max_time, seed=args.seed, on_progress=_progress(not args.json))
+    if sys.stderr.isatty() and not args.json:
+        sys.stderr.write("\n")
+    if args.json:
+        _out(json.dumps({"calibration_file": str(rep.path), "entries": [e.to_dict() for e in rep.entries], "notes": rep.notes},
+                        indent=2, default=float))
+        return EXIT_OK
+    _out(f"calibrated {prof.name} on this host in {rep.seconds:.0f} s: {rep.path}")
+    for n in rep.notes:
+        _out(f"  note: {n}")
+    for e in rep.entries:
+        f = e.fit
+        nf = f.get("noise_floor", {})
+        _out(f"  {e.deployment} @ {e.intra_op} thread(s): {f['models']} models, in-sample {100 * f['within_10pct']:.0f}% within ±10%, "
+             f"median error {100 * f['median_abs_error']:.1f}% (noise floor {100 * nf.get('median_rel_diff', float('nan')):.1f}%)")
+        eff = ", ".join(f"{k} {v:.3g}" for k, v in e.params.efficiency.items())
+        _out(f"    efficiency (of nominal peak/bandwidth): {eff}; K_half {e.params.k_half:.3g}; call overhead {e.params.call_us:.3g} us")
+    _out(f"next: workbench profiles accuracy {prof.name}" + (f" --threads {args.threads}" if args.threads else "")
+         + "   (checks the predictor on held-out architectures)")
+    return EXIT_OK
+
+
+def _profiles_accuracy(args: Any) -> int:
+    from workbench.hw import load_profile, validate_profile
+
+    _check_count("models", args.models, 3, 500)
+    _check_count("threads", args.threads, 1, 1024)
+    prof = load_profile(args.name)
+    _set_thread_env(args.threads or (prof.resolved_threads() if prof.measured else 1))
+    rep = validate_profile(prof, deployments=args.deploy or None, models=args.models, threads=args.threads,
+                           max_time_s=args.max_time, seed=args.seed, on_progress=_progress(not args.json))
+    if sys.stderr.isatty() and not args.json:
+        sys.stderr.write("\n")
+    if args.json:
+        _out(json.dumps(rep.to_dict(), indent=2, default=float))
+        return EXIT_OK
+    _out(f"predictor accuracy on {prof.name} ({rep.threads} thread(s)), held-out architectures never used for calibration; "
+         f"stored in {rep.path}")
+    _out(f"  {'deployment':<26}{'models':>7}{'within ±10%':>13}{'median |err|':>14}{'Spearman':>10}{'noise floor':>13}"
+         f"{'noise ±10%':>12}  latency range")
+    for dep, r in rep.results.items():
+        nf = r["noise_floor"]
+        lo, hi = r["latency_range_ms"]
+        _out(f"  {dep:<26}{r['models']:>7}{100 * r['within_10pct']:>12.0f}%{100 * r['median_abs_error']:>13.1f}%"
+             f"{r['spearman']:>10.3f}{100 * nf['median_rel_diff']:>12.1f}%{100 * nf['within_10pct']:>11.0f}%  {lo:.2f}-{hi:.1f} ms")
+    _out("  noise floor: how far two halves of the same measurement run disagree (median over models), and the share that agree "
+         "within ±10% -- what a perfect predictor would score against these measurements")
+    drift = next(iter(rep.results.values()))["drift_since_calibration"]
+    if drift["models"]:
+        _out(f"  drift since calibration: {drift['models']} calibration models re-timed now run at "
+             f"{drift['median_ratio_now_to_calibration']:.3f}x their calibration-time latency (machine load changes)")
     return EXIT_OK
 
 

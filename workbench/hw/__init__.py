@@ -1,10 +1,33 @@
-"""Hardware: profiles (where a model runs) and the host fingerprint (where it was measured)."""
+"""Hardware: profiles (where a model runs), the host fingerprint (where it was measured), and the
+roofline latency predictor with its per-host calibration and trust figures."""
 
+from workbench.hw._calibrate import (
+    AccuracyReport,
+    Calibration,
+    CalibrationEntry,
+    calibrate_profile,
+    calibration_status,
+    find_calibration,
+    fit_params,
+    validate_profile,
+)
+from workbench.hw._footprint import Footprint, estimate_footprint, tensor_arena_bytes
 from workbench.hw._host import HostInfo, available_cpus, host_info, library_versions
+from workbench.hw._predict import (
+    LatencyPrediction,
+    OpRecord,
+    PredictorParams,
+    default_params,
+    ops_from_spec,
+    predict_latency,
+    predict_ops,
+)
 from workbench.hw._profile import (
+    DEVICE_BACKENDS,
     PRECISIONS,
     DeployRecipe,
     HardwareProfile,
+    PredictorTerms,
     Sourced,
     find_profile,
     list_profiles,
@@ -12,17 +35,46 @@ from workbench.hw._profile import (
     profile_dirs,
 )
 
+
+def ops_from_onnx(path: str) -> list[OpRecord]:
+    """Predictor records of an ONNX graph (a user's exported model); loads ``onnx`` on use."""
+    from workbench.hw._onnx_cost import ops_from_onnx as _ops
+
+    return _ops(path)
+
+
 __all__ = [
+    "DEVICE_BACKENDS",
     "PRECISIONS",
+    "AccuracyReport",
+    "Calibration",
+    "CalibrationEntry",
     "DeployRecipe",
+    "Footprint",
     "HardwareProfile",
     "HostInfo",
+    "LatencyPrediction",
+    "OpRecord",
+    "PredictorParams",
+    "PredictorTerms",
     "Sourced",
     "available_cpus",
+    "calibrate_profile",
+    "calibration_status",
+    "default_params",
+    "estimate_footprint",
+    "find_calibration",
     "find_profile",
+    "fit_params",
     "host_info",
     "library_versions",
     "list_profiles",
     "load_profile",
+    "ops_from_onnx",
+    "ops_from_spec",
+    "predict_latency",
+    "predict_ops",
     "profile_dirs",
+    "tensor_arena_bytes",
+    "validate_profile",
 ]

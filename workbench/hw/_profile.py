@@ -23,9 +23,12 @@ from workbench._schema import Check, Choice, Func, Int, ListOf, Optional, Reader
 from workbench.hw._host import available_cpus
 
 __all__ = [
+    "DEVICE_BACKENDS",
+    "EFFICIENCY_KEYS",
     "PRECISIONS",
     "DeployRecipe",
     "HardwareProfile",
+    "PredictorTerms",
     "Sourced",
     "find_profile",
     "list_profiles",
@@ -36,6 +39,11 @@ __all__ = [
 SCHEMA_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "bf16", "int8-dynamic", "int8-static")
 DEVICES = ("cpu", "gpu", "npu", "tpu", "mcu")
+#: runtimes a *simulated* device may name although no backend of that name is registered in
+#: this installation yet (its file is produced once one is); measured profiles need a registered one
+DEVICE_BACKENDS = {"litert": "LiteRT (TensorFlow Lite): XNNPACK on Arm CPUs, full-integer for Edge TPUs and microcontrollers"}
+#: per-op-type efficiency factors of the roofline predictor, and ``memory`` for bandwidth
+EFFICIENCY_KEYS = ("conv", "pwconv", "dwconv", "linear", "pool", "eltwise", "memory")
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,30 @@ class DeployRecipe:
 
 
 @dataclass(frozen=True)
+class PredictorTerms:
+    """Roofline terms of a simulated device (estimates, each with its basis).
+
+    A measured profile's terms are fitted instead and kept in its calibration file.
+    """
+
+    call_overhead_us: Sourced | None = None
+    layer_overhead_us: Sourced | None = None
+    runtime_ram_mb: Sourced | None = None
+    runtime_flash_kb: Sourced | None = None
+    efficiency: dict[str, Sourced] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for name in ("call_overhead_us", "layer_overhead_us", "runtime_ram_mb", "runtime_flash_kb"):
+            v = getattr(self, name)
+            if v is not None:
+                d[name] = v.to_dict()
+        if self.efficiency:
+            d["efficiency"] = {k: v.to_dict() for k, v in self.efficiency.items()}
+        return d
+
+
+@dataclass(frozen=True)
 class HardwareProfile:
     name: str
     kind: str  # measured | simulated
@@ -100,6 +132,8 @@ class HardwareProfile:
     sram_kb: Sourced | None = None
     flash_kb: Sourced | None = None
     deploy: DeployRecipe | None = None
+    predictor: PredictorTerms = field(default_factory=PredictorTerms)
+    isa_flags: tuple[str, ...] = ()  # simulated CPUs: ISA flags (/proc/cpuinfo spelling) that choose int8 kernels
     path: str | None = None
     schema: int = SCHEMA_VERSION
 
@@ -113,6 +147,10 @@ class HardwareProfile:
             return available_cpus()
         return int(self.threads)
 
+    def peak(self, precision: str) -> Sourced | None:
+        """Peak rate (GOPS) for ``precision``; ``int8`` serves both int8 precisions."""
+        return _peak_for(self, precision)
+
     def supports(self, backend: str, precision: str) -> bool:
         return backend in self.backends and precision in self.precisions
 
@@ -125,6 +163,12 @@ class HardwareProfile:
                 out[name] = v.source
         for prec, v in self.peak_gops.items():
             out[f"peak_gops.{prec}"] = v.source
+        for name in ("call_overhead_us", "layer_overhead_us", "runtime_ram_mb", "runtime_flash_kb"):
+            v = getattr(self.predictor, name)
+            if v is not None:
+                out[f"predictor.{name}"] = v.source
+        for op, v in self.predictor.efficiency.items():
+            out[f"predictor.efficiency.{op}"] = v.source
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +191,11 @@ class HardwareProfile:
             d["peak_gops"] = {k: v.to_dict() for k, v in self.peak_gops.items()}
         if self.deploy is not None:
             d["deploy"] = self.deploy.to_dict()
+        predictor = self.predictor.to_dict()
+        if predictor:
+            d["predictor"] = predictor
+        if self.isa_flags:
+            d["isa_flags"] = list(self.isa_flags)
         return d
 
     @classmethod
@@ -174,7 +223,10 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
     if schema != SCHEMA_VERSION:
         raise r.error(f"unsupported schema {schema}; this version reads {SCHEMA_VERSION}", "schema")
     name = r.get("name", Str(), default_name) if default_name else r.get("name", Str())
-    known_backends = tuple(backend_names())
+    kind = r.get("kind", Choice(("measured", "simulated")))
+    registered = tuple(backend_names())
+    # a simulated device may name a runtime whose backend this installation does not have yet
+    known_backends = registered if kind == "measured" else tuple(dict.fromkeys((*registered, *DEVICE_BACKENDS)))
     backends = r.get(
         "backends",
         ListOf(Func(lambda v: _known(v, known_backends), expected="a backend name (" + ", ".join(known_backends) + ")"), 1),
@@ -195,9 +247,10 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
             format=d.get("format", Str()),
         )
         d.finish()
+    predictor = _read_predictor(r.section("predictor"))
     profile = HardwareProfile(
         name=name,
-        kind=r.get("kind", Choice(("measured", "simulated"))),
+        kind=kind,
         description=r.get("description", Str(nonempty=False), ""),
         device=r.get("device", Choice(DEVICES), "cpu"),
         threads=r.get("threads", _threads_check(), "auto"),
@@ -213,12 +266,55 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
         sram_kb=r.get("sram_kb", Optional(_sourced()), None),
         flash_kb=r.get("flash_kb", Optional(_sourced()), None),
         deploy=deploy,
+        predictor=predictor,
+        isa_flags=r.get("isa_flags", ListOf(Str()), ()),
         path=path,
     )
     r.finish()
     if profile.deploy is not None and profile.deploy.backend not in profile.backends:
         raise r.error(f"backend {profile.deploy.backend!r} is not in this profile's backends", "deploy")
+    if profile.deploy is not None and profile.deploy.precision not in profile.precisions:
+        raise r.error(f"precision {profile.deploy.precision!r} is not in this profile's precisions", "deploy")
+    if not profile.measured:
+        # a simulated device is predicted from its numbers: they must be there
+        for prec in profile.precisions:
+            if _peak_for(profile, prec) is None:
+                raise r.error(
+                    f"a simulated profile needs the peak rate of each precision it lists; add peak_gops.{prec}", "peak_gops"
+                )
+        if profile.memory_bandwidth_gbs is None:
+            raise r.error("missing; a simulated profile needs it for the roofline model", "memory_bandwidth_gbs")
     return profile
+
+
+def _peak_for(profile: HardwareProfile, precision: str) -> Sourced | None:
+    """The peak rate for ``precision``: its own entry, or ``int8`` for both int8 precisions."""
+    if precision in profile.peak_gops:
+        return profile.peak_gops[precision]
+    if precision.startswith("int8") and "int8" in profile.peak_gops:
+        return profile.peak_gops["int8"]
+    return None
+
+
+def _read_predictor(r: Reader) -> PredictorTerms:
+    eff_r = r.section("efficiency")
+    efficiency = {}
+    for key in list(eff_r.data):
+        if key not in EFFICIENCY_KEYS:
+            raise eff_r.error(f"unknown op type; expected one of: {', '.join(EFFICIENCY_KEYS)}", key)
+        value = eff_r.get(key, _sourced())
+        if value.value > 1.0:
+            raise eff_r.error(f"expected a fraction of peak in (0, 1], got {value.value:g}", key)
+        efficiency[key] = value
+    terms = PredictorTerms(
+        call_overhead_us=r.get("call_overhead_us", Optional(_sourced()), None),
+        layer_overhead_us=r.get("layer_overhead_us", Optional(_sourced()), None),
+        runtime_ram_mb=r.get("runtime_ram_mb", Optional(_sourced()), None),
+        runtime_flash_kb=r.get("runtime_flash_kb", Optional(_sourced()), None),
+        efficiency=efficiency,
+    )
+    r.finish()
+    return terms
 
 
 def _known(value: Any, known: Iterable[str]) -> str:

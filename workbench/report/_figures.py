@@ -67,12 +67,16 @@ def _hover(row: dict[str, Any]) -> str:
         drop = row.get("accuracy_drop")
         d = f" (Δ vs float {-drop * 100:+.2f} pt)" if drop is not None else ""
         parts.append(f"accuracy {row['accuracy']:.4f}{d}")
-    if row.get("latency_p50_ms") is not None:
+    if row.get("latency_p50_ms") is not None and row.get("source") == "predicted":
+        parts.append(f"latency {row['latency_p50_ms']:.4g} ms [predicted]")
+        parts.append(str(row.get("trust") or ""))
+    elif row.get("latency_p50_ms") is not None:
         parts.append(
             f"latency p50 {row['latency_p50_ms']:.4g} ms [{row.get('source')}] · p90 {row['latency_p90_ms']:.4g} · "
             f"cv {row.get('latency_cv') or 0:.2f} · n={row.get('latency_n')}"
         )
-    parts.append(f"size {_fmt_bytes(row.get('size_bytes'))} · peak mem {_fmt_bytes(row.get('peak_memory_bytes'))}")
+    mem_src = " [predicted]" if row.get("source") == "predicted" else ""
+    parts.append(f"size {_fmt_bytes(row.get('size_bytes'))} · peak mem {_fmt_bytes(row.get('peak_memory_bytes'))}{mem_src}")
     if row.get("int8_scheme"):
         parts.append(f"int8 {row['int8_scheme']}")
     return "<br>".join(p for p in parts if p)

@@ -63,7 +63,8 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         f"<title>{_e(title or results.study_name)} · workbench report</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title or 'Study ' + results.study_name)}</h1>",
         "<div class='meta'>",
-        f"{len(results.trials)} trials: {len(results.completed())} complete, {len(results.failed())} failed · "
+        f"{len(results.trials)} trials: {len(results.completed())} complete, {len(results.rejected())} rejected before training "
+        f"(a budget broken), {len(results.failed())} failed · "
         f"objectives: {_e(', '.join(f'{n} ({d})' for n, d in zip(results.metric_names, results.directions)))}",
     ]
     if host:
@@ -78,8 +79,11 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         "<div class='note'>Every latency below is <b>measured</b> on this host unless marked <span class='pred'>predicted</span>: "
         "p50 over repeated batch-1 calls after warm-up, deployments of a trial timed interleaved in one process "
         "(receipts at the bottom). Accuracy is each artifact's own, on the held-out test split; an int8 point shows the "
-        "int8 model's accuracy.</div>"
+        "int8 model's accuracy. A <span class='pred'>predicted</span> latency (a device that is not here) is the roofline "
+        "predictor's, shown with its trust figures; the accuracy beside it is still that of the real file built for the "
+        "device, evaluated on this host.</div>"
     )
+    parts.append(_budgets(results))
 
     first = True
 
@@ -98,10 +102,13 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
                      "<th>hypervolume</th><th class='l'>front (trial: latency ms, accuracy)</th><th>knee trial</th></tr></thead><tbody>")
         for key, f in fronts.items():
             n_points = len(results.points(key)[0])
-            pts = ", ".join(f"{t}: {p[0]:.3g} ms, {p[1]:.3f}" for t, p in zip(f.trials, f.points))
+            pred = _key_source(results, key) == "predicted"
+            unit = " ms (predicted)" if pred else " ms"
+            pts = ", ".join(f"{t}: {p[0]:.3g}{unit}, {p[1]:.3f}" for t, p in zip(f.trials, f.points))
+            trust = f"<br><span class='pred'>{_e(_key_trust(results, key))}</span>" if pred else ""
             parts.append(
                 f"<tr><td class='l'>{_e(key)}</td>{_num(n_points, '{}')}{_num(len(f.trials), '{}')}{_num(f.hypervolume)}"
-                f"<td class='l'>{_e(pts)}</td>{_num(f.knee, '{}')}</tr>"
+                f"<td class='l'>{_e(pts)}{trust}</td>{_num(f.knee, '{}')}</tr>"
             )
         parts.append("</tbody></table>")
         parts.append(
@@ -116,6 +123,14 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     parts.append("<h2>Trials</h2>")
     parts.append(fig_html(history_figure(results)))
     parts.append(_trial_table(results))
+    rejected = results.rejected()
+    if rejected:
+        parts.append("<h2>Rejected before training</h2><p class='meta'>Latency, memory and size do not depend on trained "
+                     "weights: these candidates were checked untrained (measured on measured profiles, predicted on simulated "
+                     "ones), broke a budget, and were never trained.</p><ul>")
+        for t in rejected:
+            parts.append(f"<li>trial {t.number}: {_e(t.user_attrs.get('arch', ''))} — {_e('; '.join(t.rejected.get('reasons', [])))}</li>")  # type: ignore[union-attr]
+        parts.append("</ul>")
     failures = [t for t in results.trials if t.failure]
     dep_failures = [r for r in results.rows() if r.get("status") == "failed"]
     if failures or dep_failures:
@@ -164,15 +179,17 @@ def _trial_table(results: StudyResults) -> str:
         front_members.update((f.key, t) for t in f.trials)
     head = ("<table class='sortable'><thead><tr><th>trial</th><th class='l'>deployment</th><th class='l'>source</th>"
             "<th>accuracy</th><th>Δ vs float (pt)</th><th>p50 ms</th><th>p90 ms</th><th>cv</th><th>n</th><th>size B</th>"
-            "<th>peak mem B</th><th>params</th><th>MACs</th><th class='l'>int8</th><th class='l'>architecture</th></tr></thead><tbody>")
+            "<th>peak mem B</th><th>params</th><th>MACs</th><th class='l'>int8</th><th class='l'>architecture</th>"
+            "<th class='l'>trust (predicted numbers)</th></tr></thead><tbody>")
     body = []
     for r in results.rows():
         if r.get("key") is None:
-            body.append(f"<tr><td>{r['trial']}</td><td class='l fail' colspan='14'>{_e(r['state'])}: {_e(r.get('trial_failure'))}</td></tr>")
+            why = f"rejected before training: {r['rejected']}" if r.get("rejected") else f"{r['state']}: {r.get('trial_failure')}"
+            body.append(f"<tr><td>{r['trial']}</td><td class='l fail' colspan='15'>{_e(why)}</td></tr>")
             continue
         cls = " class='front'" if (r["key"], r["trial"]) in front_members else ""
         if r.get("status") != "ok":
-            body.append(f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l fail' colspan='13'>failed at {_e(r.get('stage'))}: {_e(r.get('error'))}</td></tr>")
+            body.append(f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l fail' colspan='14'>failed at {_e(r.get('stage'))}: {_e(r.get('error'))}</td></tr>")
             continue
         src = r.get("source")
         drop = r.get("accuracy_drop")
@@ -181,9 +198,43 @@ def _trial_table(results: StudyResults) -> str:
             f"{_num(r.get('accuracy'), '{:.4f}')}{_num(-100 * drop if drop is not None else None, '{:+.2f}')}"
             f"{_num(r.get('latency_p50_ms'))}{_num(r.get('latency_p90_ms'))}{_num(r.get('latency_cv'), '{:.2f}')}{_num(r.get('latency_n'), '{}')}"
             f"{_num(r.get('size_bytes'), '{:,}')}{_num(r.get('peak_memory_bytes'), '{:,}')}{_num(r.get('params'), '{:,}')}{_num(r.get('macs'), '{:,}')}"
-            f"<td class='l'>{_e(r.get('int8_scheme'))}</td><td class='l'>{_e(r.get('arch'))}</td></tr>"
+            f"<td class='l'>{_e(r.get('int8_scheme'))}</td><td class='l'>{_e(r.get('arch'))}</td>"
+            f"<td class='l{' pred' if src == 'predicted' else ''}'>{_e(r.get('trust') or '')}</td></tr>"
         )
     return head + "\n".join(body) + "</tbody></table><p class='meta'>Rows shaded green are on their deployment's Pareto front. Click a header to sort.</p>"
+
+
+def _key_source(results: StudyResults, key: str) -> str:
+    sources = {r.get("source") for r in results.rows() if r.get("key") == key and r.get("status") == "ok"}
+    return sources.pop() if len(sources) == 1 else "mixed"
+
+
+def _key_trust(results: StudyResults, key: str) -> str:
+    return next((r["trust"] for r in results.rows() if r.get("key") == key and r.get("trust")), "")
+
+
+def _budgets(results: StudyResults) -> str:
+    """The study's budgets per profile, and how many candidates met them."""
+    cons: dict[str, dict[str, Any]] = {}
+    for t in results.trials:
+        for k, v in (t.user_attrs.get("constraints") or {}).items():
+            cons.setdefault(k, v)
+    if not cons:
+        return ""
+    from workbench.study._constraints import _UNITS, _fmt
+
+    rows = "".join(
+        f"<tr><td class='l'>{_e(k)}</td><td data-v='{v.get('limit')}'>{_e(_fmt(float(v.get('limit') or 0), _UNITS.get(k.split(':', 1)[-1], '')))}</td>"
+        f"<td class='l'>{'device limit' if v.get('from_device') else 'budget'}</td></tr>"
+        for k, v in sorted(cons.items())
+    )
+    n_ok = sum(1 for t in results.completed() if t.feasible)
+    return (
+        f"<h2>Budgets</h2><p class='meta'>{n_ok} trained candidates meet every budget; {len(results.rejected())} were rejected "
+        f"before training. Fronts show only candidates that meet their profile's budgets.</p>"
+        f"<table><thead><tr><th class='l'>profile:metric</th><th>limit</th><th class='l'>kind</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 def _receipts(results: StudyResults) -> str:

@@ -22,6 +22,7 @@ import yaml
 from workbench._errors import ConfigError, UnknownNameError, WorkbenchError
 from workbench._imports import is_available
 from workbench._schema import (
+    Bool,
     Choice,
     Float,
     Int,
@@ -80,6 +81,30 @@ class StudyConfig:
     keep_artifacts: str = "all"
     path: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    constraints: Mapping[str, Any] = field(default_factory=dict)  # profile -> Budget (configured)
+    prefilter: bool = True  # reject infeasible candidates before training
+
+    def profile_deployments(self, profile: HardwareProfile, framework: str | None = None) -> tuple[Deployment, ...]:
+        """What a profile is evaluated with: a measured profile, the study's deployments plus its
+        recipe; a simulated one, its recipe (the file that would be shipped to it). With
+        ``framework``, only those whose backend deploys that framework's models."""
+        recipe = (Deployment(profile.deploy.backend, profile.deploy.precision),) if profile.deploy else ()
+        if profile.measured:
+            names = {d.name for d in self.deployments}
+            recipe = tuple(self.deployments) + tuple(d for d in recipe if d.name not in names)
+        if framework is None:
+            return recipe
+        return tuple(d for d in recipe if _serves(d.backend, framework))
+
+    def budget_for(self, profile: HardwareProfile) -> Any:
+        """The profile's budget (configured limits plus its device's own), or None."""
+        from workbench.study._constraints import budgets_for
+
+        return budgets_for(profile, self.constraints.get(profile.name))
+
+    @property
+    def constrained(self) -> bool:
+        return any(self.budget_for(p) is not None for p in self.hardware)
 
     @property
     def base_dir(self) -> Path:
@@ -96,7 +121,7 @@ class StudyConfig:
 
     def search_fingerprint(self) -> str:
         """Hash of everything that makes trials comparable; a study refuses to resume if it changed."""
-        keys = ("space", "data", "train", "hardware", "deployments", "measure", "frameworks", "objectives", "objective")
+        keys = ("space", "data", "train", "hardware", "deployments", "measure", "frameworks", "objectives", "objective", "constraints")
         body = {k: self.raw.get(k) for k in keys}
         body["study.objective_deployment"] = self.objective_deployment
         body["hardware"] = [p.name for p in self.hardware]
@@ -108,7 +133,7 @@ class StudyConfig:
 
     def deployments_for(self, framework: str) -> tuple[Deployment, ...]:
         """The deployments that apply to ``framework``: those whose backend accepts its models."""
-        return tuple(d for d in self.deployments if framework in get_backend(d.backend).frameworks)
+        return tuple(d for d in self.deployments if _serves(d.backend, framework))
 
     def objective_profile_name(self) -> str:
         return self.objective_profile or self.hardware[0].name
@@ -119,6 +144,14 @@ class StudyConfig:
     def metric_names(self) -> list[str]:
         names = {"accuracy": "accuracy", "latency": "latency_p50_ms", "size": "size_bytes", "memory": "peak_memory_bytes"}
         return [names[o] for o in self.objectives]
+
+
+def _serves(backend: str, framework: str) -> bool:
+    """Whether ``backend`` deploys models of ``framework`` (an unknown backend deploys none)."""
+    try:
+        return framework in get_backend(backend).frameworks
+    except WorkbenchError:
+        return False
 
 
 def apply_overrides(data: Any, overrides: Sequence[str]) -> Any:
@@ -166,6 +199,45 @@ def load_config(
     return _read(Reader(data, source=smap, what="a mapping of config sections"), path=path)
 
 
+def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], where: str) -> None:
+    """A profile's deploy recipe must be producible by this installation from the study's frameworks.
+
+    A simulated profile is evaluated only through its recipe, so it must have one.
+    """
+    from workbench.backends import backend_names
+
+    recipe = prof.deploy
+    if recipe is None:
+        if not prof.measured:
+            raise r.error(f"profile {prof.name!r} is simulated and has no deploy recipe (deploy: {{backend, precision, format}})", where)
+        return
+    dep = Deployment(recipe.backend, recipe.precision)
+    if recipe.backend not in backend_names():
+        raise r.error(
+            f"profile {prof.name!r} deploys with the {recipe.backend!r} backend ({recipe.format}), which is not installed "
+            f"here (installed: {', '.join(backend_names())}); a package that provides it registers it under the "
+            "workbench.backends entry point",
+            where,
+        )
+    backend = get_backend(recipe.backend)
+    # one framework of the study that can produce the recipe is enough: that model is deployed
+    errors = []
+    for f in frameworks:
+        try:
+            backend.check(dep, f)
+            break
+        except ConfigError as err:
+            errors.append(err.message)
+    else:
+        hint = "" if len(frameworks) > 1 or recipe.backend == "onnxruntime" else f"; add one to framework: [{frameworks[0]}, {backend.frameworks[0]}]"
+        raise r.error(f"profile {prof.name!r}'s recipe {dep.name} cannot be produced: {errors[0]}{hint}", where)
+    if not backend.available():
+        raise r.error(
+            f"profile {prof.name!r}'s recipe needs {', '.join(backend.requires)}; install with: pip install 'workbench-nas[{backend.extra}]'",
+            where,
+        )
+
+
 def _read(r: Reader, *, path: str | None) -> StudyConfig:
     schema = r.get("schema", Int(min=1), SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
@@ -194,6 +266,7 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         max_accuracy_drop=s.get("max_accuracy_drop", Float(min=0.0, max=1.0), 0.01),
         out_dir=s.get("out_dir", Str(), "runs"),
         keep_artifacts=s.get("keep_artifacts", Choice(("all", "pareto")), "all"),
+        prefilter=s.get("prefilter", Bool(), True),
     )
     s.finish()
 
@@ -237,11 +310,7 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
             raise r.error(f"unknown hardware profile {item!r}; known: {', '.join(err.known)}", f"hardware[{i}]") from None
         except ConfigError as err:
             raise ConfigError(err.message, field=err.field, location=err.location or f"hardware[{i}]") from None
-        if not prof.measured:
-            raise r.error(
-                f"profile {item!r} is simulated; latency prediction for simulated profiles is not available in this version",
-                f"hardware[{i}]",
-            )
+        _check_recipe(r, prof, frameworks, f"hardware[{i}]")
         profiles.append(prof)
     if len({p.name for p in profiles}) != len(profiles):
         raise r.error("a profile is listed twice", "hardware")
@@ -279,6 +348,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
                 where,
             )
         for prof in profiles:
+            if not prof.measured:
+                continue  # a simulated profile is evaluated with its own recipe
             if dep.backend not in prof.backends:
                 raise r.error(f"profile {prof.name!r} does not list backend {dep.backend!r}; it lists: {', '.join(prof.backends)}", where)
             if dep.precision not in prof.precisions:
@@ -304,6 +375,18 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
             f"expected one of the hardware profiles ({', '.join(p.name for p in profiles)}), got {op!r}",
             field="study.objective_profile", location=r.source.where("study.objective_profile"),
         )
+    objective_prof = next(p for p in profiles if p.name == (op or profiles[0].name))
+    if od != "fastest" and not objective_prof.measured and (
+        objective_prof.deploy is None or od != f"{objective_prof.deploy.backend}-{objective_prof.deploy.precision}"
+    ):
+        raise ConfigError(
+            f"the objective profile {objective_prof.name!r} is simulated and evaluated with its recipe only; "
+            f"use 'fastest' or its recipe deployment",
+            field="study.objective_deployment", location=r.source.where("study.objective_deployment"),
+        )
+    from workbench.study._constraints import read_constraints
+
+    constraints = read_constraints(r.section("constraints"), profiles)
 
     space_r = r.section("space")
     if not space_r.data:
@@ -327,6 +410,7 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         onnx_exporter=exporter,
         path=path,
         raw=dict(r.data),
+        constraints=constraints,
         **study_fields,
     )
     # compile the space now against the data's shape, so space errors surface before the study

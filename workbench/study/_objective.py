@@ -1,7 +1,10 @@
-"""The trial pipeline: spec -> build -> train -> deploy every way -> measure -> store.
+"""The trial pipeline: spec -> check budgets -> build -> train -> deploy every way -> measure -> store.
 
 Everything a trial learns is written to its user attributes as it goes, so a trial that fails
-or is interrupted still shows how far it got and why.
+or is interrupted still shows how far it got and why. A candidate that breaks a budget before
+training is never trained (see :mod:`workbench.study._constraints` for how it is stored).
+Measured profiles are measured; simulated ones get their recipe's real artifact, evaluated
+here for accuracy, with latency and memory predicted.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from workbench.arch import ArchSpec, build_torch, cost_summary
 from workbench.backends import CompileContext, ModelSource
 from workbench.bench import DeployJob, Measurement, MemoryProbe, measure_jobs, profile_threads
 from workbench.data import Dataset
-from workbench.study._config import StudyConfig
+from workbench.study._config import StudyConfig, _serves
 from workbench.study._index import POINTS_ATTR, points_summary
 from workbench.study._results import MEASURE_PREFIX
 from workbench.study._space import SearchSpace
+from workbench.study._targets import framework_builder, model_source, simulated_measurements
 from workbench.train import TrainResult, train_torch
 
 __all__ = ["TrialFailure", "TrialPipeline", "choose_objective_measurement"]
@@ -159,6 +163,10 @@ class TrialPipeline:
         except ConfigError as err:
             raise TrialFailure("space", str(err)) from err
         self._record_spec(trial, spec)
+        if cfg.constrained and cfg.prefilter:
+            rejected = self._prefilter(trial, spec)
+            if rejected is not None:
+                return rejected
 
         workdir = self.work_dir / f"trial-{trial.number}"
         single = len(cfg.frameworks) == 1
@@ -200,26 +208,37 @@ class TrialPipeline:
 
         measurements: list[Measurement] = []
         for profile in cfg.hardware:
-            jobs = [
-                DeployJob(source, cfg.deployments_for(fw), CompileContext(
+            ctxs = {
+                fw: CompileContext(
                     calibration=self.calibration,
                     x_val=self.data.x_val,
                     y_val=self.data.y_val,
                     reference_accuracy=result.val_accuracy,
                     max_accuracy_drop=cfg.max_accuracy_drop,
-                ))
-                for fw, (source, result) in trained.items()
-            ]
-            ms, artifacts = measure_jobs(
-                jobs, profile, x_test=self.data.x_test, y_test=self.data.y_test,
-                settings=cfg.measure, memory=self.memory,
-                on_stage=lambda s, n=trial.number: self.report(f"trial {n}: {s}"),
-            )
-            for fw, why in failed.items():  # deployments of a framework that did not train
-                for dep in cfg.deployments_for(fw):
-                    ms.append(Measurement(profile=profile.name, framework=fw, backend=dep.backend, precision=dep.precision,
-                                          status="failed", stage=why.stage, error=why.reason))
+                )
+                for fw, (_, result) in trained.items()
+            }
+            on_stage = lambda s, n=trial.number: self.report(f"trial {n}: {s}")  # noqa: E731
+            if profile.measured:
+                jobs = [DeployJob(source, cfg.profile_deployments(profile, fw), ctxs[fw]) for fw, (source, _) in trained.items()]
+                ms, artifacts = measure_jobs(
+                    jobs, profile, x_test=self.data.x_test, y_test=self.data.y_test,
+                    settings=cfg.measure, memory=self.memory, on_stage=on_stage,
+                )
+                for fw, why in failed.items():  # deployments of a framework that did not train
+                    for dep in cfg.profile_deployments(profile, fw):
+                        ms.append(Measurement(profile=profile.name, framework=fw, backend=dep.backend, precision=dep.precision,
+                                              status="failed", stage=why.stage, error=why.reason))
+            else:  # the recipe's real file and accuracy; latency and memory predicted
+                ms, by_name = simulated_measurements(
+                    profile, {fw: source for fw, (source, _) in trained.items()}, cfg.profile_deployments(profile),
+                    spec=spec, data=self.data, ctx=ctxs, workdir=workdir / profile.name, onnx_exporter=cfg.onnx_exporter,
+                    on_stage=on_stage,
+                )
+                artifacts = {f"{m.framework}/{m.deployment}": by_name[m.deployment] for m in ms if m.deployment in by_name}
             for m in ms:
+                if profile.deploy is not None and m.deployment == f"{profile.deploy.backend}-{profile.deploy.precision}":
+                    m.meta["recipe"] = profile.deploy.to_dict()  # the file this profile's device would get
                 art = artifacts.get(f"{m.framework}/{m.deployment}")
                 if art is not None and art.path is not None and art.path.is_file() and self.artifact_store is not None and m.ok:
                     m.meta["artifact_id"] = self._upload(trial, art.path)
@@ -228,6 +247,8 @@ class TrialPipeline:
             measurements.extend(ms)
 
         trial.set_user_attr(POINTS_ATTR, points_summary(measurements))
+        if cfg.constrained:
+            self._final_constraints(trial, spec, measurements)
         chosen = choose_objective_measurement(
             [m for m in measurements if m.profile == cfg.objective_profile_name()],
             {fw: result.test_accuracy for fw, (_, result) in trained.items()},
@@ -245,10 +266,10 @@ class TrialPipeline:
         if framework == "torch":
             model = build_torch(spec, seed=cfg.train.seed)
             result = train_torch(model, self.data, cfg.train, should_stop=self.report.stop_requested)
-            source = ModelSource("torch", model, spec.input_shape, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
+            source = model_source("torch", model, spec, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
         else:
             from workbench._tf import tf_runtime
-            from workbench.arch import build_keras, keras_input_shape
+            from workbench.arch import build_keras
             from workbench.train import train_keras
 
             # TensorFlow's thread pools are fixed when its runtime starts: set them from the profile first
@@ -259,8 +280,80 @@ class TrialPipeline:
             keras.backend.clear_session()  # drop the previous trial's graphs and layer-name counters
             model = build_keras(spec, seed=cfg.train.seed)
             result = train_keras(model, self.data, cfg.train, threads=threads, should_stop=self.report.stop_requested)
-            source = ModelSource("keras", model, keras_input_shape(spec.input_shape), workdir / "keras", name="model", layout="channels_last")
+            source = model_source("keras", model, spec, workdir / "keras", name="model")
         return source, result
+
+    # -- budgets ---------------------------------------------------------------------------------
+    def _prefilter(self, trial: Any, spec: ArchSpec) -> tuple[float, ...] | None:
+        """Check every budgeted profile before training; the placeholder values when rejected."""
+        from workbench.study._constraints import placeholder_values, set_trial_constraints
+        from workbench.study._feasibility import check, prefilter_figures, recipe_of
+
+        cfg = self.config
+        n = trial.number
+        figures = {}
+        values = []
+        reasons: list[str] = []
+        for i, profile in enumerate(cfg.hardware):
+            budget = cfg.budget_for(profile)
+            if budget is None:
+                continue
+            dep = recipe_of(profile, cfg.profile_deployments(profile))
+            self.report(f"trial {n}: check budgets on {profile.name}")
+            fw = next((f for f in cfg.frameworks if _serves(dep.backend, f)), cfg.frameworks[0])
+            fig = prefilter_figures(
+                spec, profile, dep, budget=budget, build=lambda fw=fw: framework_builder(fw)(spec, seed=cfg.train.seed),
+                framework=fw,
+                workdir=self.work_dir / f"trial-{n}" / f"prefilter-{i}", calibration=self.calibration,
+                settings=cfg.measure, memory=self.memory, onnx_exporter=cfg.onnx_exporter,
+                on_stage=lambda s: self.report(f"trial {n}: prefilter {s}"),
+            )
+            figures[profile.name] = fig
+            v, why = check(fig, budget)
+            values.extend(v)
+            reasons.extend(why)
+        trial.set_user_attr("prefilter", {
+            "figures": {k: f.to_dict() for k, f in figures.items()},
+            "constraints": [v.to_dict() for v in values],
+            "feasible": not reasons,
+        })
+        if not reasons:
+            return None
+        objective = cfg.objective_profile_name()
+        if objective not in figures:  # the placeholder latency should still be this candidate's own
+            prof = next(p for p in cfg.hardware if p.name == objective)
+            if not prof.measured:
+                from workbench.study._feasibility import prefilter_figures as _pf
+
+                figures[objective] = _pf(spec, prof, recipe_of(prof, cfg.profile_deployments(prof)), budget=None,
+                                         build=lambda: None, workdir=self.work_dir, calibration=[], settings=cfg.measure,
+                                         memory=None)
+        set_trial_constraints(trial, values)
+        trial.set_user_attr("rejected", {"stage": "prefilter", "reasons": reasons, "trained": False})
+        trial.set_user_attr("feasible", False)
+        return placeholder_values(cfg.objectives, figures, objective)
+
+    def _final_constraints(self, trial: Any, spec: ArchSpec, measurements: list[Measurement]) -> None:
+        """Constraint values from the trained candidate's own measurements of each recipe."""
+        from workbench.study._constraints import set_trial_constraints
+        from workbench.study._feasibility import check, final_figures, recipe_of
+
+        cfg = self.config
+        values = []
+        reasons: list[str] = []
+        figures = {}
+        for profile in cfg.hardware:
+            budget = cfg.budget_for(profile)
+            if budget is None:
+                continue
+            fig = final_figures(spec, profile, recipe_of(profile, cfg.profile_deployments(profile)), measurements)
+            figures[profile.name] = fig.to_dict()
+            v, why = check(fig, budget)
+            values.extend(v)
+            reasons.extend(why)
+        set_trial_constraints(trial, values)
+        trial.set_user_attr("feasible", not reasons)
+        trial.set_user_attr("final_check", {"figures": figures, "reasons": reasons})
 
     @staticmethod
     def _objective_value(name: str, m: Measurement) -> float:

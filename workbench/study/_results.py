@@ -51,6 +51,23 @@ class TrialRecord:
     def failure(self) -> dict[str, Any] | None:
         return self.user_attrs.get("failure")
 
+    @property
+    def rejected(self) -> dict[str, Any] | None:
+        """Why the candidate was rejected before training (a budget broken), or None."""
+        return self.user_attrs.get("rejected")
+
+    @property
+    def feasible(self) -> bool:
+        """False when any budget of the study is broken (before or after training)."""
+        return self.user_attrs.get("feasible", True) is not False
+
+    def feasible_on(self, profile: str) -> bool:
+        """True unless one of ``profile``'s budgets is broken by this trial."""
+        if self.rejected is not None:
+            return False
+        cons = self.user_attrs.get("constraints") or {}
+        return all(float(v.get("violation", 0.0)) <= 0.0 for k, v in cons.items() if k.split(":", 1)[0] == profile)
+
     def measurements(self) -> list[Measurement]:
         return [Measurement.from_dict(v) for k, v in sorted(self.user_attrs.items()) if k.startswith(MEASURE_PREFIX)]
 
@@ -99,6 +116,8 @@ class StudyResults:
                 "float_accuracy": t.user_attrs.get("float_accuracy"),
                 "objective_deployment": t.user_attrs.get("objective_deployment"),
                 "trial_failure": (t.failure or {}).get("reason"),
+                "rejected": "; ".join((t.rejected or {}).get("reasons", [])) or None,
+                "feasible": t.feasible,
             }
             ms = t.measurements()
             if not ms:
@@ -132,6 +151,8 @@ class StudyResults:
                     "size_bytes": m.size_bytes,
                     "peak_memory_bytes": m.peak_memory_bytes,
                     "int8_scheme": (m.meta.get("int8_scheme") or {}).get("label"),
+                    "feasible_on_profile": t.feasible_on(m.profile),
+                    "trust": _trust_text(m) if m.source == "predicted" else None,
                     "error": m.error,
                     "stage": m.stage,
                 })
@@ -150,7 +171,12 @@ class StudyResults:
         return list(dict.fromkeys(k.split("/")[0] for k in self.keys()))
 
     def completed(self) -> list[TrialRecord]:
-        return [t for t in self.trials if t.state == "COMPLETE"]
+        """Trials that were trained and evaluated (rejected candidates are COMPLETE in Optuna but not here)."""
+        return [t for t in self.trials if t.state == "COMPLETE" and t.rejected is None]
+
+    def rejected(self) -> list[TrialRecord]:
+        """Candidates rejected before training because they broke a budget."""
+        return [t for t in self.trials if t.rejected is not None]
 
     def failed(self) -> list[TrialRecord]:
         return [t for t in self.trials if t.state == "FAIL"]
@@ -161,7 +187,8 @@ class StudyResults:
         fx, fy = METRICS[x][0], METRICS[y][0]
         nums, pts = [], []
         for row in self.rows():
-            if row.get("key") != key or row.get("status") != "ok":
+            # a front holds what fits: a point breaking a budget of its profile is left out
+            if row.get("key") != key or row.get("status") != "ok" or row.get("feasible_on_profile") is False:
                 continue
             vx, vy = row.get(fx), row.get(fy)
             if vx is None or vy is None or not (math.isfinite(vx) and math.isfinite(vy)):
@@ -203,8 +230,9 @@ class StudyResults:
         return {k: self.front(k, x, y, reference=tuple(ref)) for k in keys}
 
     def objective_front(self) -> list[int]:
-        """Trial numbers on the Pareto front of the study's own objective values (as Optuna sees them)."""
-        done = [t for t in self.completed() if t.values is not None]
+        """Trial numbers on the Pareto front of the study's own objective values (as Optuna sees them:
+        feasible trials only)."""
+        done = [t for t in self.completed() if t.values is not None and t.feasible]
         if not done:
             return []
         pts = np.asarray([t.values for t in done], dtype=np.float64)
@@ -220,6 +248,7 @@ class StudyResults:
             "metric_names": self.metric_names,
             "n_trials": len(self.trials),
             "n_complete": len(self.completed()),
+            "n_rejected": len(self.rejected()),
             "n_failed": len(self.failed()),
             "objective_front": self.objective_front(),
             "fronts": {k: f.to_dict() for k, f in fronts.items()},
@@ -246,6 +275,26 @@ class StudyResults:
         for r in rows:
             w.writerow({k: ("" if v is None else v) for k, v in r.items()})
         return buf.getvalue()
+
+
+def _trust_text(m: Measurement) -> str:
+    """One line saying how far a predicted latency can be trusted (shown beside it everywhere)."""
+    return trust_text(m.meta.get("trust") or {})
+
+
+def trust_text(t: dict[str, Any]) -> str:
+    """Trust figures of a prediction in one line: held-out accuracy and noise floor, or why there are none."""
+    if not t:
+        return "predicted; no trust figures recorded"
+    if t.get("validated_on_device"):
+        return (
+            f"predicted; on {t.get('heldout_models')} held-out models {100 * t['within_10pct']:.0f}% within ±10%, "
+            f"median error {100 * t['median_abs_error']:.1f}%, Spearman {t.get('spearman', float('nan')):.3f}, "
+            f"noise floor {100 * t.get('noise_floor', float('nan')):.1f}% (calibrated {str(t.get('calibrated_at', ''))[:10]})"
+        )
+    if t.get("calibrated"):
+        return f"predicted; calibrated {str(t.get('calibrated_at', ''))[:10]} on {t.get('calibration_models')} models, not yet validated on held-out models"
+    return "predicted from datasheet numbers and estimated efficiencies; not validated on this device"
 
 
 def load_results(study: Any) -> StudyResults:

@@ -61,6 +61,18 @@ def make_sampler(cfg: StudyConfig, constraints_func: Callable[..., Any] | None =
     return optuna.samplers.RandomSampler(seed=cfg.seed)
 
 
+def _constraints_func(cfg: StudyConfig) -> Callable[..., Any] | None:
+    """Budgets reach the samplers through ``trial.set_constraint`` (Optuna 5); older Optuna
+    versions read them back from the trial's ``constraints`` user attribute instead."""
+    import optuna
+
+    if not cfg.constrained or hasattr(optuna.trial.Trial, "set_constraint"):
+        return None
+    from workbench.study._constraints import constraints_from_attrs
+
+    return constraints_from_attrs
+
+
 def count_finished(study: Any) -> int:
     """Trials that count against the budget: complete, pruned, or failed for their own reason."""
     from optuna.trial import TrialState
@@ -112,7 +124,8 @@ def run_study(
     space = compile_space(_space_reader(cfg), Task(data.input_shape, data.num_classes), base_dir=cfg.base_dir)
     storage = open_storage(cfg.storage_url())
     study = optuna.create_study(
-        study_name=cfg.name, storage=storage, sampler=make_sampler(cfg), directions=cfg.directions(), load_if_exists=True
+        study_name=cfg.name, storage=storage, sampler=make_sampler(cfg, _constraints_func(cfg)), directions=cfg.directions(),
+        load_if_exists=True,
     )
     _check_resume(study, cfg)
     info = host_info()
@@ -283,11 +296,15 @@ def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool 
             except Exception as err:  # noqa: BLE001 - a missing file is reported, not fatal
                 manifest.append({"trial": n, "key": key, "error": f"artifact {art} unavailable: {err}"})
                 continue
-            manifest.append({
+            entry = {
                 "file": name, "trial": n, "key": key, "accuracy": m.accuracy,
                 "latency_p50_ms": m.latency.p50_ms if m.latency else None, "source": m.source,
                 "size_bytes": m.size_bytes, "spec": by_trial[n].spec, "int8_scheme": m.meta.get("int8_scheme"),
-            })
+            }
+            if m.meta.get("recipe"):  # the file a simulated device would run
+                entry.update(recipe=m.meta["recipe"], latency_source=m.source, trust=m.meta.get("trust"),
+                             footprint=m.meta.get("footprint"), accuracy_note=m.meta.get("accuracy_note"))
+            manifest.append(entry)
     (dest / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
     if prune:
         for t in results.trials:

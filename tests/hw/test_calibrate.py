@@ -1,0 +1,214 @@
+"""Calibration: the fit recovers known terms, files round-trip, stale files are refused, a real
+calibration and accuracy run on this host (tiny populations), and interleaved timing."""
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from workbench import ConfigError
+from workbench.hw import (
+    Calibration,
+    calibration_status,
+    default_params,
+    fit_params,
+    load_profile,
+    ops_from_spec,
+    predict_latency,
+    predict_ops,
+)
+from workbench.hw._calibrate import accuracy_figures, calibration_candidates, user_calibration_dir
+from workbench.hw._population import calibration_population, heldout_population
+from workbench.hw._timing import noise_floor, time_rounds
+
+
+@pytest.fixture
+def profile_dir(tmp_path, monkeypatch):
+    """A writable folder holding a copy of host-cpu.yaml, and a private user calibration folder."""
+    d = tmp_path / "profiles"
+    d.mkdir()
+    shutil.copy(REPO / "hwprofiles" / "host-cpu.yaml", d / "host-cpu.yaml")
+    monkeypatch.setenv("WORKBENCH_PROFILE_PATH", str(d))
+    monkeypatch.setenv("WORKBENCH_CALIBRATION_DIR", str(tmp_path / "user-calibrations"))
+    return d
+
+
+def test_populations_are_realistic_and_disjoint():
+    cal = calibration_population(20)
+    held = heldout_population(30, calibration=cal)
+    assert len(cal) == 20 and len(held) == 30
+    assert not {s.hash for s in cal} & {s.hash for s in held}
+    assert {s.family for s in cal} == {"mobilenet", "resnet", "cnn"}
+    sizes = {s.input_shape[1] for s in cal + held}
+    assert min(sizes) <= 48 and max(sizes) >= 192
+    assert calibration_population(20) == cal  # seeded: the same every time
+    assert heldout_population(30, exclude={held[0].hash})[0].hash != held[0].hash
+
+
+def test_the_fit_recovers_terms_that_generated_the_latencies():
+    prof = load_profile("host-cpu")
+    base = default_params(prof, "onnxruntime", "fp32", 1)
+    truth = base.__class__(**{**base.__dict__, "efficiency": {**base.efficiency, "conv": 0.31, "pwconv": 0.52, "dwconv": 0.07},
+                             "call_us": 42.0, "k_half": 9.0})
+    specs = calibration_population(20) + heldout_population(10)
+    samples = [(ops_from_spec(s), predict_ops(ops_from_spec(s), truth, "fp32").latency_ms) for s in specs]
+    fitted, report = fit_params(samples[:20], base, "fp32", prior_weight=0.0)
+    assert report["within_10pct"] == 1.0 and report["rms_log_error"] < 0.01
+    for ops, ms in samples[20:]:  # and predicts models it never saw
+        assert predict_ops(ops, fitted, "fp32").latency_ms == pytest.approx(ms, rel=0.02)
+
+
+def test_accuracy_figures_are_nn_meters():
+    f = accuracy_figures([1.0, 2.15, 2.9, 5.0], [1.0, 2.0, 3.0, 4.0])
+    assert f["within_10pct"] == 0.75 and f["spearman"] == pytest.approx(1.0)
+    assert f["median_abs_error"] == pytest.approx(np.median([0.0, 0.075, 1 / 30, 0.25]))
+
+
+def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None):
+    from workbench.hw._calibrate import _runtime_version
+
+    prof = load_profile("host-cpu")
+    p = default_params(prof, backend, precision, threads)
+    return {
+        "deployment": f"{backend}-{precision}", "backend": backend, "precision": precision,
+        "threads": {"intra_op": threads, "inter_op": 1}, "runtime_version": version or _runtime_version(backend),
+        "created": "2026-01-01T00:00:00+00:00", "params": p.to_dict(), "fit": {"models": 20}, "models": [],
+    }
+
+
+def _write_cal(path, host=None, entries=None):
+    from workbench.hw._calibrate import host_fingerprint
+
+    path.write_text(json.dumps({"schema": 1, "profile": "host-cpu", "host": host or host_fingerprint(),
+                                "entries": entries or [_entry_dict()]}))
+
+
+def test_calibration_file_round_trip_and_use(profile_dir):
+    path = profile_dir / "host-cpu.calibration.json"
+    _write_cal(path)
+    cal, note = calibration_status("host-cpu")
+    assert cal is not None and str(path) in note
+    assert cal.has("onnxruntime", "fp32", 1) and not cal.has("onnxruntime", "fp32", 2)
+    saved = cal.save(profile_dir / "copy.json")
+    again = Calibration.load(saved)
+    assert [e.to_dict() for e in again.entries] == [e.to_dict() for e in cal.entries]
+    # predictions on the host use it, and say it has not been validated yet
+    from workbench.arch import mobilenet_v2
+
+    p = predict_latency(mobilenet_v2((3, 96, 96), 10), "host-cpu", "onnxruntime", "fp32", threads=1)
+    assert p.trust["calibrated"] is True and p.trust["validated_on_device"] is False
+    assert "profiles accuracy host-cpu" in p.trust["note"]
+    # another thread count has no calibration: the prediction says so
+    q = predict_latency(mobilenet_v2((3, 96, 96), 10), "host-cpu", "onnxruntime", "fp32", threads=3)
+    assert q.trust["calibrated"] is False and "no calibration of onnxruntime-fp32 at 3 thread(s)" in q.trust["calibration_note"]
+
+
+def test_a_calibration_from_another_host_or_runtime_is_not_reused(profile_dir):
+    path = profile_dir / "host-cpu.calibration.json"
+    _write_cal(path, host={"cpu_model": "Some Other CPU", "machine": "aarch64", "isa_flags": ["asimd"]})
+    cal, note = calibration_status("host-cpu")
+    assert cal is None and "stale, not used" in note and "Some Other CPU" in note and "workbench profiles calibrate host-cpu" in note
+    _write_cal(path, entries=[_entry_dict(version="0.0.1")])
+    cal, note = calibration_status("host-cpu")
+    assert cal is not None and cal.entries == [] and "onnxruntime 0.0.1 ->" in note
+
+
+def test_calibration_falls_back_to_the_user_folder_when_the_profile_folder_is_read_only(profile_dir):
+    from workbench.hw import HardwareProfile
+    from workbench.hw._calibrate import CalibrationEntry, _merge_and_save
+
+    # a profile shipped in a folder nobody can write to (as inside an installed package): /proc
+    prof = HardwareProfile.from_dict(load_profile("host-cpu").to_dict(), path="/proc/host-cpu.yaml")
+    _cal, path, notes = _merge_and_save(prof, [CalibrationEntry.from_dict(_entry_dict())])
+    assert path.parent == user_calibration_dir() and path.exists()
+    assert any("/proc is not writable" in n for n in notes) and any("user folder" in n for n in notes)
+
+
+def test_calibration_candidates_put_the_profile_folder_first(profile_dir):
+    cands = calibration_candidates(load_profile("host-cpu"))
+    assert cands[0] == (profile_dir / "host-cpu.calibration.json").resolve()
+    assert cands[1].parent == user_calibration_dir()
+
+
+def test_simulated_profiles_cannot_be_calibrated_here():
+    from workbench.hw import calibrate_profile, validate_profile
+
+    with pytest.raises(ConfigError, match="simulated: there is no device here to measure"):
+        calibrate_profile("raspberry-pi-5")
+    with pytest.raises(ConfigError, match="simulated"):
+        validate_profile("nvidia-h100")
+
+
+def test_time_rounds_interleaves_and_reports_halves():
+    calls = {"fast": 0, "slow": 0}
+
+    def fast():
+        calls["fast"] += 1
+        sum(range(2000))
+
+    def slow():
+        calls["slow"] += 1
+        sum(range(20000))
+
+    res = time_rounds({"fast": fast, "slow": slow}, slice_s=0.002, min_rounds=6, max_rounds=12, target_rel_ci=0.5, warmup=1)
+    assert res["slow"].p50_ms > res["fast"].p50_ms
+    for t in res.values():
+        assert 6 <= t.rounds <= 12 and t.n >= 3 * 6 * (1 - t.preempted_share) - 1
+        assert t.first_half_ms > 0 and t.second_half_ms > 0 and 0.0 <= t.preempted_share <= 1.0
+    nf = noise_floor(res)
+    assert nf["models"] == 2 and 0.0 <= nf["within_10pct"] <= 1.0
+
+
+def test_time_rounds_stops_at_its_time_cap():
+    start = time.perf_counter()
+    time_rounds({"a": lambda: time.sleep(0.001)}, slice_s=0.01, min_rounds=2, max_rounds=10_000, target_rel_ci=1e-9, max_time_s=0.3)
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.slow
+@pytest.mark.onnxruntime
+@pytest.mark.torch
+def test_calibrate_then_validate_on_this_host(profile_dir):
+    """A real (tiny) calibration and accuracy run: real exports, ORT sessions, timing, fit, file."""
+    from workbench.hw import calibrate_profile, validate_profile
+
+    rep = calibrate_profile("host-cpu", deployments=["onnxruntime-fp32"], models=4, threads=1, max_time_s=3, target_rel_ci=0.2)
+    assert rep.path == (profile_dir / "host-cpu.calibration.json").resolve() and rep.path.exists()
+    (e,) = rep.entries
+    assert e.fit["models"] == 4 and len(e.models) == 4 and all(m["measured_ms"] > 0 for m in e.models)
+    assert e.intra_op == 1 and e.runtime_version != "unknown"
+    acc = validate_profile("host-cpu", deployments=["onnxruntime-fp32"], models=3, threads=1, max_time_s=3, target_rel_ci=0.2)
+    r = acc.results["onnxruntime-fp32"]
+    assert r["models"] == 3 and 0.0 <= r["within_10pct"] <= 1.0 and r["median_abs_error"] >= 0
+    assert not {row["hash"] for row in r["rows"]} & {m["hash"] for m in e.models}  # held out
+    assert r["drift_since_calibration"]["models"] >= 1
+    # the figures are stored with the calibration and travel with the host's predictions
+    cal, _ = calibration_status("host-cpu")
+    t = cal.trust_for("onnxruntime", "fp32", 1)
+    assert t["validated_on_device"] is True and t["heldout_models"] == 3 and "noise_floor" in t
+    spec = calibration_population(1)[0]
+    p = predict_latency(spec, "host-cpu", "onnxruntime", "fp32", threads=1)
+    assert p.trust["calibration_id"] == cal.entry("onnxruntime", "fp32", 1).id
+    # recalibrating replaces the fit and drops the figures that belonged to the old one
+    calibrate_profile("host-cpu", deployments=["onnxruntime-fp32"], models=3, threads=1, max_time_s=2, target_rel_ci=0.5)
+    cal, _ = calibration_status("host-cpu")
+    assert cal.trust_for("onnxruntime", "fp32", 1)["validated_on_device"] is False
+
+
+def test_the_thread_cpu_clock_leaves_out_time_the_thread_did_not_run():
+    """Time off the CPU (here: sleeping, as when another process holds the core) is not the model's."""
+
+    def busy_then_off_cpu():
+        sum(range(20000))
+        time.sleep(0.01)
+
+    res = time_rounds({"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1, clock="thread-cpu")
+    t = res["m"]
+    assert t.clock == "thread-cpu" and t.wall_p50_ms >= 10.0 and t.p50_ms < 5.0
+    wall = time_rounds({"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1)["m"]
+    assert wall.clock.startswith("wall") and wall.p50_ms >= 10.0
+    with pytest.raises(ValueError, match="clock must be wall or thread-cpu"):
+        time_rounds({"m": busy_then_off_cpu}, clock="gpu")

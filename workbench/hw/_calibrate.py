@@ -1,0 +1,766 @@
+"""Calibrating the latency predictor on a measured profile, and measuring how far to trust it.
+
+``calibrate_profile`` times a seeded population of realistic architectures (at most 20 by
+default) on this host, deployment by deployment, and fits the roofline's efficiency factors
+and overheads to them (least squares on log latency, pulled gently towards the profile's
+priors). The result is a calibration file beside the profile — ``host-cpu.calibration.json``
+next to ``host-cpu.yaml`` — or, when that folder is not writable (an installed package), in
+the user's data folder; either way the path is reported.
+
+A calibration is only valid for the host it was fitted on: the file records the CPU model,
+ISA flags, machine, thread counts and runtime versions, and a file made elsewhere is refused
+as stale (with the differences), never silently reused.
+
+``validate_profile`` measures, on a held-out population never used for fitting, the share of
+predictions within ±10% of measurement, the median absolute error and the rank correlation
+(Spearman), as nn-Meter reports them, next to the noise floor of the measurements themselves.
+The figures are stored in the calibration file and travel with every prediction made with it.
+
+Populations are exported with the TorchScript ONNX exporter by default (several times faster
+to export than ``torch.export``); after ONNX Runtime's graph optimisations both exporters'
+graphs run the same kernels, and side-by-side timings of the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench._errors import ConfigError, WorkbenchError
+from workbench.arch import ArchSpec
+from workbench.hw._predict import (
+    COMPUTE_KINDS,
+    OpRecord,
+    PredictorParams,
+    bytes_per_element,
+    default_params,
+    ops_from_spec,
+    predict_ops,
+)
+from workbench.hw._profile import HardwareProfile, load_profile
+
+__all__ = [
+    "AccuracyReport",
+    "Calibration",
+    "CalibrationEntry",
+    "calibrate_profile",
+    "calibration_candidates",
+    "calibration_status",
+    "find_calibration",
+    "fit_params",
+    "user_calibration_dir",
+    "validate_profile",
+]
+
+SCHEMA_VERSION = 1
+_FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
+#: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
+#: measurements decide, but enough to keep terms the population barely exercises sensible
+_PRIOR_WEIGHT = 0.1
+_ANCHORS = 5  # calibration models re-timed by validate_profile to measure drift since calibration
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# -- where calibration files live ------------------------------------------------------------------
+
+
+def user_calibration_dir() -> Path:
+    """``$WORKBENCH_CALIBRATION_DIR``, else ``$XDG_DATA_HOME/workbench/calibrations``."""
+    env = os.environ.get("WORKBENCH_CALIBRATION_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "workbench" / "calibrations"
+
+
+def calibration_candidates(profile: HardwareProfile) -> list[Path]:
+    """Where ``profile``'s calibration file may be, in order: beside the profile, the user folder."""
+    name = f"{profile.name}.calibration.json"
+    out = []
+    if profile.path:
+        out.append(Path(profile.path).resolve().with_name(name))
+    out.append(user_calibration_dir() / name)
+    return out
+
+
+def _writable_dir(d: Path) -> bool:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=d, prefix=".probe-"):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+# -- the host fingerprint a calibration belongs to -----------------------------------------------
+
+
+def host_fingerprint() -> dict[str, Any]:
+    """What makes latencies of this host comparable: CPU, ISA, machine (runtimes: per entry)."""
+    from workbench.hw._host import host_info
+
+    info = host_info()
+    return {"cpu_model": info.cpu_model, "machine": info.machine, "isa_flags": list(info.isa_flags)}
+
+
+def _runtime_version(backend: str) -> str:
+    from workbench.backends import get_backend
+
+    try:
+        return get_backend(backend).version()
+    except WorkbenchError:
+        return "unknown"
+
+
+def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            out.append(f"{k}: {old.get(k)!r} -> {new.get(k)!r}")
+    return out
+
+
+# -- calibration files -----------------------------------------------------------------------------
+
+
+@dataclass
+class CalibrationEntry:
+    """Fitted terms of one deployment at one thread setting, with their fit and trust figures."""
+
+    deployment: str  # backend-precision
+    backend: str
+    precision: str
+    intra_op: int
+    inter_op: int
+    runtime_version: str
+    params: PredictorParams
+    fit: dict[str, Any]
+    models: list[dict[str, Any]]
+    created: str
+    accuracy: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        body = json.dumps(self.params.to_dict(), sort_keys=True) + self.created
+        return hashlib.sha256(body.encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment, "backend": self.backend, "precision": self.precision,
+            "threads": {"intra_op": self.intra_op, "inter_op": self.inter_op},
+            "runtime_version": self.runtime_version, "created": self.created, "id": self.id,
+            "params": self.params.to_dict(), "fit": self.fit, "models": self.models, "accuracy": self.accuracy,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CalibrationEntry:
+        th = d["threads"]
+        return cls(
+            deployment=d["deployment"], backend=d["backend"], precision=d["precision"],
+            intra_op=int(th["intra_op"]), inter_op=int(th["inter_op"]), runtime_version=str(d["runtime_version"]),
+            params=PredictorParams.from_dict(d["params"]), fit=dict(d.get("fit") or {}),
+            models=list(d.get("models") or []), created=str(d["created"]), accuracy=d.get("accuracy"),
+        )
+
+
+@dataclass
+class Calibration:
+    """A profile's calibration on one host: the fingerprint and one entry per deployment/threads."""
+
+    profile: str
+    host: dict[str, Any]
+    entries: list[CalibrationEntry] = field(default_factory=list)
+    path: Path | None = None
+    stale_entries: list[str] = field(default_factory=list)  # entries refused: runtime changed
+
+    def entry(self, backend: str, precision: str, threads: int | None = None, inter_op: int | None = None) -> CalibrationEntry | None:
+        for e in self.entries:
+            if e.backend == backend and e.precision == precision and (threads is None or e.intra_op == threads) and (
+                inter_op is None or e.inter_op == inter_op
+            ):
+                return e
+        return None
+
+    def has(self, backend: str, precision: str, threads: int | None = None) -> bool:
+        return self.entry(backend, precision, threads) is not None
+
+    def params_for(self, backend: str, precision: str, threads: int | None = None) -> PredictorParams:
+        e = self.entry(backend, precision, threads)
+        if e is None:
+            raise KeyError(f"{backend}-{precision}")
+        return e.params
+
+    def trust_for(self, backend: str, precision: str, threads: int | None = None) -> dict[str, Any]:
+        """Trust figures to show beside a prediction made with this calibration."""
+        e = self.entry(backend, precision, threads)
+        if e is None:
+            return {}
+        t: dict[str, Any] = {
+            "calibrated": True,
+            "calibration_file": str(self.path) if self.path else None,
+            "calibrated_at": e.created,
+            "calibration_id": e.id,
+            "calibration_models": e.fit.get("models"),
+            "threads": e.intra_op,
+            "validated_on_device": False,
+        }
+        acc = e.accuracy
+        if acc and acc.get("calibration_id") == e.id:
+            t.update(
+                validated_on_device=True,
+                within_10pct=acc["within_10pct"],
+                median_abs_error=acc["median_abs_error"],
+                spearman=acc["spearman"],
+                heldout_models=acc["models"],
+                noise_floor=acc["noise_floor"]["median_rel_diff"],
+                noise_within_10pct=acc["noise_floor"]["within_10pct"],
+                validated_at=acc["measured_at"],
+            )
+        else:
+            t["note"] = f"not yet validated on held-out models: run `workbench profiles accuracy {self.profile}`"
+        return t
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "profile": self.profile,
+            "host": self.host,
+            "entries": [e.to_dict() for e in self.entries],
+            "about": (
+                "Fitted roofline terms of the workbench latency predictor for this profile on this host "
+                "(workbench profiles calibrate); trust figures from held-out models (workbench profiles accuracy)."
+            ),
+        }
+
+    def save(self, path: Path | None = None) -> Path:
+        p = Path(path or self.path or "")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False, default=float), encoding="utf-8")
+        tmp.replace(p)
+        self.path = p
+        return p
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"unreadable calibration file ({err})", location=str(path)) from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+            raise ConfigError(f"unsupported calibration file schema {data.get('schema') if isinstance(data, dict) else '?'}", location=str(path))
+        try:
+            entries = [CalibrationEntry.from_dict(e) for e in data.get("entries", [])]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"malformed calibration entry ({type(err).__name__}: {err})", location=str(path)) from None
+        return cls(profile=data["profile"], host=dict(data["host"]), entries=entries, path=Path(path))
+
+
+def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | None, str]:
+    """This host's calibration of ``profile`` (stale entries removed), and a sentence about it.
+
+    A file fitted on another CPU, or entries fitted with other runtime versions, are not used;
+    the sentence names the differences and the command that recalibrates.
+    """
+    prof = load_profile(profile)
+    if not prof.measured:
+        return None, f"{prof.name} is simulated: its predictor terms are the profile's estimates"
+    fix = f"recalibrate with: workbench profiles calibrate {prof.name}"
+    stale_notes = []
+    for path in calibration_candidates(prof):
+        if not path.exists():
+            continue
+        cal = Calibration.load(path)
+        diffs = _diff(cal.host, host_fingerprint())
+        if diffs:
+            stale_notes.append(f"{path} was fitted on another host ({'; '.join(diffs)})")
+            continue
+        fresh, stale = [], []
+        for e in cal.entries:
+            now = _runtime_version(e.backend)
+            (fresh if now == e.runtime_version else stale).append(e)
+            if now != e.runtime_version:
+                cal.stale_entries.append(f"{e.deployment}: {e.backend} {e.runtime_version} -> {now}")
+        cal.entries = fresh
+        note = f"calibration {path} ({len(fresh)} deployment fit(s))"
+        if cal.stale_entries:
+            note += f"; stale, not used: {', '.join(cal.stale_entries)} ({fix})"
+        return cal, note
+    if stale_notes:
+        return None, "stale, not used: " + "; ".join(stale_notes) + f" ({fix})"
+    return None, f"not calibrated on this host ({fix.replace('recalibrate', 'calibrate')})"
+
+
+def find_calibration(profile: HardwareProfile | str, *, threads: int | None = None) -> Calibration | None:
+    """The fresh calibration of ``profile`` for this host, or None (see :func:`calibration_status`)."""
+    cal, _note = calibration_status(profile)
+    return cal
+
+
+# -- fitting ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Design:
+    """One model's layers reduced to arrays: kind index, operations (with lane padding), bytes,
+    reduction length (0 where the K/(K+K_half) factor does not apply)."""
+
+    kind: np.ndarray
+    ops: np.ndarray
+    bytes: np.ndarray
+    reduction: np.ndarray
+
+
+def _design(ops: Sequence[OpRecord], base: PredictorParams, precision: str) -> _Design:
+    act_b, w_b = bytes_per_element(precision)
+    kinds, work, moved, red = [], [], [], []
+    for op in ops:
+        if op.kind == "free" or (op.fusable and base.fuses):
+            continue
+        k = _FIT_KINDS.index(op.kind)
+        pad = 1.0
+        if op.kind in COMPUTE_KINDS:
+            lanes = max(1, base.lanes)
+            pad = math.ceil(op.out_channels / lanes) * lanes / max(1, op.out_channels)
+        kinds.append(k)
+        work.append(2.0 * op.macs * pad)
+        moved.append(op.input_elems * act_b + op.output_elems * act_b + op.params * w_b)
+        red.append(op.reduction if op.kind in ("conv", "pwconv", "linear") else 0)
+    return _Design(
+        np.asarray(kinds, dtype=int), np.asarray(work, dtype=float), np.asarray(moved, dtype=float),
+        np.asarray(red, dtype=float),
+    )
+
+
+def _theta_from(p: PredictorParams) -> np.ndarray:
+    eff = [p.efficiency[k] for k in (*_FIT_KINDS, "memory")]
+    ovh = [max(p.overhead_us[k], 1e-3) for k in _FIT_KINDS]
+    return np.log(np.asarray([*eff, *ovh, max(p.call_us, 1e-2), max(p.k_half, 1e-2)], dtype=float))
+
+
+def _params_from(theta: np.ndarray, base: PredictorParams, basis: str) -> PredictorParams:
+    v = np.exp(theta)
+    n = len(_FIT_KINDS)
+    eff = {k: float(v[i]) for i, k in enumerate(_FIT_KINDS)}
+    eff["memory"] = float(v[n])
+    ovh = {k: float(v[n + 1 + i]) for i, k in enumerate(_FIT_KINDS)}
+    return PredictorParams(
+        peak_gops=base.peak_gops, bandwidth_gbs=base.bandwidth_gbs, lanes=base.lanes, efficiency=eff,
+        overhead_us=ovh, call_us=float(v[2 * n + 1]), fuses=base.fuses, k_half=float(v[2 * n + 2]), basis=basis,
+    )
+
+
+def _predict_designs(theta: np.ndarray, designs: Sequence[_Design], base: PredictorParams) -> np.ndarray:
+    v = np.exp(theta)
+    n = len(_FIT_KINDS)
+    eff = v[:n]
+    eff_mem = v[n]
+    ovh = v[n + 1 : 2 * n + 1] * 1e-6
+    call = v[2 * n + 1] * 1e-6
+    k_half = v[2 * n + 2]
+    peak = base.peak_gops * 1e9
+    bw = base.bandwidth_gbs * 1e9
+    n_compute = len(COMPUTE_KINDS)
+    out = np.empty(len(designs))
+    for i, d in enumerate(designs):
+        if d.kind.size == 0:
+            out[i] = call
+            continue
+        t = ovh[d.kind].copy()
+        comp = d.kind < n_compute
+        r = d.reduction[comp]
+        factor = np.where(r > 0, r / (r + k_half), 1.0)
+        t[comp] += np.maximum(d.ops[comp] / (peak * eff[d.kind[comp]] * factor), d.bytes[comp] / (bw * eff_mem))
+        mem = ~comp
+        t[mem] += d.bytes[mem] / (bw * eff[d.kind[mem]])
+        out[i] = t.sum() + call
+    return out
+
+
+def fit_params(
+    samples: Sequence[tuple[Sequence[OpRecord], float]],
+    base: PredictorParams,
+    precision: str,
+    *,
+    prior_weight: float = _PRIOR_WEIGHT,
+    basis: str = "",
+) -> tuple[PredictorParams, dict[str, Any]]:
+    """Fit efficiency factors and overheads to ``(ops, measured ms)`` samples.
+
+    Minimises the squared log ratio of predicted to measured latency (relative error is what
+    matters, from 0.3 ms to 50 ms alike), plus ``prior_weight`` times the squared log distance
+    of each term from ``base`` (the uncalibrated terms).
+    """
+    from scipy.optimize import least_squares
+
+    if not samples:
+        raise ValueError("no samples to fit")
+    designs = [_design(ops, base, precision) for ops, _ in samples]
+    y = np.asarray([ms for _, ms in samples], dtype=float) * 1e-3
+    theta0 = _theta_from(base)
+    n = len(_FIT_KINDS)
+    lo = np.log(np.asarray([1e-5] * (n + 1) + [1e-3] * n + [1e-2, 1e-2]))
+    hi = np.log(np.asarray([1e3] * (n + 1) + [1e5] * n + [1e6, 1e5]))
+    theta0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.log(_predict_designs(theta, designs, base) / y), prior_weight * (theta - theta0)])
+
+    res = least_squares(residuals, theta0, bounds=(lo, hi), x_scale=1.0, max_nfev=4000)
+    params = _params_from(res.x, base, basis)
+    rel = _predict_designs(res.x, designs, base) / y - 1.0
+    report = {
+        "models": len(samples),
+        "rms_log_error": float(np.sqrt(np.mean(np.log1p(rel) ** 2))),
+        "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
+        "median_abs_error": float(np.median(np.abs(rel))),
+        "method": "least squares on log(predicted/measured), terms pulled towards the profile priors (weight "
+        f"{prior_weight:g} in log space)",
+    }
+    return params, report
+
+
+# -- measuring populations -------------------------------------------------------------------------
+
+
+@dataclass
+class _Compiled:
+    spec: ArchSpec
+    deployment: str
+    fn: Callable[[], Any]
+
+
+def _compile_population(
+    specs: Sequence[ArchSpec],
+    deployments: Sequence[Any],
+    threads: Any,
+    workdir: Path,
+    *,
+    exporter: str,
+    on_progress: Callable[[str], None],
+) -> tuple[dict[str, _Compiled], list[Any]]:
+    """Export, quantize and load every spec for every deployment (untrained weights: latency does
+    not depend on them; static int8 is calibrated on random inputs for the same reason)."""
+    from workbench.arch import build_torch
+    from workbench.backends import CompileContext, Deployment, ModelSource, get_backend
+    from workbench.hw._host import host_info
+
+    rng = np.random.default_rng(0)
+    compiled: dict[str, _Compiled] = {}
+    runners = []
+    for i, spec in enumerate(specs):
+        on_progress(f"compile {i + 1}/{len(specs)}: {spec.name}")
+        model = build_torch(spec, seed=i)
+        source = ModelSource("torch", model, spec.input_shape, workdir / f"m{i}", name="model", onnx_exporter=exporter)
+        calib = [rng.standard_normal((1, *spec.input_shape)).astype(np.float32) for _ in range(4)]
+        ctx = CompileContext(calibration=calib, threads=threads, isa_flags=host_info().isa_flags)
+        x = rng.standard_normal((1, *spec.input_shape)).astype(np.float32)
+        for dep in deployments:
+            d = Deployment.parse(dep)
+            backend = get_backend(d.backend)
+            artifact = backend.compile(source, d, ctx)
+            runner = backend.load(artifact, threads)
+            runners.append(runner)
+            compiled[f"{spec.hash}|{d.name}"] = _Compiled(spec, d.name, (lambda r=runner, x=x: r(x)))
+    return compiled, runners
+
+
+def _time(
+    compiled: Mapping[str, _Compiled], threads: Any, *, max_time_s: float, target_rel_ci: float, on_progress: Callable[[str], None]
+) -> dict[str, Any]:
+    from workbench.hw._timing import clock_for, time_rounds
+
+    return time_rounds(
+        {k: c.fn for k, c in compiled.items()}, max_time_s=max_time_s, target_rel_ci=target_rel_ci,
+        clock=clock_for(threads.intra_op, threads.inter_op),
+        on_round=lambda r, u: on_progress(f"timing: round {r}, {u} of {len(compiled)} medians not yet stable"),
+    )
+
+
+def _clock_note(threads: Any) -> str:
+    from workbench.hw._timing import clock_for
+
+    if clock_for(threads.intra_op, threads.inter_op) == "thread-cpu":
+        return ("per-call CPU time of the calling thread (the runtime runs on it alone): the latency on a core of its "
+                "own, with time taken by other processes left out; wall-clock medians are kept beside")
+    return "wall-clock per call, calls preempted by another process left out (all calls when nearly every one was)"
+
+
+def _resolve_deployments(profile: HardwareProfile, deployments: Sequence[str] | None) -> list[Any]:
+    from workbench.backends import Deployment, get_backend
+
+    if deployments:
+        deps = [Deployment.parse(d) for d in deployments]
+    else:
+        deps = []
+        if profile.deploy is not None:
+            deps.append(Deployment(profile.deploy.backend, profile.deploy.precision))
+        if profile.supports("onnxruntime", "fp32") and all(d.name != "onnxruntime-fp32" for d in deps):
+            deps.append(Deployment("onnxruntime", "fp32"))
+    for d in deps:
+        if not profile.supports(d.backend, d.precision):
+            raise ConfigError(f"profile {profile.name!r} does not support {d.name}; it lists backends {', '.join(profile.backends)} "
+                              f"and precisions {', '.join(profile.precisions)}")
+        get_backend(d.backend).check(d, "torch")
+    return deps
+
+
+def _profile_for_measuring(profile: HardwareProfile | str) -> HardwareProfile:
+    prof = load_profile(profile)
+    if not prof.measured:
+        raise ConfigError(
+            f"profile {prof.name!r} is simulated: there is no device here to measure it on; calibrate a measured profile"
+        )
+    return prof
+
+
+@dataclass
+class CalibrationReport:
+    calibration: Calibration
+    path: Path
+    entries: list[CalibrationEntry]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def calibrate_profile(
+    profile: HardwareProfile | str,
+    *,
+    deployments: Sequence[str] | None = None,
+    models: int = 20,
+    seed: int = 0,
+    threads: int | None = None,
+    max_time_s: float = 900.0,
+    target_rel_ci: float = 0.02,
+    exporter: str = "torchscript",
+    on_progress: Callable[[str], None] | None = None,
+) -> CalibrationReport:
+    """Fit ``profile``'s predictor terms on this host from ``models`` timed architectures."""
+    from workbench.backends import Threads
+    from workbench.hw._population import calibration_population
+
+    prof = _profile_for_measuring(profile)
+    if not 3 <= models <= 200:
+        raise ConfigError(f"models: expected an integer in [3, 200], got {models}")
+    progress = on_progress or (lambda _s: None)
+    deps = _resolve_deployments(prof, deployments)
+    th = Threads(intra_op=threads or prof.resolved_threads(), inter_op=prof.inter_op_threads)
+    specs = calibration_population(models, seed=seed)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="wb-calibrate-") as tmp:
+        compiled, runners = _compile_population(specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
+        timings = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        for r in runners:
+            r.close()
+    from workbench.hw._timing import noise_floor
+
+    created = _now()
+    entries = []
+    for d in deps:
+        base = default_params(prof, d.backend, d.precision, th.intra_op)
+        keys = [k for k, c in compiled.items() if c.deployment == d.name]
+        samples = [(ops_from_spec(compiled[k].spec), timings[k].p50_ms) for k in keys]
+        basis = (
+            f"fitted on {len(samples)} architectures timed on this host ({created}); "
+            f"nominal peaks: {base.basis.split(';')[0]}"
+        )
+        params, fit = fit_params(samples, base, d.precision, basis=basis)
+        fit["noise_floor"] = noise_floor({k: timings[k] for k in keys})
+        fit["seed"] = seed
+        fit["exporter"] = exporter
+        fit["weights"] = "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
+        fit["clock"] = _clock_note(th)
+        rows = []
+        for k in keys:
+            c = compiled[k]
+            pred = predict_ops(ops_from_spec(c.spec), params, d.precision).latency_ms
+            rows.append({"name": c.spec.name, "hash": c.spec.hash, "measured_ms": timings[k].p50_ms,
+                         "predicted_ms": pred, "timing": timings[k].to_dict(), "spec": c.spec.to_dict()})
+        entries.append(CalibrationEntry(
+            deployment=d.name, backend=d.backend, precision=d.precision, intra_op=th.intra_op, inter_op=th.inter_op,
+            runtime_version=_runtime_version(d.backend), params=params, fit=fit, models=rows, created=created,
+        ))
+    cal, path, notes = _merge_and_save(prof, entries)
+    return CalibrationReport(cal, path, entries, time.perf_counter() - start, notes)
+
+
+def _merge_and_save(prof: HardwareProfile, entries: list[CalibrationEntry]) -> tuple[Calibration, Path, list[str]]:
+    notes = []
+    candidates = calibration_candidates(prof)
+    target = None
+    for p in candidates:
+        if _writable_dir(p.parent):
+            target = p
+            break
+        notes.append(f"{p.parent} is not writable")
+    if target is None:  # pragma: no cover - no writable folder at all
+        raise ConfigError(f"no writable folder for the calibration file (tried {', '.join(str(p.parent) for p in candidates)}); "
+                          "set WORKBENCH_CALIBRATION_DIR")
+    if target != candidates[0]:
+        notes.append(f"the calibration is stored in the user folder {target.parent} instead")
+    host = host_fingerprint()
+    cal = Calibration(prof.name, host, [], target)
+    if target.exists():
+        try:
+            old = Calibration.load(target)
+            if not _diff(old.host, host):
+                cal.entries = list(old.entries)
+            else:
+                notes.append(f"replaced a calibration fitted on another host ({'; '.join(_diff(old.host, host))})")
+        except ConfigError as err:
+            notes.append(f"replaced an unreadable calibration file ({err})")
+    for e in entries:
+        cal.entries = [x for x in cal.entries if not (x.deployment == e.deployment and x.intra_op == e.intra_op and x.inter_op == e.inter_op)]
+        cal.entries.append(e)
+    return cal, cal.save(target), notes
+
+
+# -- validation on held-out architectures ----------------------------------------------------------
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties)."""
+    from scipy.stats import spearmanr
+
+    if len(a) < 3:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+@dataclass
+class AccuracyReport:
+    """How far the calibrated predictor can be trusted, per deployment, on held-out models."""
+
+    profile: str
+    threads: int
+    results: dict[str, dict[str, Any]]  # deployment -> figures
+    path: Path
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "threads": self.threads, "results": self.results, "calibration_file": str(self.path),
+                "seconds": self.seconds}
+
+
+def accuracy_figures(predicted_ms: Sequence[float], measured_ms: Sequence[float]) -> dict[str, float]:
+    """nn-Meter's figures: share within ±10%, median and mean absolute relative error, Spearman, bias."""
+    p = np.asarray(predicted_ms, dtype=float)
+    m = np.asarray(measured_ms, dtype=float)
+    rel = p / m - 1.0
+    return {
+        "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
+        "within_5pct": float(np.mean(np.abs(rel) <= 0.05)),
+        "median_abs_error": float(np.median(np.abs(rel))),
+        "mean_abs_error": float(np.mean(np.abs(rel))),
+        "median_signed_error": float(np.median(rel)),
+        "spearman": spearman(p, m),
+    }
+
+
+def validate_profile(
+    profile: HardwareProfile | str,
+    *,
+    deployments: Sequence[str] | None = None,
+    models: int = 30,
+    seed: int = 0,
+    threads: int | None = None,
+    max_time_s: float = 900.0,
+    target_rel_ci: float = 0.02,
+    exporter: str = "torchscript",
+    on_progress: Callable[[str], None] | None = None,
+) -> AccuracyReport:
+    """Measure the calibrated predictor on ``models`` held-out architectures; store the figures."""
+    from workbench.arch import ArchSpec as _Spec
+    from workbench.backends import Threads
+    from workbench.hw._population import heldout_population
+    from workbench.hw._timing import noise_floor
+
+    prof = _profile_for_measuring(profile)
+    if not 3 <= models <= 500:
+        raise ConfigError(f"models: expected an integer in [3, 500], got {models}")
+    progress = on_progress or (lambda _s: None)
+    th = Threads(intra_op=threads or prof.resolved_threads(), inter_op=prof.inter_op_threads)
+    cal, note = calibration_status(prof)
+    deps = _resolve_deployments(prof, deployments)
+    entries = []
+    for d in deps:
+        e = cal.entry(d.backend, d.precision, th.intra_op, th.inter_op) if cal else None
+        if e is None:
+            raise ConfigError(
+                f"{prof.name} has no calibration of {d.name} at {th.intra_op} thread(s) on this host ({note}); "
+                f"run: workbench profiles calibrate {prof.name}" + (f" --threads {th.intra_op}" if threads else "")
+            )
+        entries.append(e)
+    assert cal is not None
+    used = {m["hash"] for e in entries for m in e.models}  # never validate on a model the fit has seen
+    specs = heldout_population(models, seed=seed, exclude=used)
+    # a few calibration models are timed again beside the held-out ones: how much faster or slower
+    # the machine is now than when it was calibrated (load on a shared machine drifts)
+    anchor_rows = [m for m in entries[0].models if m.get("spec")][:: max(1, len(entries[0].models) // _ANCHORS)][:_ANCHORS]
+    anchors = [_Spec.from_dict(m["spec"]) for m in anchor_rows]
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="wb-validate-") as tmp:
+        compiled, runners = _compile_population(specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
+        anchor_compiled, anchor_runners = _compile_population(
+            anchors, [entries[0].deployment], th, Path(tmp) / "anchors", exporter=exporter, on_progress=progress
+        )
+        everything = {**compiled, **{f"anchor|{k}": v for k, v in anchor_compiled.items()}}
+        timings = _time(everything, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        for r in runners + anchor_runners:
+            r.close()
+    then = {m["hash"]: m["measured_ms"] for m in anchor_rows}
+    ratios = [timings[f"anchor|{k}"].p50_ms / then[c.spec.hash] for k, c in anchor_compiled.items() if c.spec.hash in then]
+    drift = {
+        "models": len(ratios),
+        "deployment": entries[0].deployment,
+        "median_ratio_now_to_calibration": float(np.median(ratios)) if ratios else float("nan"),
+        "about": "calibration models timed again in this run: latency now / latency when calibrated (1.0 = no drift)",
+    }
+    results: dict[str, dict[str, Any]] = {}
+    measured_at = _now()
+    for d, e in zip(deps, entries, strict=True):
+        keys = [k for k, c in compiled.items() if c.deployment == d.name]
+        rows = []
+        for k in keys:
+            c = compiled[k]
+            pred = predict_ops(ops_from_spec(c.spec), e.params, d.precision).latency_ms
+            rows.append({"name": c.spec.name, "hash": c.spec.hash, "family": c.spec.family, "measured_ms": timings[k].p50_ms,
+                         "predicted_ms": pred, "error": pred / timings[k].p50_ms - 1.0, "timing": timings[k].to_dict()})
+        figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
+        nf = noise_floor({k: timings[k] for k in keys})
+        e.accuracy = {
+            **figs,
+            "models": len(rows),
+            "noise_floor": nf,
+            "calibration_id": e.id,
+            "measured_at": measured_at,
+            "seed": seed,
+            "threads": th.intra_op,
+            "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
+            "drift_since_calibration": drift,
+            "clock": _clock_note(th),
+            "method": (
+                "held-out architectures (disjoint from the calibration set) timed interleaved in rounds until each "
+                "median's 95% CI is within the target or the time cap; noise floor = disagreement of the first- and "
+                "second-half medians of the same run"
+            ),
+            "rows": rows,
+        }
+        results[d.name] = {k: v for k, v in e.accuracy.items() if k != "rows"} | {"rows": rows}
+    path = cal.save()
+    return AccuracyReport(prof.name, th.intra_op, results, path, time.perf_counter() - start)
