@@ -91,6 +91,35 @@ def test_a_litert_recipe_needs_the_litert_backend_and_a_keras_study(tmp_path):
         assert "deploys with the 'litert' backend" in msg and "not installed here" in msg
     else:  # registered: a torch study still cannot produce a TFLite file
         assert "recipe litert-int8-static cannot be produced" in msg and "torch" in msg
+        assert "add one to framework: [torch, keras]" in msg
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_two_framework_study_ships_each_recipe_from_the_framework_that_can_produce_it(in_tmp, monkeypatch):
+    """A Raspberry Pi's LiteRT recipe comes from the Keras model, the Xeon's ONNX one from both;
+    the .tflite's accuracy is that file's own, evaluated here in the model's channels-last layout."""
+    pytest.importorskip("ai_edge_litert")
+    from workbench.study import run_study
+
+    monkeypatch.setenv("WORKBENCH_CALIBRATION_DIR", str(in_tmp / "cal"))
+    cfg = load_config(_write(in_tmp, tiny_config_dict(
+        name="two", study={"name": "two", "sampler": "random", "seed": 0, "trials": 1, "objectives": ["accuracy", "latency"]},
+        framework=["torch", "keras"], train={"epochs": 3, "batch_size": 64, "lr": 0.01},
+        hardware=["host-cpu", "raspberry-pi-5", "x86-server-avx512"], deployments=["onnxruntime-fp32"],
+    )))
+    assert [d.name for d in cfg.profile_deployments(cfg.hardware[1], "torch")] == []
+    assert [d.name for d in cfg.profile_deployments(cfg.hardware[1], "keras")] == ["litert-int8-static"]
+    run_study(cfg, progress=False, measure_memory=False)
+    t = optuna.load_study(study_name="two", storage="sqlite:///runs/workbench.db").trials[0]
+    pi = t.user_attrs["measure:raspberry-pi-5/keras/litert-int8-static"]
+    assert pi["status"] == "ok", pi.get("error")
+    assert pi["source"] == "predicted" and pi["latency"]["n"] == 0 and pi["meta"]["artifact_id"]
+    keras_float = t.user_attrs["frameworks"]["keras"]["float_accuracy"]
+    assert keras_float > 0.5 and abs(pi["accuracy"] - keras_float) < 0.1  # the int8 file's own accuracy, near the float model's
+    assert not any(k.startswith("measure:raspberry-pi-5/torch/") for k in t.user_attrs)
+    host = [k for k in t.user_attrs if k.startswith("measure:host-cpu/")]
+    assert {"measure:host-cpu/torch/onnxruntime-int8-static", "measure:host-cpu/keras/onnxruntime-int8-static"} <= set(host)
 
 
 # -- budgets and constraint values ---------------------------------------------------------------
