@@ -327,16 +327,15 @@ def series_text(info: ExplorerInfo, s: ExplorerSeries) -> np.ndarray:
 
 
 def _symbols(s: ExplorerSeries, base: str) -> Any:
-    """Marker symbols: hollow for predicted points, a star for hand-designed ones."""
-    if s.role == "predicted":
-        base = f"{base}-open"
-    if not s.designed.any() and not (s.role in ("front", "excluded") and s.predicted.any()):
-        return base
-    sym = np.full(len(s.rows), base, dtype=object)
-    if s.role in ("front", "excluded"):
-        sym[s.predicted] = f"{base}-open"
-    sym[s.designed] = np.where(s.predicted[s.designed], "star-open", "star")
-    return sym
+    """Marker symbols: hollow for predicted points, a star for hand-designed ones; one symbol
+    for the whole trace when every point has the same."""
+    if not len(s.rows):
+        return f"{base}-open" if s.role == "predicted" else base
+    sym = np.where(s.predicted, f"{base}-open", base).astype(object)
+    if s.designed.any():
+        sym[s.designed] = np.where(s.predicted[s.designed], "star-open", "star")
+    first = sym[0]
+    return first if (sym == first).all() else sym
 
 
 def _axis_ref(facet: int) -> tuple[str, str]:

@@ -171,7 +171,7 @@ class ModelDesigner(w.VBox):
         self.error_html = w.HTML()
         self.stats_html = w.HTML()
         self.profiles_html = w.HTML()
-        self.bars = FigureWidget(layout={"template": "plotly_white", "height": 280, "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
+        self.bars = FigureWidget(layout={"template": "plotly_white", "height": 280, "width": 540, "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
                                          "yaxis": {"autorange": "reversed", "tickfont": {"size": 9}, "automargin": True}})
         self.bars.add_bar(x=[], y=[], orientation="h", marker_color="#7f7f7f", showlegend=False)
         self.measure_button = w.Button(description="Measure on this host", icon="stopwatch", layout=w.Layout(width="auto"),
@@ -191,7 +191,7 @@ class ModelDesigner(w.VBox):
             self.error_html,
         ], layout=w.Layout(flex="1 1 55%", min_width="460px"))
         right = w.VBox([self.stats_html, self.profile_select, self.profiles_html, self.bars],
-                       layout=w.Layout(flex="1 1 45%", min_width="360px"))
+                       layout=w.Layout(flex="1 1 45%", min_width="560px"))
         super().__init__([
             w.HTML("<b>Model designer</b> · edit blocks; cost, fit and predicted speed update as you type"),
             w.HBox([left, right], layout=w.Layout(width="100%", align_items="flex-start")),

@@ -173,7 +173,7 @@ class DetailPane(w.VBox):
                                        tooltip="Run ONNX Runtime's profiler on this artifact on this host", layout=w.Layout(width="auto"))
         self.profile_button.on_click(lambda _b: self._profile_clicked())
         self.breakdown_note = w.HTML()
-        self.bars = FigureWidget(layout={"template": "plotly_white", "height": 300, "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
+        self.bars = FigureWidget(layout={"template": "plotly_white", "height": 300, "width": 470, "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
                                          "yaxis": {"autorange": "reversed", "tickfont": {"size": 9}, "automargin": True}})
         self.bars.add_bar(x=[], y=[], orientation="h", marker_color="#7f7f7f", showlegend=False)
         folder = Path(export_dir) if export_dir is not None else Path("exports") / ref.name
@@ -187,10 +187,9 @@ class DetailPane(w.VBox):
             self.tabs.set_title(i, title)
         super().__init__(
             [w.HTML(_STYLE), self.header, w.HBox([self.export_folder, self.export_button]), self.export_status, self.tabs],
-            layout=w.Layout(min_width="380px", flex="1 1 40%"),
+            layout=w.Layout(min_width="500px", flex="1 1 40%"),
         )
         self.add_class("wb-detail")
-        self.tabs.layout.display = "none"
 
     # -- showing a point ----------------------------------------------------------------------
     def show(self, number: int, key: str) -> None:
@@ -220,7 +219,6 @@ class DetailPane(w.VBox):
             else "per-operator timing needs a stored ONNX Runtime artifact"
         )
         self.export_status.value = "" if has_artifact else f"<span class='src'>{_e(self._no_artifact_reason(m))}</span>"
-        self.tabs.layout.display = None
         if self.auto_profile and not self.profile_button.disabled:
             self.profile_operators()
         else:

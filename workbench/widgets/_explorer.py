@@ -40,6 +40,17 @@ _TABLE_COLUMNS = (
 )
 
 
+ALL = "*"  # option value meaning "no filter" (ipywidgets shows a None value as a blank selection)
+
+
+def _opt(value: str | None) -> str:
+    return ALL if value is None else value
+
+
+def _val(value: str) -> str | None:
+    return None if value == ALL else value
+
+
 def _fmt_bound(v: float | None) -> str:
     return "" if v is None else f"{v:g}"
 
@@ -96,15 +107,15 @@ class ParetoExplorer(w.VBox):
         axis_options = [(AXES[k].label, k) for k in AXES]
         self.x = w.Dropdown(options=axis_options, value=x, description="x", layout=w.Layout(width="250px"))
         self.y = w.Dropdown(options=axis_options, value=y, description="y", layout=w.Layout(width="250px"))
-        self.profile = w.Dropdown(options=[*[(p, p) for p in profiles], ("every profile", None)], value=profile,
-                                  description="profile", layout=w.Layout(width="230px"))
-        self.framework = w.Dropdown(options=[("all", None), *[(f, f) for f in self.index.frameworks()]], value=framework,
+        self.profile = w.Dropdown(options=self._profile_options(), value=_opt(profile), description="profile",
+                                  layout=w.Layout(width="230px"))
+        self.framework = w.Dropdown(options=self._filter_options(self.index.frameworks()), value=_opt(framework),
                                     description="framework", layout=w.Layout(width="190px"))
-        self.deployment = w.Dropdown(options=[("all", None), *[(d, d) for d in self.index.deployments()]], value=deployment,
+        self.deployment = w.Dropdown(options=self._filter_options(self.index.deployments()), value=_opt(deployment),
                                      description="deployment", layout=w.Layout(width="290px"))
         self.color_by = w.Dropdown(options=["deployment", "profile", "framework"], value=color_by, description="colour by",
                                    layout=w.Layout(width="210px"))
-        self.facet_by = w.Dropdown(options=[("none", None), "deployment", "profile", "framework"], value=facet_by,
+        self.facet_by = w.Dropdown(options=[("none", ALL), *[(d, d) for d in ("deployment", "profile", "framework")]], value=_opt(facet_by),
                                    description="facet by", layout=w.Layout(width="210px"))
         self.log_x = w.Checkbox(value=False, description="log x", indent=False, layout=w.Layout(width="80px"))
         self._log_auto = True
@@ -112,7 +123,7 @@ class ParetoExplorer(w.VBox):
         for metric, label, unit in _BUDGET_FIELDS:
             self.budget_fields[metric] = w.Text(
                 value=_fmt_bound((constraints or {}).get(metric)), placeholder="no limit", description=f"{label}",
-                layout=w.Layout(width="170px"), style={"description_width": "72px"}, continuous_update=False,
+                layout=w.Layout(width="180px"), style={"description_width": "80px"}, continuous_update=False,
                 tooltip=f"bound in {unit}" if unit else "bound",
             )
         unknown = set(constraints or {}) - {m for m, _, _ in _BUDGET_FIELDS} - set(AXES)
@@ -217,8 +228,8 @@ class ParetoExplorer(w.VBox):
             self.budget_error.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
             return self.info
         info = explorer_info(
-            self.index, x=self.x.value, y=self.y.value, profile=self.profile.value, framework=self.framework.value,
-            deployment=self.deployment.value, color_by=self.color_by.value, facet_by=self.facet_by.value,
+            self.index, x=self.x.value, y=self.y.value, profile=_val(self.profile.value), framework=_val(self.framework.value),
+            deployment=_val(self.deployment.value), color_by=self.color_by.value, facet_by=_val(self.facet_by.value),
             constraints=cons, designed=self.designed,
         )
         if self._log_auto:
@@ -244,9 +255,9 @@ class ParetoExplorer(w.VBox):
         self.designed = self.ref.designed_rows(self.index.numbers)
         self.view.max_facets = self._max_facets()
         choices = (
-            (self.profile, [*[(p, p) for p in self.index.profiles()], ("every profile", None)]),
-            (self.framework, [("all", None), *[(f, f) for f in self.index.frameworks()]]),
-            (self.deployment, [("all", None), *[(d, d) for d in self.index.deployments()]]),
+            (self.profile, self._profile_options()),
+            (self.framework, self._filter_options(self.index.frameworks())),
+            (self.deployment, self._filter_options(self.index.deployments())),
         )
         with self.hold_updates():
             for control, options in choices:
@@ -257,6 +268,13 @@ class ParetoExplorer(w.VBox):
                 control.observe(self._on_control, "value")
         self.header.value = self._header()
         return self.info
+
+    def _profile_options(self) -> list[tuple[str, str]]:
+        return [*[(p, p) for p in self.index.profiles()], ("every profile", ALL)]
+
+    @staticmethod
+    def _filter_options(values: Sequence[str]) -> list[tuple[str, str]]:
+        return [("all", ALL), *[(v, v) for v in values]]
 
     def _header(self) -> str:
         return f"<b>Pareto explorer</b> · study <code>{html.escape(self.ref.name)}</code> · {len(self.index):,} trials"
@@ -282,7 +300,7 @@ class ParetoExplorer(w.VBox):
 
     def _fill_profile_budgets(self) -> None:
         """Fill the budget fields from what the profile states (RAM, flash, its budgets)."""
-        profile = self.profile.value
+        profile = _val(self.profile.value)
         if profile is None:
             self.budget_error.value = "<span style='color:#b00'>pick one profile to use its budgets</span>"
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -91,7 +92,9 @@ def add_designed_trial(
             cfg, space, data, work_dir=work, artifact_store=FileSystemArtifactStore(str(store_dir)), memory=memory,
             on_stage=on_stage, stop_requested=stop_requested,
         )
-        trial = opt_study.ask()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # heartbeats serve optimize(); one asked trial needs none
+            trial = opt_study.ask()
         trial.set_user_attr(ORIGIN_ATTR, DESIGNED)
         try:
             values = pipeline(trial)
