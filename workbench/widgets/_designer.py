@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import tempfile
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -78,6 +77,17 @@ def _e(v: Any) -> str:
 
 def _mib(n: float) -> str:
     return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n / 1024:.3g} KiB"
+
+
+def _close_tree(widget: Any) -> None:
+    """Close a widget, its children, and their layout and style models (ipywidgets leaves those open)."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    for part in ("layout", "style"):
+        sub = getattr(widget, part, None)
+        if isinstance(sub, w.Widget):
+            sub.close()
+    widget.close()
 
 
 def _field_widget(block: Block, name: str, value: Any) -> w.Widget:
@@ -149,8 +159,6 @@ class ModelDesigner(w.VBox):
         self._extra_budgets = {p: dict(b) for p, b in (budgets or {}).items()}
         self.measurement: Any = None  # BenchmarkResult of the last "Measure"
         self.added_trial: int | None = None
-        self._job: threading.Thread | None = None
-        self._job_error: BaseException | None = None
 
         self.name = w.Text(value=spec.name or name, description="name", layout=w.Layout(width="200px"))
         self.input_shape = w.Text(value=",".join(map(str, spec.input_shape)), description="input", layout=w.Layout(width="170px"),
@@ -176,11 +184,11 @@ class ModelDesigner(w.VBox):
         self.bars.add_bar(x=[], y=[], orientation="h", marker_color="#7f7f7f", showlegend=False)
         self.measure_button = w.Button(description="Measure on this host", icon="stopwatch", layout=w.Layout(width="auto"),
                                        tooltip="build the model and measure latency, size and memory here (untrained weights)")
-        self.measure_button.on_click(lambda _b: self.measure(wait=False))
+        self.measure_button.on_click(lambda _b: self.measure(_raise=False))
         self.add_study_button = w.Button(description="Add to study", icon="plus-square", layout=w.Layout(width="auto"),
                                          disabled=self._ref is None,
                                          tooltip="train, deploy and measure it as a trial of the study" if self._ref else "pass study= to enable")
-        self.add_study_button.on_click(lambda _b: self.add_to_study(wait=False))
+        self.add_study_button.on_click(lambda _b: self.add_to_study(_raise=False))
         self.job_status = w.HTML()
         self.measure_html = w.HTML()
         left = w.VBox([
@@ -289,6 +297,7 @@ class ModelDesigner(w.VBox):
             raise IndexError(f"block index {index!r} out of range (the design has {len(self._blocks)} blocks)")
 
     def _render_blocks(self) -> None:
+        old = self.blocks_box.children
         rows = []
         for i, data in enumerate(self._blocks):
             cls_block = BLOCK_DEFAULTS[data["type"]]
@@ -307,6 +316,8 @@ class ModelDesigner(w.VBox):
             rows.append(w.HBox([label, *controls, up, down, rm], layout=w.Layout(flex_flow="row wrap", align_items="center",
                                                                                 border_bottom="1px solid #eee")))
         self.blocks_box.children = rows
+        for row in old:
+            _close_tree(row)
 
     def _field_changed(self, index: int, name: str, value: Any) -> None:
         if index < len(self._blocks):
@@ -459,38 +470,24 @@ class ModelDesigner(w.VBox):
             self.bars.layout.height = max(200, min(700, 15 * len(series.names) + 90))
 
     # -- actions -----------------------------------------------------------------------------
-    def _start_job(self, target: Any, wait: bool) -> Any:
-        if self._job is not None and self._job.is_alive():
-            raise RuntimeError("a measurement or study trial of this design is already running")
-        self._job_error = None
-        box: dict[str, Any] = {}
+    def _run_job(self, target: Any, *, raise_errors: bool) -> Any:
+        """Run an action in the calling thread (the kernel's), buttons disabled meanwhile.
 
-        def run() -> None:
-            try:
-                box["result"] = target()
-            except BaseException as err:  # noqa: BLE001 - shown in the widget; raised by wait
-                self._job_error = err
-                self.job_status.value = f"<span style='color:#b00'>{_e(type(err).__name__)}: {_e(err)}</span>"
-            finally:
-                self.measure_button.disabled = False
-                self.add_study_button.disabled = self._ref is None
-
+        Not in a background thread on purpose: a thread of its own gets its own OpenMP pool
+        beside the kernel's idle one, which slowed eager PyTorch timings on a two-core host.
+        """
         self.measure_button.disabled = True
         self.add_study_button.disabled = True
-        self._job = threading.Thread(target=run, daemon=True, name="workbench-designer")
-        self._job.start()
-        if not wait:
+        try:
+            return target()
+        except Exception as err:
+            self.job_status.value = f"<span style='color:#b00'>{_e(type(err).__name__)}: {_e(err)}</span>"
+            if raise_errors:
+                raise
             return None
-        return self.wait_job(_box=box)
-
-    def wait_job(self, timeout: float | None = None, _box: dict[str, Any] | None = None) -> Any:
-        """Wait for a running Measure / Add to study; re-raise its error."""
-        if self._job is None:
-            return None
-        self._job.join(timeout)
-        if self._job_error is not None:
-            raise self._job_error
-        return (_box or {}).get("result")
+        finally:
+            self.measure_button.disabled = False
+            self.add_study_button.disabled = self._ref is None
 
     def measure(
         self,
@@ -498,7 +495,7 @@ class ModelDesigner(w.VBox):
         deployments: Sequence[str] = ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic"),
         measure: Mapping[str, Any] | None = None,
         memory: bool = False,
-        wait: bool = True,
+        _raise: bool = True,
     ) -> Any:
         """Build the design (untrained weights) and measure each deployment on this host for real.
 
@@ -528,7 +525,7 @@ class ModelDesigner(w.VBox):
             self._refresh_stats()
             return res
 
-        return self._start_job(job, wait)
+        return self._run_job(job, raise_errors=_raise)
 
     @staticmethod
     def _measurement_table(res: Any) -> str:
@@ -551,7 +548,7 @@ class ModelDesigner(w.VBox):
             f"<th>p90 ms</th><th>n</th><th>size</th><th>peak mem</th></tr>{''.join(rows)}</table>{notes}"
         )
 
-    def add_to_study(self, *, wait: bool = True, measure_memory: bool = True) -> int | None:
+    def add_to_study(self, *, measure_memory: bool = True, _raise: bool = True) -> int | None:
         """Train, deploy and measure the design as a new trial of the study (its own pipeline and
         settings); returns the trial number. It then shows on a ParetoExplorer of the study."""
         if self._ref is None:
@@ -578,5 +575,5 @@ class ModelDesigner(w.VBox):
                                      "Refresh a ParetoExplorer of the study to see it (★).</span>")
             return number
 
-        return self._start_job(job, wait)
+        return self._run_job(job, raise_errors=_raise)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -123,7 +124,7 @@ class StudyMonitor(w.VBox):
             self.start_button.disabled = True
             self.stop_button.disabled = False
             self.stop_button.description = "Stop"
-            self.message.value = ""
+            self.message.value = self._pool_note()
             self._thread.start()
         return self
 
@@ -142,6 +143,17 @@ class StudyMonitor(w.VBox):
             "<span>stopping after the current trial (press <b>Stop now</b> to interrupt it)</span>"
         )
         self._render_stats()
+
+    @staticmethod
+    def _pool_note() -> str:
+        """A caveat when PyTorch already ran in this kernel with several threads: its idle pool sits
+        beside the one the study's thread creates, which slowed eager PyTorch timings by about a
+        third on a two-core host (ONNX Runtime sessions have pools of their own and are unaffected)."""
+        torch = sys.modules.get("torch")
+        if torch is None or torch.get_num_threads() <= 1:
+            return ""
+        return ("<span style='color:#666'>note: PyTorch is already loaded in this kernel with several threads; for the "
+                "cleanest eager-PyTorch timings run the study in a fresh kernel or with <code>workbench run</code></span>")
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the run ends; return its :class:`~workbench.study.RunResult` (re-raise its error)."""
