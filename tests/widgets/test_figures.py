@@ -16,10 +16,12 @@ from workbench.report import (
     layer_breakdown_info,
 )
 from workbench.report._study_figures import (
+    _key_label,
     explorer_layout,
     explorer_trace_dicts,
+    figures_text,
     front_mask,
-    hover_text,
+    hover,
 )
 from workbench.study import load_index, load_results, non_dominated, open_study
 
@@ -67,21 +69,45 @@ def test_predicted_points_are_hollow_and_labelled(index):
     pred = [t for t in traces if t["meta"]["role"] == "predicted" and len(t["x"])]
     assert pred and all(t["marker"]["symbol"] == "circle-open" for t in pred)
     assert all(t["type"] == "scattergl" for t in traces)
-    assert "(predicted)" in pred[0]["text"][0] and "p90" in pred[0]["text"][0]
+    assert "(predicted)" in pred[0]["hovertext"][0] and "p90" in pred[0]["hovertext"][0]
     front = [t for t in traces if t["meta"]["role"] == "front"]
     assert front and all(t["marker"]["symbol"] in ("diamond-open",) or set(t["marker"]["symbol"]) == {"diamond-open"} for t in front)
 
 
 def test_hover_shows_architecture_figures_and_spread(index):
-    key = index.keys()[0]
-    text = hover_text(index, key)
-    row = 7
-    t = index.tables[key]
-    assert index.arch[row] in text[row]
-    assert f"trial {index.numbers[row]}" in text[row]
-    assert f"p50 {t['latency_p50_ms'][row]:.4g} ms" in text[row] and f"p90 {t['latency_p90_ms'][row]:.4g} ms" in text[row]
-    assert "(measured)" in text[row]
-    assert hover_text(index, key) is text  # cached per key
+    info = explorer_info(index, profile="host-cpu")
+    s = next(s for s in info.series if s.role == "measured" and len(s.rows))
+    customdata, text, figures, template = hover(info, s)
+    key = info.keys[int(s.keyidx[0])]
+    row, t = s.rows[7], index.tables[key]
+    assert text[7] == index.arch[row] and customdata[7] == index.numbers[row]
+    assert f"p50 {t['latency_p50_ms'][row]:.4g} ms · p90 {t['latency_p90_ms'][row]:.4g} ms (measured)" in figures[7]
+    assert f"accuracy {t['accuracy'][row]:.4f}" in figures[7] and "KiB" in figures[7] and "MACs" in figures[7]
+    assert template == f"<b>trial %{{customdata}}</b> · {_key_label(key)}<br>%{{text}}<br>%{{hovertext}}"
+    assert figures_text(index, key) is figures_text(index, key)  # built once per key
+    # several deployments in one trace: each point names its own; predicted figures say so
+    mixed = explorer_info(index, profile=None, color_by="framework", constraints={"latency": 1e-6})
+    s = next(s for s in mixed.series if s.role == "excluded")
+    assert s.predicted.any() and not s.predicted.all()
+    _cd, text, figures, template = hover(mixed, s)
+    assert "%{customdata}</b><br>" in template
+    assert "(predicted)" in figures[s.predicted][0] and "(measured)" in figures[~s.predicted][0]
+    assert text[0].startswith(_key_label(mixed.keys[int(s.keyidx[0])]) + "<br>")
+
+
+def test_missing_figures_show_as_not_available(index):
+    key = index.keys()[1]
+    saved = index.tables[key]["peak_memory_bytes"].copy()
+    try:
+        index.tables[key]["peak_memory_bytes"][:] = np.nan
+        index.__dict__.pop("_explorer_cache", None)
+        info = explorer_info(index, profile="host-cpu", deployment=key.split("/", 2)[2])
+        s = next(s for s in info.series if s.role == "measured")
+        _cd, _text, figures, _template = hover(info, s)
+        assert all("peak memory n/a MiB" in f for f in figures[:5])
+    finally:
+        index.tables[key]["peak_memory_bytes"][:] = saved
+        index.__dict__.pop("_explorer_cache", None)
 
 
 def test_constraints_exclude_exactly_the_violating_points(index):

@@ -279,51 +279,74 @@ def _constraints(constraints: Mapping[str, float] | Sequence[Constraint] | None)
 
 
 # -- rendering ------------------------------------------------------------------------------------
+def _cached(index: Any, name: str, make: Any) -> Any:
+    """A per-index cache (the index is read-only once built)."""
+    cache = index.__dict__.setdefault("_explorer_cache", {})
+    if name not in cache:
+        cache[name] = make()
+    return cache[name]
+
+
+def _arch(index: Any) -> np.ndarray:
+    return _cached(index, "arch", lambda: np.array(index.arch, dtype=str) if len(index.arch) else np.zeros(0, dtype="<U1"))
+
+
+def _key_label(key: str) -> str:
+    profile, framework, deployment = key.split("/", 2)
+    return f"{deployment} ({framework}) on {profile}"
+
+
 def _fmt(values: np.ndarray, spec: str, scale: float = 1.0) -> list[str]:
     return [format(v * scale, spec) if v == v else "n/a" for v in values.tolist()]
 
 
-def hover_text(index: Any, key: str) -> np.ndarray:
-    """Hover text of every row of ``key``: trial, deployment, architecture, and the figures with
-    their spread and source. Built once per key and cached on the index (it does not depend on
-    axes, filters or colours), so an update only gathers rows."""
-    cache = index.__dict__.setdefault("_hover_text", {})
-    if key in cache:
-        return cache[key]
-    profile, framework, deployment = key.split("/", 2)
-    t = index.tables[key]
-    source = np.where(t["predicted"] > 0, "predicted", "measured").tolist()
-    head = f"</b> · {deployment} ({framework}) on {profile}<br>"
-    texts = [
-        f"<b>trial {n}{head}{arch}<br>accuracy {acc} (this artifact's own)<br>"
-        f"latency p50 {p50} ms · p90 {p90} ms ({src})<br>size {size} KiB · peak memory {mem} MiB<br>"
-        f"params {params} · MACs {macs} M"
-        for n, arch, acc, p50, p90, src, size, mem, params, macs in zip(
-            index.numbers.tolist(), index.arch, _fmt(t["accuracy"], ".4f"), _fmt(t["latency_p50_ms"], ".4g"),
-            _fmt(t["latency_p90_ms"], ".4g"), source, _fmt(t["size_bytes"], ".4g", 1 / 1024),
-            _fmt(t["peak_memory_bytes"], ".4g", 1 / 2**20), _fmt(index.params, ",.0f"), _fmt(index.macs, ".4g", 1e-6),
-        )
-    ]
-    cache[key] = np.array(texts, dtype=str) if texts else np.zeros(0, dtype="<U1")
-    return cache[key]
+def figures_text(index: Any, key: str) -> np.ndarray:
+    """Per row of ``key``: its figures with their spread, as hover text. Built once per key and
+    cached on the index (it depends on neither axes, filters nor colours), so an update only
+    gathers rows; the browser receives flat string arrays, which serialise fastest."""
+
+    def make() -> np.ndarray:
+        t = index.tables[key]
+        src = np.where(t["predicted"] > 0, "predicted", "measured").tolist()
+        rows = [
+            f"accuracy {acc} (this artifact's own)<br>latency p50 {p50} ms · p90 {p90} ms ({s})<br>"
+            f"size {size} KiB · peak memory {mem} MiB<br>params {params} · MACs {macs} M"
+            for acc, p50, p90, s, size, mem, params, macs in zip(
+                _fmt(t["accuracy"], ".4f"), _fmt(t["latency_p50_ms"], ".4g"), _fmt(t["latency_p90_ms"], ".4g"), src,
+                _fmt(t["size_bytes"], ".4g", 1 / 1024), _fmt(t["peak_memory_bytes"], ".4g", 1 / 2**20),
+                _fmt(index.params, ",.0f"), _fmt(index.macs, ".4g", 1e-6),
+            )
+        ]
+        return np.array(rows, dtype=str) if rows else np.zeros(0, dtype="<U1")
+
+    return _cached(index, f"figures:{key}", make)
 
 
-def series_text(info: ExplorerInfo, s: ExplorerSeries) -> np.ndarray:
-    """Hover text of the points of ``s`` (a gather from the per-key cache)."""
-    if len(s.rows) == 0:
-        return np.zeros(0, dtype="<U1")
-    keys = np.unique(s.keyidx)
-    if len(keys) == 1:
-        text = hover_text(info.index, info.keys[int(keys[0])])[s.rows]
-    else:
-        parts = {int(k): hover_text(info.index, info.keys[int(k)]) for k in keys}
-        text = np.empty(len(s.rows), dtype=max((p.dtype for p in parts.values()), key=lambda d: d.itemsize))
-        for k, p in parts.items():
-            sel = s.keyidx == k
-            text[sel] = p[s.rows[sel]]
+def hover(info: ExplorerInfo, s: ExplorerSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(customdata, text, hovertext, hovertemplate) of the points of ``s``: the trial number as
+    numbers, the architecture summary as text, the figures with their spread and source as hover
+    text, and the deployment in the template (or per point when a trace holds several)."""
+    ix = info.index
+    n = len(s.rows)
+    keys = np.unique(s.keyidx) if n else np.zeros(0, dtype=np.int64)
+    customdata = ix.numbers[s.rows].astype(np.float64)
+    text = _arch(ix)[s.rows] if n else np.zeros(0, dtype="<U1")
     if s.designed.any():
         text = np.where(s.designed, np.char.add("designed by hand · ", text), text)
-    return text
+    if len(keys) <= 1:
+        figures = figures_text(ix, info.keys[int(keys[0])])[s.rows] if n else np.zeros(0, dtype="<U1")
+        where = f" · {_key_label(info.keys[int(keys[0])])}" if n else ""
+    else:  # several deployments in one trace: each point names its own
+        parts = {int(k): figures_text(ix, info.keys[int(k)]) for k in keys}
+        figures = np.empty(n, dtype=max((p.dtype for p in parts.values()), key=lambda d: d.itemsize))
+        for k, p in parts.items():
+            sel = s.keyidx == k
+            figures[sel] = p[s.rows[sel]]
+        labels = np.array([_key_label(k) + "<br>" for k in info.keys], dtype=str)
+        text = np.char.add(labels[s.keyidx], text)
+        where = ""
+    template = f"<b>trial %{{customdata}}</b>{where}<br>%{{text}}<br>%{{hovertext}}"
+    return customdata, text, figures, template
 
 
 def _symbols(s: ExplorerSeries, base: str) -> Any:
@@ -348,14 +371,14 @@ def explorer_trace_dicts(info: ExplorerInfo) -> list[dict[str, Any]]:
     legend_seen: set[str] = set()
     for s in info.series:
         xref, yref = _axis_ref(s.facet)
-        text = series_text(info, s)
+        customdata, text, figures, template = hover(info, s)
         legendgroup = f"{s.role}:{s.group}"
         show = legendgroup not in legend_seen and len(s.rows) > 0
         legend_seen.add(legendgroup)
         d: dict[str, Any] = {
             "type": "scattergl", "x": s.x, "y": s.y, "xaxis": xref, "yaxis": yref, "name": s.name,
             "legendgroup": legendgroup, "showlegend": show, "text": text,
-            "customdata": info.index.numbers[s.rows].astype(np.int32),
+            "hovertext": figures, "customdata": customdata,
             "meta": {"role": s.role, "group": s.group, "facet": s.facet},
         }
         if s.role == "front":
@@ -363,19 +386,19 @@ def explorer_trace_dicts(info: ExplorerInfo) -> list[dict[str, Any]]:
                 mode="lines+markers",
                 line={"color": s.color, "width": 2, "shape": "hv" if info.y == "accuracy" or info.x == "accuracy" else "linear"},
                 marker={"color": s.color, "size": 10, "symbol": _symbols(s, "diamond"), "line": {"width": 1, "color": "#222"}},
-                hovertemplate="%{text}<extra>Pareto</extra>",
+                hovertemplate=template + "<extra>Pareto</extra>",
             )
         elif s.role == "excluded":
             d.update(
                 mode="markers", marker={"color": EXCLUDED_COLOR, "size": 5, "opacity": 0.5, "symbol": _symbols(s, "circle")},
-                hovertemplate="%{text}<extra>outside the budget</extra>",
+                hovertemplate=template + "<extra>outside the budget</extra>",
             )
         else:
             d.update(
                 mode="markers",
                 marker={"color": s.color, "size": 6, "opacity": 0.55 if s.role == "measured" else 0.8, "symbol": _symbols(s, "circle"),
                         "line": {"width": 1, "color": s.color}},
-                hovertemplate=f"%{{text}}<extra>{s.role}</extra>",
+                hovertemplate=template + f"<extra>{s.role}</extra>",
             )
         traces.append(d)
     return traces

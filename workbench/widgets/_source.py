@@ -24,6 +24,10 @@ ORIGIN_ATTR = "origin"
 DESIGNED = "designed"
 
 
+_INDEX_CACHE: dict[tuple[Any, str], tuple[tuple[Any, ...], Any]] = {}
+_INDEX_CACHE_SIZE = 4
+
+
 @dataclass
 class StudyRef:
     """A study by name in a storage (an Optuna storage object; ``url`` when known)."""
@@ -46,9 +50,38 @@ class StudyRef:
         return optuna.load_study(study_name=self.name, storage=self.storage, sampler=sampler)
 
     def index(self) -> Any:
+        """The study's :class:`~workbench.study.StudyIndex`; reused while the study is unchanged."""
         from workbench.study import load_index
 
-        return load_index(self.storage, self.name)
+        version = self.version()
+        cache_key = (self.url or id(self.storage), self.name)
+        hit = _INDEX_CACHE.get(cache_key)
+        if version is not None and hit is not None and hit[0] == version:
+            return hit[1]
+        index = load_index(self.storage, self.name)
+        if version is not None:
+            _INDEX_CACHE[cache_key] = (version, index)
+            while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+                _INDEX_CACHE.pop(next(iter(_INDEX_CACHE)))
+        return index
+
+    def version(self) -> tuple[Any, ...] | None:
+        """A cheap fingerprint of the study's trials (counts, last ids, states, last completion) on
+        an RDB storage: it changes whenever a trial is added, finishes or gets a new attribute."""
+        engine = getattr(self.storage, "engine", None)
+        if engine is None:
+            return None
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            trials = conn.execute(text(
+                "SELECT COUNT(*), MAX(trial_id), MAX(datetime_complete), "
+                "SUM(CASE WHEN state = 'RUNNING' THEN 1 ELSE 0 END), SUM(CASE WHEN state = 'COMPLETE' THEN 1 ELSE 0 END) "
+                "FROM trials WHERE study_id = :sid"), {"sid": self.study_id}).one()
+            attrs = conn.execute(text(
+                "SELECT COUNT(*), MAX(a.trial_user_attribute_id) FROM trial_user_attributes a "
+                "JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :sid"), {"sid": self.study_id}).one()
+        return (*tuple(trials), *tuple(attrs))
 
     def user_attrs(self) -> dict[str, Any]:
         return dict(self.storage.get_study_user_attrs(self.study_id))
@@ -123,6 +156,18 @@ class TrialDetail:
         return self.user_attrs.get(ORIGIN_ATTR) == DESIGNED
 
 
+_STORAGES: dict[str, Any] = {}
+
+
+def _storage_for(url: str) -> Any:
+    """One storage per URL in this process (opening one checks the schema: a tenth of a second)."""
+    if url not in _STORAGES:
+        from workbench.study import open_storage
+
+        _STORAGES[url] = open_storage(url, heartbeat=False)
+    return _STORAGES[url]
+
+
 def resolve_study(study: Any, storage: Any = None) -> StudyRef:
     """A :class:`StudyRef` from a study name and its storage (URL or object), an
     ``optuna.Study``, what ``run_study`` returns (a ``RunResult``), or a StudyRef."""
@@ -136,9 +181,7 @@ def resolve_study(study: Any, storage: Any = None) -> StudyRef:
         url = storage if isinstance(storage, str) else None
         st = storage
         if isinstance(storage, str):
-            from workbench.study import open_storage
-
-            st = open_storage(storage, heartbeat=False)
+            st = _storage_for(storage)
         st = getattr(st, "_backend", st)
         try:
             study_id = int(st.get_study_id_from_name(study))

@@ -48,28 +48,37 @@ class ScatterView:
         #: per trace: (index rows, key positions) of its points; the last trace is the highlight ring
         self.points: list[tuple[np.ndarray, np.ndarray]] = []
         self.replaced = 0  # how many times traces had to be replaced (in-place updates do not count)
+        self._layout: dict[str, Any] = {}
 
     def apply(self, info: ExplorerInfo) -> None:
         traces = explorer_trace_dicts(info)
         layout = explorer_layout(info, max_facets=self.max_facets, title=self.title)
         if self.height is not None and not info.facet_by:
             layout["height"] = self.height
-        shapes, annotations = layout.pop("shapes"), layout.pop("annotations")
+        # only what changed in the layout is sent (a profile switch changes the title, not the axes)
+        changed = {k: v for k, v in layout.items() if self._layout.get(k) != v}
+        self._layout = layout
+        shapes, annotations = changed.pop("shapes", None), changed.pop("annotations", None)
         signature = tuple((d["meta"]["role"], d["meta"]["group"], d["meta"]["facet"]) for d in traces)
         fig = self.figure
+
+        def relayout() -> None:
+            if changed:
+                fig.layout.update(changed)
+            if shapes is not None:
+                fig.layout.shapes = shapes
+            if annotations is not None:
+                fig.layout.annotations = annotations
+
         if signature == self.signature:
             with fig.batch_update():
                 for trace, d in zip(fig.data, traces):
                     trace.update({k: v for k, v in d.items() if k != "type"})
                 fig.data[-1].update(x=[], y=[])
-                fig.layout.update(layout)
-                fig.layout.shapes = shapes
-                fig.layout.annotations = annotations
+                relayout()
         else:
             with fig.batch_update():
-                fig.layout.update(layout)
-                fig.layout.shapes = shapes
-                fig.layout.annotations = annotations
+                relayout()
             fig.data = ()
             fig.add_traces([*traces, dict(_HIGHLIGHT)])
             for trace in fig.data:
