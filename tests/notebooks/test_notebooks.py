@@ -138,6 +138,10 @@ def test_quickstart(kernel_name, tmp_path):
     assert "AnyModel" in names or any("Figure" in n for n in names)  # the plotly FigureWidgets (anywidget)
     assert "IntProgressModel" in names and "DropdownModel" in names
     assert any(p.suffix == ".onnx" for p in (tmp_path / "runs" / "chosen").iterdir())
+    # nbconvert output: the plain figures render as plotly, the widgets from their saved state
+    nbconvert = pytest.importorskip("nbconvert")
+    html, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    assert "scattergl" in html and "application/vnd.jupyter.widget-state+json" in html
 
 
 def test_design_by_hand(kernel_name, tmp_path):

@@ -39,9 +39,9 @@ from workbench.widgets._predict import (
     Budget,
     Prediction,
     Predictor,
-    default_predictor,
     predict,
     profile_budgets,
+    resolve_predictor,
 )
 
 __all__ = ["BLOCK_DEFAULTS", "Estimate", "ModelDesigner"]
@@ -134,7 +134,7 @@ class ModelDesigner(w.VBox):
         from workbench.hw import list_profiles
 
         self._quiet = False
-        self.predictor = default_predictor() if predictor == "default" else predictor
+        self.predictor = resolve_predictor(predictor)
         self.study = study
         self.storage = storage
         self.config = config

@@ -22,7 +22,7 @@ import numpy as np
 from workbench.report._study_figures import AXES, ExplorerInfo, explorer_info
 from workbench.widgets._detail import DetailPane
 from workbench.widgets._export import ExportResult, export_points
-from workbench.widgets._predict import Predictor, default_predictor, profile_budgets
+from workbench.widgets._predict import Predictor, profile_budgets, resolve_predictor
 from workbench.widgets._source import StudyRef, resolve_study
 from workbench.widgets._table import SortableTable
 from workbench.widgets._view import ScatterView
@@ -88,7 +88,7 @@ class ParetoExplorer(w.VBox):
         self.index = self.ref.index()
         self.designed = self.ref.designed_rows(self.index.numbers)
         self.load_seconds = time.perf_counter() - t0
-        self.predictor = default_predictor() if predictor == "default" else predictor
+        self.predictor = resolve_predictor(predictor)
         self.export_dir = Path(export_dir) if export_dir is not None else Path("exports") / self.ref.name
         self.info: ExplorerInfo | None = None
         self.last_update_seconds = 0.0

@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["Budget", "Prediction", "Predictor", "default_predictor", "predict", "profile_budgets"]
+__all__ = ["Budget", "Prediction", "Predictor", "default_predictor", "predict", "profile_budgets", "resolve_predictor"]
 
 PREDICTOR_MISSING = (
     "predicted latency needs the latency predictor (workbench.hw.predict_latency), which this installation does not have"
@@ -65,6 +65,17 @@ def default_predictor() -> Predictor | None:
         dep = f"{backend}-{precision}" if backend and precision else str(getattr(pred, "precision", "") or "recipe")
         return Prediction(name, dep, float(pred.latency_ms), layers, basis)
 
+    return predictor
+
+
+def resolve_predictor(predictor: Predictor | str | None) -> Predictor | None:
+    """``"default"``: the library's predictor when installed; a callable as given; None: none."""
+    if isinstance(predictor, str):
+        if predictor != "default":
+            raise ValueError(f"predictor must be 'default', a callable or None, got {predictor!r}")
+        return default_predictor()
+    if predictor is not None and not callable(predictor):
+        raise ValueError(f"predictor must be 'default', a callable or None, got {type(predictor).__name__}")
     return predictor
 
 
