@@ -141,7 +141,8 @@ def test_quickstart(kernel_name, tmp_path):
     # nbconvert output: the plain figures render as plotly, the widgets from their saved state
     nbconvert = pytest.importorskip("nbconvert")
     html, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
-    assert "scattergl" in html and "application/vnd.jupyter.widget-state+json" in html
+    assert "application/vnd.jupyter.widget-state+json" in html  # the widgets, from their saved state
+    assert html.count("Plotly.newPlot") >= 2 and '"type":"scattergl"' in html.replace(" ", "")  # the plain figures
 
 
 def test_design_by_hand(kernel_name, tmp_path):

@@ -356,8 +356,11 @@ class ParetoExplorer(w.VBox):
         front = set(self.pareto_points())
         out = []
         ix = self.index
-        for n, key in points:
-            r = ix.row_of(n)
+        numbers = np.fromiter((int(n) for n, _ in points), dtype=np.int64, count=len(points))
+        rows = np.searchsorted(ix.numbers, numbers)  # the index is ordered by trial number
+        if len(rows) and ((rows >= len(ix.numbers)) | (ix.numbers[np.minimum(rows, len(ix.numbers) - 1)] != numbers)).any():
+            raise KeyError(f"a trial of the selection is not in study {self.ref.name!r}")
+        for (n, key), r in zip(points, rows.tolist()):
             t = ix.tables[key]
             profile, framework, deployment = key.split("/", 2)
             out.append({
