@@ -34,7 +34,11 @@ def _notebook() -> dict:
         ),
         nbformat.v4.new_code_cell("monitor = ww.StudyMonitor(CONFIG, measure_memory=False)\nmonitor.start()\nmonitor"),
         nbformat.v4.new_code_cell("result = monitor.wait()\nexplorer = ww.ParetoExplorer(result, constraints={'accuracy': 0.3})\nexplorer"),
-        nbformat.v4.new_code_cell("designer = ww.ModelDesigner(study=result)\ndesigner"),
+        nbformat.v4.new_code_cell(
+            "designer = ww.ModelDesigner(study=result, budgets={'host-cpu': {'size': 8}})\n"
+            "designer.measure(deployments=('onnxruntime-fp32', 'onnxruntime-int8-dynamic'), measure={'max_time_s': 0.3})\n"
+            "designer"
+        ),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -111,6 +115,7 @@ def _screenshot(page, selector: str, name: str) -> Path:
     DOCS.mkdir(parents=True, exist_ok=True)
     el = page.locator(selector).first
     el.scroll_into_view_if_needed()
+    page.mouse.move(2, 2)  # no hover label or mode bar in the picture
     page.wait_for_timeout(400)
     path = DOCS / name
     el.screenshot(path=str(path))
@@ -185,6 +190,15 @@ def _run(jupyter_lab, page) -> None:
         " return g && g.layout.title && String(g.layout.title.text).includes('measured, ONNX Runtime profiler'); }",
         timeout=60_000,
     )
+
+    # the designer edits from its own buttons, in the browser
+    designer = page.locator(".wb-designer")
+    assert "measured on this host" in designer.inner_text() and "exceeds the budget 8 KiB" in designer.inner_text()
+    rows_before = page.evaluate("() => document.querySelectorAll('.wb-designer .wb-block-row').length")
+    designer.locator("button", has_text="Add block").click()
+    page.wait_for_function(f"() => document.querySelectorAll('.wb-designer .wb-block-row').length === {rows_before + 1}", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('.wb-designer').innerText.includes('ir24e4k3 fc10')", timeout=30_000)
+    assert "an earlier version of the design" in designer.inner_text()  # the measurement no longer matches
 
     _screenshot(page, ".wb-explorer", "pareto_explorer.png")
     _screenshot(page, ".wb-monitor", "study_monitor.png")

@@ -313,8 +313,10 @@ class ModelDesigner(w.VBox):
             down.on_click(lambda _b, i=i: self.move_block(i, 1))
             rm.on_click(lambda _b, i=i: self.remove_block(i))
             label = w.HTML(f"<b>{i}</b> {_e(_BLOCK_LABELS[data['type']])}", layout=w.Layout(width="150px"))
-            rows.append(w.HBox([label, *controls, up, down, rm], layout=w.Layout(flex_flow="row wrap", align_items="center",
-                                                                                border_bottom="1px solid #eee")))
+            row = w.HBox([label, *controls, up, down, rm], layout=w.Layout(flex_flow="row wrap", align_items="center",
+                                                                           border_bottom="1px solid #eee"))
+            row.add_class("wb-block-row")
+            rows.append(row)
         self.blocks_box.children = rows
         for row in old:
             _close_tree(row)
@@ -453,6 +455,7 @@ class ModelDesigner(w.VBox):
             + "".join(rows) + f"</table>{warn_html}{note}"
         )
         self._draw_bars(preds)
+        self.measure_html.value = self._measurement_html()
 
     def _draw_bars(self, preds: Mapping[str, Prediction | str]) -> None:
         from workbench.report import layer_breakdown_info
@@ -518,14 +521,20 @@ class ModelDesigner(w.VBox):
                                       memory=memory, report=False)
             ok = [m for m in res.measurements if m.ok and m.latency is not None]
             fastest = min(ok, key=lambda m: m.latency.p50_ms) if ok else None
-            self.measurement = {"spec_hash": spec.hash, "result": res,
+            self.measurement = {"spec_hash": spec.hash, "spec": spec, "result": res,
                                 "fastest": (fastest.deployment, fastest.latency.p50_ms) if fastest else None}
-            self.measure_html.value = self._measurement_table(res)
             self.job_status.value = "<span>measured on this host (see below)</span>"
             self._refresh_stats()
             return res
 
         return self._run_job(job, raise_errors=_raise)
+
+    def _measurement_html(self) -> str:
+        if self.measurement is None:
+            return ""
+        res, spec = self.measurement["result"], self.measurement["spec"]
+        stale = "" if spec.hash == self._spec.hash else " <span style='color:#b00'>(an earlier version of the design: measure again)</span>"
+        return f"<div style='color:#666'>{_e(spec.summary())}{stale}</div>" + self._measurement_table(res)
 
     @staticmethod
     def _measurement_table(res: Any) -> str:
