@@ -159,23 +159,27 @@ def browser_side(url: str, name: str) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     chromium = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
-    root = Path(tempfile.mkdtemp(prefix="wb-bench-lab-"))
+    home = Path(tempfile.mkdtemp(prefix="wb-bench-lab-"))
+    root = home / "root"
+    root.mkdir()
     cells = [
-        nbformat.v4.new_code_cell("import time, workbench.widgets as ww"),
+        nbformat.v4.new_code_cell("import workbench.widgets as ww\nprint('imports ready')"),
         nbformat.v4.new_code_cell(f"ex = ww.ParetoExplorer({name!r}, {url!r})\nex"),
     ]
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), root / "bench.ipynb")
-    (root / "settings" / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (root / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "bench.ipynb")
+    (home / "settings" / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     token = secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-           "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"), "JUPYTER_CONFIG_DIR": str(root / "config"),
-           "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / "ws")}
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
+           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTER_CONFIG_DIR": str(home / "config"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws")}
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
@@ -196,13 +200,13 @@ def browser_side(url: str, name: str) -> dict[str, float]:
             b = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"])
             page = b.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(f"{base}lab/tree/bench.ipynb?token={token}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
             page.wait_for_function("""() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
                 const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
                 return k && k.connectionStatus === 'connected' && k.status === 'idle'; }""", timeout=120_000)
             # warm the kernel's imports first: their one-off cost is reported by the kernel-side run
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }")
-            page.wait_for_function("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                                   timeout=120_000)
+            page.wait_for_function("() => document.body.innerText.includes('imports ready')", timeout=120_000)
             time.sleep(1.0)
             t = time.perf_counter()
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell'); }")

@@ -49,7 +49,8 @@ def test_editing_blocks_updates_the_spec_and_its_cost():
     assert len(d.value.blocks) == 4 and len(d.blocks_box.children) == 4
     cost = cost_summary(d.value)
     assert f"{cost.params:,}" in d.stats_html.value and f"{cost.macs:,}" in d.stats_html.value
-    assert sum(d.bars.data[0].x) == cost.macs
+    assert sum(d.series.values) == cost.macs and d.series.kind == "cost"
+    assert f"data-n='{len(d.series.values)}'" in d.bars.value and "from the spec" in d.bars.value
     # the widgets edit the same state: a field widget change is an edit
     row = d.blocks_box.children[0]
     out_channels = next(c for c in row.children if getattr(c, "description", "") == "out_channels")
@@ -118,10 +119,10 @@ def test_predictor_hook_shows_predicted_latency_and_latency_budgets(mcu_profile)
     assert preds[mcu_profile].deployment == "onnxruntime-int8-static"
     assert "ms predicted" in d.profiles_html.value
     assert any("predicted latency (onnxruntime-int8-static)" in w and "exceeds the budget 0.01 ms" in w for w in d.warnings())
-    assert "predicted" in d.bars.layout.title.text and d.bars.data[0].marker.color == "#9467bd"
+    assert d.series.kind == "predicted" and "(predicted for host-cpu" in d.bars.value and "#9467bd" in d.bars.value
     # without a predictor the designer says so instead of showing a number
     d2 = ModelDesigner(profiles=[mcu_profile], predictor=None)
-    assert "no predictor" in d2.profiles_html.value and "from the spec" in d2.bars.layout.title.text
+    assert "no predictor" in d2.profiles_html.value and d2.series.kind == "cost" and "from the spec" in d2.bars.value
 
 
 @pytest.mark.skipif(hasattr(workbench.hw, "predict_latency"), reason="this installation has the latency predictor")

@@ -82,7 +82,7 @@ def test_hover_shows_architecture_figures_and_spread(index):
     row, t = s.rows[7], index.tables[key]
     assert text[7] == index.arch[row] and customdata[7] == index.numbers[row]
     assert f"p50 {t['latency_p50_ms'][row]:.4g} ms · p90 {t['latency_p90_ms'][row]:.4g} ms (measured)" in figures[7]
-    assert f"accuracy {t['accuracy'][row]:.4f}" in figures[7] and "KiB" in figures[7] and "MACs" in figures[7]
+    assert f"acc {t['accuracy'][row]:.4f}" in figures[7] and "KiB" in figures[7] and "MACs" in figures[7]
     assert template == f"<b>trial %{{customdata}}</b> · {_key_label(key)}<br>%{{text}}<br>%{{hovertext}}"
     assert figures_text(index, key) is figures_text(index, key)  # built once per key
     # several deployments in one trace: each point names its own; predicted figures say so
@@ -104,7 +104,7 @@ def test_missing_figures_show_as_not_available(index):
         info = explorer_info(index, profile="host-cpu", deployment=key.split("/", 2)[2])
         s = next(s for s in info.series if s.role == "measured")
         _cd, _text, figures, _template = hover(info, s)
-        assert all("peak memory n/a MiB" in f for f in figures[:5])
+        assert all("peak mem n/a MiB" in f for f in figures[:5])
     finally:
         index.tables[key]["peak_memory_bytes"][:] = saved
         index.__dict__.pop("_explorer_cache", None)

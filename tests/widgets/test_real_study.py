@@ -62,9 +62,9 @@ def test_per_operator_time_is_measured_with_the_onnx_runtime_profiler(explorer):
     assert prof.total_ms <= prof.run_median_ms * 1.5  # kernels fit within the runs they belong to
     assert any(t in ("MatMul", "Gemm", "MatMulInteger", "QLinearMatMul", "QuantizeLinear", "DequantizeLinear") for t in prof.op_types)
     assert explorer.detail.source.value == "measured"
-    bars = explorer.detail.bars
-    assert list(bars.data[0].x) == pytest.approx([v / 1000 for v in prof.median_us])
-    assert "measured, ONNX Runtime profiler" in bars.layout.title.text
+    series = explorer.detail.series
+    assert series.kind == "measured" and series.values == pytest.approx([v / 1000 for v in prof.median_us])
+    assert "measured, ONNX Runtime profiler" in explorer.detail.bars.value and "data-kind='measured'" in explorer.detail.bars.value
     assert "measured on this host" in explorer.detail.breakdown_note.value
 
 

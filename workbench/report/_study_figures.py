@@ -301,20 +301,19 @@ def _fmt(values: np.ndarray, spec: str, scale: float = 1.0) -> list[str]:
 
 
 def figures_text(index: Any, key: str) -> np.ndarray:
-    """Per row of ``key``: its figures with their spread, as hover text. Built once per key and
-    cached on the index (it depends on neither axes, filters nor colours), so an update only
-    gathers rows; the browser receives flat string arrays, which serialise fastest."""
+    """Per row of ``key``: its figures with their spread (the accuracy is the artifact's own) and
+    source, as hover text. Built once per key and cached on the index (it depends on neither axes,
+    filters nor colours), so an update only gathers rows; flat string arrays serialise fastest."""
 
     def make() -> np.ndarray:
         t = index.tables[key]
         src = np.where(t["predicted"] > 0, "predicted", "measured").tolist()
         rows = [
-            f"accuracy {acc} (this artifact's own)<br>latency p50 {p50} ms · p90 {p90} ms ({s})<br>"
-            f"size {size} KiB · peak memory {mem} MiB<br>params {params} · MACs {macs} M"
+            f"acc {acc} · p50 {p50} ms · p90 {p90} ms ({s})<br>{size} KiB · peak mem {mem} MiB · {params} params · {macs} M MACs"
             for acc, p50, p90, s, size, mem, params, macs in zip(
                 _fmt(t["accuracy"], ".4f"), _fmt(t["latency_p50_ms"], ".4g"), _fmt(t["latency_p90_ms"], ".4g"), src,
-                _fmt(t["size_bytes"], ".4g", 1 / 1024), _fmt(t["peak_memory_bytes"], ".4g", 1 / 2**20),
-                _fmt(index.params, ",.0f"), _fmt(index.macs, ".4g", 1e-6),
+                _fmt(t["size_bytes"], ".4g", 1 / 1024), _fmt(t["peak_memory_bytes"], ".3g", 1 / 2**20),
+                _fmt(index.params, ",.0f"), _fmt(index.macs, ".3g", 1e-6),
             )
         ]
         return np.array(rows, dtype=str) if rows else np.zeros(0, dtype="<U1")

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import ipywidgets as w
-from plotly.graph_objs import FigureWidget
 
 from workbench._errors import ConfigError
 from workbench.arch import (
@@ -35,6 +34,7 @@ from workbench.arch import (
     block_from_dict,
     cost_summary,
 )
+from workbench.widgets._bars import bars_html
 from workbench.widgets._predict import (
     Budget,
     Prediction,
@@ -179,9 +179,8 @@ class ModelDesigner(w.VBox):
         self.error_html = w.HTML()
         self.stats_html = w.HTML()
         self.profiles_html = w.HTML()
-        self.bars = FigureWidget(layout={"template": "plotly_white", "height": 280, "width": 540, "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
-                                         "yaxis": {"autorange": "reversed", "tickfont": {"size": 9}, "automargin": True}})
-        self.bars.add_bar(x=[], y=[], orientation="h", marker_color="#7f7f7f", showlegend=False)
+        self.bars = w.HTML()
+        self.series: Any = None  # the LayerSeries drawn
         self.measure_button = w.Button(description="Measure on this host", icon="stopwatch", layout=w.Layout(width="auto"),
                                        tooltip="build the model and measure latency, size and memory here (untrained weights)")
         self.measure_button.on_click(lambda _b: self.measure(_raise=False))
@@ -462,15 +461,8 @@ class ModelDesigner(w.VBox):
 
         first = next((p for p in preds.values() if not isinstance(p, str)), None)
         info = layer_breakdown_info(self._spec, metric="macs", predicted=first.breakdown() if first is not None else None)
-        series = info.series[-1]
-        with self.bars.batch_update():
-            bar = self.bars.data[0]
-            bar.x, bar.y = series.values, series.names
-            bar.marker.color = "#9467bd" if series.kind == "predicted" else "#7f7f7f"
-            bar.hovertemplate = f"%{{y}}: %{{x:.4g}} {series.unit} ({series.kind})<extra></extra>"
-            self.bars.layout.title = {"text": series.label, "font": {"size": 12}}
-            self.bars.layout.xaxis.title = series.unit
-            self.bars.layout.height = max(200, min(700, 15 * len(series.names) + 90))
+        self.series = info.series[-1]
+        self.bars.value = bars_html(self.series)
 
     # -- actions -----------------------------------------------------------------------------
     def _run_job(self, target: Any, *, raise_errors: bool) -> Any:

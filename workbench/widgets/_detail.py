@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
-from plotly.graph_objs import FigureWidget
 
 from workbench._errors import WorkbenchError
+from workbench.widgets._bars import bars_html
 from workbench.widgets._predict import Predictor, predict
 from workbench.widgets._source import StudyRef, TrialDetail
 
@@ -173,9 +173,8 @@ class DetailPane(w.VBox):
                                        tooltip="Run ONNX Runtime's profiler on this artifact on this host", layout=w.Layout(width="auto"))
         self.profile_button.on_click(lambda _b: self._profile_clicked())
         self.breakdown_note = w.HTML()
-        self.bars = FigureWidget(layout={"template": "plotly_white", "height": 300, "width": 470, "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
-                                         "yaxis": {"autorange": "reversed", "tickfont": {"size": 9}, "automargin": True}})
-        self.bars.add_bar(x=[], y=[], orientation="h", marker_color="#7f7f7f", showlegend=False)
+        self.bars = w.HTML()
+        self.series: Any = None  # the LayerSeries drawn
         folder = Path(export_dir) if export_dir is not None else Path("exports") / ref.name
         self.export_folder = w.Text(value=str(folder), description="folder", layout=w.Layout(width="60%"))
         self.export_button = w.Button(description="Export artifact", icon="download", disabled=True, layout=w.Layout(width="auto"))
@@ -274,7 +273,6 @@ class DetailPane(w.VBox):
             return
         kind = {"measured": "measured", "predicted": "predicted"}.get(self.source.value, "cost")
         series = next(s for s in info.series if s.kind == kind)
-        colors = {"cost": "#7f7f7f", "measured": "#1f77b4", "predicted": "#9467bd"}
         notes = {
             "cost": "From the spec: a cost, not a latency. Measure per-operator time for a measured latency breakdown.",
         }
@@ -282,16 +280,8 @@ class DetailPane(w.VBox):
         if isinstance(self.prediction, str) and kind == "cost":
             note += f" Predicted per-layer latency: {self.prediction}."
         self.breakdown_note.value = f"<div class='src'>{_e(note)}</div>"
-        with self.bars.batch_update():
-            bar = self.bars.data[0]
-            bar.x = series.values
-            bar.y = series.names
-            bar.marker.color = colors[kind]
-            bar.marker.pattern.shape = "/" if kind == "predicted" else ""
-            bar.hovertemplate = f"%{{y}}: %{{x:.4g}} {series.unit} ({kind})<extra></extra>"
-            self.bars.layout.title = {"text": series.label, "font": {"size": 12}}
-            self.bars.layout.xaxis.title = series.unit
-            self.bars.layout.height = max(220, min(900, 16 * len(series.names) + 90))
+        self.series = series
+        self.bars.value = bars_html(series)
 
     def profile_operators(self, **kwargs: Any) -> Any:
         """Measure this point's ONNX artifact per operator on this host (ONNX Runtime profiler)."""
