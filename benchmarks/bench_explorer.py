@@ -17,7 +17,9 @@ it over the kernel's sockets to a client. Timings are medians over ``--repeats``
 * **profile switch**: the profile dropdown changed (the first visit of a profile, then back and
   forth). Other updates: x axis, a budget, a facet split, a click on a point.
 * **browser** (``--browser``): in JupyterLab + Debian's Chromium, from running the cell to
-  every point drawn (WebGL), and from changing the profile to the new points drawn.
+  every point drawn (WebGL), and from changing the profile to the new points drawn; for scale,
+  how long an empty plotly ``FigureWidget`` takes to appear (each instance loads plotly's widget
+  bundle, 4.9 MB).
 * **reference**: on the same study in the same run, Optuna's own path to a Pareto plot:
   ``load_study`` + ``get_trials()``, then ``optuna.visualization.plot_pareto_front``.
 
@@ -163,7 +165,8 @@ def browser_side(url: str, name: str) -> dict[str, float]:
     root = home / "root"
     root.mkdir()
     cells = [
-        nbformat.v4.new_code_cell("import workbench.widgets as ww\nprint('imports ready')"),
+        nbformat.v4.new_code_cell("import workbench.widgets as ww, plotly.graph_objects as go\nprint('imports ready')"),
+        nbformat.v4.new_code_cell("go.FigureWidget()"),
         nbformat.v4.new_code_cell(f"ex = ww.ParetoExplorer({name!r}, {url!r})\nex"),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -208,6 +211,12 @@ def browser_side(url: str, name: str) -> dict[str, float]:
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }")
             page.wait_for_function("() => document.body.innerText.includes('imports ready')", timeout=120_000)
             time.sleep(1.0)
+            # plotly's FigureWidget alone: the first on a page loads plotly's 4.9 MB widget bundle
+            t = time.perf_counter()
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }")
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=300_000, polling=50)
+            bare = time.perf_counter() - t
+            time.sleep(1.0)
             t = time.perf_counter()
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell'); }")
             page.wait_for_function(f"() => ({drawn})() > 0", timeout=300_000, polling=50)
@@ -225,7 +234,7 @@ def browser_side(url: str, name: str) -> dict[str, float]:
                 return gd._fullData.some(t => t.meta && t.meta.role === 'measured' && t._length > 0); }""", timeout=120_000, polling=50)
             switch_back = time.perf_counter() - t
             b.close()
-        return {"open": open_s, "switch_first": switch_first, "switch": switch_back, "points": n}
+        return {"bare": bare, "open": open_s, "switch_first": switch_first, "switch": switch_back, "points": n}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -268,6 +277,7 @@ def main() -> None:
     if args.browser:
         b = browser_side(url, name)
         print("\nend to end in JupyterLab + Chromium (WebGL), from the action to every point drawn:")
+        print(f"  {'an empty plotly FigureWidget, first on page':44s} {b['bare']:7.3f} s   plotly's own widget bundle, for scale")
         print(f"  {'open (cell run -> drawn)':44s} {b['open']:7.3f} s   {int(b['points']):,} points")
         print(f"  {'profile switch, first visit':44s} {b['switch_first']:7.3f} s")
         print(f"  {'profile switch':44s} {b['switch']:7.3f} s")
