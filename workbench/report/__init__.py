@@ -13,16 +13,34 @@ from workbench.report._figures import (
     pareto_info,
 )
 from workbench.report._html import render_report, write_report
+from workbench.report._study_figures import (
+    AXES,
+    Constraint,
+    ExplorerInfo,
+    LayerBreakdownInfo,
+    explorer_figure,
+    explorer_info,
+    layer_breakdown_figure,
+    layer_breakdown_info,
+)
 
 __all__ = [
+    "AXES",
     "ComparisonInfo",
+    "Constraint",
+    "ExplorerInfo",
     "FootprintRow",
+    "LayerBreakdownInfo",
     "ParetoInfo",
     "ParetoSeries",
     "comparison_info",
     "deployment_comparison_figure",
+    "explorer_figure",
+    "explorer_info",
     "footprint_info",
     "history_figure",
+    "layer_breakdown_figure",
+    "layer_breakdown_info",
     "pareto_figure",
     "pareto_info",
     "render_report",

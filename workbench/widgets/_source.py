@@ -1,0 +1,220 @@
+"""Which study a widget shows, given in any form a user has, and one trial's full record.
+
+The widgets read a study two ways: the columnar :class:`~workbench.study.StudyIndex` for plots
+over every trial, and the storage API for the full record of the one trial a user clicks, so a
+10,000-trial study never has all its trials rebuilt.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench._errors import StorageError
+from workbench.bench import Measurement
+
+__all__ = ["StudyRef", "TrialDetail", "resolve_study"]
+
+#: trial user attribute that marks a trial added by hand (the model designer), not sampled
+ORIGIN_ATTR = "origin"
+DESIGNED = "designed"
+
+
+_INDEX_CACHE: dict[tuple[Any, str], tuple[tuple[Any, ...], Any]] = {}
+_INDEX_CACHE_SIZE = 4
+
+
+@dataclass
+class StudyRef:
+    """A study by name in a storage (an Optuna storage object; ``url`` when known)."""
+
+    name: str
+    storage: Any
+    url: str | None = None
+    _study_id: int | None = field(default=None, repr=False)
+
+    @property
+    def study_id(self) -> int:
+        if self._study_id is None:
+            self._study_id = int(self.storage.get_study_id_from_name(self.name))
+        return self._study_id
+
+    def load(self, sampler: Any = None) -> Any:
+        """The ``optuna.Study``."""
+        import optuna
+
+        return optuna.load_study(study_name=self.name, storage=self.storage, sampler=sampler)
+
+    def index(self) -> Any:
+        """The study's :class:`~workbench.study.StudyIndex`; reused while the study is unchanged."""
+        from workbench.study import load_index
+
+        version = self.version()
+        cache_key = (self.url or id(self.storage), self.name)
+        hit = _INDEX_CACHE.get(cache_key)
+        if version is not None and hit is not None and hit[0] == version:
+            return hit[1]
+        index = load_index(self.storage, self.name)
+        if version is not None:
+            _INDEX_CACHE[cache_key] = (version, index)
+            while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+                _INDEX_CACHE.pop(next(iter(_INDEX_CACHE)))
+        return index
+
+    def version(self) -> tuple[Any, ...] | None:
+        """A cheap fingerprint of the study's trials (counts, last ids, states, last completion) on
+        an RDB storage: it changes whenever a trial is added, finishes or gets a new attribute."""
+        engine = getattr(self.storage, "engine", None)
+        if engine is None:
+            return None
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            trials = conn.execute(text(
+                "SELECT COUNT(*), MAX(trial_id), MAX(datetime_complete), "
+                "SUM(CASE WHEN state = 'RUNNING' THEN 1 ELSE 0 END), SUM(CASE WHEN state = 'COMPLETE' THEN 1 ELSE 0 END) "
+                "FROM trials WHERE study_id = :sid"), {"sid": self.study_id}).one()
+            attrs = conn.execute(text(
+                "SELECT COUNT(*), MAX(a.trial_user_attribute_id) FROM trial_user_attributes a "
+                "JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :sid"), {"sid": self.study_id}).one()
+        return (*tuple(trials), *tuple(attrs))
+
+    def user_attrs(self) -> dict[str, Any]:
+        return dict(self.storage.get_study_user_attrs(self.study_id))
+
+    def artifact_store(self) -> Any | None:
+        """The study's Optuna file-system artifact store, or None when it has none on this disk."""
+        path = self.user_attrs().get("artifact_store")
+        if not path or not Path(path).is_dir():
+            return None
+        from optuna.artifacts import FileSystemArtifactStore
+
+        return FileSystemArtifactStore(str(path))
+
+    def trial(self, number: int) -> TrialDetail:
+        """The full record of trial ``number`` (one trial, through the storage API)."""
+        try:
+            tid = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, int(number))
+        except KeyError:
+            raise KeyError(f"no trial {number} in study {self.name!r}") from None
+        t = self.storage.get_trial(tid)
+        return TrialDetail(
+            number=t.number, state=t.state.name, values=list(t.values) if t.values is not None else None,
+            params=dict(t.params), user_attrs=dict(t.user_attrs),
+        )
+
+    def designed_rows(self, numbers: np.ndarray) -> np.ndarray:
+        """Bool per trial number: trials added by hand (one query on an RDB storage)."""
+        found: set[int] = set()
+        engine = getattr(self.storage, "engine", None)
+        if engine is not None:
+            from sqlalchemy import text
+
+            q = text(
+                "SELECT t.number FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
+                "WHERE t.study_id = :sid AND a.key = :key AND a.value_json = :val"
+            )
+            with engine.connect() as conn:
+                found = {int(r[0]) for r in conn.execute(q, {"sid": self.study_id, "key": ORIGIN_ATTR, "val": f'"{DESIGNED}"'})}
+        else:
+            for t in self.load().get_trials(deepcopy=False):
+                if t.user_attrs.get(ORIGIN_ATTR) == DESIGNED:
+                    found.add(t.number)
+        return np.isin(numbers, np.fromiter(found, dtype=np.int64, count=len(found)))
+
+
+@dataclass
+class TrialDetail:
+    """Everything stored for one trial."""
+
+    number: int
+    state: str
+    values: list[float] | None
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+
+    @property
+    def spec(self) -> Any | None:
+        from workbench.arch import ArchSpec
+
+        data = self.user_attrs.get("spec")
+        return ArchSpec.from_dict(data) if data else None
+
+    def measurement(self, key: str) -> Measurement | None:
+        data = self.user_attrs.get(f"measure:{key}")
+        return Measurement.from_dict(data) if data else None
+
+    def keys(self) -> list[str]:
+        return sorted(k[len("measure:"):] for k in self.user_attrs if k.startswith("measure:"))
+
+    @property
+    def designed(self) -> bool:
+        return self.user_attrs.get(ORIGIN_ATTR) == DESIGNED
+
+
+_STORAGES: dict[str, Any] = {}
+
+
+def _storage_for(url: str) -> Any:
+    """One storage per URL in this process (opening one checks the schema: a tenth of a second)."""
+    if url not in _STORAGES:
+        from workbench.study import open_storage
+
+        _STORAGES[url] = open_storage(url, heartbeat=False)
+    return _STORAGES[url]
+
+
+def resolve_study(study: Any, storage: Any = None) -> StudyRef:
+    """A :class:`StudyRef` from a study name and its storage (URL or object), an
+    ``optuna.Study``, what ``run_study`` returns (a ``RunResult``), or a StudyRef."""
+    if isinstance(study, StudyRef):
+        return study
+    if isinstance(study, str):
+        if storage is None:
+            raise ValueError(
+                f"study {study!r} is given by name: pass its storage too, e.g. storage='sqlite:///runs/workbench.db'"
+            )
+        url = storage if isinstance(storage, str) else None
+        st = storage
+        if isinstance(storage, str):
+            st = _storage_for(storage)
+        st = getattr(st, "_backend", st)
+        try:
+            study_id = int(st.get_study_id_from_name(study))
+        except KeyError:
+            # (optuna's study summaries would read every trial of every study; this reads names only)
+            from workbench._errors import UnknownNameError
+
+            names = [s.study_name for s in st.get_all_studies()]
+            raise UnknownNameError(f"study in {url or 'the storage'}", study, names) from None
+        return StudyRef(study, st, url, study_id)
+    inner = getattr(study, "study", None)  # RunResult
+    if inner is not None and hasattr(inner, "study_name"):
+        study = inner
+    if hasattr(study, "study_name") and hasattr(study, "_storage"):
+        # Optuna wraps an RDB storage in a cache; the index reads the database underneath
+        st = getattr(study._storage, "_backend", study._storage)
+        url = getattr(st, "url", None)
+        return StudyRef(study.study_name, st, url if isinstance(url, str) else None)
+    raise TypeError(
+        "expected a study name with its storage, an optuna.Study, or what workbench.run_study returns; "
+        f"got {type(study).__name__}"
+    )
+
+
+def download(store: Any, artifact_id: str, dest: Path) -> Path:
+    """Copy artifact ``artifact_id`` out of ``store`` to ``dest`` (replacing it)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with store.open_reader(artifact_id) as reader, open(tmp, "wb") as writer:
+            shutil.copyfileobj(reader, writer)
+    except FileNotFoundError:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"artifact {artifact_id} is missing from the study's artifact store") from None
+    tmp.replace(dest)
+    return dest
