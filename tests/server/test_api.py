@@ -225,7 +225,7 @@ async def test_study_detail_trials_page_and_one_trial(jp_fetch, root):
 async def test_profiles_include_the_roots_folder_and_report_bad_files(jp_fetch, root):
     (root / "hwprofiles").mkdir()
     (root / "hwprofiles" / "my-board.yaml").write_text(
-        "name: my-board\nkind: simulated\ndevice: cpu\nthreads: 4\ncores: {value: 4, source: datasheet}\n"
+        "name: my-board\nkind: simulated\ndevice: cpu\nthreads: 4\nprecisions: [fp32]\ncores: {value: 4, source: datasheet}\n"
         "peak_gops: {fp32: {value: 20, source: datasheet}}\nmemory_bandwidth_gbs: {value: 4, source: datasheet}\n"
     )
     (root / "hwprofiles" / "broken.yaml").write_text("name: broken\nkind: sometimes\n")

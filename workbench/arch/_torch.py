@@ -66,11 +66,11 @@ def _classes(torch: Any) -> dict[str, Any]:
             parts["act"] = activation(act)
         return nn.Sequential(parts)
 
-    class GlobalAvgPool(nn.Module):
+    class GlobalAvgPool(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def forward(self, x: Any) -> Any:
             return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
-    class InvertedResidualModule(nn.Module):
+    class InvertedResidualModule(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def __init__(self, cin: int, b: InvertedResidual) -> None:
             super().__init__()
             hidden = b.hidden_for(cin)
@@ -87,7 +87,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             h = self.project(self.dw(h))
             return x + h if self.use_residual else h
 
-    class ResidualModule(nn.Module):
+    class ResidualModule(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def __init__(self, cin: int, b: BasicBlock | Bottleneck) -> None:
             super().__init__()
             cout = b.out_channels_for(cin)
@@ -109,7 +109,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             skip = self.shortcut(x) if self.shortcut is not None else x
             return self.act(h + skip)
 
-    class PoolModule(nn.Module):
+    class PoolModule(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def __init__(self, b: Pool) -> None:
             super().__init__()
             pad = b.kernel // 2
@@ -121,7 +121,7 @@ def _classes(torch: Any) -> dict[str, Any]:
         def forward(self, x: Any) -> Any:
             return self.pool(x)
 
-    class DenseModule(nn.Module):
+    class DenseModule(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def __init__(self, in_shape: tuple[int, ...], b: Dense, pool: bool) -> None:
             super().__init__()
             self.to_vector: str | None = None
@@ -151,7 +151,7 @@ def _classes(torch: Any) -> dict[str, Any]:
                 x = self.dropout(x)
             return x
 
-    class Head(nn.Module):
+    class Head(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         def __init__(self, spec: ArchSpec) -> None:
             super().__init__()
             self.to_vector: str | None = None
@@ -171,7 +171,7 @@ def _classes(torch: Any) -> dict[str, Any]:
                 x = self.dropout(x)
             return self.fc(x)
 
-    class SpecNet(nn.Module):
+    class SpecNet(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
         """A network built from an :class:`~workbench.arch.ArchSpec` (kept as ``.spec``)."""
 
         def __init__(self, spec: ArchSpec) -> None:

@@ -24,6 +24,7 @@ graphs run the same kernels, and side-by-side timings of the two agree.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from workbench._errors import ConfigError, WorkbenchError
+from workbench._files import atomic_write_text
 from workbench.arch import ArchSpec
 from workbench.hw._predict import (
     COMPUTE_KINDS,
@@ -249,10 +251,7 @@ class Calibration:
 
     def save(self, path: Path | None = None) -> Path:
         p = Path(path or self.path or "")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False, default=float), encoding="utf-8")
-        tmp.replace(p)
+        atomic_write_text(p, json.dumps(self.to_dict(), indent=1, sort_keys=False, default=float))
         self.path = p
         return p
 
@@ -290,7 +289,8 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
         if diffs:
             stale_notes.append(f"{path} was fitted on another host ({'; '.join(diffs)})")
             continue
-        fresh, stale = [], []
+        fresh: list[Any] = []
+        stale: list[Any] = []
         for e in cal.entries:
             now = _runtime_version(e.backend)
             (fresh if now == e.runtime_version else stale).append(e)
@@ -476,7 +476,7 @@ def _compile_population(
             artifact = backend.compile(source, d, ctx)
             runner = backend.load(artifact, threads)
             runners.append(runner)
-            compiled[f"{spec.hash}|{d.name}"] = _Compiled(spec, d.name, (lambda r=runner, x=x: r(x)))
+            compiled[f"{spec.hash}|{d.name}"] = _Compiled(spec, d.name, functools.partial(runner, x))
     return compiled, runners
 
 
@@ -633,7 +633,7 @@ def _merge_and_save(prof: HardwareProfile, entries: list[CalibrationEntry]) -> t
 # -- validation on held-out architectures ----------------------------------------------------------
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties)."""
     from scipy.stats import spearmanr
 

@@ -406,7 +406,7 @@ def _ops_of(model: Any, input_shape: Sequence[int] | None) -> list[OpRecord]:
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         from workbench.hw._onnx_cost import ops_from_onnx
 
-        return ops_from_onnx(model)  # type: ignore[arg-type]
+        return ops_from_onnx(model)
     if isinstance(model, Sequence):
         return list(model)
     import sys

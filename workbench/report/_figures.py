@@ -114,7 +114,7 @@ def pareto_info(
                 y=[float(r[fy]) for r in kr],
                 on_front=[r["trial"] in on for r in kr],
                 hover=[_hover(r) for r in kr],
-                source=sources.pop() if len(sources) == 1 else "mixed",
+                source=str(sources.pop()) if len(sources) == 1 else "mixed",
                 hypervolume=front.hypervolume if front else 0.0,
             )
         )

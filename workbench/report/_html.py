@@ -94,7 +94,7 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         return out
 
     profiles = results.profiles()
-    for prof in profiles or [None]:
+    for prof in profiles or [None]:  # type: ignore[list-item]  # None: one section for a study without profiles
         parts.append(f"<h2>Pareto fronts{': ' + _e(prof) if prof else ''}</h2>")
         parts.append(fig_html(pareto_figure(results, profile=prof)))
         fronts = results.fronts(profile=prof)
@@ -174,7 +174,7 @@ def _footprint(results: StudyResults) -> str:
 
 
 def _trial_table(results: StudyResults) -> str:
-    front_members = set()
+    front_members: set[tuple[str, int]] = set()
     for f in results.fronts().values():
         front_members.update((f.key, t) for t in f.trials)
     head = ("<table class='sortable'><thead><tr><th>trial</th><th class='l'>deployment</th><th class='l'>source</th>"
@@ -206,7 +206,7 @@ def _trial_table(results: StudyResults) -> str:
 
 def _key_source(results: StudyResults, key: str) -> str:
     sources = {r.get("source") for r in results.rows() if r.get("key") == key and r.get("status") == "ok"}
-    return sources.pop() if len(sources) == 1 else "mixed"
+    return str(sources.pop()) if len(sources) == 1 else "mixed"
 
 
 def _key_trust(results: StudyResults, key: str) -> str:
@@ -254,9 +254,6 @@ def _receipts(results: StudyResults) -> str:
 
 def write_report(results: StudyResults, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
     """Write :func:`render_report` to ``path`` (folders created) and return the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(render_report(results, title=title), encoding="utf-8")
-    tmp.replace(p)
-    return p
+    from workbench._files import atomic_write_text
+
+    return atomic_write_text(path, render_report(results, title=title))

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -88,7 +88,7 @@ class StudyConfig:
         """What a profile is evaluated with: a measured profile, the study's deployments plus its
         recipe; a simulated one, its recipe (the file that would be shipped to it). With
         ``framework``, only those whose backend deploys that framework's models."""
-        recipe = (Deployment(profile.deploy.backend, profile.deploy.precision),) if profile.deploy else ()
+        recipe: tuple[Deployment, ...] = (Deployment(profile.deploy.backend, profile.deploy.precision),) if profile.deploy else ()
         if profile.measured:
             names = {d.name for d in self.deployments}
             recipe = tuple(self.deployments) + tuple(d for d in recipe if d.name not in names)
@@ -138,7 +138,7 @@ class StudyConfig:
     def objective_profile_name(self) -> str:
         return self.objective_profile or self.hardware[0].name
 
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
         return ["maximize" if o == "accuracy" else "minimize" for o in self.objectives]
 
     def metric_names(self) -> list[str]:

@@ -94,7 +94,7 @@ def read_constraints(r: Reader, profiles: Sequence[HardwareProfile]) -> dict[str
         sub.finish(extra_known=tuple(BUDGET_FIELDS))
         if not values:
             raise sub.error(f"expected at least one of: {', '.join(BUDGET_FIELDS)}")
-        out[str(key)] = Budget(profile=str(key), **values)
+        out[str(key)] = Budget(profile=str(key), **values)  # type: ignore[arg-type]  # float fields by name
     r.finish()
     return out
 

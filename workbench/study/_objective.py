@@ -9,6 +9,7 @@ here for accuracy, with latency and memory predicted.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 import traceback
@@ -302,7 +303,7 @@ class TrialPipeline:
             self.report(f"trial {n}: check budgets on {profile.name}")
             fw = next((f for f in cfg.frameworks if _serves(dep.backend, f)), cfg.frameworks[0])
             fig = prefilter_figures(
-                spec, profile, dep, budget=budget, build=lambda fw=fw: framework_builder(fw)(spec, seed=cfg.train.seed),
+                spec, profile, dep, budget=budget, build=functools.partial(framework_builder(fw), spec, seed=cfg.train.seed),
                 framework=fw,
                 workdir=self.work_dir / f"trial-{n}" / f"prefilter-{i}", calibration=self.calibration,
                 settings=cfg.measure, memory=self.memory, onnx_exporter=cfg.onnx_exporter,
@@ -382,4 +383,5 @@ class TrialPipeline:
     def _upload(self, trial: Any, path: Path) -> str:
         from optuna.artifacts import upload_artifact
 
+        assert self.artifact_store is not None
         return upload_artifact(artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench._errors import ConfigError
+from workbench._files import atomic_write_text, replace_dir
 from workbench._json import dumps
 from workbench._version import __version__
 from workbench.bench import MemoryProbe
@@ -264,10 +265,7 @@ def write_outputs(results: StudyResults, cfg: StudyConfig | None, run_dir: Path,
 
 
 def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, text)
 
 
 _EXT = {"onnxruntime": ".onnx", "torch": ".pt2", "litert": ".tflite", "keras": ".keras", "keras-xla": ".keras"}
@@ -275,14 +273,26 @@ _EXT = {"onnxruntime": ".onnx", "torch": ".pt2", "litert": ".tflite", "keras": "
 
 def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool = False) -> Path:
     """Copy every deployment's Pareto-optimal artifacts to ``dest`` with a ``manifest.json``."""
-    from optuna.artifacts import download_artifact
 
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    manifest = []
+    manifest: list[dict[str, Any]] = []
     keep: set[str] = set()
     by_trial = {t.number: t for t in results.trials}
+    replace_dir(dest, lambda folder: _fill_pareto(results, store, folder, manifest, keep, by_trial))
+    if prune:
+        for t in results.trials:
+            for m in t.measurements():
+                art = m.meta.get("artifact_id")
+                if art and art not in keep:
+                    with contextlib.suppress(Exception):  # already gone
+                        store.remove(art)
+    return dest
+
+
+def _fill_pareto(
+    results: StudyResults, store: Any, dest: Path, manifest: list[dict[str, Any]], keep: set[str], by_trial: dict[int, Any]
+) -> None:
+    from optuna.artifacts import download_artifact
+
     for key, front in results.fronts().items():
         for n in front.trials:
             m = next((m for m in by_trial[n].measurements() if m.key == key), None)
@@ -306,14 +316,6 @@ def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool 
                              footprint=m.meta.get("footprint"), accuracy_note=m.meta.get("accuracy_note"))
             manifest.append(entry)
     (dest / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
-    if prune:
-        for t in results.trials:
-            for m in t.measurements():
-                art = m.meta.get("artifact_id")
-                if art and art not in keep:
-                    with contextlib.suppress(Exception):  # already gone
-                        store.remove(art)
-    return dest
 
 
 def _ext(m: Any) -> str:

@@ -117,7 +117,7 @@ def train_keras(
 def _stop_poll(keras: Any, should_stop: Callable[[], bool]) -> Any:
     """A Keras callback that ends ``fit`` with ``KeyboardInterrupt`` once ``should_stop()`` is true."""
 
-    class StopPoll(keras.callbacks.Callback):  # type: ignore[misc, name-defined]
+    class StopPoll(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
             if should_stop():
                 raise KeyboardInterrupt

@@ -1,0 +1,45 @@
+"""Outputs written by several processes at once (two workers of one study finish together)."""
+
+import multiprocessing as mp
+
+from workbench._files import atomic_write_text, replace_dir
+
+
+def _write_many(path, tag, n):
+    for i in range(n):
+        atomic_write_text(path, f"{tag}-{i}\n" * 1000)
+
+
+def _replace_many(path, tag, n):
+    def build(folder):
+        for j in range(5):
+            (folder / f"f{j}").write_text(tag)
+
+    for _ in range(n):
+        replace_dir(path, build)
+
+
+def _run(target, path):
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=target, args=(path, tag, 50)) for tag in ("a", "b", "c")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    return [p.exitcode for p in procs]
+
+
+def test_concurrent_atomic_writes_leave_one_whole_file_and_no_temporaries(tmp_path):
+    path = tmp_path / "report.html"
+    assert _run(_write_many, path) == [0, 0, 0]
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1000 and len(set(lines)) == 1  # one writer's whole text
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_concurrent_folder_replacements_leave_one_whole_folder(tmp_path):
+    dest = tmp_path / "pareto"
+    assert _run(_replace_many, dest) == [0, 0, 0]
+    texts = {p.read_text() for p in dest.iterdir()}
+    assert sorted(p.name for p in dest.iterdir()) == [f"f{j}" for j in range(5)] and len(texts) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["pareto"]
