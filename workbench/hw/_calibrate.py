@@ -1,9 +1,14 @@
 """Calibrating the latency predictor on a measured profile, and measuring how far to trust it.
 
 ``calibrate_profile`` times a seeded population of realistic architectures (at most 20 by
-default) on this host, deployment by deployment, and fits the roofline's efficiency factors
-and overheads to them (least squares on log latency, pulled gently towards the profile's
-priors). The result is a calibration file beside the profile — ``host-cpu.calibration.json``
+default) on this host, deployment by deployment. For ONNX Runtime it also runs every model
+under the runtime's profiler and fits the kernel-level model to the per-kernel times
+(:mod:`workbench.hw._kernels`: per unit kind, non-negative physical terms fitted in log space),
+with the runtime's per-call and per-kernel time fitted to the end-to-end timings. The
+roofline's efficiency factors and overheads are fitted to the end-to-end timings as well (least
+squares on log latency, pulled gently towards the profile's priors): they cost what the kernel
+level does not cover, and everything for a runtime without a profiler. The result is a
+calibration file beside the profile — ``host-cpu.calibration.json``
 next to ``host-cpu.yaml`` — or, when that folder is not writable (an installed package), in
 the user's data folder; either way the path is reported.
 
@@ -543,9 +548,9 @@ def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Seque
         times, info = attribute_nodes(units, nodes)
         unnamed += len(info["unnamed_units"])
         named_share.append(info["named_share"])
-        samples.append((units, times, ms))
+        samples.append((units, times, ms, info["nodes"]))
     km, report = fit_kernel_model(samples, precision, params.lanes)
-    report["units"] = sum(len(u) for u, _t, _m in samples)
+    report["units"] = sum(len(s[0]) for s in samples)
     report["units_without_a_node"] = unnamed
     report["time_attributed_by_name"] = float(np.mean(named_share)) if named_share else 0.0
     basis = params.basis + "; kernel-level terms fitted to the runtime profiler's per-kernel times"
@@ -647,10 +652,12 @@ def calibrate_profile(
             fit["kernels"] = kfit
             fit["method"] = (
                 "kernel level: per-kernel times of every calibration model from the runtime's profiler, attributed to the "
-                "predictor's kernel units by node name; per unit kind, non-negative least squares (relative error) on "
-                "MACs, output, input and weight elements, window reads and non-folded activations; per-call and "
-                "per-kernel runtime time and the plain/profiled ratio fitted to end-to-end timings; roofline terms "
-                "(fitted end to end) for unit kinds the calibration did not exercise"
+                "predictor's kernel units by node name and brought to the model's end-to-end time (the profiler's "
+                "slowdown taken out per node or in proportion, chosen by cross-validation over the models); per unit "
+                "kind, non-negative terms fitted in log space on MACs, output positions and channels, output, input "
+                "and weight elements, window reads, residual adds and non-folded activations; per-call and per-kernel "
+                "runtime time and a common scale fitted to end-to-end timings; roofline terms (fitted end to end) for "
+                "unit kinds the calibration did not exercise"
             )
         else:
             fit["method"] = fit["roofline"]["method"]

@@ -6,21 +6,34 @@ attributed to the predictor's kernel units (:func:`workbench.hw._predict.kernel_
 module path in their names (``/blocks.3/dw/conv/Conv`` is the unit of ``blocks.3.dw.conv``);
 nodes the optimiser created without a path (a layout transpose, the quantize/dequantize pair
 around an activation int8 cannot run, the pieces of an inlined hard-swish) belong to the unit
-they follow, and nodes before the first unit to the input's conversion. Twenty models give
-hundreds of per-unit samples.
+they follow, and nodes before the first unit to the input's conversion. A unit kind that never
+gets a node of its own (ONNX Runtime's fp32 layout fuses a residual add into the convolution
+before it) is recorded as fused. Twenty models give hundreds of per-unit samples.
 
-Each unit kind gets a linear model in non-negative terms, fitted by non-negative least squares
-weighted by relative error: a fixed cost, MACs (lane-padded), output, input and weight elements,
-window reads of a k x k convolution or pool, and the elements of each activation the runtime
-cannot fold. Every term has a physical reading (time per MAC, per element written or read), so
-the fit cannot invent a negative cost and extrapolates like the roofline does. Finally the
-per-call and per-kernel time the runtime spends outside kernels, and the ratio of plain to
-profiled kernel time, are fitted to the models' end-to-end timings.
+The profiler itself slows a run down, by a share that differs from model to model (up to
+about twice as slow for deep int8 models of small kernels, a few percent for most), so each
+model's kernel times are brought to its end-to-end time before fitting: the profile says how a
+model's time divides among its kernels, the end-to-end timing how long it is. The slowdown is
+taken out either as an equal deduction per profiled node (the profiler's bookkeeping is per
+node) or in proportion to the times; :func:`fit_kernel_model` picks, per deployment, the one
+whose fits predict left-out calibration models better (cross-validation over the models).
+
+Each unit kind gets a linear model in non-negative terms, fitted in log space (relative error)
+from a start by non-negative least squares: a fixed cost; MACs, padded to whole SIMD registers
+of output channels, with a separate rate where the channels do not fill them (runtimes switch
+kernels there); output, input and weight elements; window reads of a k x k convolution or pool;
+output positions and output channels (per-row and per-column costs of the GEMM behind a
+convolution); output elements of a convolution over few input channels (an image); the residual
+add that follows; and the elements of each activation the runtime cannot fold. Averaging and max pools
+get separate terms. Every term has a physical reading (time per MAC, per element written or
+read), so the fit cannot invent a negative cost. Finally the per-call and per-kernel time
+outside the fitted kernels and a common scale are fitted to the models' end-to-end timings.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -34,10 +47,16 @@ import numpy as np
 from workbench._imports import require
 from workbench.hw._predict import KernelModel, KernelUnit
 
-__all__ = ["KernelNode", "attribute_nodes", "fit_kernel_model", "profile_kernels"]
+__all__ = ["CORRECTIONS", "KernelNode", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
+
+#: one calibration model: its kernel units, the profiled µs of each, its end-to-end ms, and
+#: optionally the number of profiled nodes of each unit
+Sample = tuple[Any, ...]
 
 #: weight of the model-level (end-to-end) fit's pull of the plain/profiled ratio towards 1 (log space)
 _SCALE_PRIOR = 0.02
+#: the least share of its profiled time a kernel keeps when the per-node slowdown is taken out
+_FLOOR = 0.3
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,7 @@ def attribute_nodes(units: Sequence[KernelUnit], nodes: Sequence[KernelNode]) ->
     """
     lookup = _lookup(units)
     times = [0.0] * len(units)
+    counts = [0] * len(units)
     named_us = 0.0
     current = 0
     seen: set[int] = set()
@@ -141,16 +161,18 @@ def attribute_nodes(units: Sequence[KernelUnit], nodes: Sequence[KernelNode]) ->
             seen.add(hit)
             named_us += node.median_us
         times[current] += node.median_us
+        counts[current] += 1
     total = sum(times)
     missing = [u.name for i, u in enumerate(units) if i not in seen and u.kind != "input"]
     return times, {"units": len(units), "unnamed_units": missing, "named_share": named_us / total if total else 0.0,
-                   "kernel_us": total}
+                   "kernel_us": total, "nodes": counts}
 
 
-def _nnls_fit(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict[str, float], float]:
-    """Non-negative least squares of ``y`` on the union of the rows' features, each row weighted
-    by 1/y (relative error); returns the terms and the median relative error in-sample."""
-    from scipy.optimize import nnls
+def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict[str, float], float]:
+    """Non-negative terms with ``sum_j term_j x row_j ~ y`` in log space (relative error, symmetric
+    in over- and under-prediction), started from non-negative least squares on relative error.
+    Returns the terms and the median relative error in-sample."""
+    from scipy.optimize import least_squares, nnls
 
     keys = sorted({k for r in rows for k, v in r.items() if v})
     a = np.asarray([[r.get(k, 0.0) for k in keys] for r in rows], dtype=float)
@@ -158,26 +180,100 @@ def _nnls_fit(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict[
     scale = np.maximum(np.abs(a * w[:, None]).max(axis=0), 1e-12)  # column scaling for conditioning
     coef, _ = nnls(a * w[:, None] / scale, np.ones_like(y), maxiter=50 * len(keys) + 500)
     coef = coef / scale
+    floor = 1e-6 * np.median(y) / np.maximum(a.mean(axis=0), 1e-12)  # a term at the floor contributes ~nothing
+    theta0 = np.log(np.maximum(coef, floor))
+    ly = np.log(np.maximum(y, 1e-3))
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(a @ np.exp(theta), 1e-9)) - ly
+
+    res = least_squares(residuals, theta0, max_nfev=200 * len(keys))
+    coef = np.exp(res.x)
+    coef[coef <= floor * 1.0001] = 0.0
     pred = a @ coef
     return {k: float(c) for k, c in zip(keys, coef, strict=True)}, float(np.median(np.abs(pred / y - 1.0)))
 
 
+def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None) -> list[float]:
+    """Kernel times of one model with the profiler's slowdown taken out, so they add up to the
+    model's end-to-end time ``ms``: an equal share per node when node counts are given (the
+    profiler's cost is per node), else in proportion to the times."""
+    total = sum(times)
+    if total <= 0:
+        return list(times)
+    if nodes is None:
+        r = ms * 1e3 / total
+        return [t * r for t in times]
+    delta = (total - ms * 1e3) / max(1, sum(nodes))
+    out = [max(t - delta * n, _FLOOR * t) for t, n in zip(times, nodes, strict=True)]
+    r = ms * 1e3 / max(sum(out), 1e-9)  # what the floor kept back
+    return [t * r for t in out]
+
+
+#: ways to take the profiler's slowdown out of a model's kernel times (see :func:`_unprofiled`)
+CORRECTIONS = ("per-node", "proportional")
+
+
 def fit_kernel_model(
-    samples: Sequence[tuple[Sequence[KernelUnit], Sequence[float], float]],
+    samples: Sequence[Sample],
     precision: str,
     lanes: int,
     *,
     min_samples: int = 4,
+    correction: str | None = None,
+    folds: int = 5,
 ) -> tuple[KernelModel, dict[str, Any]]:
-    """Fit a :class:`KernelModel` to ``(units, kernel µs per unit, end-to-end ms)`` per model.
+    """Fit a :class:`KernelModel` to ``(units, kernel µs per unit, end-to-end ms[, nodes per unit])``
+    per model.
 
     Unit kinds with fewer than ``min_samples`` samples are left out (the roofline covers them).
+    How the profiler's slowdown is taken out (``correction``, one of :data:`CORRECTIONS`) is, when
+    not given, chosen by ``folds``-fold cross-validation over the models: the one whose fits
+    predict the left-out models' end-to-end times best (mean absolute log error).
     """
+    cv: dict[str, float] = {}
+    if correction is None:
+        with_nodes = all(len(s) > 3 for s in samples)
+        choices = CORRECTIONS if with_nodes and len(samples) >= 2 * folds else CORRECTIONS[1:]
+        for mode in choices:
+            if len(choices) == 1:
+                break
+            errs = []
+            for f in range(folds):
+                held = [s for i, s in enumerate(samples) if i % folds == f]
+                fit = [s for i, s in enumerate(samples) if i % folds != f]
+                model, _ = _fit_once(fit, precision, lanes, min_samples, mode)
+                for units, _times, ms, *_n in held:
+                    errs.append(abs(math.log(model_us(model, units, precision, lanes) / (ms * 1e3))))
+            cv[mode] = float(np.mean(errs))
+        correction = min(cv, key=lambda m: cv[m]) if cv else choices[0]
+    model, report = _fit_once(samples, precision, lanes, min_samples, correction)
+    report["profiler_correction"] = correction
+    if cv:
+        report["profiler_correction_cv_mean_abs_log_error"] = cv
+    return model, report
+
+
+def model_us(model: KernelModel, units: Sequence[KernelUnit], precision: str, lanes: int) -> float:
+    """End-to-end microseconds ``model`` predicts for ``units`` (uncovered units cost nothing here)."""
+    total = model.call_us
+    for u in units:
+        f = u.features(precision, lanes)
+        if model.covers(u, f):
+            total += model.time_us(u, f)
+    return max(total, 1e-3)
+
+
+def _fit_once(
+    samples: Sequence[Sample], precision: str, lanes: int, min_samples: int, correction: str
+) -> tuple[KernelModel, dict[str, Any]]:
     from scipy.optimize import least_squares
 
     by_kind: dict[str, tuple[list[dict[str, float]], list[float]]] = {}
     zeros: dict[str, int] = {}
-    for units, times, _ms in samples:
+    for sample in samples:
+        units, times, ms = sample[0], sample[1], sample[2]
+        times = _unprofiled(times, ms, sample[3] if len(sample) > 3 and correction == "per-node" else None)
         for u, t in zip(units, times, strict=True):
             if t <= 0:  # no node of its own: fused into a neighbour
                 zeros[u.kind] = zeros.get(u.kind, 0) + 1
@@ -192,12 +288,12 @@ def fit_kernel_model(
     for kind, (rows, ys) in sorted(by_kind.items()):
         if len(ys) < min_samples or kind in absorbed:
             continue
-        terms[kind], kind_err[kind] = _nnls_fit(rows, np.asarray(ys, dtype=float))
+        terms[kind], kind_err[kind] = _fit_terms(rows, np.asarray(ys, dtype=float))
         counts[kind] = len(ys)
     partial = KernelModel(terms, call_us=0.0, unit_us=0.0, scale=1.0, samples=counts, absorbed=absorbed)
     # model level: end-to-end = call + n_units x unit + scale x sum of predicted kernel times
     sums, n_units, e2e, measured_sums = [], [], [], []
-    for units, times, ms in samples:
+    for units, times, ms, *_nodes in samples:
         s = 0.0
         n = 0
         for u in units:

@@ -1,9 +1,10 @@
-"""Roofline latency prediction: per-layer cost x the device's numbers x per-op efficiency.
+"""Latency prediction: a kernel-level model on calibrated hosts, the roofline everywhere else.
 
-Each layer's time is the larger of its compute time (operations over the peak rate of the
-deployment's precision, times an efficiency factor of its op type) and its memory time (bytes
-moved over the memory bandwidth, times a bandwidth efficiency), plus a fixed per-layer
-overhead; a model's latency is the sum over its layers plus a per-call overhead::
+**Roofline** (simulated devices, and any layer a calibration does not cover). Each layer's time
+is the larger of its compute time (operations over the peak rate of the deployment's precision,
+times an efficiency factor of its op type) and its memory time (bytes moved over the memory
+bandwidth, times a bandwidth efficiency), plus a fixed per-layer overhead; a model's latency is
+the sum over its layers plus a per-call overhead::
 
     t = call + sum_l [ overhead(op_l) + max(ops_l / (peak * eff(op_l)), bytes_l / (bw * eff_mem)) ]
 
@@ -11,8 +12,22 @@ Convolutions vectorise their output channels across SIMD lanes of 32-bit accumul
 XNNPACK and CMSIS-NN all do), so a layer whose channel count is not a multiple of the lane
 count pays for the padding lanes too. A short reduction (the multiply-accumulates behind one
 output value, ``C_in/groups x k x k``) leaves the FMA pipelines underfed: a convolution's or
-linear layer's efficiency is scaled by ``K / (K + K_half)``, one more term of the fit. Runtimes that fold batch norm and ReLU-like activations
-into the preceding convolution (ONNX Runtime, LiteRT, TensorRT) do not pay for those layers.
+linear layer's efficiency is scaled by ``K / (K + K_half)``, one more term of the fit. Runtimes
+that fold batch norm and ReLU-like activations into the preceding convolution (ONNX Runtime,
+LiteRT, TensorRT) do not pay for those layers.
+
+**Kernel level** (a measured host calibrated for ONNX Runtime). The layers are grouped into the
+kernels the runtime executes (:func:`kernel_units`: a convolution with its batch norm and
+activation, a residual add, a pool, the input's conversion), and each unit's time is a linear
+function, with non-negative fitted terms, of its MACs (lane-padded), output positions and
+channels, output, input and weight elements, window reads, the residual add after it and
+non-folded activation elements, per unit kind (:class:`KernelModel`). The terms are fitted to
+per-kernel times from the runtime's profiler (:mod:`workbench.hw._kernels`); the
+model's latency is the sum of its units plus the runtime's time per kernel and per call::
+
+    t = call + sum_u [ per_kernel + scale * sum_j term(kind_u, j) * feature_j(u) ]
+
+A unit kind or activation the calibration never saw is costed by the (calibrated) roofline.
 
 The terms come from the profile (datasheet peaks, estimated efficiencies, each with its source)
 or, for a measured profile, from a calibration fitted to measurements of this host; the
@@ -37,6 +52,7 @@ from workbench.arch import (
     Dense,
     InvertedResidual,
     LayerCost,
+    Pool,
     layer_costs,
 )
 from workbench.hw._profile import EFFICIENCY_KEYS, HardwareProfile
@@ -158,8 +174,17 @@ def _activation_names(spec: ArchSpec) -> dict[str, str]:
 
 
 def ops_from_spec(spec: ArchSpec) -> list[OpRecord]:
-    """Predictor records of an ArchSpec, without building anything."""
-    return ops_from_layers(layer_costs(spec), _activation_names(spec))
+    """Predictor records of an ArchSpec, without building anything (a pooling layer's
+    ``source_op`` says whether it takes the maximum or the average)."""
+    import dataclasses
+
+    ops = ops_from_layers(layer_costs(spec), _activation_names(spec))
+    for i, op in enumerate(ops):
+        m = re.match(r"blocks\.(\d+)\.pool$", op.name)
+        if m is not None and isinstance(spec.blocks[int(m.group(1))], Pool):
+            kind = spec.blocks[int(m.group(1))].kind  # type: ignore[attr-defined]
+            ops[i] = dataclasses.replace(op, source_op=f"{kind}pool")
+    return ops
 
 
 # -- kernel units: what a fusing runtime executes as one kernel (with its glue) -------------------
@@ -173,6 +198,7 @@ _ONNX_ACTIVATIONS = {
     "Mish": "mish", "PRelu": "prelu", "BatchNormalization": "",
 }
 _ADD_OPS = ("add", "Add", "Sum")
+_AVG_POOLS = ("avgpool", "AveragePool", "QLinearAveragePool")
 _GAP_OPS = ("gap", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "QLinearGlobalAveragePool")
 
 
@@ -186,24 +212,35 @@ class KernelUnit:
     main: OpRecord
     members: tuple[str, ...]  # names of every layer the unit covers
     activations: tuple[str, ...] = ()  # activations after the main layer that a fusing runtime cannot fold
+    residual: int = 0  # elements of the residual add right after it (a runtime may fuse the add into it)
 
     def features(self, precision: str, lanes: int) -> dict[str, float]:
-        """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded), output,
-        input and weight elements, and the elements each non-folded activation touches."""
+        """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded when the
+        output channels fill whole SIMD registers, a separate term when they do not: runtimes switch
+        to other kernels there), output, input and weight elements, window reads, the residual add
+        that follows, and the elements each non-folded activation touches."""
         op = self.main
-        pad = 1.0
-        if self.kind in COMPUTE_KINDS:
-            lanes = max(1, lanes)
-            pad = math.ceil(op.out_channels / lanes) * lanes / max(1, op.out_channels)
+        lanes = max(1, lanes)
+        aligned = self.kind not in COMPUTE_KINDS or op.out_channels % lanes == 0
+        pad = math.ceil(op.out_channels / lanes) * lanes / max(1, op.out_channels) if self.kind in COMPUTE_KINDS else 1.0
         out = {
             "one": 1.0,
-            "mmacs": op.macs * pad / 1e6,
+            "mmacs" if aligned else "mmacs_narrow": op.macs * pad / 1e6,
             "kout": op.output_elems / 1e3,
             "kin": op.input_elems / 1e3,
             "kparams": op.params / 1e3,
         }
+        if self.kind in COMPUTE_KINDS:
+            out["kpix"] = op.output_elems / max(1, op.out_channels) / 1e3  # per output position (GEMM rows)
+            out["kch"] = op.out_channels / 1e3  # per output channel (GEMM columns: packing, requantization)
         if self.kind in ("conv", "dwconv", "pool") and op.kernel > 1:
             out["kwindow"] = op.output_elems * op.kernel * op.kernel / 1e3  # im2col / window reads
+        if self.kind in ("conv", "pwconv") and op.reduction and op.reduction < 8 * max(1, op.kernel) ** 2:
+            out["kout_shallow"] = op.output_elems / 1e3  # few input channels (an image): nothing to vectorise over
+        if self.kind == "pool" and op.source_op in _AVG_POOLS:
+            out = {f"{k}_avg": v for k, v in out.items()}  # averaging pools run other kernels than max pools
+        if self.residual:
+            out["kres"] = self.residual / 1e3
         for act in self.activations:
             key = f"act:{act}"
             out[key] = out.get(key, 0.0) + op.output_elems / 1e3
@@ -253,8 +290,11 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
         else:
             kind = "eltwise"
         acts = [act] if act and act not in FUSABLE_ACTIVATIONS else []
+        if kind == "add" and units and units[-1]["kind"] in COMPUTE_KINDS:
+            units[-1]["residual"] = op.output_elems
         units.append({"name": op.name, "kind": kind, "main": op, "members": [op.name], "acts": acts})
-    return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"])) for u in units]
+    return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"]), int(u.get("residual", 0)))
+            for u in units]
 
 
 @dataclass(frozen=True)
