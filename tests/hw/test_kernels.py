@@ -162,3 +162,22 @@ def test_kinds_the_runtime_fuses_away_cost_nothing_and_unseen_kinds_fall_back_to
     assert rows["head.fc"]["bound"] == "roofline" and rows["head.fc"]["ms"] > 0
     assert p.latency_ms == pytest.approx(sum(r["ms"] for r in p.layers))
     assert np.isfinite(p.latency_ms)
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.torch
+def test_an_onnx_graph_groups_into_the_same_kernel_units_as_its_spec():
+    """Your own model, predicted from its exported ONNX graph, gets the units its ArchSpec would."""
+    from workbench.hw._onnx_cost import ops_from_onnx
+
+    spec = ArchSpec((3, 32, 32), 10, (*SPEC.blocks, ConvBN(48, 3, 1, activation="silu"), Pool("avg", 3, 2)), name="onnx-units")
+    with tempfile.TemporaryDirectory() as tmp:
+        (c,) = _export(spec, ["onnxruntime-fp32"], tmp).values()
+        from_onnx = kernel_units(ops_from_onnx(c.path))
+    from_spec = kernel_units(ops_from_spec(spec))
+    assert [u.kind for u in from_onnx] == [u.kind for u in from_spec]
+    assert [u.activations for u in from_onnx] == [u.activations for u in from_spec]  # SiLU = Sigmoid then Mul
+    for a, b in zip(from_onnx, from_spec, strict=True):
+        fa, fb = a.features("fp32", 16), b.features("fp32", 16)
+        fa.pop("kparams", None), fb.pop("kparams", None)  # the graph's weights carry the folded batch norm's bias
+        assert fa == pytest.approx(fb), (a.name, b.name)

@@ -230,6 +230,8 @@ class KernelUnit:
             "kin": op.input_elems / 1e3,
             "kparams": op.params / 1e3,
         }
+        if self.kind == "add":
+            out["kin"] = 2 * op.output_elems / 1e3  # both operands, however the record counted them
         if self.kind in COMPUTE_KINDS:
             out["kpix"] = op.output_elems / max(1, op.out_channels) / 1e3  # per output position (GEMM rows)
             out["kch"] = op.out_channels / 1e3  # per output channel (GEMM columns: packing, requantization)
@@ -272,6 +274,10 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
         units.append({"name": "input", "kind": "input", "main": image, "members": [], "acts": []})
     for op in ops:
         act = _activation_of(op)
+        if op.source_op == "Mul" and units and units[-1]["acts"][-1:] == ["sigmoid"]:
+            units[-1]["acts"][-1] = "silu"  # x * sigmoid(x), as ONNX spells SiLU
+            units[-1]["members"].append(op.name)
+            continue
         if units and (op.kind == "free" or (act is not None and units[-1]["kind"] != "input")):
             units[-1]["members"].append(op.name)
             if act and act not in FUSABLE_ACTIVATIONS:
