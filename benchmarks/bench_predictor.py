@@ -1,6 +1,7 @@
 """Benchmark: how good is the host's latency predictor, and how much does pre-filtering save?
 
-Part 1 calibrates the roofline predictor of ``host-cpu`` on at most 20 architectures and then
+Part 1 calibrates the latency predictor of ``host-cpu`` on at most 20 architectures (for ONNX
+Runtime at the kernel level: the runtime profiler's per-kernel times of every model) and then
 measures it on held-out architectures never used for the fit (default 40), as
 ``workbench profiles calibrate`` and ``workbench profiles accuracy`` do, and prints nn-Meter's
 figures: the share of predictions within ±10% of measurement, the median absolute error, the

@@ -79,10 +79,10 @@ def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None
     }
 
 
-def _write_cal(path, host=None, entries=None):
-    from workbench.hw._calibrate import host_fingerprint
+def _write_cal(path, host=None, entries=None, schema=None):
+    from workbench.hw._calibrate import SCHEMA_VERSION, host_fingerprint
 
-    path.write_text(json.dumps({"schema": 1, "profile": "host-cpu", "host": host or host_fingerprint(),
+    path.write_text(json.dumps({"schema": schema or SCHEMA_VERSION, "profile": "host-cpu", "host": host or host_fingerprint(),
                                 "entries": entries or [_entry_dict()]}))
 
 
@@ -114,6 +114,15 @@ def test_a_calibration_from_another_host_or_runtime_is_not_reused(profile_dir):
     _write_cal(path, entries=[_entry_dict(version="0.0.1")])
     cal, note = calibration_status("host-cpu")
     assert cal is not None and cal.entries == [] and "onnxruntime 0.0.1 ->" in note
+
+
+def test_a_calibration_file_of_an_older_schema_is_refused_with_a_recalibrate_message(profile_dir):
+    path = profile_dir / "host-cpu.calibration.json"
+    _write_cal(path, schema=1)
+    cal, note = calibration_status("host-cpu")
+    assert cal is None and "schema 1" in note and "workbench profiles calibrate host-cpu" in note
+    with pytest.raises(ConfigError, match="recalibrate with: workbench profiles calibrate host-cpu"):
+        Calibration.load(path)
 
 
 def test_calibration_falls_back_to_the_user_folder_when_the_profile_folder_is_read_only(profile_dir):

@@ -313,8 +313,16 @@ def _profiles_calibrate(args: Any) -> int:
         nf = f.get("noise_floor", {})
         _out(f"  {e.deployment} @ {e.intra_op} thread(s): {f['models']} models, in-sample {100 * f['within_10pct']:.0f}% within ±10%, "
              f"median error {100 * f['median_abs_error']:.1f}% (noise floor {100 * nf.get('median_rel_diff', float('nan')):.1f}%)")
+        km = e.params.kernels
+        if km is not None:
+            kinds = ", ".join(f"{k} {n}" for k, n in km.samples.items())
+            fused = f"; fused by the runtime: {', '.join(km.absorbed)}" if km.absorbed else ""
+            _out(f"    kernel level: per-kernel samples {kinds}{fused}; per call {km.call_us:.3g} us, per kernel "
+                 f"{km.unit_us:.3g} us, scale {km.scale:.3g}")
         eff = ", ".join(f"{k} {v:.3g}" for k, v in e.params.efficiency.items())
-        _out(f"    efficiency (of nominal peak/bandwidth): {eff}; K_half {e.params.k_half:.3g}; call overhead {e.params.call_us:.3g} us")
+        label = "roofline (kinds the kernel level does not cover)" if km is not None else "efficiency"
+        _out(f"    {label}: efficiency of nominal peak/bandwidth {eff}; K_half {e.params.k_half:.3g}; "
+             f"call overhead {e.params.call_us:.3g} us")
     _out(f"next: workbench profiles accuracy {prof.name}" + (f" --threads {args.threads}" if args.threads else "")
          + "   (checks the predictor on held-out architectures)")
     return EXIT_OK

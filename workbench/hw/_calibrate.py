@@ -1,9 +1,14 @@
 """Calibrating the latency predictor on a measured profile, and measuring how far to trust it.
 
 ``calibrate_profile`` times a seeded population of realistic architectures (at most 20 by
-default) on this host, deployment by deployment, and fits the roofline's efficiency factors
-and overheads to them (least squares on log latency, pulled gently towards the profile's
-priors). The result is a calibration file beside the profile — ``host-cpu.calibration.json``
+default) on this host, deployment by deployment. For ONNX Runtime it also runs every model
+under the runtime's profiler and fits the kernel-level model to the per-kernel times
+(:mod:`workbench.hw._kernels`: per unit kind, non-negative physical terms fitted in log space),
+with the runtime's per-call and per-kernel time fitted to the end-to-end timings. The
+roofline's efficiency factors and overheads are fitted to the end-to-end timings as well (least
+squares on log latency, pulled gently towards the profile's priors): they cost what the kernel
+level does not cover, and everything for a runtime without a profiler. The result is a
+calibration file beside the profile — ``host-cpu.calibration.json``
 next to ``host-cpu.yaml`` — or, when that folder is not writable (an installed package), in
 the user's data folder; either way the path is reported.
 
@@ -65,7 +70,7 @@ __all__ = [
     "validate_profile",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: kernel-level terms (files of schema 1 are refused: recalibrate)
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
@@ -261,13 +266,29 @@ class Calibration:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"unreadable calibration file ({err})", location=str(path)) from None
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
-            raise ConfigError(f"unsupported calibration file schema {data.get('schema') if isinstance(data, dict) else '?'}", location=str(path))
+        schema = data.get("schema") if isinstance(data, dict) else "?"
+        if isinstance(schema, int) and schema < SCHEMA_VERSION:
+            name = data.get("profile", "PROFILE")
+            raise ConfigError(
+                f"calibration file schema {schema} predates this predictor (schema {SCHEMA_VERSION}: kernel-level terms); "
+                f"recalibrate with: workbench profiles calibrate {name}", location=str(path))
+        if schema != SCHEMA_VERSION:
+            raise ConfigError(f"unsupported calibration file schema {schema}", location=str(path))
         try:
             entries = [CalibrationEntry.from_dict(e) for e in data.get("entries", [])]
         except (KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"malformed calibration entry ({type(err).__name__}: {err})", location=str(path)) from None
         return cls(profile=data["profile"], host=dict(data["host"]), entries=entries, path=Path(path))
+
+
+def _old_schema(path: Path) -> int | None:
+    """The schema of the calibration file at ``path`` when it is older than this version's, else None."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None  # Calibration.load says what is wrong with it
+    schema = data.get("schema") if isinstance(data, dict) else None
+    return schema if isinstance(schema, int) and schema < SCHEMA_VERSION else None
 
 
 def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | None, str]:
@@ -283,6 +304,10 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
     stale_notes = []
     for path in calibration_candidates(prof):
         if not path.exists():
+            continue
+        old = _old_schema(path)
+        if old is not None:
+            stale_notes.append(f"{path} has calibration schema {old}, older than this predictor's ({SCHEMA_VERSION})")
             continue
         cal = Calibration.load(path)
         diffs = _diff(cal.host, host_fingerprint())
@@ -443,6 +468,7 @@ class _Compiled:
     spec: ArchSpec
     deployment: str
     fn: Callable[[], Any]
+    path: Path | None = None  # the deployed file (ONNX for ONNX Runtime), for kernel profiling
 
 
 def _compile_population(
@@ -476,7 +502,7 @@ def _compile_population(
             artifact = backend.compile(source, d, ctx)
             runner = backend.load(artifact, threads)
             runners.append(runner)
-            compiled[f"{spec.hash}|{d.name}"] = _Compiled(spec, d.name, functools.partial(runner, x))
+            compiled[f"{spec.hash}|{d.name}"] = _Compiled(spec, d.name, functools.partial(runner, x), artifact.path)
     return compiled, runners
 
 
@@ -490,6 +516,45 @@ def _time(
         clock=clock_for(threads.intra_op, threads.inter_op),
         on_round=lambda r, u: on_progress(f"timing: round {r}, {u} of {len(compiled)} medians not yet stable"),
     )
+
+
+def _profile_population(compiled: Mapping[str, _Compiled], threads: Any, *, on_progress: Callable[[str], None]) -> dict[str, list[Any]]:
+    """Per-kernel times of every ONNX Runtime model of ``compiled`` (others are left out)."""
+    from workbench.hw._kernels import profile_kernels
+
+    out: dict[str, list[Any]] = {}
+    todo = [(k, c) for k, c in compiled.items() if c.deployment.startswith("onnxruntime-") and c.path is not None
+            and str(c.path).endswith(".onnx")]
+    for i, (k, c) in enumerate(todo):
+        on_progress(f"kernel profiles {i + 1}/{len(todo)}: {c.spec.name} ({c.deployment})")
+        assert c.path is not None
+        out[k] = profile_kernels(c.path, c.spec.input_shape, threads=threads.intra_op)
+    return out
+
+
+def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Sequence[Any], float]],
+                 precision: str) -> tuple[PredictorParams, dict[str, Any]]:
+    """Add a kernel-level model fitted to ``(spec, profiled nodes, end-to-end ms)`` to ``params``."""
+    import dataclasses
+
+    from workbench.hw._kernels import attribute_nodes, fit_kernel_model
+    from workbench.hw._predict import kernel_units
+
+    samples = []
+    unnamed = 0
+    named_share = []
+    for spec, nodes, ms in models:
+        units = kernel_units(ops_from_spec(spec))
+        times, info = attribute_nodes(units, nodes)
+        unnamed += len(info["unnamed_units"])
+        named_share.append(info["named_share"])
+        samples.append((units, times, ms, info["nodes"]))
+    km, report = fit_kernel_model(samples, precision, params.lanes)
+    report["units"] = sum(len(s[0]) for s in samples)
+    report["units_without_a_node"] = unnamed
+    report["time_attributed_by_name"] = float(np.mean(named_share)) if named_share else 0.0
+    basis = params.basis + "; kernel-level terms fitted to the runtime profiler's per-kernel times"
+    return dataclasses.replace(params, kernels=km, basis=basis), report
 
 
 def _clock_note(threads: Any) -> str:
@@ -567,6 +632,7 @@ def calibrate_profile(
         timings = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
         for r in runners:
             r.close()
+        kernels = _profile_population(compiled, th, on_progress=progress)
     from workbench.hw._timing import noise_floor
 
     created = _now()
@@ -580,6 +646,21 @@ def calibrate_profile(
             f"nominal peaks: {base.basis.split(';')[0]}"
         )
         params, fit = fit_params(samples, base, d.precision, basis=basis)
+        fit = {"roofline": fit, "models": fit["models"]}
+        if all(k in kernels for k in keys) and base.fuses:
+            params, kfit = _fit_kernels(params, [(compiled[k].spec, kernels[k], timings[k].p50_ms) for k in keys], d.precision)
+            fit["kernels"] = kfit
+            fit["method"] = (
+                "kernel level: per-kernel times of every calibration model from the runtime's profiler, attributed to the "
+                "predictor's kernel units by node name and brought to the model's end-to-end time (the profiler's "
+                "slowdown taken out per node or in proportion, chosen by cross-validation over the models); per unit "
+                "kind, non-negative terms fitted in log space on MACs, output positions and channels, output, input "
+                "and weight elements, window reads, residual adds and non-folded activations; per-call and per-kernel "
+                "runtime time and a common scale fitted to end-to-end timings; roofline terms (fitted end to end) for "
+                "unit kinds the calibration did not exercise"
+            )
+        else:
+            fit["method"] = fit["roofline"]["method"]
         fit["noise_floor"] = noise_floor({k: timings[k] for k in keys})
         fit["seed"] = seed
         fit["exporter"] = exporter
@@ -591,6 +672,8 @@ def calibrate_profile(
             pred = predict_ops(ops_from_spec(c.spec), params, d.precision).latency_ms
             rows.append({"name": c.spec.name, "hash": c.spec.hash, "measured_ms": timings[k].p50_ms,
                          "predicted_ms": pred, "timing": timings[k].to_dict(), "spec": c.spec.to_dict()})
+        figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
+        fit.update(within_10pct=figs["within_10pct"], median_abs_error=figs["median_abs_error"], spearman=figs["spearman"])
         entries.append(CalibrationEntry(
             deployment=d.name, backend=d.backend, precision=d.precision, intra_op=th.intra_op, inter_op=th.inter_op,
             runtime_version=_runtime_version(d.backend), params=params, fit=fit, models=rows, created=created,

@@ -137,7 +137,9 @@ def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = N
             kind = "dwconv" if group > 1 and group == x_shape[1] else "pwconv" if k == 1 else "conv"
             data_e = elems(node.input[0])
             red = macs // out_e if out_e else 0
-            ops.append(OpRecord(name, kind, macs, data_e, out_e, params, int(out_c), False, op, red))
+            strides = _attr(node, "strides", [1])
+            ops.append(OpRecord(name, kind, macs, data_e, out_e, params, int(out_c), False, op, red,
+                                kernel=int(max(w[2:], default=1)), stride=int(max(strides, default=1))))
         elif op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):
             a = shapes.get(node.input[0])
             b_name = node.input[3] if op == "QLinearMatMul" else node.input[1]
@@ -159,7 +161,9 @@ def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = N
         elif op in _FUSABLE_ACT:
             ops.append(OpRecord(name, "eltwise", 0, in_e, out_e, params, 1, True, op))
         elif op in _POOL:
-            ops.append(OpRecord(name, "pool", 0, in_e, out_e, 0, 1, False, op))
+            window = _attr(node, "kernel_shape", [])
+            ops.append(OpRecord(name, "pool", 0, in_e, out_e, 0, 1, False, op, kernel=int(max(window, default=0)),
+                                stride=int(max(_attr(node, "strides", [1]), default=1))))
         else:
             if op not in _ELTWISE and unknown is not None:
                 unknown.append(f"{name} ({op})")

@@ -1,9 +1,10 @@
-"""Roofline latency prediction: per-layer cost x the device's numbers x per-op efficiency.
+"""Latency prediction: a kernel-level model on calibrated hosts, the roofline everywhere else.
 
-Each layer's time is the larger of its compute time (operations over the peak rate of the
-deployment's precision, times an efficiency factor of its op type) and its memory time (bytes
-moved over the memory bandwidth, times a bandwidth efficiency), plus a fixed per-layer
-overhead; a model's latency is the sum over its layers plus a per-call overhead::
+**Roofline** (simulated devices, and any layer a calibration does not cover). Each layer's time
+is the larger of its compute time (operations over the peak rate of the deployment's precision,
+times an efficiency factor of its op type) and its memory time (bytes moved over the memory
+bandwidth, times a bandwidth efficiency), plus a fixed per-layer overhead; a model's latency is
+the sum over its layers plus a per-call overhead::
 
     t = call + sum_l [ overhead(op_l) + max(ops_l / (peak * eff(op_l)), bytes_l / (bw * eff_mem)) ]
 
@@ -11,8 +12,22 @@ Convolutions vectorise their output channels across SIMD lanes of 32-bit accumul
 XNNPACK and CMSIS-NN all do), so a layer whose channel count is not a multiple of the lane
 count pays for the padding lanes too. A short reduction (the multiply-accumulates behind one
 output value, ``C_in/groups x k x k``) leaves the FMA pipelines underfed: a convolution's or
-linear layer's efficiency is scaled by ``K / (K + K_half)``, one more term of the fit. Runtimes that fold batch norm and ReLU-like activations
-into the preceding convolution (ONNX Runtime, LiteRT, TensorRT) do not pay for those layers.
+linear layer's efficiency is scaled by ``K / (K + K_half)``, one more term of the fit. Runtimes
+that fold batch norm and ReLU-like activations into the preceding convolution (ONNX Runtime,
+LiteRT, TensorRT) do not pay for those layers.
+
+**Kernel level** (a measured host calibrated for ONNX Runtime). The layers are grouped into the
+kernels the runtime executes (:func:`kernel_units`: a convolution with its batch norm and
+activation, a residual add, a pool, the input's conversion), and each unit's time is a linear
+function, with non-negative fitted terms, of its MACs (lane-padded), output positions and
+channels, output, input and weight elements, window reads, the residual add after it and
+non-folded activation elements, per unit kind (:class:`KernelModel`). The terms are fitted to
+per-kernel times from the runtime's profiler (:mod:`workbench.hw._kernels`); the
+model's latency is the sum of its units plus the runtime's time per kernel and per call::
+
+    t = call + sum_u [ per_kernel + scale * sum_j term(kind_u, j) * feature_j(u) ]
+
+A unit kind or activation the calibration never saw is costed by the (calibrated) roofline.
 
 The terms come from the profile (datasheet peaks, estimated efficiencies, each with its source)
 or, for a measured profile, from a calibration fitted to measurements of this host; the
@@ -37,17 +52,22 @@ from workbench.arch import (
     Dense,
     InvertedResidual,
     LayerCost,
+    Pool,
     layer_costs,
 )
 from workbench.hw._profile import EFFICIENCY_KEYS, HardwareProfile
 
 __all__ = [
     "COMPUTE_KINDS",
+    "UNIT_KINDS",
+    "KernelModel",
+    "KernelUnit",
     "LatencyPrediction",
     "OpRecord",
     "PredictorParams",
     "bytes_per_element",
     "default_params",
+    "kernel_units",
     "ops_from_layers",
     "ops_from_spec",
     "predict_latency",
@@ -90,12 +110,16 @@ class OpRecord:
     fusable: bool = False  # batch norm / ReLU-like activation that a fusing runtime folds away
     source_op: str = ""  # the LayerCost op or ONNX op type it came from
     reduction: int = 0  # MACs per output value: C_in/groups x k x k (conv), C_in (linear)
+    kernel: int = 0  # spatial window (k of k x k) of a convolution or pooling layer
+    stride: int = 1
+    activation: str = ""  # an activation layer's function (relu, silu, hardswish, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "macs": self.macs, "input_elems": self.input_elems,
             "output_elems": self.output_elems, "params": self.params, "out_channels": self.out_channels,
             "fusable": self.fusable, "source_op": self.source_op, "reduction": self.reduction,
+            "kernel": self.kernel, "stride": self.stride, "activation": self.activation,
         }
 
 
@@ -125,6 +149,8 @@ def ops_from_layers(layers: Iterable[LayerCost], activations: Mapping[str, str] 
                 out_channels=int(layer.output_shape[0]) if layer.output_shape else 1,
                 fusable=fusable, source_op=layer.op,
                 reduction=layer.macs // out_elems if out_elems and layer.macs else 0,
+                kernel=layer.kernel if layer.op in ("conv", "dwconv", "pool") else 0, stride=layer.stride,
+                activation=acts.get(layer.name, "relu") if layer.op == "act" else "",
             )
         )
     return out
@@ -148,8 +174,184 @@ def _activation_names(spec: ArchSpec) -> dict[str, str]:
 
 
 def ops_from_spec(spec: ArchSpec) -> list[OpRecord]:
-    """Predictor records of an ArchSpec, without building anything."""
-    return ops_from_layers(layer_costs(spec), _activation_names(spec))
+    """Predictor records of an ArchSpec, without building anything (a pooling layer's
+    ``source_op`` says whether it takes the maximum or the average)."""
+    import dataclasses
+
+    ops = ops_from_layers(layer_costs(spec), _activation_names(spec))
+    for i, op in enumerate(ops):
+        m = re.match(r"blocks\.(\d+)\.pool$", op.name)
+        if m is not None and isinstance(spec.blocks[int(m.group(1))], Pool):
+            kind = spec.blocks[int(m.group(1))].kind  # type: ignore[attr-defined]
+            ops[i] = dataclasses.replace(op, source_op=f"{kind}pool")
+    return ops
+
+
+# -- kernel units: what a fusing runtime executes as one kernel (with its glue) -------------------
+
+#: unit kinds of the kernel-level model; ``input`` is the conversion of the model's input
+UNIT_KINDS = ("input", "conv", "pwconv", "dwconv", "linear", "add", "pool", "gap", "eltwise")
+#: ONNX activation ops and the function name a unit records for them
+_ONNX_ACTIVATIONS = {
+    "Relu": "relu", "Clip": "relu6", "LeakyRelu": "leaky_relu", "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid",
+    "Sigmoid": "sigmoid", "Tanh": "tanh", "Gelu": "gelu", "Elu": "elu", "Selu": "selu", "Softplus": "softplus",
+    "Mish": "mish", "PRelu": "prelu", "BatchNormalization": "",
+}
+_ADD_OPS = ("add", "Add", "Sum")
+_AVG_POOLS = ("avgpool", "AveragePool", "QLinearAveragePool")
+_GAP_OPS = ("gap", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "QLinearGlobalAveragePool")
+
+
+@dataclass(frozen=True)
+class KernelUnit:
+    """One kernel of a fusing runtime: a main layer with the batch norm and activations that follow
+    it (folded into it, or run right after it as glue), or the conversion of the model's input."""
+
+    name: str  # the main layer's name ("input" for the input conversion)
+    kind: str  # one of UNIT_KINDS
+    main: OpRecord
+    members: tuple[str, ...]  # names of every layer the unit covers
+    activations: tuple[str, ...] = ()  # activations after the main layer that a fusing runtime cannot fold
+    residual: int = 0  # elements of the residual add right after it (a runtime may fuse the add into it)
+
+    def features(self, precision: str, lanes: int) -> dict[str, float]:
+        """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded when the
+        output channels fill whole SIMD registers, a separate term when they do not: runtimes switch
+        to other kernels there), output, input and weight elements, window reads, the residual add
+        that follows, and the elements each non-folded activation touches."""
+        op = self.main
+        lanes = max(1, lanes)
+        aligned = self.kind not in COMPUTE_KINDS or op.out_channels % lanes == 0
+        pad = math.ceil(op.out_channels / lanes) * lanes / max(1, op.out_channels) if self.kind in COMPUTE_KINDS else 1.0
+        out = {
+            "one": 1.0,
+            "mmacs" if aligned else "mmacs_narrow": op.macs * pad / 1e6,
+            "kout": op.output_elems / 1e3,
+            "kin": op.input_elems / 1e3,
+            "kparams": op.params / 1e3,
+        }
+        if self.kind == "add":
+            out["kin"] = 2 * op.output_elems / 1e3  # both operands, however the record counted them
+        if self.kind in COMPUTE_KINDS:
+            out["kpix"] = op.output_elems / max(1, op.out_channels) / 1e3  # per output position (GEMM rows)
+            out["kch"] = op.out_channels / 1e3  # per output channel (GEMM columns: packing, requantization)
+        if self.kind in ("conv", "dwconv", "pool") and op.kernel > 1:
+            out["kwindow"] = op.output_elems * op.kernel * op.kernel / 1e3  # im2col / window reads
+        if self.kind in ("conv", "pwconv") and op.reduction and op.reduction < 8 * max(1, op.kernel) ** 2:
+            out["kout_shallow"] = op.output_elems / 1e3  # few input channels (an image): nothing to vectorise over
+        if self.kind == "pool" and op.source_op in _AVG_POOLS:
+            out = {f"{k}_avg": v for k, v in out.items()}  # averaging pools run other kernels than max pools
+        if self.residual:
+            out["kres"] = self.residual / 1e3
+        for act in self.activations:
+            key = f"act:{act}"
+            out[key] = out.get(key, 0.0) + op.output_elems / 1e3
+        return out
+
+
+def _activation_of(op: OpRecord) -> str | None:
+    """The function of an activation or batch-norm record, or None when ``op`` is not one."""
+    if op.source_op == "act":
+        return op.activation or "relu"
+    if op.source_op == "bn":
+        return ""
+    if op.source_op in _ONNX_ACTIVATIONS:
+        return _ONNX_ACTIVATIONS[op.source_op]
+    return None
+
+
+def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
+    """Group ``ops`` into the kernels a fusing runtime (ONNX Runtime) executes, in order.
+
+    Batch norm and ReLU-like activations fold into the preceding convolution, linear layer or
+    add; other activations (SiLU, hard-swish, ...) run right after it and are costed with it.
+    Shape-only layers (flatten, dropout, reshape) cost nothing and join the preceding unit.
+    """
+    units: list[dict[str, Any]] = []
+    first = next((o for o in ops if o.kind != "free"), None)
+    if first is not None:
+        image = OpRecord("input", "eltwise", input_elems=first.input_elems, output_elems=first.input_elems, source_op="input")
+        units.append({"name": "input", "kind": "input", "main": image, "members": [], "acts": []})
+    for op in ops:
+        act = _activation_of(op)
+        if op.source_op == "Mul" and units and units[-1]["acts"][-1:] == ["sigmoid"]:
+            units[-1]["acts"][-1] = "silu"  # x * sigmoid(x), as ONNX spells SiLU
+            units[-1]["members"].append(op.name)
+            continue
+        if units and (op.kind == "free" or (act is not None and units[-1]["kind"] != "input")):
+            units[-1]["members"].append(op.name)
+            if act and act not in FUSABLE_ACTIVATIONS:
+                units[-1]["acts"].append(act)
+            continue
+        if op.kind == "free":
+            continue
+        if op.kind in COMPUTE_KINDS:
+            kind = op.kind
+        elif op.source_op in _ADD_OPS:
+            kind = "add"
+        elif op.source_op in _GAP_OPS:
+            kind = "gap"
+        elif op.kind == "pool":
+            kind = "pool"
+        else:
+            kind = "eltwise"
+        acts = [act] if act and act not in FUSABLE_ACTIVATIONS else []
+        if kind == "add" and units and units[-1]["kind"] in COMPUTE_KINDS:
+            units[-1]["residual"] = op.output_elems
+        units.append({"name": op.name, "kind": kind, "main": op, "members": [op.name], "acts": acts})
+    return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"]), int(u.get("residual", 0)))
+            for u in units]
+
+
+@dataclass(frozen=True)
+class KernelModel:
+    """Kernel-level latency terms of one deployment, fitted to per-kernel times from the runtime's
+    profiler: a unit of kind ``k`` takes ``sum_j terms[k][j] x feature_j`` microseconds (features:
+    :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + scale x t_u)``.
+
+    ``scale``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (profiled kernels run a
+    little slower or faster than unprofiled calls; the runtime spends time between kernels).
+    A unit kind or an activation the calibration never saw falls back to the roofline terms.
+    """
+
+    terms: dict[str, dict[str, float]]
+    call_us: float
+    unit_us: float
+    scale: float = 1.0
+    samples: dict[str, int] = field(default_factory=dict)
+    absorbed: tuple[str, ...] = ()  # unit kinds the runtime fuses into a neighbouring kernel (no time of their own)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"terms": {k: dict(v) for k, v in self.terms.items()}, "call_us": self.call_us, "unit_us": self.unit_us,
+                "scale": self.scale, "samples": dict(self.samples), "absorbed": list(self.absorbed)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> KernelModel:
+        return cls(
+            terms={str(k): {str(a): float(b) for a, b in v.items()} for k, v in d["terms"].items()},
+            call_us=float(d["call_us"]), unit_us=float(d["unit_us"]), scale=float(d.get("scale", 1.0)),
+            samples={str(k): int(v) for k, v in (d.get("samples") or {}).items()},
+            absorbed=tuple(str(k) for k in d.get("absorbed") or ()),
+        )
+
+    def covers(self, unit: KernelUnit, features: Mapping[str, float]) -> bool:
+        if unit.kind in self.absorbed:
+            return True
+        terms = self.terms.get(unit.kind)
+        return terms is not None and all(k in terms for k in features if features[k])
+
+    def unit_us_of(self, unit: KernelUnit, features: Mapping[str, float]) -> float:
+        """Fitted kernel time of ``unit`` (0 for a kind the runtime fuses into its neighbour)."""
+        if unit.kind in self.absorbed:
+            return 0.0
+        terms = self.terms[unit.kind]
+        return float(sum(terms.get(k, 0.0) * v for k, v in features.items()))
+
+    def time_us(self, unit: KernelUnit, features: Mapping[str, float]) -> float:
+        """The unit's share of a call: its kernel time, scaled, plus the runtime's time per kernel."""
+        if unit.kind in self.absorbed:
+            return 0.0
+        return self.unit_us + self.scale * self.unit_us_of(unit, features)
 
 
 @dataclass(frozen=True)
@@ -171,12 +373,14 @@ class PredictorParams:
     fuses: bool
     k_half: float = 8.0
     basis: str = ""  # where the terms come from, in words
+    kernels: KernelModel | None = None  # kernel-level terms of a calibrated host (None: roofline only)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "peak_gops": self.peak_gops, "bandwidth_gbs": self.bandwidth_gbs, "lanes": self.lanes,
             "efficiency": dict(self.efficiency), "overhead_us": dict(self.overhead_us), "call_us": self.call_us,
             "fuses": self.fuses, "k_half": self.k_half, "basis": self.basis,
+            "kernels": self.kernels.to_dict() if self.kernels is not None else None,
         }
 
     @classmethod
@@ -187,6 +391,7 @@ class PredictorParams:
             overhead_us={k: float(v) for k, v in d["overhead_us"].items()},
             call_us=float(d["call_us"]), fuses=bool(d["fuses"]), k_half=float(d.get("k_half", 8.0)),
             basis=str(d.get("basis", "")),
+            kernels=KernelModel.from_dict(d["kernels"]) if d.get("kernels") else None,
         )
 
 
@@ -333,6 +538,8 @@ def _layer_time_s(op: OpRecord, p: PredictorParams, act_b: float, w_b: float) ->
 
 def predict_ops(ops: Sequence[OpRecord], params: PredictorParams, precision: str) -> LatencyPrediction:
     """Latency of the layers ``ops`` under ``params`` (see the module docstring for the model)."""
+    if params.kernels is not None and params.fuses:
+        return _predict_kernels(ops, params, params.kernels, precision)
     act_b, w_b = bytes_per_element(precision)
     layers = []
     total = params.call_us * 1e-6
@@ -345,6 +552,36 @@ def predict_ops(ops: Sequence[OpRecord], params: PredictorParams, precision: str
         layers.append({"name": op.name, "kind": op.kind, "ms": t * 1e3, "bound": why})
     return LatencyPrediction(
         latency_ms=total * 1e3, layers=layers, compute_bound_layers=bound["compute"],
+        memory_bound_layers=bound["memory"], params=params, precision=precision,
+    )
+
+
+def _predict_kernels(ops: Sequence[OpRecord], params: PredictorParams, km: KernelModel, precision: str) -> LatencyPrediction:
+    """Kernel-level prediction: the sum of the fitted time of every kernel unit, plus the runtime's
+    per-kernel and per-call time; units the model does not cover are costed by the roofline."""
+    act_b, w_b = bytes_per_element(precision)
+    by_name = {o.name: o for o in ops}
+    total_us = km.call_us
+    layers = []
+    bound = {"compute": 0, "memory": 0}
+    for unit in kernel_units(ops):
+        feats = unit.features(precision, params.lanes)
+        if km.covers(unit, feats):
+            t_us = km.time_us(unit, feats)
+            why = "fused" if unit.kind in km.absorbed else "kernel model"
+        else:
+            t_us = km.unit_us
+            why = "roofline"
+            for name in unit.members or (unit.name,):
+                op = by_name.get(name, unit.main)
+                s, kind = _layer_time_s(op, params, act_b, w_b)
+                t_us += s * 1e6
+                if kind in bound:
+                    bound[kind] += 1
+        total_us += t_us
+        layers.append({"name": unit.name, "kind": unit.kind, "ms": t_us / 1e3, "bound": why, "members": list(unit.members)})
+    return LatencyPrediction(
+        latency_ms=total_us / 1e3, layers=layers, compute_bound_layers=bound["compute"],
         memory_bound_layers=bound["memory"], params=params, precision=precision,
     )
 

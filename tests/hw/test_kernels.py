@@ -1,0 +1,183 @@
+"""Kernel-level calibration: kernel units, ONNX Runtime profiles attributed to them, the fit."""
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, Pool
+from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
+from workbench.hw._kernels import KernelNode, attribute_nodes, fit_kernel_model, profile_kernels
+from workbench.hw._population import calibration_population, heldout_population
+from workbench.hw._predict import KernelModel, kernel_units
+
+SPEC = ArchSpec(
+    (3, 32, 32), 10,
+    (ConvBN(16, 3, 1, activation="hardswish"), InvertedResidual(16, 4, 3, 1, "relu6"), Pool("max", 3, 2), BasicBlock(32, 2)),
+    name="kernels-test",
+)
+
+
+def test_kernel_units_fold_batchnorm_and_activations_into_the_layer_before():
+    units = kernel_units(ops_from_spec(SPEC))
+    kinds = [u.kind for u in units]
+    assert kinds[0] == "input" and kinds[-2:] == ["gap", "linear"]
+    stem = units[1]
+    assert stem.name == "blocks.0.conv" and stem.members == ("blocks.0.conv", "blocks.0.bn", "blocks.0.act")
+    assert stem.activations == ("hardswish",)  # cannot be folded: costed with its convolution
+    dw = next(u for u in units if u.name == "blocks.1.dw.conv")
+    assert dw.kind == "dwconv" and dw.activations == ()  # relu6 folds away
+    add = next(u for u in units if u.name == "blocks.3.add")
+    assert add.kind == "add" and "blocks.3.act" in add.members
+    f = stem.features("fp32", 16)
+    assert f["kout"] == pytest.approx(16 * 32 * 32 / 1e3) and f["act:hardswish"] == f["kout"] and f["kwindow"] > 0
+    assert f["kout_shallow"] == f["kout"]  # three input channels: the image
+    project = next(u for u in units if u.name == "blocks.1.project.conv")
+    assert project.residual == 16 * 32 * 32 and project.features("fp32", 16)["kres"] == pytest.approx(16.384)
+    pool = next(u for u in units if u.kind == "pool")
+    assert pool.main.source_op == "maxpool" and "kwindow" in pool.features("fp32", 16)
+
+
+def _export(spec, deployments, tmp):
+    from workbench.backends import Deployment, Threads
+    from workbench.hw._calibrate import _compile_population
+
+    compiled, runners = _compile_population([spec], [Deployment.parse(d) for d in deployments], Threads(1, 1), Path(tmp),
+                                            exporter="torchscript", on_progress=lambda _s: None)
+    for r in runners:
+        r.close()
+    return compiled
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.torch
+@pytest.mark.parametrize("deployment", ["onnxruntime-fp32", "onnxruntime-int8-static"])
+def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
+    with tempfile.TemporaryDirectory() as tmp:
+        (c,) = _export(SPEC, [deployment], tmp).values()
+        nodes = profile_kernels(c.path, SPEC.input_shape, threads=1, warmup=1, runs=3)
+    assert nodes and all(n.median_us >= 0 for n in nodes)
+    units = kernel_units(ops_from_spec(SPEC))
+    times, info = attribute_nodes(units, nodes)
+    assert sum(times) == pytest.approx(sum(n.median_us for n in nodes))
+    assert info["named_share"] > 0.5
+    # every convolution, the pool, the pooled head and the classifier ran as a kernel named after its layer
+    for u, t in zip(units, times, strict=True):
+        if u.kind in ("conv", "pwconv", "dwconv", "pool", "gap", "linear"):
+            assert t > 0 and u.name not in info["unnamed_units"], u.name
+
+
+def test_unnamed_nodes_belong_to_the_unit_they_follow():
+    units = kernel_units(ops_from_spec(SPEC))
+    nodes = [
+        KernelNode("input_QuantizeLinear", "QuantizeLinear", 5.0),
+        KernelNode("Transpose", "Transpose", 3.0),
+        KernelNode("/blocks.0/conv/Conv_token_1", "QLinearConv", 100.0),
+        KernelNode("HardSigmoid_47", "HardSigmoid", 7.0),
+        KernelNode("/blocks.3/Add", "QLinearAdd", 11.0),
+    ]
+    times, info = attribute_nodes(units, nodes)
+    by = {u.name: t for u, t in zip(units, times, strict=True)}
+    assert by["input"] == 8.0 and by["blocks.0.conv"] == 107.0 and by["blocks.3.add"] == 11.0
+    assert info["named_share"] == pytest.approx(111 / 126) and "blocks.1.dw.conv" in info["unnamed_units"]
+
+
+def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_saw():
+    prof = load_profile("host-cpu")
+    lanes = default_params(prof, "onnxruntime", "fp32", 1).lanes
+    truth_terms = {
+        "input": {"one": 2.0, "kin": 0.05},
+        "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2, "act:hardswish": 0.3, "act:silu": 0.5},
+        "pwconv": {"one": 2.0, "mmacs": 3.0, "mmacs_narrow": 6.0, "kout": 0.1, "act:hardswish": 0.3},
+        "dwconv": {"one": 2.0, "mmacs": 9.0, "kin": 0.1, "act:hardswish": 0.3},
+        "linear": {"one": 1.0, "kparams": 0.4},
+        "add": {"one": 1.0, "kout": 0.15},
+        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "kwindow_avg": 0.1},
+        "gap": {"one": 1.0, "kin": 0.1},
+    }
+    truth = KernelModel(truth_terms, call_us=0.0, unit_us=0.0)
+    rng = np.random.default_rng(0)
+
+    def sample(spec):
+        units = kernel_units(ops_from_spec(spec))
+        times = [truth.unit_us_of(u, u.features("fp32", lanes)) for u in units]
+        slowdown = 1.0 + rng.uniform(0.0, 0.5)  # the profiler slows each model down by its own share
+        return units, [t * slowdown for t in times], sum(times) / 1e3
+
+    train = [sample(s) for s in calibration_population(20)]
+    model, report = fit_kernel_model(train, "fp32", lanes)
+    assert report["in_sample_within_10pct"] == 1.0 and report["in_sample_median_abs_error"] < 0.02
+    assert model.terms["conv"]["mmacs"] == pytest.approx(4.0, rel=0.1) and model.scale == pytest.approx(1.0, rel=0.05)
+    params = dataclasses.replace(default_params(prof, "onnxruntime", "fp32", 1), kernels=model)
+    again = PredictorParams.from_dict(params.to_dict())  # the calibration file's round trip
+    assert again.kernels == model
+    for spec in heldout_population(10):
+        _u, _t, ms = sample(spec)
+        assert predict_ops(ops_from_spec(spec), again, "fp32").latency_ms == pytest.approx(ms, rel=0.05)
+
+
+def test_a_per_node_profiler_slowdown_is_recognised_by_cross_validation_and_taken_out():
+    prof = load_profile("host-cpu")
+    lanes = default_params(prof, "onnxruntime", "int8-static", 1).lanes
+    truth = KernelModel({
+        "input": {"one": 2.0, "kin": 0.05}, "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2},
+        "pwconv": {"one": 2.0, "mmacs": 3.0, "kout": 0.1}, "dwconv": {"one": 2.0, "mmacs": 9.0},
+        "linear": {"one": 1.0, "kparams": 0.4}, "add": {"one": 1.0, "kout": 0.15},
+        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0}, "gap": {"one": 1.0, "kin": 0.1},
+    }, call_us=0.0, unit_us=0.0)
+    rng = np.random.default_rng(1)
+
+    def sample(spec):
+        units = kernel_units(ops_from_spec(spec))
+        times = [truth.unit_us_of(u, u.features("int8-static", lanes)) for u in units]
+        nodes = [int(rng.integers(1, 4)) for _ in units]
+        per_node = rng.uniform(1.0, 10.0)  # the profiler's cost per node, its own in every model
+        return units, [t + per_node * n for t, n in zip(times, nodes, strict=True)], sum(times) / 1e3, nodes
+
+    train = [sample(s) for s in calibration_population(20)]
+    model, report = fit_kernel_model(train, "int8-static", lanes)
+    assert report["profiler_correction"] == "per-node"
+    cv = report["profiler_correction_cv_mean_abs_log_error"]
+    assert cv["per-node"] < cv["proportional"]
+    params = dataclasses.replace(default_params(prof, "onnxruntime", "int8-static", 1), kernels=model)
+    errors = []
+    for spec in heldout_population(10):
+        _u, _t, ms, _n = sample(spec)
+        errors.append(abs(predict_ops(ops_from_spec(spec), params, "int8-static").latency_ms / ms - 1))
+    assert np.median(errors) < 0.05 and max(errors) < 0.2
+
+
+def test_kinds_the_runtime_fuses_away_cost_nothing_and_unseen_kinds_fall_back_to_the_roofline():
+    prof = load_profile("host-cpu")
+    base = default_params(prof, "onnxruntime", "fp32", 1)
+    flat = {"one": 10.0, "mmacs": 0.0, "kout": 0.0, "kin": 0.0, "kparams": 0.0, "kwindow": 0.0, "kres": 0.0, "kpix": 0.0, "kch": 0.0}
+    km = KernelModel({"conv": flat, "pwconv": flat, "dwconv": flat}, call_us=0.0, unit_us=0.0, absorbed=("add", "input"))
+    p = predict_ops(ops_from_spec(SPEC), dataclasses.replace(base, kernels=km), "fp32")
+    rows = {r["name"]: r for r in p.layers}
+    assert rows["blocks.3.add"]["ms"] == 0.0 and rows["blocks.3.add"]["bound"] == "fused"
+    assert rows["blocks.1.dw.conv"]["ms"] == pytest.approx(0.01) and rows["blocks.1.dw.conv"]["bound"] == "kernel model"
+    assert rows["blocks.0.conv"]["bound"] == "roofline"  # hard-swish was never calibrated
+    assert rows["head.fc"]["bound"] == "roofline" and rows["head.fc"]["ms"] > 0
+    assert p.latency_ms == pytest.approx(sum(r["ms"] for r in p.layers))
+    assert np.isfinite(p.latency_ms)
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.torch
+def test_an_onnx_graph_groups_into_the_same_kernel_units_as_its_spec():
+    """Your own model, predicted from its exported ONNX graph, gets the units its ArchSpec would."""
+    from workbench.hw._onnx_cost import ops_from_onnx
+
+    spec = ArchSpec((3, 32, 32), 10, (*SPEC.blocks, ConvBN(48, 3, 1, activation="silu"), Pool("avg", 3, 2)), name="onnx-units")
+    with tempfile.TemporaryDirectory() as tmp:
+        (c,) = _export(spec, ["onnxruntime-fp32"], tmp).values()
+        from_onnx = kernel_units(ops_from_onnx(c.path))
+    from_spec = kernel_units(ops_from_spec(spec))
+    assert [u.kind for u in from_onnx] == [u.kind for u in from_spec]
+    assert [u.activations for u in from_onnx] == [u.activations for u in from_spec]  # SiLU = Sigmoid then Mul
+    for a, b in zip(from_onnx, from_spec, strict=True):
+        fa, fb = a.features("fp32", 16), b.features("fp32", 16)
+        fa.pop("kparams", None), fb.pop("kparams", None)  # the graph's weights carry the folded batch norm's bias
+        assert fa == pytest.approx(fb), (a.name, b.name)

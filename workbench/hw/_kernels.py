@@ -1,0 +1,331 @@
+"""Kernel-level calibration: per-kernel times from ONNX Runtime's profiler, fitted per kernel kind.
+
+Each calibration model is run once more with ONNX Runtime's profiler on; the trace gives the
+kernel time of every node the runtime executes after its graph optimisations. Nodes are
+attributed to the predictor's kernel units (:func:`workbench.hw._predict.kernel_units`) by the
+module path in their names (``/blocks.3/dw/conv/Conv`` is the unit of ``blocks.3.dw.conv``);
+nodes the optimiser created without a path (a layout transpose, the quantize/dequantize pair
+around an activation int8 cannot run, the pieces of an inlined hard-swish) belong to the unit
+they follow, and nodes before the first unit to the input's conversion. A unit kind that never
+gets a node of its own (ONNX Runtime's fp32 layout fuses a residual add into the convolution
+before it) is recorded as fused. Twenty models give hundreds of per-unit samples.
+
+The profiler itself slows a run down, by a share that differs from model to model (up to
+about twice as slow for deep int8 models of small kernels, a few percent for most), so each
+model's kernel times are brought to its end-to-end time before fitting: the profile says how a
+model's time divides among its kernels, the end-to-end timing how long it is. The slowdown is
+taken out either as an equal deduction per profiled node (the profiler's bookkeeping is per
+node) or in proportion to the times; :func:`fit_kernel_model` picks, per deployment, the one
+whose fits predict left-out calibration models better (cross-validation over the models).
+
+Each unit kind gets a linear model in non-negative terms, fitted in log space (relative error)
+from a start by non-negative least squares: a fixed cost; MACs, padded to whole SIMD registers
+of output channels, with a separate rate where the channels do not fill them (runtimes switch
+kernels there); output, input and weight elements; window reads of a k x k convolution or pool;
+output positions and output channels (per-row and per-column costs of the GEMM behind a
+convolution); output elements of a convolution over few input channels (an image); the residual
+add that follows; and the elements of each activation the runtime cannot fold. Averaging and max pools
+get separate terms. Every term has a physical reading (time per MAC, per element written or
+read), so the fit cannot invent a negative cost. Finally the per-call and per-kernel time
+outside the fitted kernels and a common scale are fitted to the models' end-to-end timings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench._imports import require
+from workbench.hw._predict import KernelModel, KernelUnit
+
+__all__ = ["CORRECTIONS", "KernelNode", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
+
+#: one calibration model: its kernel units, the profiled µs of each, its end-to-end ms, and
+#: optionally the number of profiled nodes of each unit
+Sample = tuple[Any, ...]
+
+#: weight of the model-level (end-to-end) fit's pull of the plain/profiled ratio towards 1 (log space)
+_SCALE_PRIOR = 0.02
+#: the least share of its profiled time a kernel keeps when the per-node slowdown is taken out
+_FLOOR = 0.3
+
+
+@dataclass(frozen=True)
+class KernelNode:
+    """One node ONNX Runtime executed, with its median kernel time over the profiled runs."""
+
+    name: str
+    op_type: str
+    median_us: float
+
+
+def profile_kernels(
+    path: str | os.PathLike[str],
+    input_shape: Sequence[int],
+    *,
+    threads: int = 1,
+    warmup: int = 3,
+    runs: int = 20,
+    max_seconds: float = 1.5,
+    seed: int = 0,
+) -> list[KernelNode]:
+    """Median kernel time of every node of the ONNX model at ``path``, in execution order.
+
+    The session is set up as the ONNX Runtime backend sets up its own (sequential execution, all
+    graph optimisations, ``threads`` intra-op threads), with the profiler on.
+    """
+    ort = require("onnxruntime", extra="onnx", purpose="per-kernel profiling")
+    with tempfile.TemporaryDirectory(prefix="wb-kernels-") as tmp:
+        so = ort.SessionOptions()
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "ort")
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        session = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        x = np.random.default_rng(seed).standard_normal((1, *input_shape)).astype(np.float32)
+        done = 0
+        start = time.perf_counter()
+        while done < warmup + runs:
+            session.run(None, {name: x})
+            done += 1
+            if done >= warmup + 5 and time.perf_counter() - start > max_seconds:
+                break
+        trace = json.loads(Path(session.end_profiling()).read_text())
+    run_events = sorted((e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
+    timed = run_events[warmup:] if len(run_events) > warmup else run_events
+    if not timed:
+        return []
+    starts = np.array([e["ts"] for e in timed], dtype=np.float64)
+    per_node: dict[str, list[float]] = {}
+    op_type: dict[str, str] = {}
+    offset: dict[str, float] = {}
+    for e in trace:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time") or e["ts"] < starts[0]:
+            continue
+        node = e["name"][: -len("_kernel_time")]
+        per_node.setdefault(node, []).append(float(e["dur"]))
+        op_type[node] = str(e.get("args", {}).get("op_name", "?"))
+        run = int(np.searchsorted(starts, e["ts"], side="right")) - 1
+        offset.setdefault(node, e["ts"] - starts[run])
+    order = sorted(per_node, key=lambda n: offset[n])
+    return [KernelNode(n, op_type[n], float(np.median(per_node[n]))) for n in order]
+
+
+def _lookup(units: Sequence[KernelUnit]) -> dict[str, int]:
+    """Module paths that name a unit: every layer it covers (``blocks.3.dw.conv``), and a residual
+    add's block (ONNX names the add ``/blocks.3/Add``)."""
+    out: dict[str, int] = {}
+    for i, u in enumerate(units):
+        for name in (u.name, *u.members):
+            out.setdefault(name, i)
+            if name.endswith(".add"):
+                out.setdefault(name[: -len(".add")], i)
+    return out
+
+
+def attribute_nodes(units: Sequence[KernelUnit], nodes: Sequence[KernelNode]) -> tuple[list[float], dict[str, Any]]:
+    """Kernel time (µs) of each unit: nodes named after one of its layers, and the unnamed nodes
+    that follow them; nodes before the first named one belong to the input's conversion (unit 0).
+
+    Returns the times and a summary: units with no named node, and the share of time attributed by
+    name rather than by position.
+    """
+    lookup = _lookup(units)
+    times = [0.0] * len(units)
+    counts = [0] * len(units)
+    named_us = 0.0
+    current = 0
+    seen: set[int] = set()
+    for node in nodes:
+        parts = [p for p in node.name.strip("/").split("/") if p]
+        hit = None
+        for n in range(len(parts) - 1, 0, -1):  # the last part is the op's own name
+            hit = lookup.get(".".join(parts[:n]))
+            if hit is not None:
+                break
+        if hit is not None:
+            current = hit
+            seen.add(hit)
+            named_us += node.median_us
+        times[current] += node.median_us
+        counts[current] += 1
+    total = sum(times)
+    missing = [u.name for i, u in enumerate(units) if i not in seen and u.kind != "input"]
+    return times, {"units": len(units), "unnamed_units": missing, "named_share": named_us / total if total else 0.0,
+                   "kernel_us": total, "nodes": counts}
+
+
+def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict[str, float], float]:
+    """Non-negative terms with ``sum_j term_j x row_j ~ y`` in log space (relative error, symmetric
+    in over- and under-prediction), started from non-negative least squares on relative error.
+    Returns the terms and the median relative error in-sample."""
+    from scipy.optimize import least_squares, nnls
+
+    keys = sorted({k for r in rows for k, v in r.items() if v})
+    a = np.asarray([[r.get(k, 0.0) for k in keys] for r in rows], dtype=float)
+    w = 1.0 / np.maximum(y, 1e-3)
+    scale = np.maximum(np.abs(a * w[:, None]).max(axis=0), 1e-12)  # column scaling for conditioning
+    coef, _ = nnls(a * w[:, None] / scale, np.ones_like(y), maxiter=50 * len(keys) + 500)
+    coef = coef / scale
+    floor = 1e-6 * np.median(y) / np.maximum(a.mean(axis=0), 1e-12)  # a term at the floor contributes ~nothing
+    theta0 = np.log(np.maximum(coef, floor))
+    ly = np.log(np.maximum(y, 1e-3))
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(a @ np.exp(theta), 1e-9)) - ly
+
+    res = least_squares(residuals, theta0, max_nfev=200 * len(keys))
+    coef = np.exp(res.x)
+    coef[coef <= floor * 1.0001] = 0.0
+    pred = a @ coef
+    return {k: float(c) for k, c in zip(keys, coef, strict=True)}, float(np.median(np.abs(pred / y - 1.0)))
+
+
+def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None) -> list[float]:
+    """Kernel times of one model with the profiler's slowdown taken out, so they add up to the
+    model's end-to-end time ``ms``: an equal share per node when node counts are given (the
+    profiler's cost is per node), else in proportion to the times."""
+    total = sum(times)
+    if total <= 0:
+        return list(times)
+    if nodes is None:
+        r = ms * 1e3 / total
+        return [t * r for t in times]
+    delta = (total - ms * 1e3) / max(1, sum(nodes))
+    out = [max(t - delta * n, _FLOOR * t) for t, n in zip(times, nodes, strict=True)]
+    r = ms * 1e3 / max(sum(out), 1e-9)  # what the floor kept back
+    return [t * r for t in out]
+
+
+#: ways to take the profiler's slowdown out of a model's kernel times (see :func:`_unprofiled`)
+CORRECTIONS = ("per-node", "proportional")
+
+
+def fit_kernel_model(
+    samples: Sequence[Sample],
+    precision: str,
+    lanes: int,
+    *,
+    min_samples: int = 4,
+    correction: str | None = None,
+    folds: int = 5,
+) -> tuple[KernelModel, dict[str, Any]]:
+    """Fit a :class:`KernelModel` to ``(units, kernel µs per unit, end-to-end ms[, nodes per unit])``
+    per model.
+
+    Unit kinds with fewer than ``min_samples`` samples are left out (the roofline covers them).
+    How the profiler's slowdown is taken out (``correction``, one of :data:`CORRECTIONS`) is, when
+    not given, chosen by ``folds``-fold cross-validation over the models: the one whose fits
+    predict the left-out models' end-to-end times best (mean absolute log error).
+    """
+    cv: dict[str, float] = {}
+    if correction is None:
+        with_nodes = all(len(s) > 3 for s in samples)
+        choices = CORRECTIONS if with_nodes and len(samples) >= 2 * folds else CORRECTIONS[1:]
+        for mode in choices:
+            if len(choices) == 1:
+                break
+            errs = []
+            for f in range(folds):
+                held = [s for i, s in enumerate(samples) if i % folds == f]
+                fit = [s for i, s in enumerate(samples) if i % folds != f]
+                model, _ = _fit_once(fit, precision, lanes, min_samples, mode)
+                for units, _times, ms, *_n in held:
+                    errs.append(abs(math.log(model_us(model, units, precision, lanes) / (ms * 1e3))))
+            cv[mode] = float(np.mean(errs))
+        correction = min(cv, key=lambda m: cv[m]) if cv else choices[0]
+    model, report = _fit_once(samples, precision, lanes, min_samples, correction)
+    report["profiler_correction"] = correction
+    if cv:
+        report["profiler_correction_cv_mean_abs_log_error"] = cv
+    return model, report
+
+
+def model_us(model: KernelModel, units: Sequence[KernelUnit], precision: str, lanes: int) -> float:
+    """End-to-end microseconds ``model`` predicts for ``units`` (uncovered units cost nothing here)."""
+    total = model.call_us
+    for u in units:
+        f = u.features(precision, lanes)
+        if model.covers(u, f):
+            total += model.time_us(u, f)
+    return max(total, 1e-3)
+
+
+def _fit_once(
+    samples: Sequence[Sample], precision: str, lanes: int, min_samples: int, correction: str
+) -> tuple[KernelModel, dict[str, Any]]:
+    from scipy.optimize import least_squares
+
+    by_kind: dict[str, tuple[list[dict[str, float]], list[float]]] = {}
+    zeros: dict[str, int] = {}
+    for sample in samples:
+        units, times, ms = sample[0], sample[1], sample[2]
+        times = _unprofiled(times, ms, sample[3] if len(sample) > 3 and correction == "per-node" else None)
+        for u, t in zip(units, times, strict=True):
+            if t <= 0:  # no node of its own: fused into a neighbour
+                zeros[u.kind] = zeros.get(u.kind, 0) + 1
+                continue
+            rows, ys = by_kind.setdefault(u.kind, ([], []))
+            rows.append(u.features(precision, lanes))
+            ys.append(t)
+    terms: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    kind_err: dict[str, float] = {}
+    absorbed = tuple(sorted(k for k, n in zeros.items() if n > len(by_kind.get(k, ((), ()))[1])))
+    for kind, (rows, ys) in sorted(by_kind.items()):
+        if len(ys) < min_samples or kind in absorbed:
+            continue
+        terms[kind], kind_err[kind] = _fit_terms(rows, np.asarray(ys, dtype=float))
+        counts[kind] = len(ys)
+    partial = KernelModel(terms, call_us=0.0, unit_us=0.0, scale=1.0, samples=counts, absorbed=absorbed)
+    # model level: end-to-end = call + n_units x unit + scale x sum of predicted kernel times
+    sums, n_units, e2e, measured_sums = [], [], [], []
+    for units, times, ms, *_nodes in samples:
+        s = 0.0
+        n = 0
+        for u in units:
+            f = u.features(precision, lanes)
+            if u.kind not in absorbed:
+                n += 1
+                s += partial.unit_us_of(u, f) if partial.covers(u, f) else 0.0
+        sums.append(s)
+        n_units.append(n)
+        e2e.append(ms * 1e3)
+        measured_sums.append(sum(times))
+    s_arr, n_arr, y_arr = np.asarray(sums), np.asarray(n_units, dtype=float), np.asarray(e2e)
+    gap = np.maximum(y_arr - np.asarray(measured_sums), 0.0)  # time outside kernels, as measured
+    gap_fit = np.linalg.lstsq(np.column_stack([np.ones_like(n_arr), n_arr]), gap, rcond=None)[0]
+    call0, unit0 = max(float(gap_fit[0]), 1.0), max(float(gap_fit[1]), 0.01)
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        call, unit, scale = np.exp(theta)
+        pred = call + unit * n_arr + scale * s_arr
+        return np.concatenate([np.log(pred / y_arr), [_SCALE_PRIOR * theta[2]]])
+
+    theta0 = np.log([call0, unit0, 1.0])
+    res = least_squares(residuals, theta0, bounds=(np.log([1e-2, 1e-3, 0.2]), np.log([1e6, 1e4, 5.0])))
+    call, unit, scale = (float(v) for v in np.exp(res.x))
+    model = KernelModel(terms, call_us=call, unit_us=unit, scale=scale, samples=counts, absorbed=absorbed)
+    rel = (call + unit * n_arr + scale * s_arr) / y_arr - 1.0
+    report = {
+        "kernel_samples": counts,
+        "fused_kinds": list(absorbed),
+        "kernel_median_abs_error": kind_err,
+        "outside_kernels_us": {"per_call": call0, "per_unit": unit0},
+        "in_sample_within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
+        "in_sample_median_abs_error": float(np.median(np.abs(rel))),
+    }
+    return model, report
