@@ -32,19 +32,14 @@ outside the fitted kernels and a common scale are fitted to the models' end-to-e
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from workbench._imports import require
 from workbench.hw._predict import KernelModel, KernelUnit
 
 __all__ = ["CORRECTIONS", "KernelNode", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
@@ -83,45 +78,11 @@ def profile_kernels(
     The session is set up as the ONNX Runtime backend sets up its own (sequential execution, all
     graph optimisations, ``threads`` intra-op threads), with the profiler on.
     """
-    ort = require("onnxruntime", extra="onnx", purpose="per-kernel profiling")
-    with tempfile.TemporaryDirectory(prefix="wb-kernels-") as tmp:
-        so = ort.SessionOptions()
-        so.enable_profiling = True
-        so.profile_file_prefix = str(Path(tmp) / "ort")
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        session = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        x = np.random.default_rng(seed).standard_normal((1, *input_shape)).astype(np.float32)
-        done = 0
-        start = time.perf_counter()
-        while done < warmup + runs:
-            session.run(None, {name: x})
-            done += 1
-            if done >= warmup + 5 and time.perf_counter() - start > max_seconds:
-                break
-        trace = json.loads(Path(session.end_profiling()).read_text())
-    run_events = sorted((e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
-    timed = run_events[warmup:] if len(run_events) > warmup else run_events
-    if not timed:
-        return []
-    starts = np.array([e["ts"] for e in timed], dtype=np.float64)
-    per_node: dict[str, list[float]] = {}
-    op_type: dict[str, str] = {}
-    offset: dict[str, float] = {}
-    for e in trace:
-        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time") or e["ts"] < starts[0]:
-            continue
-        node = e["name"][: -len("_kernel_time")]
-        per_node.setdefault(node, []).append(float(e["dur"]))
-        op_type[node] = str(e.get("args", {}).get("op_name", "?"))
-        run = int(np.searchsorted(starts, e["ts"], side="right")) - 1
-        offset.setdefault(node, e["ts"] - starts[run])
-    order = sorted(per_node, key=lambda n: offset[n])
-    return [KernelNode(n, op_type[n], float(np.median(per_node[n]))) for n in order]
+    from workbench.hw._ort_profiler import profile_ort_nodes
+
+    t = profile_ort_nodes(path, input_shape, threads=threads, warmup=warmup, runs=runs, min_runs=5,
+                          max_seconds=max_seconds, seed=seed, purpose="per-kernel profiling")
+    return [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
 
 
 def _lookup(units: Sequence[KernelUnit]) -> dict[str, int]:
