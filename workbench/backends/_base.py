@@ -238,6 +238,20 @@ class CompileContext:
     threads: Threads = field(default_factory=Threads)
     isa_flags: tuple[str, ...] = ()
 
+    def calibration_for(self, deployment: Deployment) -> list[np.ndarray]:
+        """The calibration batches, cut to the deployment's ``calibration_samples`` option when set."""
+        n = int(deployment.opts.get("calibration_samples", 0) or 0)
+        if not n:
+            return self.calibration
+        out: list[np.ndarray] = []
+        total = 0
+        for b in self.calibration:
+            if total >= n:
+                break
+            out.append(b[: n - total])
+            total += len(out[-1])
+        return out
+
 
 class Backend(abc.ABC):
     """A way to run models: exports, quantizes and compiles, then loads runners.

@@ -237,7 +237,7 @@ class LiteRTBackend(Backend):
             ),
         )
         if static:
-            meta["calibration_samples"] = int(sum(len(b) for b in self._calibration(deployment, ctx)))
+            meta["calibration_samples"] = int(sum(len(b) for b in ctx.calibration_for(deployment)))
             meta["io"] = deployment.opts.get("io", "float")
         return Artifact(deployment, source.framework, out, source.input_shape, meta=meta)
 
@@ -252,19 +252,6 @@ class LiteRTBackend(Backend):
             schemes = [s for s in schemes if s["per_channel"] is bool(deployment.opts["per_channel"])]
         return schemes
 
-    def _calibration(self, deployment: Deployment, ctx: CompileContext) -> list[np.ndarray]:
-        n = int(deployment.opts.get("calibration_samples", 0) or 0)
-        batches = ctx.calibration
-        if n:
-            out, total = [], 0
-            for b in batches:
-                if total >= n:
-                    break
-                out.append(b[: n - total])
-                total += len(out[-1])
-            batches = out
-        return batches
-
     def _convert(
         self, tf: Any, saved: Path, precision: str, scheme: dict[str, Any] | None, deployment: Deployment, ctx: CompileContext
     ) -> bytes:
@@ -277,7 +264,7 @@ class LiteRTBackend(Backend):
         if scheme is not None and not scheme["per_channel"]:
             converter._experimental_disable_per_channel = True  # TFLite's switch for per-tensor weight scales
         if precision == "int8-static":
-            batches = self._calibration(deployment, ctx)
+            batches = ctx.calibration_for(deployment)
             if not batches:
                 raise DeploymentError("quantize", "full-integer int8 needs calibration data, and none was given")
 

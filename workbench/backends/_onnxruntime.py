@@ -146,7 +146,7 @@ class OnnxRuntimeBackend(Backend):
             isa=" ".join(f for f in ctx.isa_flags if "vnni" in f or f.startswith("avx") or f.startswith("asimd")) or "baseline",
         )
         if static:
-            meta["calibration_samples"] = int(sum(len(b) for b in self._calibration(deployment, ctx)))
+            meta["calibration_samples"] = int(sum(len(b) for b in ctx.calibration_for(deployment)))
             meta["calibrate_method"] = deployment.opts.get("calibrate_method", "minmax")
         return Artifact(deployment, source.framework, out, source.input_shape, meta=meta)
 
@@ -188,19 +188,6 @@ class OnnxRuntimeBackend(Backend):
             meta["preprocess"] = f"skipped ({type(err).__name__})"
             return src
 
-    def _calibration(self, deployment: Deployment, ctx: CompileContext) -> list[np.ndarray]:
-        n = int(deployment.opts.get("calibration_samples", 0) or 0)
-        batches = ctx.calibration
-        if n:
-            out, total = [], 0
-            for b in batches:
-                if total >= n:
-                    break
-                out.append(b[: n - total])
-                total += len(out[-1])
-            batches = out
-        return batches
-
     def _quantize_static(self, pre: Path, out: Path, scheme: Int8Scheme, deployment: Deployment, ctx: CompileContext) -> None:
         from onnxruntime.quantization import (
             CalibrationDataReader,
@@ -210,7 +197,7 @@ class OnnxRuntimeBackend(Backend):
             quantize_static,
         )
 
-        batches = self._calibration(deployment, ctx)
+        batches = ctx.calibration_for(deployment)
         if not batches:
             raise DeploymentError("quantize", "static int8 needs calibration data, and none was given")
 
