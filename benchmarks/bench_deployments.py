@@ -117,9 +117,20 @@ def measure_model(spec: Any, threads: int, settings: Any, work: Path, calib: lis
     return out
 
 
+def digits_specs() -> list[Any]:
+    """The small nets trained on digits for the accuracy rows (an MLP, MobileNet- and ResNet-style)."""
+    from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, mlp
+
+    return [
+        mlp((1, 8, 8), 10, (128, 64)),
+        ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(24, 4, 3), InvertedResidual(32, 4, 3, 2), ConvBN(64, 1)), name="mobilenet-digits"),
+        ArchSpec((1, 8, 8), 10, (ConvBN(16), BasicBlock(16), BasicBlock(32, 2), BasicBlock(64, 2)), name="resnet-digits"),
+    ]
+
+
 def accuracy_rows(quick: bool) -> list[dict[str, Any]]:
     """Train small nets on digits; each quantized artifact's own test accuracy vs the float model."""
-    from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, build_torch, mlp
+    from workbench.arch import build_torch
     from workbench.backends import CompileContext, Deployment, ModelSource, Threads
     from workbench.bench import MeasureSettings, measure_deployments
     from workbench.data import load_digits
@@ -127,11 +138,7 @@ def accuracy_rows(quick: bool) -> list[dict[str, Any]]:
     from workbench.train import TrainConfig, evaluate_torch, train_torch
 
     data = load_digits()
-    specs = [
-        mlp((1, 8, 8), 10, (128, 64)),
-        ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(24, 4, 3), InvertedResidual(32, 4, 3, 2), ConvBN(64, 1)), name="mobilenet-digits"),
-        ArchSpec((1, 8, 8), 10, (ConvBN(16), BasicBlock(16), BasicBlock(32, 2), BasicBlock(64, 2)), name="resnet-digits"),
-    ]
+    specs = digits_specs()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in specs:

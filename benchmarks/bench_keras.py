@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_deployments import digits_specs, reference_specs  # the same models as the PyTorch rows
 
 TORCH_DEPLOYMENTS = ("torch-fp32", "onnxruntime-fp32")
 KERAS_DEPLOYMENTS = (
@@ -47,13 +48,6 @@ def _deps(names: tuple[str, ...]) -> list[Any]:
     from workbench.backends import Deployment
 
     return [Deployment.parse(n) for n in names]
-
-
-def reference_specs(quick: bool) -> list[Any]:
-    from workbench.arch import mlp, mobilenet_v2, resnet18
-
-    size = 112 if quick else 224
-    return [mlp((784,), 10, (1024, 1024, 512)), mobilenet_v2((3, size, size), 1000), resnet18((3, size, size), 1000)]
 
 
 def _settings(quick: bool) -> Any:
@@ -111,13 +105,8 @@ def accuracy_rows(quick: bool) -> list[dict[str, Any]]:
     """Train small Keras nets on digits; each LiteRT and ONNX artifact's own test accuracy vs the float model."""
     from workbench._tf import tf_runtime
     from workbench.arch import (
-        ArchSpec,
-        BasicBlock,
-        ConvBN,
-        InvertedResidual,
         build_keras,
         keras_input_shape,
-        mlp,
     )
     from workbench.backends import CompileContext, ModelSource, Threads
     from workbench.bench import MeasureSettings, measure_deployments
@@ -127,11 +116,7 @@ def accuracy_rows(quick: bool) -> list[dict[str, Any]]:
 
     tf_runtime(Threads(1, 1))
     data = load_digits()
-    specs = [
-        mlp((1, 8, 8), 10, (128, 64)),
-        ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(24, 4, 3), InvertedResidual(32, 4, 3, 2), ConvBN(64, 1)), name="mobilenet-digits"),
-        ArchSpec((1, 8, 8), 10, (ConvBN(16), BasicBlock(16), BasicBlock(32, 2), BasicBlock(64, 2)), name="resnet-digits"),
-    ]
+    specs = digits_specs()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in specs:

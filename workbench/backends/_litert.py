@@ -42,6 +42,7 @@ from workbench.backends._base import (
     Runner,
     Threads,
 )
+from workbench.backends._int8 import choose_int8
 
 __all__ = ["LiteRTBackend", "saved_model_dir"]
 
@@ -189,48 +190,20 @@ class LiteRTBackend(Backend):
 
         static = precision == "int8-static"
         schemes = self._schemes(deployment, static=static)
-        tries: list[dict[str, Any]] = []
-        errors: list[DeploymentError] = []
-        chosen: dict[str, Any] | None = None
-        for i, scheme in enumerate(schemes):
-            candidate = out if i == 0 else out.with_name(f"{out.stem}.try{i}.tflite")
-            start = time.perf_counter()
-            try:
-                candidate.write_bytes(self._convert(tf, saved, precision, scheme, deployment, ctx))
-            except DeploymentError as err:
-                tries.append({"scheme": scheme, "error": str(err)})
-                errors.append(err)
-                if "builtin op set" in str(err):
-                    break  # an op the runtime lacks is missing whatever the scheme
-                continue
-            record: dict[str, Any] = {"scheme": scheme, "quantize_s": round(time.perf_counter() - start, 3), "path": candidate}
-            if ctx.x_val is not None and ctx.y_val is not None and len(ctx.x_val):
-                record["val_accuracy"] = self._accuracy(candidate, ctx)
-            tries.append(record)
-            ref = ctx.reference_accuracy
-            if "val_accuracy" not in record or ref is None or ref - record["val_accuracy"] <= ctx.max_accuracy_drop:
-                chosen = record
-                break
-        good = [t for t in tries if "path" in t]
-        if not good:
-            if len(errors) == 1:
-                raise errors[0]
-            raise DeploymentError("quantize", "; ".join(f"{t['scheme']['label']}: {t['error']}" for t in tries))
-        if chosen is None:  # none within tolerance: keep the most accurate, and say so
-            chosen = max(good, key=lambda t: t.get("val_accuracy", -1.0))
-            meta["int8_within_tolerance"] = False
-        else:
-            meta["int8_within_tolerance"] = True
-        final = Path(chosen["path"])
-        if final != out:
-            final.replace(out)
-        for t in good:
-            p = Path(t.pop("path"))
-            if p != out and p.exists():
-                p.unlink()
+        has_val = ctx.x_val is not None and ctx.y_val is not None and len(ctx.x_val)
+        choice = choose_int8(
+            schemes, out,
+            build=lambda scheme, path: path.write_bytes(self._convert(tf, saved, precision, scheme, deployment, ctx)),
+            accuracy=(lambda path: self._accuracy(path, ctx)) if has_val else None,
+            reference=ctx.reference_accuracy, max_drop=ctx.max_accuracy_drop, describe=lambda scheme: scheme,
+            catch=(DeploymentError,),
+            give_up=lambda err: "builtin op set" in str(err),  # an op the runtime lacks is missing whatever the scheme
+            reraise_lone=True,
+        )
+        meta["int8_within_tolerance"] = choice.within_tolerance
         meta.update(
-            int8_scheme=chosen["scheme"],
-            int8_tries=tries,
+            int8_scheme=choice.scheme,
+            int8_tries=choice.tries,
             quantization=(
                 "full-integer int8 (TFLITE_BUILTINS_INT8), activation ranges calibrated on training samples"
                 if static else "dynamic range: int8 weights, activations quantized at run time"

@@ -8,7 +8,6 @@ the tolerance. Every attempt is recorded in the artifact's metadata.
 from __future__ import annotations
 
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from workbench.backends._base import (
     Threads,
 )
 from workbench.backends._export import INPUT_NAME, quiet
+from workbench.backends._int8 import choose_int8
 from workbench.quant import Int8Scheme, int8_schemes
 
 __all__ = ["OnnxRuntimeBackend", "ort_session"]
@@ -100,48 +100,29 @@ class OnnxRuntimeBackend(Backend):
         out = source.workdir / f"{source.name}.{deployment.precision}.onnx"
         pre = self._preprocess(float_path, source.workdir / f"{source.name}.pre.onnx", meta)
         schemes = self._schemes(deployment, ctx, static=static)
-        tries: list[dict[str, Any]] = []
-        chosen: dict[str, Any] | None = None
-        for i, scheme in enumerate(schemes):
-            candidate = out if i == 0 else out.with_name(f"{out.stem}.try{i}.onnx")
-            start = time.perf_counter()
-            try:
-                if static:
-                    self._quantize_static(pre, candidate, scheme, deployment, ctx)
-                else:
-                    self._quantize_dynamic(pre, candidate, scheme)
-            except Exception as err:  # noqa: BLE001 - recorded, next scheme tried
-                tries.append({"scheme": scheme.to_dict(), "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"})
-                continue
-            record: dict[str, Any] = {"scheme": scheme.to_dict(), "quantize_s": round(time.perf_counter() - start, 3), "path": candidate}
-            if ctx.x_val is not None and ctx.y_val is not None and len(ctx.x_val):
-                session = ort_session(candidate, ctx.threads)
-                record["val_accuracy"] = _accuracy(session, ctx.x_val, ctx.y_val)
-            tries.append(record)
-            ref = ctx.reference_accuracy
-            if "val_accuracy" not in record or ref is None or ref - record["val_accuracy"] <= ctx.max_accuracy_drop:
-                chosen = record
-                break
-        good = [t for t in tries if "path" in t]
-        if not good:
-            raise DeploymentError("quantize", "; ".join(f"{t['scheme']['label']}: {t['error']}" for t in tries))
-        if chosen is None:  # none within tolerance: keep the most accurate, and say so
-            chosen = max(good, key=lambda t: t.get("val_accuracy", -1.0))
-            meta["int8_within_tolerance"] = False
-        else:
-            meta["int8_within_tolerance"] = True
-        final = Path(chosen["path"])
-        if final != out:
-            final.replace(out)
-        for t in good:
-            p = Path(t.pop("path"))
-            if p != out and p.exists():
-                p.unlink()
+
+        def build(scheme: Int8Scheme, path: Path) -> None:
+            if static:
+                self._quantize_static(pre, path, scheme, deployment, ctx)
+            else:
+                self._quantize_dynamic(pre, path, scheme)
+
+        x_val, y_val = ctx.x_val, ctx.y_val
+        choice = choose_int8(
+            schemes, out, build=build,
+            accuracy=(
+                (lambda path: _accuracy(ort_session(path, ctx.threads), x_val, y_val))
+                if x_val is not None and y_val is not None and len(x_val) else None
+            ),
+            reference=ctx.reference_accuracy, max_drop=ctx.max_accuracy_drop, describe=lambda scheme: scheme.to_dict(),
+            error_text=lambda err: f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
+        )
+        meta["int8_within_tolerance"] = choice.within_tolerance
         if pre != float_path and pre.exists():
             pre.unlink()
         meta.update(
-            int8_scheme=chosen["scheme"],
-            int8_tries=tries,
+            int8_scheme=choice.scheme,
+            int8_tries=choice.tries,
             quantization="static QDQ, calibrated" if static else "dynamic (weights int8, activations quantized at run time)",
             isa=" ".join(f for f in ctx.isa_flags if "vnni" in f or f.startswith("avx") or f.startswith("asimd")) or "baseline",
         )

@@ -68,8 +68,6 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",
                      help="deployment to calibrate (repeatable; default: the profile's recipe and onnxruntime-fp32)")
     cal.add_argument("--models", type=int, default=20, help="calibration architectures (default 20)")
-    cal.add_argument("--threads", type=int, help="intra-op threads (default: the profile's)")
-    cal.add_argument("--max-time", type=float, default=900.0, help="seconds of timing at most (default 900)")
     cal.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     cal.add_argument("--json", action="store_true", help="print the fit as JSON")
     acc = pr_sub.add_parser("accuracy", help="measure the calibrated predictor on held-out architectures")
@@ -77,10 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     acc.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",
                      help="deployment to check (repeatable; default: as calibrated by default)")
     acc.add_argument("--models", type=int, default=30, help="held-out architectures (default 30)")
-    acc.add_argument("--threads", type=int, help="intra-op threads (default: the profile's)")
-    acc.add_argument("--max-time", type=float, default=900.0, help="seconds of timing at most (default 900)")
     acc.add_argument("--seed", type=int, default=0, help="held-out population seed (default 0)")
     acc.add_argument("--json", action="store_true", help="print the figures as JSON")
+    for timed in (cal, acc):
+        timed.add_argument("--threads", type=int, help="intra-op threads (default: the profile's)")
+        timed.add_argument("--max-time", type=float, default=900.0, help="seconds of timing at most (default 900)")
 
     b = sub.add_parser("bench", help="deploy and measure your own model: an .onnx, .pt/.pt2 or .keras file, or module:function")
     b.add_argument("model", help="path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | model.keras | file.py:fn | pkg.module:fn")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -290,17 +291,25 @@ def _check_count(name: str, value: int | None, lo: int, hi: int) -> None:
         raise ConfigError(f"--{name}: expected an integer in [{lo}, {hi}], got {value}")
 
 
-def _profiles_calibrate(args: Any) -> int:
-    from workbench.hw import calibrate_profile, load_profile
+def _timed_profile_job(args: Any, job: Callable[..., Any], max_models: int) -> tuple[Any, Any]:
+    """Load the profile, pin the threads, run ``calibrate_profile`` or ``validate_profile`` with progress."""
+    from workbench.hw import load_profile
 
-    _check_count("models", args.models, 3, 200)
+    _check_count("models", args.models, 3, max_models)
     _check_count("threads", args.threads, 1, 1024)
     prof = load_profile(args.name)
     _set_thread_env(args.threads or (prof.resolved_threads() if prof.measured else 1))
-    rep = calibrate_profile(prof, deployments=args.deploy or None, models=args.models, threads=args.threads,
-                            max_time_s=args.max_time, seed=args.seed, on_progress=_progress(not args.json))
+    rep = job(prof, deployments=args.deploy or None, models=args.models, threads=args.threads,
+              max_time_s=args.max_time, seed=args.seed, on_progress=_progress(not args.json))
     if sys.stderr.isatty() and not args.json:
         sys.stderr.write("\n")
+    return prof, rep
+
+
+def _profiles_calibrate(args: Any) -> int:
+    from workbench.hw import calibrate_profile
+
+    prof, rep = _timed_profile_job(args, calibrate_profile, 200)
     if args.json:
         _out(json.dumps({"calibration_file": str(rep.path), "entries": [e.to_dict() for e in rep.entries], "notes": rep.notes},
                         indent=2, default=float))
@@ -329,16 +338,9 @@ def _profiles_calibrate(args: Any) -> int:
 
 
 def _profiles_accuracy(args: Any) -> int:
-    from workbench.hw import load_profile, validate_profile
+    from workbench.hw import validate_profile
 
-    _check_count("models", args.models, 3, 500)
-    _check_count("threads", args.threads, 1, 1024)
-    prof = load_profile(args.name)
-    _set_thread_env(args.threads or (prof.resolved_threads() if prof.measured else 1))
-    rep = validate_profile(prof, deployments=args.deploy or None, models=args.models, threads=args.threads,
-                           max_time_s=args.max_time, seed=args.seed, on_progress=_progress(not args.json))
-    if sys.stderr.isatty() and not args.json:
-        sys.stderr.write("\n")
+    prof, rep = _timed_profile_job(args, validate_profile, 500)
     if args.json:
         _out(json.dumps(rep.to_dict(), indent=2, default=float))
         return EXIT_OK
