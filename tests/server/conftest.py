@@ -54,13 +54,14 @@ def write_config(root: Path, name: str, **over: Any) -> str:
 
 
 async def get_json(jp_fetch: Any, *parts: str, **params: Any) -> Any:
-    r = await jp_fetch("workbench", "api", *parts, params=params)
+    # generous: the first request starts the storage worker process, slow on a loaded 2-core machine
+    r = await jp_fetch("workbench", "api", *parts, params=params, request_timeout=120)
     return json.loads(r.body)
 
 
 async def error_of(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **params: Any) -> tuple[int, dict[str, Any]]:
     """(status, JSON body) of a request expected to fail."""
-    kw: dict[str, Any] = {"method": method, "raise_error": False, "params": params}
+    kw: dict[str, Any] = {"method": method, "raise_error": False, "params": params, "request_timeout": 120}
     if body is not None:
         kw["body"] = json.dumps(body)
     r = await jp_fetch("workbench", "api", *parts, **kw)
