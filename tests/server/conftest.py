@@ -41,7 +41,11 @@ def synthetic_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def root(jp_root_dir: Path, synthetic_db: Path) -> Path:
     """The server root: ``runs/workbench.db`` (a copy of the synthetic database) and ``search/``."""
     (jp_root_dir / "runs").mkdir()
-    shutil.copy(synthetic_db, jp_root_dir / "runs" / "workbench.db")
+    # copied aside and renamed: the server, already started, may look at the default storage at
+    # any moment and must find it whole or absent
+    part = jp_root_dir / "runs" / ".workbench.db.part"
+    shutil.copy(synthetic_db, part)
+    part.replace(jp_root_dir / "runs" / "workbench.db")
     (jp_root_dir / "search").mkdir()
     return jp_root_dir
 

@@ -95,6 +95,12 @@ async def test_a_missing_database_is_an_empty_list_not_a_new_file(jp_fetch, root
     data = await get_json(jp_fetch, "studies", storage="sqlite:///elsewhere/none.db")
     assert data["studies"] == [] and "no study database at sqlite:///elsewhere/none.db" in data["note"]
     assert not (root / "elsewhere").exists()
+    # an empty file (a run creating its storage has not made its tables yet) holds no studies, and
+    # the server adds none: it only reads
+    (root / "starting.db").touch()
+    data = await get_json(jp_fetch, "studies", storage="sqlite:///starting.db")
+    assert data["studies"] == [] and "no studies in sqlite:///starting.db yet" in data["note"]
+    assert (root / "starting.db").stat().st_size == 0
 
 
 async def test_unreadable_storages_give_one_line_messages(jp_fetch, root):

@@ -18,13 +18,19 @@ from typing import Any, Generic, TypeVar
 
 from workbench._errors import StorageError, UnknownNameError
 
-__all__ = ["DEFAULT_STORAGE", "LRU", "PROCESS_MIN_TRIALS", "StorageRef", "Storages", "file_identity", "load_any_index", "load_points_index", "resolve_storage"]
+__all__ = ["DEFAULT_STORAGE", "LRU", "PROCESS_MIN_TRIALS", "EmptyStorage", "StorageRef", "Storages", "file_identity", "load_any_index", "load_points_index", "resolve_storage"]
 
 #: where ``workbench run`` writes when run in the server's root with no ``--storage``/``--out``
 DEFAULT_STORAGE = "sqlite:///runs/workbench.db"
 #: studies this large load in the worker process; smaller ones (a fraction of a second) in a thread
 PROCESS_MIN_TRIALS = 2000
 _SQLITE = "sqlite:///"
+
+
+
+class EmptyStorage(StorageError):
+    """An SQLite file with no tables yet (a run is creating it, or it was left empty): no studies."""
+
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -330,8 +336,10 @@ class Storages:
 
 
 def _check_optuna_sqlite(ref: StorageRef) -> None:
-    """Refuse an SQLite file that is not an Optuna storage, read-only: opening it with Optuna would
-    add Optuna's tables to someone else's database."""
+    """Refuse, read-only, an SQLite file that is not an Optuna storage yet: opening it with Optuna
+    would add Optuna's tables to it. That would change someone else's database, and on a file that
+    is still being written (a run creating its storage, a copy in progress) it would interleave
+    two writers' pages. The server only ever reads."""
     import sqlite3
 
     assert ref.sqlite_path is not None
@@ -343,7 +351,9 @@ def _check_optuna_sqlite(ref: StorageRef) -> None:
             con.close()
     except sqlite3.Error as err:
         raise StorageError(f"cannot open storage {ref.display}: {err}") from None
-    if tables and not {"studies", "trials"} <= tables:
+    if not tables:
+        raise EmptyStorage(f"no studies in {ref.display} yet (an empty database): launch a run, or pick another storage in the settings")
+    if not {"studies", "trials"} <= tables:
         raise StorageError(f"{ref.display} is an SQLite database but not an Optuna study storage (no studies table)")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from workbench._errors import ConfigError
-from workbench.server._storage import LRU, StorageRef, Storages, file_identity
+from workbench.server._storage import LRU, EmptyStorage, StorageRef, Storages, file_identity
 
 __all__ = ["AXES", "StudyViews", "axis_for_metric", "front_mask_2d", "list_configs", "list_profiles"]
 
@@ -97,7 +97,12 @@ class StudyViews:
             out["note"] = f"no study database at {ref.display} yet: launch a run, or pick another storage in the settings"
             return out
         running = running or {}
-        for row in self.storages.studies(ref):
+        try:
+            rows = self.storages.studies(ref)
+        except EmptyStorage as err:
+            out["note"] = str(err)
+            return out
+        for row in rows:
             counts, first_start, last_complete = self.storages.state_counts(ref, row.study_id)
             best = self.storages.best_values(ref, row)
             for b in best:
