@@ -21,7 +21,14 @@ from workbench.hw import (
     predict_ops,
 )
 from workbench.hw._calibrate import accuracy_figures, calibration_candidates, user_calibration_dir
-from workbench.hw._population import calibration_population, heldout_population
+from workbench.hw._population import (
+    _CALIBRATION_STREAM,
+    FAMILY_NAMES,
+    _population,
+    calibration_population,
+    heldout_population,
+    situations,
+)
 from workbench.hw._timing import noise_floor, time_rounds
 
 
@@ -46,6 +53,18 @@ def test_populations_are_realistic_and_disjoint():
     assert min(sizes) <= 48 and max(sizes) >= 192
     assert calibration_population(20) == cal  # seeded: the same every time
     assert heldout_population(30, exclude={held[0].hash})[0].hash != held[0].hash
+
+
+def test_the_calibration_set_is_chosen_to_cover_every_kernel_situation_the_held_out_set_meets():
+    cal = calibration_population(20)
+    covered = set().union(*(situations(s) for s in cal))
+    held = heldout_population(30, calibration=cal)
+    assert [s.name for s in held if situations(s) - covered] == []
+    # the same number of models in draw order leaves a third of the held-out ones meeting something new
+    plain = _population(20, _CALIBRATION_STREAM, 0, set(), FAMILY_NAMES)
+    seen = set().union(*(situations(s) for s in plain))
+    assert sum(1 for s in held if situations(s) - seen) >= 5
+    assert ("pool", "maxpool", "tail") in covered and ("pool", "avgpool", "") in covered
 
 
 def test_the_fit_recovers_terms_that_generated_the_latencies():
@@ -194,6 +213,11 @@ def test_calibrate_then_validate_on_this_host(profile_dir):
     assert r["models"] == 3 and 0.0 <= r["within_10pct"] <= 1.0 and r["median_abs_error"] >= 0
     assert not {row["hash"] for row in r["rows"]} & {m["hash"] for m in e.models}  # held out
     assert r["drift_since_calibration"]["models"] >= 1
+    # beside the headline figures, the same predictions scaled by the measured drift
+    ratio = r["drift_since_calibration"]["median_ratio_now_to_calibration"]
+    again = accuracy_figures([row["predicted_ms"] * ratio for row in r["rows"]], [row["measured_ms"] for row in r["rows"]])
+    assert r["drift_adjusted"] == again and r["within_10pct"] == accuracy_figures(
+        [row["predicted_ms"] for row in r["rows"]], [row["measured_ms"] for row in r["rows"]])["within_10pct"]
     # the figures are stored with the calibration and travel with the host's predictions
     cal, _ = calibration_status("host-cpu")
     t = cal.trust_for("onnxruntime", "fp32", 1)

@@ -69,6 +69,21 @@ def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
             assert t > 0 and u.name not in info["unnamed_units"], u.name
 
 
+def test_the_last_pool_after_a_separate_activation_is_its_own_situation():
+    def tail_pools(act: str) -> list[str]:
+        spec = ArchSpec((3, 32, 32), 10, (ConvBN(16, 3, 1, activation=act), Pool("max", 3, 2), ConvBN(32, 3, 1, activation=act),
+                                          Pool("avg", 3, 2)))
+        units = kernel_units(ops_from_spec(spec))
+        return [u.name for u in units if u.context == "tail"]
+
+    # ONNX Runtime's int8 layout keeps it in NCHW and pools with a generic kernel: features of its own
+    assert tail_pools("silu") == ["blocks.3.pool"] and tail_pools("relu") == []
+    spec = ArchSpec((3, 32, 32), 10, (ConvBN(16, 3, 1, activation="silu"), Pool("max", 3, 2)))
+    tail = next(u for u in kernel_units(ops_from_spec(spec)) if u.kind == "pool")
+    f = tail.features("int8-static", 16)
+    assert "kwindow_tail" in f and "kwindow" not in f
+
+
 def test_unnamed_nodes_belong_to_the_unit_they_follow():
     units = kernel_units(ops_from_spec(SPEC))
     nodes = [
@@ -94,7 +109,9 @@ def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_s
         "dwconv": {"one": 2.0, "mmacs": 9.0, "kin": 0.1, "act:hardswish": 0.3},
         "linear": {"one": 1.0, "kparams": 0.4},
         "add": {"one": 1.0, "kout": 0.15},
-        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "kwindow_avg": 0.1},
+        # the last pool after a separately run activation: another (slower) kernel
+        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "kwindow_avg": 0.1, "one_tail": 1.0, "kwindow_tail": 2.0,
+                 "one_avg_tail": 2.0, "kwindow_avg_tail": 0.3},
         "gap": {"one": 1.0, "kin": 0.1},
     }
     truth = KernelModel(truth_terms, call_us=0.0, unit_us=0.0)
@@ -125,7 +142,8 @@ def test_a_per_node_profiler_slowdown_is_recognised_by_cross_validation_and_take
         "input": {"one": 2.0, "kin": 0.05}, "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2},
         "pwconv": {"one": 2.0, "mmacs": 3.0, "kout": 0.1}, "dwconv": {"one": 2.0, "mmacs": 9.0},
         "linear": {"one": 1.0, "kparams": 0.4}, "add": {"one": 1.0, "kout": 0.15},
-        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0}, "gap": {"one": 1.0, "kin": 0.1},
+        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "one_tail": 1.0, "kwindow_tail": 2.0, "one_avg_tail": 2.0},
+        "gap": {"one": 1.0, "kin": 0.1},
     }, call_us=0.0, unit_us=0.0)
     rng = np.random.default_rng(1)
 

@@ -359,6 +359,11 @@ def _profiles_accuracy(args: Any) -> int:
     if drift["models"]:
         _out(f"  drift since calibration: {drift['models']} calibration models re-timed now run at "
              f"{drift['median_ratio_now_to_calibration']:.3f}x their calibration-time latency (machine load changes)")
+        for dep, r in rep.results.items():
+            adj = r.get("drift_adjusted")
+            if adj:
+                _out(f"    {dep}: with predictions scaled by that drift, {100 * adj['within_10pct']:.0f}% within ±10%, "
+                     f"median |err| {100 * adj['median_abs_error']:.1f}%")
     return EXIT_OK
 
 

@@ -825,9 +825,18 @@ def validate_profile(
             rows.append({"name": c.spec.name, "hash": c.spec.hash, "family": c.spec.family, "measured_ms": timings[k].p50_ms,
                          "predicted_ms": pred, "error": pred / timings[k].p50_ms - 1.0, "timing": timings[k].to_dict()})
         figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
+        ratio = drift["median_ratio_now_to_calibration"]
+        adjusted = (
+            accuracy_figures([r["predicted_ms"] * ratio for r in rows], [r["measured_ms"] for r in rows])
+            if math.isfinite(ratio) else None
+        )
         nf = noise_floor({k: timings[k] for k in keys})
         e.accuracy = {
             **figs,
+            # the same predictions scaled by the drift the anchors measured: what is left of the error
+            # when the machine's change of speed since calibration is taken out (a separate figure,
+            # never the headline one)
+            "drift_adjusted": adjusted,
             "models": len(rows),
             "noise_floor": nf,
             "calibration_id": e.id,

@@ -51,7 +51,7 @@ Sample = tuple[Any, ...]
 #: weight of the model-level (end-to-end) fit's pull of the plain/profiled ratio towards 1 (log space)
 _SCALE_PRIOR = 0.02
 #: the least share of its profiled time a kernel keeps when the per-node slowdown is taken out
-_FLOOR = 0.3
+_FLOOR = 0.05
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ population is dropped, so no held-out model was ever seen by the fit.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Sequence
 
 from workbench.arch import ArchSpec, BasicBlock, Block, Bottleneck, ConvBN, InvertedResidual, Pool
 
-__all__ = ["FAMILY_NAMES", "MACS_RANGE", "calibration_population", "heldout_population", "random_architecture"]
+__all__ = ["FAMILY_NAMES", "MACS_RANGE", "calibration_population", "heldout_population", "random_architecture", "situations"]
 
 FAMILY_NAMES = ("mobilenet", "resnet", "cnn")
 _RESOLUTIONS = (32, 48, 64, 96, 128, 160, 192, 224)
@@ -109,9 +110,58 @@ def _population(n: int, stream: int, seed: int, exclude: set[str], families: Seq
     return out
 
 
+def _bucket(x: float) -> int:
+    """Octave of a positive size (1, 2-3, 4-7, ...), 0 for nothing."""
+    return int(x).bit_length()
+
+
+def situations(spec: ArchSpec) -> set[tuple[object, ...]]:
+    """The kernel situations ``spec`` exercises, coarsely: per kernel kind, each pooling kind and
+    position, activation, kernel size and stride, channel count and output size (octaves), and
+    whether the channels fill whole SIMD registers; plus the model's size (MACs, half-decades) and
+    family. What a calibration set should cover, so that the fit meets no unit it never saw."""
+    from workbench.arch import cost_summary
+    from workbench.hw._predict import kernel_units, ops_from_spec
+
+    keys: set[tuple[object, ...]] = {("family", spec.family), ("macs", round(2 * math.log10(max(1, cost_summary(spec).macs))))}
+    for u in kernel_units(ops_from_spec(spec)):
+        op = u.main
+        sub = op.source_op if u.kind == "pool" else ""
+        keys.update({
+            (u.kind, sub, u.context),
+            (u.kind, "act", u.activations),
+            (u.kind, "window", op.kernel, op.stride),
+            (u.kind, "channels", _bucket(op.out_channels)),
+            (u.kind, "positions", _bucket(op.output_elems // max(1, op.out_channels))),
+            (u.kind, "lanes", op.out_channels % 16 == 0, op.out_channels % 8 == 0),
+        })
+        if u.residual:
+            keys.add((u.kind, "residual"))
+    return keys
+
+
+#: candidates a calibration set of ``n`` is chosen from: ``n`` times this many
+_CANDIDATES_PER_MODEL = 10
+
+
 def calibration_population(n: int = 20, *, seed: int = 0, families: Sequence[str] = FAMILY_NAMES) -> list[ArchSpec]:
-    """``n`` architectures the predictor's efficiency factors are fitted on."""
-    return _population(n, _CALIBRATION_STREAM, seed, set(), families)
+    """``n`` architectures the predictor's efficiency factors are fitted on.
+
+    Chosen from ten times as many seeded candidates to cover as many kernel situations
+    (:func:`situations`) as ``n`` models can: greedily, each next model the one that adds the most
+    situations not yet covered (the first candidate in draw order on ties), so that a rare
+    situation (an averaging pool right before the head, a narrow depthwise layer) is fitted from
+    at least one model rather than met first on a held-out one.
+    """
+    pool = _population(n * _CANDIDATES_PER_MODEL, _CALIBRATION_STREAM, seed, set(), families)
+    cover = [situations(s) for s in pool]
+    covered: set[tuple[object, ...]] = set()
+    chosen: list[int] = []
+    while len(chosen) < min(n, len(pool)):
+        best = max((i for i in range(len(pool)) if i not in chosen), key=lambda i: (len(cover[i] - covered), -i))
+        chosen.append(best)
+        covered |= cover[best]
+    return [pool[i] for i in chosen]
 
 
 def heldout_population(

@@ -213,6 +213,10 @@ class KernelUnit:
     members: tuple[str, ...]  # names of every layer the unit covers
     activations: tuple[str, ...] = ()  # activations after the main layer that a fusing runtime cannot fold
     residual: int = 0  # elements of the residual add right after it (a runtime may fuse the add into it)
+    #: where the unit sits, when that changes the kernel a runtime picks: ``tail`` for the last
+    #: pool before the global pool, right after an activation run as its own kernel (ONNX Runtime's
+    #: int8 layout keeps such a pool in NCHW and runs a generic, much slower pooling kernel)
+    context: str = ""
 
     def features(self, precision: str, lanes: int) -> dict[str, float]:
         """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded when the
@@ -241,6 +245,8 @@ class KernelUnit:
             out["kout_shallow"] = op.output_elems / 1e3  # few input channels (an image): nothing to vectorise over
         if self.kind == "pool" and op.source_op in _AVG_POOLS:
             out = {f"{k}_avg": v for k, v in out.items()}  # averaging pools run other kernels than max pools
+        if self.kind == "pool" and self.context:
+            out = {f"{k}_{self.context}": v for k, v in out.items()}
         if self.residual:
             out["kres"] = self.residual / 1e3
         for act in self.activations:
@@ -299,8 +305,11 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
         if kind == "add" and units and units[-1]["kind"] in COMPUTE_KINDS:
             units[-1]["residual"] = op.output_elems
         units.append({"name": op.name, "kind": kind, "main": op, "members": [op.name], "acts": acts})
-    return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"]), int(u.get("residual", 0)))
-            for u in units]
+    for i, u in enumerate(units):
+        if u["kind"] == "pool" and 0 < i < len(units) - 1 and units[i - 1]["acts"] and units[i + 1]["kind"] == "gap":
+            u["context"] = "tail"
+    return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"]), int(u.get("residual", 0)),
+                       u.get("context", "")) for u in units]
 
 
 @dataclass(frozen=True)
