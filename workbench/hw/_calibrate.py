@@ -825,7 +825,7 @@ def validate_profile(
             rows.append({"name": c.spec.name, "hash": c.spec.hash, "family": c.spec.family, "measured_ms": timings[k].p50_ms,
                          "predicted_ms": pred, "error": pred / timings[k].p50_ms - 1.0, "timing": timings[k].to_dict()})
         figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
-        ratio = drift["median_ratio_now_to_calibration"]
+        ratio = float(np.median(ratios)) if ratios else math.nan
         adjusted = (
             accuracy_figures([r["predicted_ms"] * ratio for r in rows], [r["measured_ms"] for r in rows])
             if math.isfinite(ratio) else None
