@@ -167,6 +167,38 @@ def test_a_per_node_profiler_slowdown_is_recognised_by_cross_validation_and_take
     assert np.median(errors) < 0.05 and max(errors) < 0.2
 
 
+def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_exponent():
+    prof = load_profile("host-cpu")
+    lanes = default_params(prof, "onnxruntime", "fp32", 1).lanes
+    truth = KernelModel({
+        "input": {"one": 2.0, "kin": 0.05}, "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2, "act:hardswish": 0.3, "act:silu": 0.5},
+        "pwconv": {"one": 2.0, "mmacs": 3.0, "kout": 0.1, "mmacs_narrow": 6.0, "act:hardswish": 0.3},
+        "dwconv": {"one": 2.0, "mmacs": 9.0, "act:hardswish": 0.3}, "linear": {"one": 1.0, "kparams": 0.4},
+        "add": {"one": 1.0, "kout": 0.15}, "gap": {"one": 1.0, "kin": 0.1},
+        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "one_tail": 1.0, "kwindow_tail": 2.0, "one_avg_tail": 2.0},
+    }, call_us=0.0, unit_us=0.0)
+
+    def sample(spec):
+        units = kernel_units(ops_from_spec(spec))
+        times = [truth.unit_us_of(u, u.features("fp32", lanes)) for u in units]
+        # a 1 µs kernel profiles 4x slower, a 100 µs one 2x, a 10 ms one 1.0x: the linear terms alone fit it badly
+        profiled = [t * (1e4 / max(t, 1e-3)) ** 0.15 for t in times]
+        return units, profiled, sum(times) / 1e3
+
+    model, report = fit_kernel_model([sample(s) for s in calibration_population(20)], "fp32", lanes, correction="proportional")
+    assert model.gamma == report["size_exponent_gamma"] and 0.01 < model.gamma <= 0.3
+    assert KernelModel.from_dict(model.to_dict()) == model
+    base = default_params(prof, "onnxruntime", "fp32", 1)
+
+    def errors(km: KernelModel) -> list[float]:
+        params = dataclasses.replace(base, kernels=km)
+        return [abs(predict_ops(ops_from_spec(s), params, "fp32").latency_ms / sample(s)[2] - 1) for s in heldout_population(10)]
+
+    flat = errors(dataclasses.replace(model, gamma=0.0))
+    fitted = errors(model)
+    assert np.median(fitted) < np.median(flat) and max(fitted) < 0.7 * max(flat)
+
+
 def test_kinds_the_runtime_fuses_away_cost_nothing_and_unseen_kinds_fall_back_to_the_roofline():
     prof = load_profile("host-cpu")
     base = default_params(prof, "onnxruntime", "fp32", 1)

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.hw._predict import KernelModel, KernelUnit
+from workbench.hw._predict import GAMMA_REF_US, KernelModel, KernelUnit
 
 __all__ = ["CORRECTIONS", "KernelNode", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
 
@@ -50,6 +50,9 @@ Sample = tuple[Any, ...]
 
 #: weight of the model-level (end-to-end) fit's pull of the plain/profiled ratio towards 1 (log space)
 _SCALE_PRIOR = 0.02
+#: weight of the pull of the size exponent ``gamma`` towards 0, and its bounds
+_GAMMA_PRIOR = 0.05
+_GAMMA_MAX = 0.3
 #: the least share of its profiled time a kernel keeps when the per-node slowdown is taken out
 _FLOOR = 0.05
 
@@ -252,40 +255,48 @@ def _fit_once(
         terms[kind], kind_err[kind] = _fit_terms(rows, np.asarray(ys, dtype=float))
         counts[kind] = len(ys)
     partial = KernelModel(terms, call_us=0.0, unit_us=0.0, scale=1.0, samples=counts, absorbed=absorbed)
-    # model level: end-to-end = call + n_units x unit + scale x sum of predicted kernel times
-    sums, n_units, e2e, measured_sums = [], [], [], []
+    # model level: end-to-end = call + n_units x unit + scale x sum of size-corrected kernel times
+    kernel_times, n_units, e2e, measured_sums = [], [], [], []
     for units, times, ms, *_nodes in samples:
-        s = 0.0
+        ts = []
         n = 0
         for u in units:
             f = u.features(precision, lanes)
             if u.kind not in absorbed:
                 n += 1
-                s += partial.unit_us_of(u, f) if partial.covers(u, f) else 0.0
-        sums.append(s)
+                if partial.covers(u, f):
+                    ts.append(partial.unit_us_of(u, f))
+        kernel_times.append(np.maximum(np.asarray(ts, dtype=float), 1e-6) / GAMMA_REF_US)
         n_units.append(n)
         e2e.append(ms * 1e3)
         measured_sums.append(sum(times))
-    s_arr, n_arr, y_arr = np.asarray(sums), np.asarray(n_units, dtype=float), np.asarray(e2e)
+    n_arr, y_arr = np.asarray(n_units, dtype=float), np.asarray(e2e)
     gap = np.maximum(y_arr - np.asarray(measured_sums), 0.0)  # time outside kernels, as measured
     gap_fit = np.linalg.lstsq(np.column_stack([np.ones_like(n_arr), n_arr]), gap, rcond=None)[0]
     call0, unit0 = max(float(gap_fit[0]), 1.0), max(float(gap_fit[1]), 0.01)
 
-    def residuals(theta: np.ndarray) -> np.ndarray:
-        call, unit, scale = np.exp(theta)
-        pred = call + unit * n_arr + scale * s_arr
-        return np.concatenate([np.log(pred / y_arr), [_SCALE_PRIOR * theta[2]]])
+    def sums(gamma: float) -> np.ndarray:
+        return np.asarray([GAMMA_REF_US * float(np.sum(t ** (1.0 + gamma))) for t in kernel_times])
 
-    theta0 = np.log([call0, unit0, 1.0])
-    res = least_squares(residuals, theta0, bounds=(np.log([1e-2, 1e-3, 0.2]), np.log([1e6, 1e4, 5.0])))
-    call, unit, scale = (float(v) for v in np.exp(res.x))
-    model = KernelModel(terms, call_us=call, unit_us=unit, scale=scale, samples=counts, absorbed=absorbed)
-    rel = (call + unit * n_arr + scale * s_arr) / y_arr - 1.0
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        call, unit, scale = np.exp(theta[:3])
+        pred = call + unit * n_arr + scale * sums(theta[3])
+        return np.concatenate([np.log(pred / y_arr), [_SCALE_PRIOR * theta[2], _GAMMA_PRIOR * theta[3]]])
+
+    theta0 = np.array([math.log(call0), math.log(unit0), 0.0, 0.0])
+    lo = [math.log(1e-2), math.log(1e-3), math.log(0.2), -_GAMMA_MAX]
+    hi = [math.log(1e6), math.log(1e4), math.log(5.0), _GAMMA_MAX]
+    res = least_squares(residuals, theta0, bounds=(lo, hi))
+    call, unit, scale = (float(v) for v in np.exp(res.x[:3]))
+    gamma = float(res.x[3])
+    model = KernelModel(terms, call_us=call, unit_us=unit, scale=scale, samples=counts, absorbed=absorbed, gamma=gamma)
+    rel = (call + unit * n_arr + scale * sums(gamma)) / y_arr - 1.0
     report = {
         "kernel_samples": counts,
         "fused_kinds": list(absorbed),
         "kernel_median_abs_error": kind_err,
         "outside_kernels_us": {"per_call": call0, "per_unit": unit0},
+        "size_exponent_gamma": gamma,
         "in_sample_within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
         "in_sample_median_abs_error": float(np.median(np.abs(rel))),
     }

@@ -316,11 +316,14 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
 class KernelModel:
     """Kernel-level latency terms of one deployment, fitted to per-kernel times from the runtime's
     profiler: a unit of kind ``k`` takes ``sum_j terms[k][j] x feature_j`` microseconds (features:
-    :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + scale x t_u)``.
+    :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + scale x T (t_u / T)^(1 + gamma))``
+    with ``T`` = :data:`GAMMA_REF_US`.
 
-    ``scale``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (profiled kernels run a
-    little slower or faster than unprofiled calls; the runtime spends time between kernels).
-    A unit kind or an activation the calibration never saw falls back to the roofline terms.
+    ``scale``, ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings: profiled
+    kernels run slower than unprofiled calls, and by a larger share the shorter they are (the
+    profiler's bookkeeping per node is not the same for every node), which ``gamma`` > 0 takes out;
+    the runtime spends time between kernels. A unit kind or an activation the calibration never
+    saw falls back to the roofline terms.
     """
 
     terms: dict[str, dict[str, float]]
@@ -329,10 +332,11 @@ class KernelModel:
     scale: float = 1.0
     samples: dict[str, int] = field(default_factory=dict)
     absorbed: tuple[str, ...] = ()  # unit kinds the runtime fuses into a neighbouring kernel (no time of their own)
+    gamma: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"terms": {k: dict(v) for k, v in self.terms.items()}, "call_us": self.call_us, "unit_us": self.unit_us,
-                "scale": self.scale, "samples": dict(self.samples), "absorbed": list(self.absorbed)}
+                "scale": self.scale, "gamma": self.gamma, "samples": dict(self.samples), "absorbed": list(self.absorbed)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> KernelModel:
@@ -340,7 +344,7 @@ class KernelModel:
             terms={str(k): {str(a): float(b) for a, b in v.items()} for k, v in d["terms"].items()},
             call_us=float(d["call_us"]), unit_us=float(d["unit_us"]), scale=float(d.get("scale", 1.0)),
             samples={str(k): int(v) for k, v in (d.get("samples") or {}).items()},
-            absorbed=tuple(str(k) for k in d.get("absorbed") or ()),
+            absorbed=tuple(str(k) for k in d.get("absorbed") or ()), gamma=float(d.get("gamma", 0.0)),
         )
 
     def covers(self, unit: KernelUnit, features: Mapping[str, float]) -> bool:
@@ -360,7 +364,18 @@ class KernelModel:
         """The unit's share of a call: its kernel time, scaled, plus the runtime's time per kernel."""
         if unit.kind in self.absorbed:
             return 0.0
-        return self.unit_us + self.scale * self.unit_us_of(unit, features)
+        return self.unit_us + self.scale * sized(self.unit_us_of(unit, features), self.gamma)
+
+
+#: the kernel time at which the size-dependent correction of :class:`KernelModel` is neutral
+GAMMA_REF_US = 100.0
+
+
+def sized(t_us: float, gamma: float) -> float:
+    """``T (t / T)^(1 + gamma)``: a kernel time with the size-dependent correction applied."""
+    if gamma == 0.0 or t_us <= 0.0:
+        return t_us
+    return GAMMA_REF_US * (t_us / GAMMA_REF_US) ** (1.0 + gamma)
 
 
 @dataclass(frozen=True)
