@@ -7,7 +7,9 @@ measures it on held-out architectures never used for the fit (default 40), as
 figures: the share of predictions within ±10% of measurement, the median absolute error, the
 rank correlation (Spearman), beside the noise floor of the measurements themselves and the
 machine's drift between the two sessions. It works on a temporary copy of the profile, so the
-repository's calibration is left alone.
+repository's calibration is left alone. Part 1b measures the same predictor with that drift kept
+out: calibration and held-out architectures timed interleaved in one session, the fit made on the
+calibration ones only (``workbench.hw.interleaved_accuracy``).
 
 Part 2 runs the same constrained study twice, with and without rejecting infeasible
 candidates before training, and prints the wall-time ratio. Both runs use the random sampler
@@ -19,6 +21,7 @@ runs judge every candidate alike.
     python benchmarks/bench_predictor.py                 # both parts (about 30-40 minutes on 2 cores)
     python benchmarks/bench_predictor.py --part prefilter --trials 24
     python benchmarks/bench_predictor.py --part predictor --threads 1 --heldout 40
+    python benchmarks/bench_predictor.py --part interleaved --heldout 30
 
 Figures are measured in one run and printed; nothing here is asserted.
 """
@@ -88,6 +91,29 @@ def part_predictor(args: argparse.Namespace, tmp: Path) -> None:
     _say("goal: >= 90% within ±10% and Spearman >= 0.95 after calibrating on <= 20 models")
 
 
+def part_interleaved(args: argparse.Namespace) -> None:
+    from workbench.hw import interleaved_accuracy
+
+    deps = args.deploy or ["onnxruntime-int8-static", "onnxruntime-fp32"]
+    _say(f"== Part 1b: the same predictor with the drift between sessions kept out ({args.calibration} calibration and "
+         f"{args.heldout} held-out architectures timed interleaved in one session, fitted on the calibration ones only; "
+         f"{args.threads} intra-op thread(s)) ==")
+    progress = (lambda s: None) if args.quiet else _Throttle()
+    t0 = time.perf_counter()
+    res = interleaved_accuracy("host-cpu", deployments=deps, calibration=args.calibration, heldout=args.heldout,
+                               threads=args.threads, max_time_s=args.max_time, on_progress=progress)
+    _say(f"measured and fitted in {time.perf_counter() - t0:.0f} s")
+    _say(f"{'deployment':<26}{'held-out':>9}{'within ±10%':>13}{'median |err|':>14}{'Spearman':>10}"
+         f"{'noise floor':>13}{'in-sample ±10%':>16}  latency range")
+    for dep, r in res.items():
+        lo, hi = r["latency_range_ms"]
+        _say(f"{dep:<26}{r['models']:>9}{100 * r['within_10pct']:>12.0f}%{100 * r['median_abs_error']:>13.1f}%"
+             f"{r['spearman']:>10.3f}{100 * r['noise_floor']['median_rel_diff']:>12.1f}%"
+             f"{100 * r['in_sample']['within_10pct']:>15.0f}%  {lo:.2f}-{hi:.1f} ms")
+        worst = sorted(r["rows"], key=lambda row: -abs(row["error"]))[:3]
+        _say("   largest errors: " + ", ".join(f"{row['name']} {100 * row['error']:+.0f}% ({row['measured_ms']:.2f} ms)" for row in worst))
+
+
 class _Throttle:
     def __init__(self) -> None:
         self.last = 0.0
@@ -148,7 +174,8 @@ def part_prefilter(args: argparse.Namespace, tmp: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", choices=("both", "predictor", "prefilter"), default="both")
+    p.add_argument("--part", choices=("both", "predictor", "interleaved", "prefilter"), default="both",
+                   help="predictor: parts 1 and 1b; interleaved: part 1b alone")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads for part 1 (default 1)")
     p.add_argument("--calibration", type=int, default=20, help="calibration architectures (default 20)")
     p.add_argument("--heldout", type=int, default=40, help="held-out architectures (default 40)")
@@ -162,6 +189,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
         if args.part in ("both", "predictor"):
             part_predictor(args, Path(tmp))
+            _say()
+        if args.part in ("both", "predictor", "interleaved"):
+            part_interleaved(args)
             _say()
         if args.part in ("both", "prefilter"):
             part_prefilter(args, Path(tmp))

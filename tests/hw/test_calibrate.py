@@ -245,3 +245,20 @@ def test_the_thread_cpu_clock_leaves_out_time_the_thread_did_not_run():
     assert wall.clock.startswith("wall") and wall.p50_ms >= 10.0
     with pytest.raises(ValueError, match="clock must be wall or thread-cpu"):
         time_rounds({"m": busy_then_off_cpu}, clock="gpu")
+
+
+def test_interleaved_accuracy_fits_on_the_calibration_models_alone_and_predicts_the_held_out_ones(profile_dir):
+    """Calibration and held-out models timed in one session (no drift between sessions in the
+    figures): real exports, ORT sessions, profiles and fit; nothing is stored."""
+    from workbench.hw import interleaved_accuracy
+
+    res = interleaved_accuracy("host-cpu", deployments=["onnxruntime-fp32"], calibration=4, heldout=3, threads=1,
+                               max_time_s=3, target_rel_ci=0.2)
+    r = res["onnxruntime-fp32"]
+    assert r["models"] == 3 and r["calibration_models"] == 4 and len(r["rows"]) == 3
+    cal = {s.hash for s in calibration_population(4)}
+    assert not {row["hash"] for row in r["rows"]} & cal  # held out
+    again = accuracy_figures([row["predicted_ms"] for row in r["rows"]], [row["measured_ms"] for row in r["rows"]])
+    assert {k: r[k] for k in again} == again and all(row["predicted_ms"] > 0 for row in r["rows"])
+    assert 0.0 <= r["in_sample"]["within_10pct"] <= 1.0 and "median_rel_diff" in r["noise_floor"]
+    assert not list(profile_dir.glob("*.calibration.json"))  # nothing stored

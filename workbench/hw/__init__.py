@@ -9,6 +9,7 @@ from workbench.hw._calibrate import (
     calibration_status,
     find_calibration,
     fit_params,
+    interleaved_accuracy,
     validate_profile,
 )
 from workbench.hw._footprint import Footprint, estimate_footprint, tensor_arena_bytes
@@ -67,6 +68,7 @@ __all__ = [
     "find_profile",
     "fit_params",
     "host_info",
+    "interleaved_accuracy",
     "library_versions",
     "list_profiles",
     "load_profile",

@@ -603,6 +603,63 @@ class CalibrationReport:
     notes: list[str] = field(default_factory=list)
 
 
+def _fit_entry(
+    prof: HardwareProfile,
+    d: Any,
+    th: Any,
+    compiled: Mapping[str, _Compiled],
+    timings: Mapping[str, Any],
+    kernels: Mapping[str, list[Any]],
+    *,
+    created: str,
+    seed: int,
+    exporter: str,
+) -> CalibrationEntry:
+    """The calibration entry of deployment ``d``, fitted on every model of ``compiled`` timed for it."""
+    from workbench.hw._timing import noise_floor
+
+    base = default_params(prof, d.backend, d.precision, th.intra_op)
+    keys = [k for k, c in compiled.items() if c.deployment == d.name]
+    samples = [(ops_from_spec(compiled[k].spec), timings[k].p50_ms) for k in keys]
+    basis = (
+        f"fitted on {len(samples)} architectures timed on this host ({created}); "
+        f"nominal peaks: {base.basis.split(';')[0]}"
+    )
+    params, fit = fit_params(samples, base, d.precision, basis=basis)
+    fit = {"roofline": fit, "models": fit["models"]}
+    if all(k in kernels for k in keys) and base.fuses:
+        params, kfit = _fit_kernels(params, [(compiled[k].spec, kernels[k], timings[k].p50_ms) for k in keys], d.precision)
+        fit["kernels"] = kfit
+        fit["method"] = (
+            "kernel level: per-kernel times of every calibration model from the runtime's profiler, attributed to the "
+            "predictor's kernel units by node name and brought to the model's end-to-end time (the profiler's "
+            "slowdown taken out per node or in proportion, chosen by cross-validation over the models); per unit "
+            "kind, non-negative terms fitted in log space on MACs, output positions and channels, output, input "
+            "and weight elements, window reads, residual adds and non-folded activations; per-call and per-kernel "
+            "runtime time, a common scale and a size exponent fitted to end-to-end timings; roofline terms (fitted "
+            "end to end) for unit kinds the calibration did not exercise"
+        )
+    else:
+        fit["method"] = fit["roofline"]["method"]
+    fit["noise_floor"] = noise_floor({k: timings[k] for k in keys})
+    fit["seed"] = seed
+    fit["exporter"] = exporter
+    fit["weights"] = "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
+    fit["clock"] = _clock_note(th)
+    rows = []
+    for k in keys:
+        c = compiled[k]
+        pred = predict_ops(ops_from_spec(c.spec), params, d.precision).latency_ms
+        rows.append({"name": c.spec.name, "hash": c.spec.hash, "measured_ms": timings[k].p50_ms,
+                     "predicted_ms": pred, "timing": timings[k].to_dict(), "spec": c.spec.to_dict()})
+    figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
+    fit.update(within_10pct=figs["within_10pct"], median_abs_error=figs["median_abs_error"], spearman=figs["spearman"])
+    return CalibrationEntry(
+        deployment=d.name, backend=d.backend, precision=d.precision, intra_op=th.intra_op, inter_op=th.inter_op,
+        runtime_version=_runtime_version(d.backend), params=params, fit=fit, models=rows, created=created,
+    )
+
+
 def calibrate_profile(
     profile: HardwareProfile | str,
     *,
@@ -633,51 +690,10 @@ def calibrate_profile(
         for r in runners:
             r.close()
         kernels = _profile_population(compiled, th, on_progress=progress)
-    from workbench.hw._timing import noise_floor
-
     created = _now()
-    entries = []
-    for d in deps:
-        base = default_params(prof, d.backend, d.precision, th.intra_op)
-        keys = [k for k, c in compiled.items() if c.deployment == d.name]
-        samples = [(ops_from_spec(compiled[k].spec), timings[k].p50_ms) for k in keys]
-        basis = (
-            f"fitted on {len(samples)} architectures timed on this host ({created}); "
-            f"nominal peaks: {base.basis.split(';')[0]}"
-        )
-        params, fit = fit_params(samples, base, d.precision, basis=basis)
-        fit = {"roofline": fit, "models": fit["models"]}
-        if all(k in kernels for k in keys) and base.fuses:
-            params, kfit = _fit_kernels(params, [(compiled[k].spec, kernels[k], timings[k].p50_ms) for k in keys], d.precision)
-            fit["kernels"] = kfit
-            fit["method"] = (
-                "kernel level: per-kernel times of every calibration model from the runtime's profiler, attributed to the "
-                "predictor's kernel units by node name and brought to the model's end-to-end time (the profiler's "
-                "slowdown taken out per node or in proportion, chosen by cross-validation over the models); per unit "
-                "kind, non-negative terms fitted in log space on MACs, output positions and channels, output, input "
-                "and weight elements, window reads, residual adds and non-folded activations; per-call and per-kernel "
-                "runtime time and a common scale fitted to end-to-end timings; roofline terms (fitted end to end) for "
-                "unit kinds the calibration did not exercise"
-            )
-        else:
-            fit["method"] = fit["roofline"]["method"]
-        fit["noise_floor"] = noise_floor({k: timings[k] for k in keys})
-        fit["seed"] = seed
-        fit["exporter"] = exporter
-        fit["weights"] = "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
-        fit["clock"] = _clock_note(th)
-        rows = []
-        for k in keys:
-            c = compiled[k]
-            pred = predict_ops(ops_from_spec(c.spec), params, d.precision).latency_ms
-            rows.append({"name": c.spec.name, "hash": c.spec.hash, "measured_ms": timings[k].p50_ms,
-                         "predicted_ms": pred, "timing": timings[k].to_dict(), "spec": c.spec.to_dict()})
-        figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
-        fit.update(within_10pct=figs["within_10pct"], median_abs_error=figs["median_abs_error"], spearman=figs["spearman"])
-        entries.append(CalibrationEntry(
-            deployment=d.name, backend=d.backend, precision=d.precision, intra_op=th.intra_op, inter_op=th.inter_op,
-            runtime_version=_runtime_version(d.backend), params=params, fit=fit, models=rows, created=created,
-        ))
+    entries = [
+        _fit_entry(prof, d, th, compiled, timings, kernels, created=created, seed=seed, exporter=exporter) for d in deps
+    ]
     cal, path, notes = _merge_and_save(prof, entries)
     return CalibrationReport(cal, path, entries, time.perf_counter() - start, notes)
 
@@ -755,6 +771,81 @@ def accuracy_figures(predicted_ms: Sequence[float], measured_ms: Sequence[float]
     }
 
 
+def _prediction_rows(compiled: Mapping[str, _Compiled], keys: Sequence[str], timings: Mapping[str, Any],
+                     params: PredictorParams, precision: str) -> list[dict[str, Any]]:
+    """Predicted beside measured latency of each model of ``keys``."""
+    rows = []
+    for k in keys:
+        c = compiled[k]
+        pred = predict_ops(ops_from_spec(c.spec), params, precision).latency_ms
+        rows.append({"name": c.spec.name, "hash": c.spec.hash, "family": c.spec.family, "measured_ms": timings[k].p50_ms,
+                     "predicted_ms": pred, "error": pred / timings[k].p50_ms - 1.0, "timing": timings[k].to_dict()})
+    return rows
+
+
+def interleaved_accuracy(
+    profile: HardwareProfile | str,
+    *,
+    deployments: Sequence[str] | None = None,
+    calibration: int = 20,
+    heldout: int = 30,
+    seed: int = 0,
+    threads: int | None = None,
+    max_time_s: float = 900.0,
+    target_rel_ci: float = 0.02,
+    exporter: str = "torchscript",
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The predictor's accuracy with the machine's drift between sessions kept out of it.
+
+    :func:`calibrate_profile` and :func:`validate_profile` time in two sessions, and a shared
+    machine can run some percent faster or slower in the second: their figures hold that drift
+    and the predictor's error together. Here the calibration and held-out models are timed
+    interleaved in one session; the fit is made exactly as :func:`calibrate_profile` makes it, on
+    the calibration models only (the held-out ones are neither profiled nor fitted), and then
+    predicts the held-out ones. Nothing is stored. Returns per deployment the held-out figures
+    (as :func:`accuracy_figures`), their noise floor, the in-sample figures and the rows.
+    """
+    from workbench.backends import Threads
+    from workbench.hw._population import calibration_population, heldout_population
+    from workbench.hw._timing import noise_floor
+
+    prof = _profile_for_measuring(profile)
+    if not 3 <= calibration <= 200 or not 3 <= heldout <= 500:
+        raise ConfigError(f"calibration and heldout: expected 3-200 and 3-500 models, got {calibration} and {heldout}")
+    progress = on_progress or (lambda _s: None)
+    deps = _resolve_deployments(prof, deployments)
+    th = Threads(intra_op=threads or prof.resolved_threads(), inter_op=prof.inter_op_threads)
+    cal = calibration_population(calibration, seed=seed)
+    held = heldout_population(heldout, seed=seed, calibration=cal)
+    fitted = {s.hash for s in cal}
+    with tempfile.TemporaryDirectory(prefix="wb-accuracy-") as tmp:
+        compiled, runners = _compile_population(cal + held, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
+        timings = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        for r in runners:
+            r.close()
+        cal_compiled = {k: c for k, c in compiled.items() if c.spec.hash in fitted}
+        kernels = _profile_population(cal_compiled, th, on_progress=progress)
+    created = _now()
+    out: dict[str, dict[str, Any]] = {}
+    for d in deps:
+        e = _fit_entry(prof, d, th, cal_compiled, timings, kernels, created=created, seed=seed, exporter=exporter)
+        keys = [k for k, c in compiled.items() if c.deployment == d.name and c.spec.hash not in fitted]
+        rows = _prediction_rows(compiled, keys, timings, e.params, d.precision)
+        out[d.name] = {
+            **accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows]),
+            "models": len(rows),
+            "calibration_models": len(e.models),
+            "in_sample": {k: e.fit[k] for k in ("within_10pct", "median_abs_error", "spearman")},
+            "noise_floor": noise_floor({k: timings[k] for k in keys}),
+            "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
+            "threads": th.intra_op,
+            "method": "calibration and held-out models timed interleaved in one session; fitted on the calibration models only",
+            "rows": rows,
+        }
+    return out
+
+
 def validate_profile(
     profile: HardwareProfile | str,
     *,
@@ -818,12 +909,7 @@ def validate_profile(
     measured_at = _now()
     for d, e in zip(deps, entries, strict=True):
         keys = [k for k, c in compiled.items() if c.deployment == d.name]
-        rows = []
-        for k in keys:
-            c = compiled[k]
-            pred = predict_ops(ops_from_spec(c.spec), e.params, d.precision).latency_ms
-            rows.append({"name": c.spec.name, "hash": c.spec.hash, "family": c.spec.family, "measured_ms": timings[k].p50_ms,
-                         "predicted_ms": pred, "error": pred / timings[k].p50_ms - 1.0, "timing": timings[k].to_dict()})
+        rows = _prediction_rows(compiled, keys, timings, e.params, d.precision)
         figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
         ratio = float(np.median(ratios)) if ratios else math.nan
         adjusted = (
