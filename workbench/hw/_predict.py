@@ -245,8 +245,8 @@ class KernelUnit:
             out["kout_shallow"] = op.output_elems / 1e3  # few input channels (an image): nothing to vectorise over
         if self.kind == "pool" and op.source_op in _AVG_POOLS:
             out = {f"{k}_avg": v for k, v in out.items()}  # averaging pools run other kernels than max pools
-        if self.kind == "pool" and self.context:
-            out = {f"{k}_{self.context}": v for k, v in out.items()}
+        if self.kind == "pool" and self.context and precision.startswith("int8"):
+            out = {f"{k}_{self.context}": v for k, v in out.items()}  # only int8 layouts treat it apart
         if self.residual:
             out["kres"] = self.residual / 1e3
         for act in self.activations:
