@@ -53,6 +53,8 @@ _SCALE_PRIOR = 0.02
 #: weight of the pull of the size exponent ``gamma`` towards 0, and its bounds
 _GAMMA_PRIOR = 0.05
 _GAMMA_MAX = 0.3
+#: kernel time (µs) below which a kernel's profiled time counts for less in its kind's fit
+_SHORT_US = 3.0
 #: the least share of its profiled time a kernel keeps when the per-node slowdown is taken out
 _FLOOR = 0.05
 
@@ -134,7 +136,8 @@ def attribute_nodes(units: Sequence[KernelUnit], nodes: Sequence[KernelNode]) ->
 
 def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict[str, float], float]:
     """Non-negative terms with ``sum_j term_j x row_j ~ y`` in log space (relative error, symmetric
-    in over- and under-prediction), started from non-negative least squares on relative error.
+    in over- and under-prediction; kernels of a few µs weigh less), started from non-negative
+    least squares on relative error.
     Returns the terms and the median relative error in-sample."""
     from scipy.optimize import least_squares, nnls
 
@@ -148,8 +151,12 @@ def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict
     theta0 = np.log(np.maximum(coef, floor))
     ly = np.log(np.maximum(y, 1e-3))
 
+    # the profiler times kernels in whole microseconds: a kernel of a few µs has a large relative
+    # error, so its residual counts for less (about the inverse of that noise)
+    wt = np.sqrt(y / (y + _SHORT_US))
+
     def residuals(theta: np.ndarray) -> np.ndarray:
-        return np.log(np.maximum(a @ np.exp(theta), 1e-9)) - ly
+        return wt * (np.log(np.maximum(a @ np.exp(theta), 1e-9)) - ly)
 
     res = least_squares(residuals, theta0, max_nfev=200 * len(keys))
     coef = np.exp(res.x)
