@@ -137,11 +137,12 @@ def test_a_calibration_from_another_host_or_runtime_is_not_reused(profile_dir):
 
 def test_a_calibration_file_of_an_older_schema_is_refused_with_a_recalibrate_message(profile_dir):
     path = profile_dir / "host-cpu.calibration.json"
-    _write_cal(path, schema=1)
-    cal, note = calibration_status("host-cpu")
-    assert cal is None and "schema 1" in note and "workbench profiles calibrate host-cpu" in note
-    with pytest.raises(ConfigError, match="recalibrate with: workbench profiles calibrate host-cpu"):
-        Calibration.load(path)
+    for old in (1, 2):  # 2: kernel terms fitted before the tail-pool terms and the size exponent
+        _write_cal(path, schema=old)
+        cal, note = calibration_status("host-cpu")
+        assert cal is None and f"schema {old}" in note and "workbench profiles calibrate host-cpu" in note
+        with pytest.raises(ConfigError, match="recalibrate with: workbench profiles calibrate host-cpu"):
+            Calibration.load(path)
 
 
 def test_calibration_falls_back_to_the_user_folder_when_the_profile_folder_is_read_only(profile_dir):

@@ -70,7 +70,7 @@ __all__ = [
     "validate_profile",
 ]
 
-SCHEMA_VERSION = 2  # 2: kernel-level terms (files of schema 1 are refused: recalibrate)
+SCHEMA_VERSION = 3  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent (older files are refused: recalibrate)
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
@@ -270,7 +270,7 @@ class Calibration:
         if isinstance(schema, int) and schema < SCHEMA_VERSION:
             name = data.get("profile", "PROFILE")
             raise ConfigError(
-                f"calibration file schema {schema} predates this predictor (schema {SCHEMA_VERSION}: kernel-level terms); "
+                f"calibration file schema {schema} predates this predictor (schema {SCHEMA_VERSION}); "
                 f"recalibrate with: workbench profiles calibrate {name}", location=str(path))
         if schema != SCHEMA_VERSION:
             raise ConfigError(f"unsupported calibration file schema {schema}", location=str(path))
