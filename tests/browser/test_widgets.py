@@ -178,8 +178,8 @@ def _run(jupyter_lab, page) -> None:
     detail = page.locator(".wb-detail").inner_text()
     assert f"trial {int(pick['trial'])} " in detail
     # the per-layer chart drew bars; the receipt and the architecture tabs are filled
-    bars = page.evaluate("() => document.querySelectorAll('.wb-detail .wb-bar').length")
-    assert bars > 0
+    # (the pane's parts arrive as separate widget updates: the bars may land after the header)
+    page.wait_for_function("() => document.querySelectorAll('.wb-detail .wb-bar').length > 0", timeout=30_000)
     page.locator(".wb-detail .lm-TabBar-tab", has_text="Receipt").click()
     page.wait_for_function("() => document.querySelector('.wb-detail').innerText.includes('latency method')", timeout=10_000)
     page.locator(".wb-detail .lm-TabBar-tab", has_text="Per-layer").click()
