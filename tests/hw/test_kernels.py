@@ -57,7 +57,9 @@ def _export(spec, deployments, tmp):
 def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
     with tempfile.TemporaryDirectory() as tmp:
         (c,) = _export(SPEC, [deployment], tmp).values()
-        nodes = profile_kernels(c.path, SPEC.input_shape, threads=1, warmup=1, runs=3)
+        prof = profile_kernels(c.path, SPEC.input_shape, threads=1, warmup=1, runs=3)
+        nodes = prof.nodes
+        assert prof.plain_ms is not None and prof.plain_ms > 0
     assert nodes and all(n.median_us >= 0 for n in nodes)
     units = kernel_units(ops_from_spec(SPEC))
     times, info = attribute_nodes(units, nodes)
@@ -231,3 +233,19 @@ def test_an_onnx_graph_groups_into_the_same_kernel_units_as_its_spec():
         fa, fb = a.features("fp32", 16), b.features("fp32", 16)
         fa.pop("kparams", None), fb.pop("kparams", None)  # the graph's weights carry the folded batch norm's bias
         assert fa == pytest.approx(fb), (a.name, b.name)
+
+
+def test_the_profilers_per_node_cost_is_measured_against_a_plain_run_taken_at_the_same_moment():
+    from workbench.hw._kernels import _unprofiled
+
+    true_us = [400.0, 25.0, 6.0, 3.0, 120.0]
+    nodes = [1, 2, 1, 1, 3]
+    # the profiling phase ran with the machine 15% slower than the timing phase, and the profiler
+    # added 2 µs per node; the plain runs alternated with the profiled ones saw the same 15%
+    profiled = [t * 1.15 + 2.0 * n for t, n in zip(true_us, nodes, strict=True)]
+    ms = sum(true_us) / 1e3
+    plain_ms = 1.15 * ms
+    with_plain = _unprofiled(profiled, ms, nodes, plain_ms)
+    assert with_plain == pytest.approx(true_us, rel=1e-9)
+    without = _unprofiled(profiled, ms, nodes)  # the phases' speed difference is taken for profiler cost
+    assert max(abs(a / b - 1) for a, b in zip(without, true_us, strict=True)) > 0.1

@@ -518,11 +518,11 @@ def _time(
     )
 
 
-def _profile_population(compiled: Mapping[str, _Compiled], threads: Any, *, on_progress: Callable[[str], None]) -> dict[str, list[Any]]:
+def _profile_population(compiled: Mapping[str, _Compiled], threads: Any, *, on_progress: Callable[[str], None]) -> dict[str, Any]:
     """Per-kernel times of every ONNX Runtime model of ``compiled`` (others are left out)."""
     from workbench.hw._kernels import profile_kernels
 
-    out: dict[str, list[Any]] = {}
+    out: dict[str, Any] = {}
     todo = [(k, c) for k, c in compiled.items() if c.deployment.startswith("onnxruntime-") and c.path is not None
             and str(c.path).endswith(".onnx")]
     for i, (k, c) in enumerate(todo):
@@ -532,9 +532,9 @@ def _profile_population(compiled: Mapping[str, _Compiled], threads: Any, *, on_p
     return out
 
 
-def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Sequence[Any], float]],
+def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Any, float]],
                  precision: str) -> tuple[PredictorParams, dict[str, Any]]:
-    """Add a kernel-level model fitted to ``(spec, profiled nodes, end-to-end ms)`` to ``params``."""
+    """Add a kernel-level model fitted to ``(spec, kernel profile, end-to-end ms)`` to ``params``."""
     import dataclasses
 
     from workbench.hw._kernels import attribute_nodes, fit_kernel_model
@@ -543,12 +543,12 @@ def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Seque
     samples = []
     unnamed = 0
     named_share = []
-    for spec, nodes, ms in models:
+    for spec, prof, ms in models:
         units = kernel_units(ops_from_spec(spec))
-        times, info = attribute_nodes(units, nodes)
+        times, info = attribute_nodes(units, prof.nodes)
         unnamed += len(info["unnamed_units"])
         named_share.append(info["named_share"])
-        samples.append((units, times, ms, info["nodes"]))
+        samples.append((units, times, ms, info["nodes"], prof.plain_ms))
     km, report = fit_kernel_model(samples, precision, params.lanes)
     report["units"] = sum(len(s[0]) for s in samples)
     report["units_without_a_node"] = unnamed
@@ -609,7 +609,7 @@ def _fit_entry(
     th: Any,
     compiled: Mapping[str, _Compiled],
     timings: Mapping[str, Any],
-    kernels: Mapping[str, list[Any]],
+    kernels: Mapping[str, Any],
     *,
     created: str,
     seed: int,

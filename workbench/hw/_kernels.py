@@ -42,7 +42,7 @@ import numpy as np
 
 from workbench.hw._predict import GAMMA_REF_US, KernelModel, KernelUnit
 
-__all__ = ["CORRECTIONS", "KernelNode", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
+__all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
 
 #: one calibration model: its kernel units, the profiled µs of each, its end-to-end ms, and
 #: optionally the number of profiled nodes of each unit
@@ -68,6 +68,15 @@ class KernelNode:
     median_us: float
 
 
+@dataclass(frozen=True)
+class KernelProfile:
+    """The nodes of one profiled model, and its median time without the profiler, taken run for
+    run alternately with the profiled runs (so both saw the machine at the same speed)."""
+
+    nodes: list[KernelNode]
+    plain_ms: float | None = None
+
+
 def profile_kernels(
     path: str | os.PathLike[str],
     input_shape: Sequence[int],
@@ -77,17 +86,20 @@ def profile_kernels(
     runs: int = 20,
     max_seconds: float = 1.5,
     seed: int = 0,
-) -> list[KernelNode]:
-    """Median kernel time of every node of the ONNX model at ``path``, in execution order.
+) -> KernelProfile:
+    """Median kernel time of every node of the ONNX model at ``path``, in execution order, and the
+    model's time without the profiler.
 
     The session is set up as the ONNX Runtime backend sets up its own (sequential execution, all
-    graph optimisations, ``threads`` intra-op threads), with the profiler on.
+    graph optimisations, ``threads`` intra-op threads), with the profiler on; a second one without it
+    runs alternately.
     """
     from workbench.hw._ort_profiler import profile_ort_nodes
 
     t = profile_ort_nodes(path, input_shape, threads=threads, warmup=warmup, runs=runs, min_runs=5,
-                          max_seconds=max_seconds, seed=seed, purpose="per-kernel profiling")
-    return [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
+                          max_seconds=max_seconds, seed=seed, purpose="per-kernel profiling", plain=True)
+    nodes = [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
+    return KernelProfile(nodes, t.plain_median_ms)
 
 
 def _lookup(units: Sequence[KernelUnit]) -> dict[str, int]:
@@ -165,17 +177,20 @@ def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict
     return {k: float(c) for k, c in zip(keys, coef, strict=True)}, float(np.median(np.abs(pred / y - 1.0)))
 
 
-def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None) -> list[float]:
+def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None, plain_ms: float | None = None) -> list[float]:
     """Kernel times of one model with the profiler's slowdown taken out, so they add up to the
     model's end-to-end time ``ms``: an equal share per node when node counts are given (the
-    profiler's cost is per node), else in proportion to the times."""
+    profiler's cost is per node), else in proportion to the times. The per-node share is measured
+    against ``plain_ms`` when given (the model timed without the profiler alternately with the
+    profiled runs: the machine's speed then is the same in both), the rest in proportion."""
     total = sum(times)
     if total <= 0:
         return list(times)
     if nodes is None:
         r = ms * 1e3 / total
         return [t * r for t in times]
-    delta = (total - ms * 1e3) / max(1, sum(nodes))
+    ref = plain_ms if plain_ms is not None else ms
+    delta = (total - ref * 1e3) / max(1, sum(nodes))
     out = [max(t - delta * n, _FLOOR * t) for t, n in zip(times, nodes, strict=True)]
     r = ms * 1e3 / max(sum(out), 1e-9)  # what the floor kept back
     return [t * r for t in out]
@@ -244,7 +259,8 @@ def _fit_once(
     zeros: dict[str, int] = {}
     for sample in samples:
         units, times, ms = sample[0], sample[1], sample[2]
-        times = _unprofiled(times, ms, sample[3] if len(sample) > 3 and correction == "per-node" else None)
+        plain = sample[4] if len(sample) > 4 else None
+        times = _unprofiled(times, ms, sample[3] if len(sample) > 3 and correction == "per-node" else None, plain)
         for u, t in zip(units, times, strict=True):
             if t <= 0:  # no node of its own: fused into a neighbour
                 zeros[u.kind] = zeros.get(u.kind, 0) + 1

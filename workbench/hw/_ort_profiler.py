@@ -35,6 +35,9 @@ class ProfilerTrace:
     warmup: int  # warm-up runs actually done
     run_median_ms: float  # median of the whole runs, as the profiler timed them
     ort_version: str
+    #: median wall time of the same model in a session without the profiler, run alternately with
+    #: the profiled one (so both see the machine at the same speed); None when not asked for
+    plain_median_ms: float | None = None
 
 
 def profile_ort_nodes(
@@ -48,8 +51,10 @@ def profile_ort_nodes(
     max_seconds: float = 2.0,
     seed: int = 0,
     purpose: str = "per-operator profiling",
+    plain: bool = False,
 ) -> ProfilerTrace:
-    """Profile the ONNX model at ``path`` on a random input of ``(1, *input_shape)``."""
+    """Profile the ONNX model at ``path`` on a random input of ``(1, *input_shape)``; with
+    ``plain``, also time it in a session without the profiler, run for run alternately."""
     ort = require("onnxruntime", extra="onnx", purpose=purpose)
     with tempfile.TemporaryDirectory(prefix="wb-ortprof-") as tmp:
         so = ort.SessionOptions()
@@ -61,11 +66,21 @@ def profile_ort_nodes(
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
         session = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+        unprofiled = None
+        if plain:
+            so.enable_profiling = False
+            unprofiled = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         x = np.random.default_rng(seed).standard_normal((1, *input_shape)).astype(np.float32)
         done = 0
+        plain_s: list[float] = []
         start = time.perf_counter()
         while done < warmup + runs:
+            if unprofiled is not None:
+                t0 = time.perf_counter()
+                unprofiled.run(None, {name: x})
+                if done >= warmup:
+                    plain_s.append(time.perf_counter() - t0)
             session.run(None, {name: x})
             done += 1
             if done >= warmup + min_runs and time.perf_counter() - start > max_seconds:
@@ -95,4 +110,5 @@ def profile_ort_nodes(
         warmup=min(warmup, len(run_events)),
         run_median_ms=float(np.median([e["dur"] for e in timed])) / 1000 if timed else float("nan"),
         ort_version=str(ort.__version__),
+        plain_median_ms=float(np.median(plain_s)) * 1000 if plain_s else None,
     )
