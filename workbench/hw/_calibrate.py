@@ -783,6 +783,18 @@ def _prediction_rows(compiled: Mapping[str, _Compiled], keys: Sequence[str], tim
     return rows
 
 
+def _heldout_figures(rows: Sequence[dict[str, Any]], keys: Sequence[str], timings: Mapping[str, Any]) -> dict[str, Any]:
+    """nn-Meter's figures of ``rows``, their count, the noise floor of their timings and their range."""
+    from workbench.hw._timing import noise_floor
+
+    return {
+        **accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows]),
+        "models": len(rows),
+        "noise_floor": noise_floor({k: timings[k] for k in keys}),
+        "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
+    }
+
+
 def interleaved_accuracy(
     profile: HardwareProfile | str,
     *,
@@ -808,7 +820,6 @@ def interleaved_accuracy(
     """
     from workbench.backends import Threads
     from workbench.hw._population import calibration_population, heldout_population
-    from workbench.hw._timing import noise_floor
 
     prof = _profile_for_measuring(profile)
     if not 3 <= calibration <= 200 or not 3 <= heldout <= 500:
@@ -833,12 +844,9 @@ def interleaved_accuracy(
         keys = [k for k, c in compiled.items() if c.deployment == d.name and c.spec.hash not in fitted]
         rows = _prediction_rows(compiled, keys, timings, e.params, d.precision)
         out[d.name] = {
-            **accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows]),
-            "models": len(rows),
+            **_heldout_figures(rows, keys, timings),
             "calibration_models": len(e.models),
             "in_sample": {k: e.fit[k] for k in ("within_10pct", "median_abs_error", "spearman")},
-            "noise_floor": noise_floor({k: timings[k] for k in keys}),
-            "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
             "threads": th.intra_op,
             "method": "calibration and held-out models timed interleaved in one session; fitted on the calibration models only",
             "rows": rows,
@@ -862,7 +870,6 @@ def validate_profile(
     from workbench.arch import ArchSpec as _Spec
     from workbench.backends import Threads
     from workbench.hw._population import heldout_population
-    from workbench.hw._timing import noise_floor
 
     prof = _profile_for_measuring(profile)
     if not 3 <= models <= 500:
@@ -899,10 +906,11 @@ def validate_profile(
             r.close()
     then = {m["hash"]: m["measured_ms"] for m in anchor_rows}
     ratios = [timings[f"anchor|{k}"].p50_ms / then[c.spec.hash] for k, c in anchor_compiled.items() if c.spec.hash in then]
+    ratio = float(np.median(ratios)) if ratios else math.nan
     drift = {
         "models": len(ratios),
         "deployment": entries[0].deployment,
-        "median_ratio_now_to_calibration": float(np.median(ratios)) if ratios else float("nan"),
+        "median_ratio_now_to_calibration": ratio,
         "about": "calibration models timed again in this run: latency now / latency when calibrated (1.0 = no drift)",
     }
     results: dict[str, dict[str, Any]] = {}
@@ -910,26 +918,20 @@ def validate_profile(
     for d, e in zip(deps, entries, strict=True):
         keys = [k for k, c in compiled.items() if c.deployment == d.name]
         rows = _prediction_rows(compiled, keys, timings, e.params, d.precision)
-        figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
-        ratio = float(np.median(ratios)) if ratios else math.nan
         adjusted = (
             accuracy_figures([r["predicted_ms"] * ratio for r in rows], [r["measured_ms"] for r in rows])
             if math.isfinite(ratio) else None
         )
-        nf = noise_floor({k: timings[k] for k in keys})
         e.accuracy = {
-            **figs,
+            **_heldout_figures(rows, keys, timings),
             # the same predictions scaled by the drift the anchors measured: what is left of the error
             # when the machine's change of speed since calibration is taken out (a separate figure,
             # never the headline one)
             "drift_adjusted": adjusted,
-            "models": len(rows),
-            "noise_floor": nf,
             "calibration_id": e.id,
             "measured_at": measured_at,
             "seed": seed,
             "threads": th.intra_op,
-            "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
             "drift_since_calibration": drift,
             "clock": _clock_note(th),
             "method": (

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.hw._predict import GAMMA_REF_US, KernelModel, KernelUnit
+from workbench.hw._predict import KernelModel, KernelUnit, sized
 
 __all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
 
@@ -289,7 +289,7 @@ def _fit_once(
                 n += 1
                 if partial.covers(u, f):
                     ts.append(partial.unit_us_of(u, f))
-        kernel_times.append(np.maximum(np.asarray(ts, dtype=float), 1e-6) / GAMMA_REF_US)
+        kernel_times.append(np.asarray(ts, dtype=float))
         n_units.append(n)
         e2e.append(ms * 1e3)
         measured_sums.append(sum(times))
@@ -299,7 +299,7 @@ def _fit_once(
     call0, unit0 = max(float(gap_fit[0]), 1.0), max(float(gap_fit[1]), 0.01)
 
     def sums(gamma: float) -> np.ndarray:
-        return np.asarray([GAMMA_REF_US * float(np.sum(t ** (1.0 + gamma))) for t in kernel_times])
+        return np.asarray([float(np.sum(sized(t, gamma))) for t in kernel_times])
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         call, unit, scale = np.exp(theta[:3])

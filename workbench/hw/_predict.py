@@ -371,9 +371,10 @@ class KernelModel:
 GAMMA_REF_US = 100.0
 
 
-def sized(t_us: float, gamma: float) -> float:
-    """``T (t / T)^(1 + gamma)``: a kernel time with the size-dependent correction applied."""
-    if gamma == 0.0 or t_us <= 0.0:
+def sized(t_us: Any, gamma: float) -> Any:
+    """``T (t / T)^(1 + gamma)``: a kernel time (non-negative; a float or an array) with the
+    size-dependent correction applied."""
+    if gamma == 0.0:
         return t_us
     return GAMMA_REF_US * (t_us / GAMMA_REF_US) ** (1.0 + gamma)
 
