@@ -191,6 +191,18 @@ def test_time_rounds_interleaves_and_reports_halves():
     assert nf["models"] == 2 and 0.0 <= nf["within_10pct"] <= 1.0
 
 
+def test_time_rounds_runs_each_companion_right_after_its_models_calls_in_every_round():
+    log: list[str] = []
+    fns = {"a": lambda: log.append("a"), "b": lambda: log.append("b")}
+    res = time_rounds(fns, slice_s=0.0, min_calls=2, min_rounds=4, max_rounds=4, target_rel_ci=1.0, warmup=0,
+                      companions={"b": lambda: log.append("B")})
+    assert res["a"].rounds == 4 and log.count("B") == 4
+    # every companion visit follows b's untimed call and its timed calls, before the next model's
+    for i, x in enumerate(log):
+        if x == "B":
+            assert log[i - 3:i] == ["b", "b", "b"]
+
+
 def test_time_rounds_stops_at_its_time_cap():
     start = time.perf_counter()
     time_rounds({"a": lambda: time.sleep(0.001)}, slice_s=0.01, min_rounds=2, max_rounds=10_000, target_rel_ci=1e-9, max_time_s=0.3)

@@ -1,6 +1,7 @@
 """Kernel-level calibration: kernel units, ONNX Runtime profiles attributed to them, the fit."""
 
 import dataclasses
+import math
 import tempfile
 from pathlib import Path
 
@@ -69,6 +70,24 @@ def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
     for u, t in zip(units, times, strict=True):
         if u.kind in ("conv", "pwconv", "dwconv", "pool", "gap", "linear"):
             assert t > 0 and u.name not in info["unnamed_units"], u.name
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.torch
+def test_profiled_runs_between_other_work_keep_all_but_each_visits_first_run():
+    from workbench.hw._ort_profiler import ProfiledRuns
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (c,) = _export(SPEC, ["onnxruntime-fp32"], tmp).values()
+        comp = ProfiledRuns(c.path, SPEC.input_shape, runs_per_visit=2, max_runs=6)
+        for _ in range(6):  # the first visit warms up; four more fill the six kept runs; the last does nothing
+            comp()
+        trace = comp.trace()
+    assert trace.runs == 6 and trace.names and all(t >= 0 for t in trace.median_us)
+    units = kernel_units(ops_from_spec(SPEC))
+    _times, info = attribute_nodes(units, [KernelNode(n, o, t) for n, o, t in zip(trace.names, trace.op_types, trace.median_us,
+                                                                                   strict=True)])
+    assert info["named_share"] > 0.5
 
 
 def test_the_last_pool_after_a_separate_activation_is_its_own_situation():
@@ -169,7 +188,12 @@ def test_a_per_node_profiler_slowdown_is_recognised_by_cross_validation_and_take
     assert np.median(errors) < 0.05 and max(errors) < 0.2
 
 
-def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_exponent():
+def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_exponent(monkeypatch):
+    import workbench.hw._kernels as kernels_module
+
+    # the size exponent alone: no shape correction, no negative per-kernel term (both take out part of it)
+    monkeypatch.setattr(kernels_module, "_SHAPE_MIN", 10**9)
+    monkeypatch.setattr(kernels_module, "_UNIT_MIN", 0.0)
     prof = load_profile("host-cpu")
     lanes = default_params(prof, "onnxruntime", "fp32", 1).lanes
     truth = KernelModel({
@@ -199,6 +223,43 @@ def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_ex
     flat = errors(dataclasses.replace(model, gamma=0.0))
     fitted = errors(model)
     assert np.median(fitted) < np.median(flat) and max(fitted) < 0.7 * max(flat)
+
+
+def test_an_efficiency_that_varies_with_the_kernels_shape_is_learnt_by_the_shape_correction(monkeypatch):
+    import workbench.hw._kernels as kernels_module
+
+    prof = load_profile("host-cpu")
+    lanes = default_params(prof, "onnxruntime", "fp32", 1).lanes
+    linear = {"one": 3.0, "mmacs": 4.0, "kout": 0.2, "act:hardswish": 0.3, "act:silu": 0.5, "mmacs_narrow": 6.0}
+    truth = KernelModel({"input": {"one": 2.0, "kin": 0.05}, "conv": linear, "pwconv": linear, "dwconv": linear,
+                         "linear": {"one": 1.0, "kparams": 0.4}, "add": {"one": 1.0, "kout": 0.15}, "gap": {"one": 1.0, "kin": 0.1},
+                         "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "one_tail": 1.0, "kwindow_tail": 2.0,
+                                  "one_avg_tail": 2.0}}, call_us=0.0, unit_us=0.0)
+
+    def sample(spec):
+        units = kernel_units(ops_from_spec(spec))
+        times = []
+        for u in units:
+            t = truth.unit_us_of(u, u.features("fp32", lanes))
+            if u.kind in ("conv", "pwconv", "dwconv"):  # many channels over many positions: slower per MAC
+                n, m = u.main.out_channels, u.main.output_elems / u.main.out_channels
+                t *= math.exp(0.05 * (math.log2(n) - 6.0) * (math.log2(m) - 10.0))
+            times.append(t)
+        return units, times, sum(times) / 1e3
+
+    base = default_params(prof, "onnxruntime", "fp32", 1)
+    train = [sample(s) for s in calibration_population(20)]
+
+    def heldout_errors() -> list[float]:
+        model, _ = fit_kernel_model(train, "fp32", lanes, correction="proportional")
+        params = dataclasses.replace(base, kernels=model)
+        assert KernelModel.from_dict(model.to_dict()) == model
+        return [abs(predict_ops(ops_from_spec(s), params, "fp32").latency_ms / sample(s)[2] - 1) for s in heldout_population(20)]
+
+    corrected = heldout_errors()
+    monkeypatch.setattr(kernels_module, "_SHAPE_MIN", 10**9)
+    linear_only = heldout_errors()
+    assert np.median(corrected) < 0.8 * np.median(linear_only) and np.mean(corrected) < np.mean(linear_only)
 
 
 def test_kinds_the_runtime_fuses_away_cost_nothing_and_unseen_kinds_fall_back_to_the_roofline():

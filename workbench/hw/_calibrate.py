@@ -507,29 +507,31 @@ def _compile_population(
 
 
 def _time(
-    compiled: Mapping[str, _Compiled], threads: Any, *, max_time_s: float, target_rel_ci: float, on_progress: Callable[[str], None]
-) -> dict[str, Any]:
+    compiled: Mapping[str, _Compiled], threads: Any, *, max_time_s: float, target_rel_ci: float, on_progress: Callable[[str], None],
+    profile: Sequence[str] = (),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stable medians of every model of ``compiled``, and the kernel profiles of those of
+    ``profile`` that run on ONNX Runtime (others are left out), taken in the same rounds: each
+    profiled model runs under the profiler right after its timed calls, so its kernel times and
+    its end-to-end median see the machine at the same speed."""
+    from workbench.hw._kernels import KernelNode, KernelProfile
+    from workbench.hw._ort_profiler import ProfiledRuns
     from workbench.hw._timing import clock_for, time_rounds
 
-    return time_rounds(
+    companions = {k: ProfiledRuns(c.path, c.spec.input_shape, threads=threads.intra_op) for k, c in compiled.items()
+                  if k in profile and c.deployment.startswith("onnxruntime-") and c.path is not None and str(c.path).endswith(".onnx")}
+    what = "timing and kernel profiles" if companions else "timing"
+    timings = time_rounds(
         {k: c.fn for k, c in compiled.items()}, max_time_s=max_time_s, target_rel_ci=target_rel_ci,
-        clock=clock_for(threads.intra_op, threads.inter_op),
-        on_round=lambda r, u: on_progress(f"timing: round {r}, {u} of {len(compiled)} medians not yet stable"),
+        clock=clock_for(threads.intra_op, threads.inter_op), companions=companions,
+        on_round=lambda r, u: on_progress(f"{what}: round {r}, {u} of {len(compiled)} medians not yet stable"),
     )
-
-
-def _profile_population(compiled: Mapping[str, _Compiled], threads: Any, *, on_progress: Callable[[str], None]) -> dict[str, Any]:
-    """Per-kernel times of every ONNX Runtime model of ``compiled`` (others are left out)."""
-    from workbench.hw._kernels import profile_kernels
-
-    out: dict[str, Any] = {}
-    todo = [(k, c) for k, c in compiled.items() if c.deployment.startswith("onnxruntime-") and c.path is not None
-            and str(c.path).endswith(".onnx")]
-    for i, (k, c) in enumerate(todo):
-        on_progress(f"kernel profiles {i + 1}/{len(todo)}: {c.spec.name} ({c.deployment})")
-        assert c.path is not None
-        out[k] = profile_kernels(c.path, c.spec.input_shape, threads=threads.intra_op)
-    return out
+    kernels = {}
+    for k, comp in companions.items():
+        t = comp.trace()
+        nodes = [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
+        kernels[k] = KernelProfile(nodes, timings[k].p50_ms)
+    return timings, kernels
 
 
 def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Any, float]],
@@ -631,13 +633,14 @@ def _fit_entry(
         params, kfit = _fit_kernels(params, [(compiled[k].spec, kernels[k], timings[k].p50_ms) for k in keys], d.precision)
         fit["kernels"] = kfit
         fit["method"] = (
-            "kernel level: per-kernel times of every calibration model from the runtime's profiler, attributed to the "
-            "predictor's kernel units by node name and brought to the model's end-to-end time (the profiler's "
-            "slowdown taken out per node or in proportion, chosen by cross-validation over the models); per unit "
-            "kind, non-negative terms fitted in log space on MACs, output positions and channels, output, input "
-            "and weight elements, window reads, residual adds and non-folded activations; per-call and per-kernel "
-            "runtime time, a common scale and a size exponent fitted to end-to-end timings; roofline terms (fitted "
-            "end to end) for unit kinds the calibration did not exercise"
+            "kernel level: per-kernel times of every calibration model from the runtime's profiler, taken in the "
+            "same interleaved rounds as the end-to-end timings, attributed to the predictor's kernel units by node "
+            "name and brought to the model's end-to-end time (the profiler's slowdown taken out per node or in "
+            "proportion, chosen by cross-validation over the models); per unit kind, non-negative terms fitted in "
+            "log space on MACs, output positions and channels, output, input and weight elements, window reads, "
+            "residual adds and non-folded activations, with a ridge-regularised correction over the kernel's shape; "
+            "per-call and per-kernel runtime time, a common scale and a size exponent fitted to end-to-end timings; "
+            "roofline terms (fitted end to end) for unit kinds the calibration did not exercise"
         )
     else:
         fit["method"] = fit["roofline"]["method"]
@@ -686,10 +689,10 @@ def calibrate_profile(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wb-calibrate-") as tmp:
         compiled, runners = _compile_population(specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
-        timings = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        timings, kernels = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress,
+                                 profile=list(compiled))
         for r in runners:
             r.close()
-        kernels = _profile_population(compiled, th, on_progress=progress)
     created = _now()
     entries = [
         _fit_entry(prof, d, th, compiled, timings, kernels, created=created, seed=seed, exporter=exporter) for d in deps
@@ -832,11 +835,11 @@ def interleaved_accuracy(
     fitted = {s.hash for s in cal}
     with tempfile.TemporaryDirectory(prefix="wb-accuracy-") as tmp:
         compiled, runners = _compile_population(cal + held, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
-        timings = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        cal_compiled = {k: c for k, c in compiled.items() if c.spec.hash in fitted}
+        timings, kernels = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress,
+                                 profile=list(cal_compiled))
         for r in runners:
             r.close()
-        cal_compiled = {k: c for k, c in compiled.items() if c.spec.hash in fitted}
-        kernels = _profile_population(cal_compiled, th, on_progress=progress)
     created = _now()
     out: dict[str, dict[str, Any]] = {}
     for d in deps:
@@ -901,7 +904,7 @@ def validate_profile(
             anchors, [entries[0].deployment], th, Path(tmp) / "anchors", exporter=exporter, on_progress=progress
         )
         everything = {**compiled, **{f"anchor|{k}": v for k, v in anchor_compiled.items()}}
-        timings = _time(everything, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        timings, _ = _time(everything, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
         for r in runners + anchor_runners:
             r.close()
     then = {m["hash"]: m["measured_ms"] for m in anchor_rows}

@@ -1,7 +1,10 @@
 """Kernel-level calibration: per-kernel times from ONNX Runtime's profiler, fitted per kernel kind.
 
-Each calibration model is run once more with ONNX Runtime's profiler on; the trace gives the
-kernel time of every node the runtime executes after its graph optimisations. Nodes are
+Each calibration model also runs in a second session with ONNX Runtime's profiler on, a few runs
+right after its timed calls in every round of the calibration's timing (so its kernel times and
+its end-to-end median see the machine at the same speed: a shared machine's speed changes from
+minute to minute, by up to a third here, and not by the same share for every kernel); the trace
+gives the kernel time of every node the runtime executes after its graph optimisations. Nodes are
 attributed to the predictor's kernel units (:func:`workbench.hw._predict.kernel_units`) by the
 module path in their names (``/blocks.3/dw/conv/Conv`` is the unit of ``blocks.3.dw.conv``);
 nodes the optimiser created without a path (a layout transpose, the quantize/dequantize pair
@@ -26,8 +29,13 @@ output positions and output channels (per-row and per-column costs of the GEMM b
 convolution); output elements of a convolution over few input channels (an image); the residual
 add that follows; and the elements of each activation the runtime cannot fold. Averaging and max pools
 get separate terms. Every term has a physical reading (time per MAC, per element written or
-read), so the fit cannot invent a negative cost. Finally the per-call and per-kernel time
-outside the fitted kernels and a common scale are fitted to the models' end-to-end timings.
+read), so the fit cannot invent a negative cost. A kind with enough samples then gets a smooth
+correction of those terms over the kernel's shape (a ridge-regularised quadratic in the log of
+its output positions, output channels and reduction length: blocking and cache fit vary over that
+space in ways the linear terms cannot follow). Finally the per-call and per-kernel time outside
+the fitted kernels, a common scale and a size exponent are fitted to the models' end-to-end
+timings; the per-kernel time may go a few µs below zero, where the profiler's inflation of short
+kernels outlasts the per-node deduction.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.hw._predict import KernelModel, KernelUnit, sized
+from workbench.hw._predict import KernelModel, KernelUnit, shape_terms, sized
 
 __all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
 
@@ -57,6 +65,14 @@ _GAMMA_MAX = 0.3
 _SHORT_US = 3.0
 #: the least share of its profiled time a kernel keeps when the per-node slowdown is taken out
 _FLOOR = 0.05
+#: how far below zero the per-kernel term of the end-to-end fit may go (µs): the profiler inflates
+#: kernels of a few µs by more than a model's runtime spends between kernels, and what is left of
+#: that after the per-node deduction shows as a negative time per kernel
+_UNIT_MIN = 3.0
+#: ridge penalty of the shape correction (standardised terms), per sample; kinds with fewer samples
+#: than ``_SHAPE_MIN`` get none
+_SHAPE_RIDGE = 0.1
+_SHAPE_MIN = 30
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,7 @@ def profile_kernels(
 
     The session is set up as the ONNX Runtime backend sets up its own (sequential execution, all
     graph optimisations, ``threads`` intra-op threads), with the profiler on; a second one without it
-    runs alternately.
+    runs alternately with it, a few runs at a time.
     """
     from workbench.hw._ort_profiler import profile_ort_nodes
 
@@ -177,6 +193,23 @@ def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict
     return {k: float(c) for k, c in zip(keys, coef, strict=True)}, float(np.median(np.abs(pred / y - 1.0)))
 
 
+def _fit_shape(terms: Mapping[str, float], rows: Sequence[Mapping[str, float]], units: Sequence[KernelUnit],
+               y: np.ndarray) -> dict[str, list[float]]:
+    """Ridge regression of the log ratio of measured to linear-term time on the kernels' standardised
+    shape terms (:func:`workbench.hw._predict.shape_terms`), weighted as the terms' fit is."""
+    linear = np.asarray([sum(terms.get(k, 0.0) * v for k, v in r.items()) for r in rows])
+    r = np.log(np.maximum(y, 1e-3) / np.maximum(linear, 1e-6))
+    x = np.asarray([shape_terms(u) for u in units], dtype=float)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std < 1e-9] = 1.0
+    z = np.column_stack([np.ones(len(y)), (x - mean) / std])
+    wt = y / (y + _SHORT_US)
+    pen = _SHAPE_RIDGE * len(y) * np.eye(z.shape[1])
+    pen[0, 0] = 0.0  # the intercept is free
+    coef = np.linalg.solve(z.T @ (z * wt[:, None]) + pen, z.T @ (wt * r))
+    return {"mean": mean.tolist(), "std": std.tolist(), "coef": coef.tolist()}
+
+
 def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None, plain_ms: float | None = None) -> list[float]:
     """Kernel times of one model with the profiler's slowdown taken out, so they add up to the
     model's end-to-end time ``ms``: an equal share per node when node counts are given (the
@@ -256,6 +289,7 @@ def _fit_once(
     from scipy.optimize import least_squares
 
     by_kind: dict[str, tuple[list[dict[str, float]], list[float]]] = {}
+    units_of: dict[str, list[KernelUnit]] = {}
     zeros: dict[str, int] = {}
     for sample in samples:
         units, times, ms = sample[0], sample[1], sample[2]
@@ -268,7 +302,9 @@ def _fit_once(
             rows, ys = by_kind.setdefault(u.kind, ([], []))
             rows.append(u.features(precision, lanes))
             ys.append(t)
+            units_of.setdefault(u.kind, []).append(u)
     terms: dict[str, dict[str, float]] = {}
+    shape: dict[str, dict[str, list[float]]] = {}
     counts: dict[str, int] = {}
     kind_err: dict[str, float] = {}
     absorbed = tuple(sorted(k for k, n in zeros.items() if n > len(by_kind.get(k, ((), ()))[1])))
@@ -277,7 +313,9 @@ def _fit_once(
             continue
         terms[kind], kind_err[kind] = _fit_terms(rows, np.asarray(ys, dtype=float))
         counts[kind] = len(ys)
-    partial = KernelModel(terms, call_us=0.0, unit_us=0.0, scale=1.0, samples=counts, absorbed=absorbed)
+        if len(ys) >= _SHAPE_MIN:
+            shape[kind] = _fit_shape(terms[kind], rows, units_of[kind], np.asarray(ys, dtype=float))
+    partial = KernelModel(terms, call_us=0.0, unit_us=0.0, scale=1.0, samples=counts, absorbed=absorbed, shape=shape)
     # model level: end-to-end = call + n_units x unit + scale x sum of size-corrected kernel times
     kernel_times, n_units, e2e, measured_sums = [], [], [], []
     for units, times, ms, *_nodes in samples:
@@ -298,22 +336,25 @@ def _fit_once(
     gap_fit = np.linalg.lstsq(np.column_stack([np.ones_like(n_arr), n_arr]), gap, rcond=None)[0]
     call0, unit0 = max(float(gap_fit[0]), 1.0), max(float(gap_fit[1]), 0.01)
 
-    def sums(gamma: float) -> np.ndarray:
-        return np.asarray([float(np.sum(sized(t, gamma))) for t in kernel_times])
+    def preds(theta: np.ndarray) -> np.ndarray:
+        call, unit, scale, gamma = math.exp(theta[0]), theta[1], math.exp(theta[2]), theta[3]
+        return np.asarray([call + float(np.sum(np.maximum(unit + scale * sized(t, gamma), 0.0))) + unit * (n - len(t))
+                           for t, n in zip(kernel_times, n_units, strict=True)])
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        call, unit, scale = np.exp(theta[:3])
-        pred = call + unit * n_arr + scale * sums(theta[3])
+        pred = np.maximum(preds(theta), 1e-3)
         return np.concatenate([np.log(pred / y_arr), [_SCALE_PRIOR * theta[2], _GAMMA_PRIOR * theta[3]]])
 
-    theta0 = np.array([math.log(call0), math.log(unit0), 0.0, 0.0])
-    lo = [math.log(1e-2), math.log(1e-3), math.log(0.2), -_GAMMA_MAX]
-    hi = [math.log(1e6), math.log(1e4), math.log(5.0), _GAMMA_MAX]
+    theta0 = np.array([math.log(call0), unit0, 0.0, 0.0])
+    lo = [math.log(1e-2), -_UNIT_MIN, math.log(0.2), -_GAMMA_MAX]
+    hi = [math.log(1e6), 1e4, math.log(5.0), _GAMMA_MAX]
     res = least_squares(residuals, theta0, bounds=(lo, hi))
-    call, unit, scale = (float(v) for v in np.exp(res.x[:3]))
+    call, scale = math.exp(res.x[0]), math.exp(res.x[2])
+    unit = float(res.x[1])
     gamma = float(res.x[3])
-    model = KernelModel(terms, call_us=call, unit_us=unit, scale=scale, samples=counts, absorbed=absorbed, gamma=gamma)
-    rel = (call + unit * n_arr + scale * sums(gamma)) / y_arr - 1.0
+    model = KernelModel(terms, call_us=call, unit_us=unit, scale=scale, samples=counts, absorbed=absorbed, gamma=gamma,
+                        shape=shape)
+    rel = preds(res.x) / y_arr - 1.0
     report = {
         "kernel_samples": counts,
         "fused_kinds": list(absorbed),

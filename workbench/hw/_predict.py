@@ -312,6 +312,23 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
                        u.get("context", "")) for u in units]
 
 
+#: how far (in log space, either way) the shape correction of :class:`KernelModel` may move a kernel's time
+SHAPE_CLIP = 0.5
+
+
+def shape_terms(unit: KernelUnit) -> list[float]:
+    """Where a kernel sits in its kind's shape space, as a quadratic in the log2 of its GEMM-like
+    dimensions: output positions (rows), output channels (columns) and the reduction per output
+    value (window and input channels). A runtime's efficiency varies smoothly over that space
+    (blocking, cache fit) in ways the linear terms cannot follow."""
+    op = unit.main
+    n = max(1, op.out_channels)
+    m = max(1.0, op.output_elems / n)
+    k = max(1, op.reduction or op.kernel * op.kernel or 1)
+    lm, ln, lk = math.log2(m), math.log2(n), math.log2(k)
+    return [lm, ln, lk, lm * lm, ln * ln, lk * lk, lm * ln, lm * lk, ln * lk]
+
+
 @dataclass(frozen=True)
 class KernelModel:
     """Kernel-level latency terms of one deployment, fitted to per-kernel times from the runtime's
@@ -321,9 +338,11 @@ class KernelModel:
 
     ``scale``, ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings: profiled
     kernels run slower than unprofiled calls, and by a larger share the shorter they are (the
-    profiler's bookkeeping per node is not the same for every node), which ``gamma`` > 0 takes out;
-    the runtime spends time between kernels. A unit kind or an activation the calibration never
-    saw falls back to the roofline terms.
+    profiler's bookkeeping per node is not the same for every node), which ``gamma`` > 0 and a
+    negative ``unit_us`` (a few µs at most) take out; a positive ``unit_us`` is the runtime's time
+    between kernels. A unit's time is never below zero. Kinds with enough samples also get a
+    correction over the kernel's shape (``shape``, see :func:`shape_terms`). A unit kind or an
+    activation the calibration never saw falls back to the roofline terms.
     """
 
     terms: dict[str, dict[str, float]]
@@ -333,10 +352,14 @@ class KernelModel:
     samples: dict[str, int] = field(default_factory=dict)
     absorbed: tuple[str, ...] = ()  # unit kinds the runtime fuses into a neighbouring kernel (no time of their own)
     gamma: float = 0.0
+    #: per kind, a correction of the linear terms over the kernel's shape (:func:`shape_terms`):
+    #: ``mean`` and ``std`` standardise the terms, ``coef`` (intercept first) gives the log factor
+    shape: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"terms": {k: dict(v) for k, v in self.terms.items()}, "call_us": self.call_us, "unit_us": self.unit_us,
-                "scale": self.scale, "gamma": self.gamma, "samples": dict(self.samples), "absorbed": list(self.absorbed)}
+                "scale": self.scale, "gamma": self.gamma, "samples": dict(self.samples), "absorbed": list(self.absorbed),
+                "shape": {k: {a: list(b) for a, b in v.items()} for k, v in self.shape.items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> KernelModel:
@@ -345,6 +368,7 @@ class KernelModel:
             call_us=float(d["call_us"]), unit_us=float(d["unit_us"]), scale=float(d.get("scale", 1.0)),
             samples={str(k): int(v) for k, v in (d.get("samples") or {}).items()},
             absorbed=tuple(str(k) for k in d.get("absorbed") or ()), gamma=float(d.get("gamma", 0.0)),
+            shape={str(k): {str(a): [float(x) for x in b] for a, b in v.items()} for k, v in (d.get("shape") or {}).items()},
         )
 
     def covers(self, unit: KernelUnit, features: Mapping[str, float]) -> bool:
@@ -358,13 +382,19 @@ class KernelModel:
         if unit.kind in self.absorbed:
             return 0.0
         terms = self.terms[unit.kind]
-        return float(sum(terms.get(k, 0.0) * v for k, v in features.items()))
+        linear = float(sum(terms.get(k, 0.0) * v for k, v in features.items()))
+        fix = self.shape.get(unit.kind)
+        if not fix:
+            return linear
+        z = [(x - m) / sd for x, m, sd in zip(shape_terms(unit), fix["mean"], fix["std"], strict=True)]
+        log_factor = fix["coef"][0] + sum(c * v for c, v in zip(fix["coef"][1:], z, strict=True))
+        return linear * math.exp(min(SHAPE_CLIP, max(-SHAPE_CLIP, log_factor)))
 
     def time_us(self, unit: KernelUnit, features: Mapping[str, float]) -> float:
         """The unit's share of a call: its kernel time, scaled, plus the runtime's time per kernel."""
         if unit.kind in self.absorbed:
             return 0.0
-        return self.unit_us + self.scale * sized(self.unit_us_of(unit, features), self.gamma)
+        return max(0.0, self.unit_us + self.scale * sized(self.unit_us_of(unit, features), self.gamma))
 
 
 #: the kernel time at which the size-dependent correction of :class:`KernelModel` is neutral
@@ -603,6 +633,7 @@ def _predict_kernels(ops: Sequence[OpRecord], params: PredictorParams, km: Kerne
                 t_us += s * 1e6
                 if kind in bound:
                     bound[kind] += 1
+        t_us = max(t_us, 0.0)
         total_us += t_us
         layers.append({"name": unit.name, "kind": unit.kind, "ms": t_us / 1e3, "bound": why, "members": list(unit.members)})
     return LatencyPrediction(

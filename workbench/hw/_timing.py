@@ -81,12 +81,15 @@ def time_rounds(
     warmup: int = 3,
     on_round: Callable[[int, int], None] | None = None,
     clock: str = "wall",
+    companions: Mapping[str, Callable[[], Any]] | None = None,
 ) -> dict[str, StableTiming]:
     """Time every callable in ``fns`` in interleaved rounds until each median is stable.
 
     ``clock`` is ``thread-cpu`` for callables that run entirely on the calling thread, else
     ``wall`` (see the module docstring). ``on_round(round, still_unstable)`` is called after
-    every round (progress display).
+    every round (progress display). ``companions[name]``, where given, is called untimed right
+    after ``name``'s calls in every round: work that should see the machine as those calls do
+    (the same model under a profiler).
     """
     if clock not in ("wall", "thread-cpu"):
         raise ValueError(f"clock must be wall or thread-cpu, got {clock!r}")
@@ -126,6 +129,8 @@ def time_rounds(
                 clean[name].append(switches() == c0)
                 rounds_of[name].append(rnd)
                 calls += 1
+            if companions is not None and name in companions:
+                companions[name]()
         rnd += 1
         if rnd >= min_rounds:
             unstable = [n for n in names if _rel_ci(samples[n] if thread_cpu else _kept(samples[n], clean[n])) > target_rel_ci]
