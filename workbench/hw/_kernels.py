@@ -345,9 +345,9 @@ def _fit_once(
         pred = np.maximum(preds(theta), 1e-3)
         return np.concatenate([np.log(pred / y_arr), [_SCALE_PRIOR * theta[2], _GAMMA_PRIOR * theta[3]]])
 
-    theta0 = np.array([math.log(call0), unit0, 0.0, 0.0])
     lo = [math.log(1e-2), -_UNIT_MIN, math.log(0.2), -_GAMMA_MAX]
     hi = [math.log(1e6), 1e4, math.log(5.0), _GAMMA_MAX]
+    theta0 = np.clip(np.array([math.log(call0), unit0, 0.0, 0.0]), lo, hi)
     res = least_squares(residuals, theta0, bounds=(lo, hi))
     call, scale = math.exp(res.x[0]), math.exp(res.x[2])
     unit = float(res.x[1])
