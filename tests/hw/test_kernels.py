@@ -82,7 +82,15 @@ def test_profiled_runs_between_other_work_keep_all_but_each_visits_first_run():
         comp = ProfiledRuns(c.path, SPEC.input_shape, runs_per_visit=2, max_runs=6)
         for _ in range(6):  # the first visit warms up; four more fill the six kept runs; the last does nothing
             comp()
+        folder = Path(comp._tmp.name)
+        assert folder.is_dir()
         trace = comp.trace()
+        assert not folder.exists()  # the trace's folder goes with it
+        comp.close()  # and closing again is harmless
+        cut = ProfiledRuns(c.path, SPEC.input_shape)  # a timing cut short: closed without a trace
+        cut()
+        cut.close()
+        assert not Path(cut._tmp.name).exists()
     assert trace.runs == 6 and trace.names and all(t >= 0 for t in trace.median_us)
     units = kernel_units(ops_from_spec(SPEC))
     _times, info = attribute_nodes(units, [KernelNode(n, o, t) for n, o, t in zip(trace.names, trace.op_types, trace.median_us,

@@ -518,19 +518,24 @@ def _time(
     from workbench.hw._ort_profiler import ProfiledRuns
     from workbench.hw._timing import clock_for, time_rounds
 
+    wanted = set(profile)
     companions = {k: ProfiledRuns(c.path, c.spec.input_shape, threads=threads.intra_op) for k, c in compiled.items()
-                  if k in profile and c.deployment.startswith("onnxruntime-") and c.path is not None and str(c.path).endswith(".onnx")}
+                  if k in wanted and c.deployment.startswith("onnxruntime-") and c.path is not None and str(c.path).endswith(".onnx")}
     what = "timing and kernel profiles" if companions else "timing"
-    timings = time_rounds(
-        {k: c.fn for k, c in compiled.items()}, max_time_s=max_time_s, target_rel_ci=target_rel_ci,
-        clock=clock_for(threads.intra_op, threads.inter_op), companions=companions,
-        on_round=lambda r, u: on_progress(f"{what}: round {r}, {u} of {len(compiled)} medians not yet stable"),
-    )
-    kernels = {}
-    for k, comp in companions.items():
-        t = comp.trace()
-        nodes = [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
-        kernels[k] = KernelProfile(nodes, timings[k].p50_ms)
+    try:
+        timings = time_rounds(
+            {k: c.fn for k, c in compiled.items()}, max_time_s=max_time_s, target_rel_ci=target_rel_ci,
+            clock=clock_for(threads.intra_op, threads.inter_op), companions=companions,
+            on_round=lambda r, u: on_progress(f"{what}: round {r}, {u} of {len(compiled)} medians not yet stable"),
+        )
+        kernels = {}
+        for k, comp in companions.items():
+            t = comp.trace()
+            nodes = [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
+            kernels[k] = KernelProfile(nodes, timings[k].p50_ms)
+    finally:
+        for comp in companions.values():
+            comp.close()
     return timings, kernels
 
 

@@ -190,5 +190,10 @@ class ProfiledRuns:
         try:
             events = json.loads(Path(self._session.end_profiling()).read_text())
         finally:
-            self._tmp.cleanup()
+            self.close()
         return _parse(events, self._kept, self._n, 0, str(self._ort.__version__), None)
+
+    def close(self) -> None:
+        """Drop the session and its trace folder (also when the timing was cut short)."""
+        self._session = None
+        self._tmp.cleanup()
