@@ -10,7 +10,7 @@ import pytest
 
 from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, Pool
 from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
-from workbench.hw._kernels import KernelNode, attribute_nodes, fit_kernel_model, profile_kernels
+from workbench.hw._kernels import KernelNode, attribute_nodes, fit_kernel_model
 from workbench.hw._population import calibration_population, heldout_population
 from workbench.hw._predict import KernelModel, kernel_units
 
@@ -56,11 +56,22 @@ def _export(spec, deployments, tmp):
 @pytest.mark.torch
 @pytest.mark.parametrize("deployment", ["onnxruntime-fp32", "onnxruntime-int8-static"])
 def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
+    from workbench.backends import Deployment, Threads
+    from workbench.hw._calibrate import _compile_population, _time
+
     with tempfile.TemporaryDirectory() as tmp:
-        (c,) = _export(SPEC, [deployment], tmp).values()
-        prof = profile_kernels(c.path, SPEC.input_shape, threads=1, warmup=1, runs=3)
+        compiled, runners = _compile_population([SPEC], [Deployment.parse(deployment)], Threads(1, 1), Path(tmp),
+                                                exporter="torchscript", on_progress=lambda _s: None)
+        try:  # the calibration's own path: kernel profiles taken in the timing rounds
+            timings, kernels = _time(compiled, Threads(1, 1), max_time_s=3.0, target_rel_ci=0.5, on_progress=lambda _s: None,
+                                     profile=list(compiled))
+        finally:
+            for r in runners:
+                r.close()
+        ((key, prof),) = kernels.items()
         nodes = prof.nodes
         assert prof.plain_ms is not None and prof.plain_ms > 0
+        assert prof.plain_ms == timings[key].p50_ms  # the end-to-end median of the same rounds
     assert nodes and all(n.median_us >= 0 for n in nodes)
     units = kernel_units(ops_from_spec(SPEC))
     times, info = attribute_nodes(units, nodes)

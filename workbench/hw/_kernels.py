@@ -41,7 +41,6 @@ kernels outlasts the per-node deduction.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +49,7 @@ import numpy as np
 
 from workbench.hw._predict import KernelModel, KernelUnit, shape_terms, sized
 
-__all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "attribute_nodes", "fit_kernel_model", "model_us", "profile_kernels"]
+__all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "attribute_nodes", "fit_kernel_model", "model_us"]
 
 #: one calibration model: its kernel units, the profiled µs of each, its end-to-end ms, and
 #: optionally the number of profiled nodes of each unit
@@ -86,36 +85,11 @@ class KernelNode:
 
 @dataclass(frozen=True)
 class KernelProfile:
-    """The nodes of one profiled model, and its median time without the profiler, taken run for
-    run alternately with the profiled runs (so both saw the machine at the same speed)."""
+    """The nodes of one profiled model, and its median time without the profiler taken in the same
+    minutes (so both saw the machine at the same speed)."""
 
     nodes: list[KernelNode]
     plain_ms: float | None = None
-
-
-def profile_kernels(
-    path: str | os.PathLike[str],
-    input_shape: Sequence[int],
-    *,
-    threads: int = 1,
-    warmup: int = 3,
-    runs: int = 20,
-    max_seconds: float = 1.5,
-    seed: int = 0,
-) -> KernelProfile:
-    """Median kernel time of every node of the ONNX model at ``path``, in execution order, and the
-    model's time without the profiler.
-
-    The session is set up as the ONNX Runtime backend sets up its own (sequential execution, all
-    graph optimisations, ``threads`` intra-op threads), with the profiler on; a second one without it
-    runs alternately with it, a few runs at a time.
-    """
-    from workbench.hw._ort_profiler import profile_ort_nodes
-
-    t = profile_ort_nodes(path, input_shape, threads=threads, warmup=warmup, runs=runs, min_runs=5,
-                          max_seconds=max_seconds, seed=seed, purpose="per-kernel profiling", plain=True)
-    nodes = [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
-    return KernelProfile(nodes, t.plain_median_ms)
 
 
 def _lookup(units: Sequence[KernelUnit]) -> dict[str, int]:
@@ -214,8 +188,8 @@ def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None, 
     """Kernel times of one model with the profiler's slowdown taken out, so they add up to the
     model's end-to-end time ``ms``: an equal share per node when node counts are given (the
     profiler's cost is per node), else in proportion to the times. The per-node share is measured
-    against ``plain_ms`` when given (the model timed without the profiler alternately with the
-    profiled runs: the machine's speed then is the same in both), the rest in proportion."""
+    against ``plain_ms`` when given (the model timed without the profiler in the same minutes as
+    the profiled runs: the machine's speed then is the same in both), the rest in proportion."""
     total = sum(times)
     if total <= 0:
         return list(times)

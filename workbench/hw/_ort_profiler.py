@@ -36,9 +36,6 @@ class ProfilerTrace:
     warmup: int  # warm-up runs actually done
     run_median_ms: float  # median of the whole runs, as the profiler timed them
     ort_version: str
-    #: median wall time of the same model in a session without the profiler, run alternately with
-    #: the profiled one (so both see the machine at the same speed); None when not asked for
-    plain_median_ms: float | None = None
 
 
 def _session(ort: Any, path: str | os.PathLike[str], threads: int, profile_prefix: str | None) -> Any:
@@ -56,8 +53,7 @@ def _session(ort: Any, path: str | os.PathLike[str], threads: int, profile_prefi
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
 
-def _parse(trace: list[dict[str, Any]], kept: Sequence[int], n_runs: int, warmup: int, ort_version: str,
-           plain_median_ms: float | None) -> ProfilerTrace:
+def _parse(trace: list[dict[str, Any]], kept: Sequence[int], n_runs: int, warmup: int, ort_version: str) -> ProfilerTrace:
     """Node medians over the runs numbered ``kept`` (of ``n_runs`` in the trace; when the trace
     holds another number of runs, every run after the first ``warmup``)."""
     run_events = sorted((e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
@@ -88,7 +84,6 @@ def _parse(trace: list[dict[str, Any]], kept: Sequence[int], n_runs: int, warmup
         warmup=min(warmup, len(run_events)),
         run_median_ms=float(np.median([e["dur"] for e in timed])) / 1000 if timed else float("nan"),
         ort_version=ort_version,
-        plain_median_ms=plain_median_ms,
     )
 
 
@@ -103,46 +98,22 @@ def profile_ort_nodes(
     max_seconds: float = 2.0,
     seed: int = 0,
     purpose: str = "per-operator profiling",
-    plain: bool = False,
-    block: int = 5,
 ) -> ProfilerTrace:
-    """Profile the ONNX model at ``path`` on a random input of ``(1, *input_shape)``; with
-    ``plain``, also time it in a session without the profiler, alternately, ``block`` runs at a time."""
+    """Profile the ONNX model at ``path`` on a random input of ``(1, *input_shape)``."""
     ort = require("onnxruntime", extra="onnx", purpose=purpose)
     with tempfile.TemporaryDirectory(prefix="wb-ortprof-") as tmp:
         session = _session(ort, path, threads, str(Path(tmp) / "ort"))
-        unprofiled = _session(ort, path, threads, None) if plain else None
         name = session.get_inputs()[0].name
         x = np.random.default_rng(seed).standard_normal((1, *input_shape)).astype(np.float32)
-        for _ in range(warmup):
-            session.run(None, {name: x})
-        # timed runs in blocks: consecutive runs of one session keep its weights and activations in
-        # cache, as a deployed model's repeated calls do (a run right after another session's runs
-        # finds them evicted: up to 1.7x slower for a model of many small kernels); the first run
-        # of each block pays for the switch and is left out, of the plain and the profiled runs alike
         done = 0
-        plain_s: list[float] = []
-        profiled: list[int] = []  # index of each timed profiled run among all profiled runs
-        n_runs = warmup
         start = time.perf_counter()
-        while done < runs:
-            if unprofiled is not None:
-                for i in range(block):
-                    t0 = time.perf_counter()
-                    unprofiled.run(None, {name: x})
-                    if i:
-                        plain_s.append(time.perf_counter() - t0)
-            for i in range(block):
-                session.run(None, {name: x})
-                if i or unprofiled is None:
-                    profiled.append(n_runs)
-                    done += 1
-                n_runs += 1
-            if done >= min_runs and time.perf_counter() - start > max_seconds:
+        while done < warmup + runs:
+            session.run(None, {name: x})
+            done += 1
+            if done >= warmup + min_runs and time.perf_counter() - start > max_seconds:
                 break
         trace = json.loads(Path(session.end_profiling()).read_text())
-    return _parse(trace, profiled, n_runs, warmup, str(ort.__version__),
-                  float(np.median(plain_s)) * 1000 if plain_s else None)
+    return _parse(trace, range(warmup, done), done, warmup, str(ort.__version__))
 
 
 class ProfiledRuns:
@@ -191,7 +162,7 @@ class ProfiledRuns:
             events = json.loads(Path(self._session.end_profiling()).read_text())
         finally:
             self.close()
-        return _parse(events, self._kept, self._n, 0, str(self._ort.__version__), None)
+        return _parse(events, self._kept, self._n, 0, str(self._ort.__version__))
 
     def close(self) -> None:
         """Drop the session and its trace folder (also when the timing was cut short)."""
