@@ -10,9 +10,9 @@ import pytest
 
 from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, Pool
 from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
-from workbench.hw._kernels import KernelNode, attribute_nodes, fit_kernel_model
+from workbench.hw._kernels import KernelNode, activations_apart, attribute_nodes, fit_kernel_model
 from workbench.hw._population import calibration_population, heldout_population
-from workbench.hw._predict import KernelModel, kernel_units
+from workbench.hw._predict import KernelModel, kernel_units, split_activations
 
 SPEC = ArchSpec(
     (3, 32, 32), 10,
@@ -145,13 +145,16 @@ def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_s
     truth_terms = {
         "input": {"one": 2.0, "kin": 0.05},
         "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2, "act:hardswish": 0.3, "act:silu": 0.5},
-        "pwconv": {"one": 2.0, "mmacs": 3.0, "mmacs_narrow": 6.0, "kout": 0.1, "act:hardswish": 0.3},
+        # fp32 pointwise convolutions and pools over channels that do not fill the registers: other kernels
+        "pwconv": {"one": 2.0, "mmacs": 3.0, "mmacs_narrow": 6.0, "kout": 0.1, "act:hardswish": 0.3, "one_narrow": 3.0,
+                   "kout_narrow": 0.3},
         "dwconv": {"one": 2.0, "mmacs": 9.0, "kin": 0.1, "act:hardswish": 0.3},
         "linear": {"one": 1.0, "kparams": 0.4},
         "add": {"one": 1.0, "kout": 0.15},
         # the last pool after a separately run activation: another (slower) kernel
         "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "kwindow_avg": 0.1, "one_tail": 1.0, "kwindow_tail": 2.0,
-                 "one_avg_tail": 2.0, "kwindow_avg_tail": 0.3},
+                 "one_avg_tail": 2.0, "kwindow_avg_tail": 0.3, "one_narrow": 2.0, "kwindow_narrow": 0.4, "one_avg_narrow": 3.0,
+                 "kwindow_avg_narrow": 0.5},
         "gap": {"one": 1.0, "kin": 0.1},
     }
     truth = KernelModel(truth_terms, call_us=0.0, unit_us=0.0)
@@ -166,7 +169,7 @@ def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_s
     train = [sample(s) for s in calibration_population(20)]
     model, report = fit_kernel_model(train, "fp32", lanes)
     assert report["in_sample_within_10pct"] == 1.0 and report["in_sample_median_abs_error"] < 0.02
-    assert model.terms["conv"]["mmacs"] == pytest.approx(4.0, rel=0.1) and model.scale == pytest.approx(1.0, rel=0.05)
+    assert model.terms["conv"]["mmacs"] == pytest.approx(4.0, rel=0.1) and model.terms["pool"]["kwindow_narrow"] > 0
     params = dataclasses.replace(default_params(prof, "onnxruntime", "fp32", 1), kernels=model)
     again = PredictorParams.from_dict(params.to_dict())  # the calibration file's round trip
     assert again.kernels == model
@@ -217,10 +220,12 @@ def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_ex
     lanes = default_params(prof, "onnxruntime", "fp32", 1).lanes
     truth = KernelModel({
         "input": {"one": 2.0, "kin": 0.05}, "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2, "act:hardswish": 0.3, "act:silu": 0.5},
-        "pwconv": {"one": 2.0, "mmacs": 3.0, "kout": 0.1, "mmacs_narrow": 6.0, "act:hardswish": 0.3},
+        "pwconv": {"one": 2.0, "mmacs": 3.0, "kout": 0.1, "mmacs_narrow": 6.0, "act:hardswish": 0.3, "one_narrow": 3.0,
+                   "kout_narrow": 0.3},
         "dwconv": {"one": 2.0, "mmacs": 9.0, "act:hardswish": 0.3}, "linear": {"one": 1.0, "kparams": 0.4},
         "add": {"one": 1.0, "kout": 0.15}, "gap": {"one": 1.0, "kin": 0.1},
-        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "one_tail": 1.0, "kwindow_tail": 2.0, "one_avg_tail": 2.0},
+        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "one_tail": 1.0, "kwindow_tail": 2.0, "one_avg_tail": 2.0,
+                 "one_narrow": 2.0, "kwindow_narrow": 0.4, "one_avg_narrow": 3.0},
     }, call_us=0.0, unit_us=0.0)
 
     def sample(spec):
@@ -329,3 +334,73 @@ def test_the_profilers_per_node_cost_is_measured_against_a_plain_run_taken_at_th
     assert with_plain == pytest.approx(true_us, rel=1e-9)
     without = _unprofiled(profiled, ms, nodes)  # the phases' speed difference is taken for profiler cost
     assert max(abs(a / b - 1) for a, b in zip(without, true_us, strict=True)) > 0.1
+
+
+SILU_SPEC = ArchSpec((3, 32, 32), 10, (ConvBN(16, 3, 1, activation="silu"), ConvBN(32, 3, 1, activation="hardswish"),
+                                       Pool("max", 3, 2)), name="silu-units")
+
+
+def test_an_activation_run_as_a_kernel_of_its_own_is_split_off_and_gets_its_nodes_by_name():
+    whole = kernel_units(ops_from_spec(SILU_SPEC))
+    units = split_activations(whole, ("silu",))
+    assert [u.kind for u in units][:4] == ["input", "conv", "act", "conv"]
+    conv, act, hs = units[1], units[2], units[3]
+    assert conv.members == ("blocks.0.conv", "blocks.0.bn") and conv.activations == ()
+    assert act.name == "blocks.0.act" and act.activations == ("silu",)
+    assert act.features("fp32", 16) == {"act1:silu": 1.0, "act:silu": pytest.approx(16 * 32 * 32 / 1e3)}
+    assert hs.activations == ("hardswish",) and "act:hardswish" in hs.features("fp32", 16)  # not among those split off
+    assert "act:silu" not in conv.features("fp32", 16)
+    # ONNX Runtime fp32: SiLU is a fused QuickGelu kernel, followed by a layout reorder; hard-swish is fused
+    nodes = [
+        KernelNode("/blocks.0/conv/Conv_output_0_nchwc", "Conv", 100.0),
+        KernelNode("/blocks.0/act/Mul/QuickGeluFusion/", "QuickGelu", 20.0),
+        KernelNode("ReorderOutput", "ReorderOutput", 5.0),
+        KernelNode("/blocks.1/conv/Conv_output_0_nchwc", "Conv", 50.0),
+    ]
+    times, _ = attribute_nodes(units, nodes)
+    assert times[1:4] == [100.0, 25.0, 50.0]
+    every = split_activations(whole)
+    assert [u.activations for u in every if u.kind == "act"] == [("silu",), ("hardswish",)]
+    assert activations_apart([(every, nodes)]) == ("silu",)  # hard-swish's unit got no node: it is fused
+
+
+def test_an_activation_fitted_apart_keeps_its_own_per_element_time():
+    prof = load_profile("host-cpu")
+    lanes = default_params(prof, "onnxruntime", "fp32", 1).lanes
+    truth = KernelModel({
+        "input": {"one": 2.0, "kin": 0.05}, "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2, "act:hardswish": 0.3},
+        "act": {"act1:silu": 2.0, "act:silu": 0.35},
+        "pwconv": {"one": 2.0, "mmacs": 3.0, "kout": 0.1, "mmacs_narrow": 6.0, "act:hardswish": 0.3, "one_narrow": 3.0,
+                   "kout_narrow": 0.3},
+        "dwconv": {"one": 2.0, "mmacs": 9.0, "act:hardswish": 0.3}, "linear": {"one": 1.0, "kparams": 0.4},
+        "add": {"one": 1.0, "kout": 0.15}, "gap": {"one": 1.0, "kin": 0.1},
+        "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "one_narrow": 2.0, "kwindow_narrow": 0.4, "one_avg_narrow": 3.0},
+    }, call_us=0.0, unit_us=0.0, split=("silu",))
+
+    def sample(spec):
+        units = truth.units(ops_from_spec(spec))
+        times = [truth.unit_us_of(u, u.features("fp32", lanes)) for u in units]
+        return units, times, sum(times) / 1e3
+
+    model, _ = fit_kernel_model([sample(s) for s in calibration_population(20)], "fp32", lanes, split_activations=("silu",))
+    assert model.split == ("silu",) and KernelModel.from_dict(model.to_dict()) == model
+    assert model.terms["act"]["act:silu"] == pytest.approx(0.35, rel=0.1) and "act:silu" not in model.terms["conv"]
+    params = dataclasses.replace(default_params(prof, "onnxruntime", "fp32", 1), kernels=model)
+    silu = [s for s in heldout_population(20) if any(u.kind == "act" for u in truth.units(ops_from_spec(s)))]
+    assert silu
+    for spec in silu:
+        assert predict_ops(ops_from_spec(spec), params, "fp32").latency_ms == pytest.approx(sample(spec)[2], rel=0.05)
+
+
+def test_float_kernels_pad_input_channels_and_pool_apart_over_channels_that_do_not_fill_the_registers():
+    spec = ArchSpec((3, 32, 32), 10, (ConvBN(24, 3, 1), ConvBN(48, 3, 1), ConvBN(24, 1, 1), Pool("max", 3, 2)), name="blocks")
+    units = {u.name: u for u in kernel_units(ops_from_spec(spec))}
+    conv = units["blocks.1.conv"]  # 24 input channels: blocked to 32 in fp32, not in int8
+    assert conv.features("fp32", 16)["mmacs"] == pytest.approx(conv.main.macs * 32 / 24 / 1e6)
+    assert conv.features("int8-static", 16)["mmacs"] == pytest.approx(conv.main.macs / 1e6)
+    pw, pool = units["blocks.2.conv"], units["blocks.3.pool"]  # 24 output channels
+    assert set(pw.features("fp32", 16)) == {"one_narrow", "mmacs_narrow", "kout_narrow", "kin_narrow", "kparams_narrow",
+                                             "kpix_narrow", "kch_narrow"}
+    assert all(k.endswith("_narrow") for k in pool.features("fp32", 16))
+    assert not any(k.endswith("_narrow") for k in pool.features("int8-static", 16))
+    assert not any(k.endswith("_narrow") for k in pool.features("fp32", 8))  # 24 channels fill three 8-lane registers

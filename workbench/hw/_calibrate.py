@@ -70,7 +70,7 @@ __all__ = [
     "validate_profile",
 ]
 
-SCHEMA_VERSION = 3  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent (older files are refused: recalibrate)
+SCHEMA_VERSION = 4  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale (older files are refused: recalibrate)
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
@@ -544,19 +544,21 @@ def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Any, 
     """Add a kernel-level model fitted to ``(spec, kernel profile, end-to-end ms)`` to ``params``."""
     import dataclasses
 
-    from workbench.hw._kernels import attribute_nodes, fit_kernel_model
-    from workbench.hw._predict import kernel_units
+    from workbench.hw._kernels import activations_apart, attribute_nodes, fit_kernel_model
+    from workbench.hw._predict import kernel_units, split_activations
 
+    all_units = [kernel_units(ops_from_spec(spec)) for spec, _prof, _ms in models]
+    apart = activations_apart([(split_activations(units), prof.nodes) for units, (_s, prof, _ms) in zip(all_units, models, strict=True)])
     samples = []
     unnamed = 0
     named_share = []
-    for spec, prof, ms in models:
-        units = kernel_units(ops_from_spec(spec))
+    for (_spec, prof, ms), whole in zip(models, all_units, strict=True):
+        units = split_activations(whole, apart)
         times, info = attribute_nodes(units, prof.nodes)
         unnamed += len(info["unnamed_units"])
         named_share.append(info["named_share"])
         samples.append((units, times, ms, info["nodes"], prof.plain_ms))
-    km, report = fit_kernel_model(samples, precision, params.lanes)
+    km, report = fit_kernel_model(samples, precision, params.lanes, split_activations=apart)
     report["units"] = sum(len(s[0]) for s in samples)
     report["units_without_a_node"] = unnamed
     report["time_attributed_by_name"] = float(np.mean(named_share)) if named_share else 0.0

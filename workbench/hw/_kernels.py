@@ -28,13 +28,16 @@ kernels there); output, input and weight elements; window reads of a k x k convo
 output positions and output channels (per-row and per-column costs of the GEMM behind a
 convolution); output elements of a convolution over few input channels (an image); the residual
 add that follows; and the elements of each activation the runtime cannot fold. Averaging and max pools
-get separate terms. Every term has a physical reading (time per MAC, per element written or
+get separate terms. An activation the runtime runs as a kernel of its own (:func:`activations_apart`
+tells from the profiles which do) is a unit of its own, kind ``act``, with a time per call and per
+element. Float kernels block channels by the register width: input channels count padded to whole
+registers, and 1 x 1 convolutions and pools whose channels do not fill them get terms of their own. Every term has a physical reading (time per MAC, per element written or
 read), so the fit cannot invent a negative cost. A kind with enough samples then gets a smooth
 correction of those terms over the kernel's shape (a ridge-regularised quadratic in the log of
 its output positions, output channels and reduction length: blocking and cache fit vary over that
 space in ways the linear terms cannot follow). Finally the per-call and per-kernel time outside
-the fitted kernels, a common scale and a size exponent are fitted to the models' end-to-end
-timings; the per-kernel time may go a few µs below zero, where the profiler's inflation of short
+the fitted kernels and a size exponent are fitted to the models' end-to-end timings (no common
+scale: the kernel times already add up to each model's end-to-end time); the per-kernel time may go a few µs below zero, where the profiler's inflation of short
 kernels outlasts the per-node deduction.
 """
 
@@ -49,14 +52,12 @@ import numpy as np
 
 from workbench.hw._predict import KernelModel, KernelUnit, shape_terms, sized
 
-__all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "attribute_nodes", "fit_kernel_model", "model_us"]
+__all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "activations_apart", "attribute_nodes", "fit_kernel_model", "model_us"]
 
 #: one calibration model: its kernel units, the profiled µs of each, its end-to-end ms, and
 #: optionally the number of profiled nodes of each unit
 Sample = tuple[Any, ...]
 
-#: weight of the model-level (end-to-end) fit's pull of the plain/profiled ratio towards 1 (log space)
-_SCALE_PRIOR = 0.02
 #: weight of the pull of the size exponent ``gamma`` towards 0, and its bounds
 _GAMMA_PRIOR = 0.05
 _GAMMA_MAX = 0.3
@@ -203,6 +204,19 @@ def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None, 
     return [t * r for t in out]
 
 
+def activations_apart(profiled: Sequence[tuple[Sequence[KernelUnit], Sequence[KernelNode]]]) -> tuple[str, ...]:
+    """The activation functions the runtime runs as kernels of their own, from ``(units with every
+    activation split off, nodes)`` of profiled models: those whose activation units got a node of
+    their own more often than not (the rest are fused into the layer before them)."""
+    seen: dict[str, list[int]] = {}
+    for units, nodes in profiled:
+        times, _ = attribute_nodes(units, nodes)
+        for u, t in zip(units, times, strict=True):
+            if u.kind == "act":
+                seen.setdefault(u.activations[0], [0, 0])[t > 0] += 1
+    return tuple(sorted(fn for fn, (fused, apart) in seen.items() if apart > fused))
+
+
 #: ways to take the profiler's slowdown out of a model's kernel times (see :func:`_unprofiled`)
 CORRECTIONS = ("per-node", "proportional")
 
@@ -215,6 +229,7 @@ def fit_kernel_model(
     min_samples: int = 4,
     correction: str | None = None,
     folds: int = 5,
+    split_activations: Sequence[str] = (),
 ) -> tuple[KernelModel, dict[str, Any]]:
     """Fit a :class:`KernelModel` to ``(units, kernel µs per unit, end-to-end ms[, nodes per unit])``
     per model.
@@ -235,12 +250,12 @@ def fit_kernel_model(
             for f in range(folds):
                 held = [s for i, s in enumerate(samples) if i % folds == f]
                 fit = [s for i, s in enumerate(samples) if i % folds != f]
-                model, _ = _fit_once(fit, precision, lanes, min_samples, mode)
+                model, _ = _fit_once(fit, precision, lanes, min_samples, mode, split_activations)
                 for units, _times, ms, *_n in held:
                     errs.append(abs(math.log(model_us(model, units, precision, lanes) / (ms * 1e3))))
             cv[mode] = float(np.mean(errs))
         correction = min(cv, key=lambda m: cv[m]) if cv else choices[0]
-    model, report = _fit_once(samples, precision, lanes, min_samples, correction)
+    model, report = _fit_once(samples, precision, lanes, min_samples, correction, split_activations)
     report["profiler_correction"] = correction
     if cv:
         report["profiler_correction_cv_mean_abs_log_error"] = cv
@@ -258,7 +273,7 @@ def model_us(model: KernelModel, units: Sequence[KernelUnit], precision: str, la
 
 
 def _fit_once(
-    samples: Sequence[Sample], precision: str, lanes: int, min_samples: int, correction: str
+    samples: Sequence[Sample], precision: str, lanes: int, min_samples: int, correction: str, split: Sequence[str] = ()
 ) -> tuple[KernelModel, dict[str, Any]]:
     from scipy.optimize import least_squares
 
@@ -287,10 +302,13 @@ def _fit_once(
             continue
         terms[kind], kind_err[kind] = _fit_terms(rows, np.asarray(ys, dtype=float))
         counts[kind] = len(ys)
-        if len(ys) >= _SHAPE_MIN:
+        if len(ys) >= _SHAPE_MIN and kind != "act":  # an activation's time goes with its elements alone
             shape[kind] = _fit_shape(terms[kind], rows, units_of[kind], np.asarray(ys, dtype=float))
-    partial = KernelModel(terms, call_us=0.0, unit_us=0.0, scale=1.0, samples=counts, absorbed=absorbed, shape=shape)
-    # model level: end-to-end = call + n_units x unit + scale x sum of size-corrected kernel times
+    partial = KernelModel(terms, call_us=0.0, unit_us=0.0, samples=counts, absorbed=absorbed, shape=shape, split=tuple(split))
+    # model level: end-to-end = call + n_units x unit + sum of size-corrected kernel times. The
+    # kernel times were brought to each model's end-to-end time from the same timing rounds, so
+    # there is no common scale left to fit: one fitted to twenty models only learns which kernels
+    # they happen to hold (held-out models came out a few percent high with one)
     kernel_times, n_units, e2e, measured_sums = [], [], [], []
     for units, times, ms, *_nodes in samples:
         ts = []
@@ -311,23 +329,23 @@ def _fit_once(
     call0, unit0 = max(float(gap_fit[0]), 1.0), max(float(gap_fit[1]), 0.01)
 
     def preds(theta: np.ndarray) -> np.ndarray:
-        call, unit, scale, gamma = math.exp(theta[0]), theta[1], math.exp(theta[2]), theta[3]
-        return np.asarray([call + float(np.sum(np.maximum(unit + scale * sized(t, gamma), 0.0))) + unit * (n - len(t))
+        call, unit, gamma = math.exp(theta[0]), theta[1], theta[2]
+        return np.asarray([call + float(np.sum(np.maximum(unit + sized(t, gamma), 0.0))) + unit * (n - len(t))
                            for t, n in zip(kernel_times, n_units, strict=True)])
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         pred = np.maximum(preds(theta), 1e-3)
-        return np.concatenate([np.log(pred / y_arr), [_SCALE_PRIOR * theta[2], _GAMMA_PRIOR * theta[3]]])
+        return np.concatenate([np.log(pred / y_arr), [_GAMMA_PRIOR * theta[2]]])
 
-    lo = [math.log(1e-2), -_UNIT_MIN, math.log(0.2), -_GAMMA_MAX]
-    hi = [math.log(1e6), 1e4, math.log(5.0), _GAMMA_MAX]
-    theta0 = np.clip(np.array([math.log(call0), unit0, 0.0, 0.0]), lo, hi)
+    lo = [math.log(1e-2), -_UNIT_MIN, -_GAMMA_MAX]
+    hi = [math.log(1e6), 1e4, _GAMMA_MAX]
+    theta0 = np.clip(np.array([math.log(call0), unit0, 0.0]), lo, hi)
     res = least_squares(residuals, theta0, bounds=(lo, hi))
-    call, scale = math.exp(res.x[0]), math.exp(res.x[2])
+    call = math.exp(res.x[0])
     unit = float(res.x[1])
-    gamma = float(res.x[3])
-    model = KernelModel(terms, call_us=call, unit_us=unit, scale=scale, samples=counts, absorbed=absorbed, gamma=gamma,
-                        shape=shape)
+    gamma = float(res.x[2])
+    model = KernelModel(terms, call_us=call, unit_us=unit, samples=counts, absorbed=absorbed, gamma=gamma,
+                        shape=shape, split=tuple(split))
     rel = preds(res.x) / y_arr - 1.0
     report = {
         "kernel_samples": counts,

@@ -162,7 +162,9 @@ def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = N
             ops.append(OpRecord(name, "eltwise", 0, in_e, out_e, params, 1, True, op))
         elif op in _POOL:
             window = _attr(node, "kernel_shape", [])
-            ops.append(OpRecord(name, "pool", 0, in_e, out_e, 0, 1, False, op, kernel=int(max(window, default=0)),
+            pooled = shapes.get(node.output[0]) or ()
+            channels = int(pooled[1]) if len(pooled) > 1 else 1  # NCHW: the runtime's kernel depends on them
+            ops.append(OpRecord(name, "pool", 0, in_e, out_e, 0, channels, False, op, kernel=int(max(window, default=0)),
                                 stride=int(max(_attr(node, "strides", [1]), default=1))))
         else:
             if op not in _ELTWISE and unknown is not None:

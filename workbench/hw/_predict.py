@@ -19,7 +19,8 @@ LiteRT, TensorRT) do not pay for those layers.
 **Kernel level** (a measured host calibrated for ONNX Runtime). The layers are grouped into the
 kernels the runtime executes (:func:`kernel_units`: a convolution with its batch norm and
 activation, a residual add, a pool, the input's conversion), and each unit's time is a linear
-function, with non-negative fitted terms, of its MACs (lane-padded), output positions and
+function, with non-negative fitted terms, of its MACs (lane-padded; float kernels pad input
+channels too), output positions and
 channels, output, input and weight elements, window reads, the residual add after it and
 non-folded activation elements, per unit kind (:class:`KernelModel`). The terms are fitted to
 per-kernel times from the runtime's profiler (:mod:`workbench.hw._kernels`); the
@@ -37,9 +38,10 @@ floor) travel with every prediction.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +75,7 @@ __all__ = [
     "predict_latency",
     "predict_ops",
     "roofline_peaks",
+    "split_activations",
 ]
 
 COMPUTE_KINDS = ("conv", "pwconv", "dwconv", "linear")
@@ -176,8 +179,6 @@ def _activation_names(spec: ArchSpec) -> dict[str, str]:
 def ops_from_spec(spec: ArchSpec) -> list[OpRecord]:
     """Predictor records of an ArchSpec, without building anything (a pooling layer's
     ``source_op`` says whether it takes the maximum or the average)."""
-    import dataclasses
-
     ops = ops_from_layers(layer_costs(spec), _activation_names(spec))
     for i, op in enumerate(ops):
         m = re.match(r"blocks\.(\d+)\.pool$", op.name)
@@ -190,7 +191,7 @@ def ops_from_spec(spec: ArchSpec) -> list[OpRecord]:
 # -- kernel units: what a fusing runtime executes as one kernel (with its glue) -------------------
 
 #: unit kinds of the kernel-level model; ``input`` is the conversion of the model's input
-UNIT_KINDS = ("input", "conv", "pwconv", "dwconv", "linear", "add", "pool", "gap", "eltwise")
+UNIT_KINDS = ("input", "conv", "pwconv", "dwconv", "linear", "add", "pool", "gap", "eltwise", "act")
 #: ONNX activation ops and the function name a unit records for them
 _ONNX_ACTIVATIONS = {
     "Relu": "relu", "Clip": "relu6", "LeakyRelu": "leaky_relu", "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid",
@@ -217,6 +218,8 @@ class KernelUnit:
     #: pool before the global pool, right after an activation run as its own kernel (ONNX Runtime's
     #: int8 layout keeps such a pool in NCHW and runs a generic, much slower pooling kernel)
     context: str = ""
+    #: the layers of each activation in ``activations`` (SiLU from an ONNX graph is two: sigmoid, multiply)
+    act_layers: tuple[tuple[str, ...], ...] = ()
 
     def features(self, precision: str, lanes: int) -> dict[str, float]:
         """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded when the
@@ -224,9 +227,16 @@ class KernelUnit:
         to other kernels there), output, input and weight elements, window reads, the residual add
         that follows, and the elements each non-folded activation touches."""
         op = self.main
+        if self.kind == "act":  # an activation run as a kernel of its own: per call and per element
+            fn = self.activations[0] if self.activations else op.activation
+            return {f"act1:{fn}": 1.0, f"act:{fn}": op.output_elems / 1e3}
         lanes = max(1, lanes)
         aligned = self.kind not in COMPUTE_KINDS or op.out_channels % lanes == 0
         pad = math.ceil(op.out_channels / lanes) * lanes / max(1, op.out_channels) if self.kind in COMPUTE_KINDS else 1.0
+        blocked = not precision.startswith("int8")  # float kernels block channels by the register width
+        cin = op.reduction // max(1, op.kernel) ** 2 if self.kind in ("conv", "pwconv") else 0
+        if blocked and cin > lanes and cin % lanes:
+            pad *= math.ceil(cin / lanes) * lanes / cin  # input channels padded to whole blocks too
         out = {
             "one": 1.0,
             "mmacs" if aligned else "mmacs_narrow": op.macs * pad / 1e6,
@@ -247,6 +257,8 @@ class KernelUnit:
             out = {f"{k}_avg": v for k, v in out.items()}  # averaging pools run other kernels than max pools
         if self.kind == "pool" and self.context and precision.startswith("int8"):
             out = {f"{k}_{self.context}": v for k, v in out.items()}  # only int8 layouts treat it apart
+        if blocked and self.kind in _NARROW_KINDS and op.out_channels % lanes:
+            out = {(k if k.endswith("_narrow") else f"{k}_narrow"): v for k, v in out.items()}
         if self.residual:
             out["kres"] = self.residual / 1e3
         for act in self.activations:
@@ -277,17 +289,20 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
     first = next((o for o in ops if o.kind != "free"), None)
     if first is not None:
         image = OpRecord("input", "eltwise", input_elems=first.input_elems, output_elems=first.input_elems, source_op="input")
-        units.append({"name": "input", "kind": "input", "main": image, "members": [], "acts": []})
+        units.append({"name": "input", "kind": "input", "main": image, "members": [], "acts": [], "act_layers": []})
     for op in ops:
         act = _activation_of(op)
         if op.source_op == "Mul" and units and units[-1]["acts"][-1:] == ["sigmoid"]:
             units[-1]["acts"][-1] = "silu"  # x * sigmoid(x), as ONNX spells SiLU
             units[-1]["members"].append(op.name)
+            if units[-1]["act_layers"]:
+                units[-1]["act_layers"][-1].append(op.name)
             continue
         if units and (op.kind == "free" or (act is not None and units[-1]["kind"] != "input")):
             units[-1]["members"].append(op.name)
             if act and act not in FUSABLE_ACTIVATIONS:
                 units[-1]["acts"].append(act)
+                units[-1]["act_layers"].append([op.name])
             continue
         if op.kind == "free":
             continue
@@ -304,14 +319,46 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
         acts = [act] if act and act not in FUSABLE_ACTIVATIONS else []
         if kind == "add" and units and units[-1]["kind"] in COMPUTE_KINDS:
             units[-1]["residual"] = op.output_elems
-        units.append({"name": op.name, "kind": kind, "main": op, "members": [op.name], "acts": acts})
+        units.append({"name": op.name, "kind": kind, "main": op, "members": [op.name], "acts": acts, "act_layers": []})
     for i, u in enumerate(units):
         if u["kind"] == "pool" and 0 < i < len(units) - 1 and units[i - 1]["acts"] and units[i + 1]["kind"] == "gap":
             u["context"] = "tail"
     return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"]), int(u.get("residual", 0)),
-                       u.get("context", "")) for u in units]
+                       u.get("context", ""), tuple(tuple(a) for a in u["act_layers"])) for u in units]
 
 
+def split_activations(units: Sequence[KernelUnit], functions: Collection[str] | None = None) -> list[KernelUnit]:
+    """``units`` with every non-folded activation among ``functions`` (all when None) made a unit
+    of its own, of kind ``act``, right after its layer's unit.
+
+    ONNX Runtime runs such an activation as a kernel of its own (a fused ``QuickGelu`` for SiLU in
+    fp32, a quantized sigmoid and multiply in int8), whose time goes with the elements it touches,
+    not with the convolution before it: fitted apart, neither kind's terms take up the other's time.
+    Where the runtime fuses an activation into the convolution (hard-swish in fp32), it stays with it.
+    """
+    out: list[KernelUnit] = []
+    for u in units:
+        apart = [(fn, layers) for fn, layers in zip(u.activations, u.act_layers, strict=False)
+                 if functions is None or fn in functions]
+        if not apart or len(u.act_layers) != len(u.activations):
+            out.append(u)
+            continue
+        names = {n for _fn, layers in apart for n in layers}
+        keep = [(fn, layers) for fn, layers in zip(u.activations, u.act_layers, strict=True) if (fn, layers) not in apart]
+        out.append(dataclasses.replace(u, members=tuple(m for m in u.members if m not in names),
+                                       activations=tuple(fn for fn, _ in keep), act_layers=tuple(layers for _, layers in keep)))
+        op = u.main
+        for fn, layers in apart:
+            rec = OpRecord(layers[0], "eltwise", input_elems=op.output_elems, output_elems=op.output_elems,
+                           out_channels=op.out_channels, source_op="act", activation=fn)
+            out.append(KernelUnit(layers[0], "act", rec, layers, (fn,)))
+    return out
+
+
+#: kinds whose every term is fitted apart where a float kernel's channels do not fill whole SIMD
+#: registers (ONNX Runtime's blocked fp32 layout runs such pools in plain NCHW after a reorder, and
+#: other 1 x 1 convolution kernels); k x k convolutions only get a MAC rate of their own there
+_NARROW_KINDS = ("pool", "pwconv")
 #: how far (in log space, either way) the shape correction of :class:`KernelModel` may move a kernel's time
 SHAPE_CLIP = 0.5
 
@@ -336,13 +383,15 @@ class KernelModel:
     :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + scale x T (t_u / T)^(1 + gamma))``
     with ``T`` = :data:`GAMMA_REF_US`.
 
-    ``scale``, ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings: profiled
+    ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (``scale`` is 1 in
+    calibrations from this version, which fit none; older files may hold another): profiled
     kernels run slower than unprofiled calls, and by a larger share the shorter they are (the
     profiler's bookkeeping per node is not the same for every node), which ``gamma`` > 0 and a
     negative ``unit_us`` (a few µs at most) take out; a positive ``unit_us`` is the runtime's time
     between kernels. A unit's time is never below zero. Kinds with enough samples also get a
-    correction over the kernel's shape (``shape``, see :func:`shape_terms`). A unit kind or an
-    activation the calibration never saw falls back to the roofline terms.
+    correction over the kernel's shape (``shape``, see :func:`shape_terms`). Activations in
+    ``split`` are units of their own (:meth:`units`). A unit kind or an activation the calibration
+    never saw falls back to the roofline terms.
     """
 
     terms: dict[str, dict[str, float]]
@@ -355,11 +404,15 @@ class KernelModel:
     #: per kind, a correction of the linear terms over the kernel's shape (:func:`shape_terms`):
     #: ``mean`` and ``std`` standardise the terms, ``coef`` (intercept first) gives the log factor
     shape: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    #: activations fitted as units of their own (:func:`split_activations`): those the runtime runs
+    #: as kernels of their own
+    split: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"terms": {k: dict(v) for k, v in self.terms.items()}, "call_us": self.call_us, "unit_us": self.unit_us,
                 "scale": self.scale, "gamma": self.gamma, "samples": dict(self.samples), "absorbed": list(self.absorbed),
-                "shape": {k: {a: list(b) for a, b in v.items()} for k, v in self.shape.items()}}
+                "shape": {k: {a: list(b) for a, b in v.items()} for k, v in self.shape.items()},
+                "split_activations": list(self.split)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> KernelModel:
@@ -369,7 +422,13 @@ class KernelModel:
             samples={str(k): int(v) for k, v in (d.get("samples") or {}).items()},
             absorbed=tuple(str(k) for k in d.get("absorbed") or ()), gamma=float(d.get("gamma", 0.0)),
             shape={str(k): {str(a): [float(x) for x in b] for a, b in v.items()} for k, v in (d.get("shape") or {}).items()},
+            split=tuple(str(a) for a in d.get("split_activations") or ()),
         )
+
+    def units(self, ops: Sequence[OpRecord]) -> list[KernelUnit]:
+        """The kernel units of ``ops`` as this model was fitted on them."""
+        units = kernel_units(ops)
+        return split_activations(units, self.split) if self.split else units
 
     def covers(self, unit: KernelUnit, features: Mapping[str, float]) -> bool:
         if unit.kind in self.absorbed:
@@ -619,7 +678,7 @@ def _predict_kernels(ops: Sequence[OpRecord], params: PredictorParams, km: Kerne
     total_us = km.call_us
     layers = []
     bound = {"compute": 0, "memory": 0}
-    for unit in kernel_units(ops):
+    for unit in km.units(ops):
         feats = unit.features(precision, params.lanes)
         if km.covers(unit, feats):
             t_us = km.time_us(unit, feats)
