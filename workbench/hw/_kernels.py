@@ -31,14 +31,16 @@ add that follows; and the elements of each activation the runtime cannot fold. A
 get separate terms. An activation the runtime runs as a kernel of its own (:func:`activations_apart`
 tells from the profiles which do) is a unit of its own, kind ``act``, with a time per call and per
 element. Float kernels block channels by the register width: input channels count padded to whole
-registers, and 1 x 1 convolutions and pools whose channels do not fill them get terms of their own. Every term has a physical reading (time per MAC, per element written or
-read), so the fit cannot invent a negative cost. A kind with enough samples then gets a smooth
+registers, and 1 x 1 convolutions and pools whose channels do not fill them get terms of their
+own. Every term has a physical reading (time per MAC, per element written or read), so the fit
+cannot invent a negative cost. A kind with enough samples then gets a smooth
 correction of those terms over the kernel's shape (a ridge-regularised quadratic in the log of
 its output positions, output channels and reduction length: blocking and cache fit vary over that
 space in ways the linear terms cannot follow). Finally the per-call and per-kernel time outside
 the fitted kernels and a size exponent are fitted to the models' end-to-end timings (no common
-scale: the kernel times already add up to each model's end-to-end time); the per-kernel time may go a few µs below zero, where the profiler's inflation of short
-kernels outlasts the per-node deduction.
+scale: the kernel times already add up to each model's end-to-end time); the per-kernel time
+may go a few µs below zero, where the profiler's inflation of short kernels outlasts the
+per-node deduction.
 """
 
 from __future__ import annotations

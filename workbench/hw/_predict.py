@@ -20,9 +20,10 @@ LiteRT, TensorRT) do not pay for those layers.
 kernels the runtime executes (:func:`kernel_units`: a convolution with its batch norm and
 activation, a residual add, a pool, the input's conversion), and each unit's time is a linear
 function, with non-negative fitted terms, of its MACs (lane-padded; float kernels pad input
-channels too), output positions and
-channels, output, input and weight elements, window reads, the residual add after it and
-non-folded activation elements, per unit kind (:class:`KernelModel`). The terms are fitted to
+channels too), output positions and channels, output, input and weight elements, window reads,
+the residual add after it and non-folded activation elements, per unit kind
+(:class:`KernelModel`); an activation the runtime runs as a kernel of its own is a unit of its
+own (:func:`split_activations`). The terms are fitted to
 per-kernel times from the runtime's profiler (:mod:`workbench.hw._kernels`); the
 model's latency is the sum of its units plus the runtime's time per kernel and per call::
 
@@ -383,8 +384,8 @@ class KernelModel:
     :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + scale x T (t_u / T)^(1 + gamma))``
     with ``T`` = :data:`GAMMA_REF_US`.
 
-    ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (``scale`` is 1 in
-    calibrations from this version, which fit none; older files may hold another): profiled
+    ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (``scale`` stays 1: the
+    kernel times a calibration fits already add up to each model's end-to-end time): profiled
     kernels run slower than unprofiled calls, and by a larger share the shorter they are (the
     profiler's bookkeeping per node is not the same for every node), which ``gamma`` > 0 and a
     negative ``unit_us`` (a few µs at most) take out; a positive ``unit_us`` is the runtime's time
