@@ -339,13 +339,16 @@ def split_activations(units: Sequence[KernelUnit], functions: Collection[str] | 
     """
     out: list[KernelUnit] = []
     for u in units:
-        apart = [(fn, layers) for fn, layers in zip(u.activations, u.act_layers, strict=False)
-                 if functions is None or fn in functions]
-        if not apart or len(u.act_layers) != len(u.activations):
+        if len(u.act_layers) != len(u.activations):  # a unit that is itself an activation: nothing to split off
+            out.append(u)
+            continue
+        pairs = list(zip(u.activations, u.act_layers, strict=True))
+        apart = [(fn, layers) for fn, layers in pairs if functions is None or fn in functions]
+        if not apart:
             out.append(u)
             continue
         names = {n for _fn, layers in apart for n in layers}
-        keep = [(fn, layers) for fn, layers in zip(u.activations, u.act_layers, strict=True) if (fn, layers) not in apart]
+        keep = [pair for pair in pairs if pair not in apart]
         out.append(dataclasses.replace(u, members=tuple(m for m in u.members if m not in names),
                                        activations=tuple(fn for fn, _ in keep), act_layers=tuple(layers for _, layers in keep)))
         op = u.main
