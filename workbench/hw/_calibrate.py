@@ -645,8 +645,9 @@ def _fit_entry(
             "name and brought to the model's end-to-end time (the profiler's slowdown taken out per node or in "
             "proportion, chosen by cross-validation over the models); per unit kind, non-negative terms fitted in "
             "log space on MACs, output positions and channels, output, input and weight elements, window reads, "
-            "residual adds and non-folded activations, with a ridge-regularised correction over the kernel's shape; "
-            "per-call and per-kernel runtime time, a common scale and a size exponent fitted to end-to-end timings; "
+            "residual adds and non-folded activations (an activation the runtime runs as a kernel of its own fitted "
+            "apart), with a ridge-regularised correction over the kernel's shape; per-call and per-kernel runtime "
+            "time and a size exponent fitted to end-to-end timings; "
             "roofline terms (fitted end to end) for unit kinds the calibration did not exercise"
         )
     else:
