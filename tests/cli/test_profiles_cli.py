@@ -43,3 +43,17 @@ def test_accuracy_needs_a_calibration_first(tmp_path):
     assert r.returncode == 2 and "--models: expected an integer in [3, 200], got 1" in r.stderr
     r = wb("profiles", "show", "host-cpu", cwd=tmp_path, env=env)
     assert "predictor: not calibrated on this host (calibrate with: workbench profiles calibrate host-cpu)" in r.stdout
+
+
+def test_calibrate_defaults_to_the_librarys_model_count():
+    from workbench.cli import _parser
+    from workbench.hw._calibrate import (
+        DEFAULT_CALIBRATION_MODELS,
+        calibrate_profile,
+        interleaved_accuracy,
+    )
+
+    args = _parser().parse_args(["profiles", "calibrate", "host-cpu"])
+    assert args.models == DEFAULT_CALIBRATION_MODELS == 40
+    assert calibrate_profile.__kwdefaults__["models"] == DEFAULT_CALIBRATION_MODELS
+    assert interleaved_accuracy.__kwdefaults__["calibration"] == DEFAULT_CALIBRATION_MODELS

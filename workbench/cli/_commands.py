@@ -327,7 +327,7 @@ def _profiles_calibrate(args: Any) -> int:
             kinds = ", ".join(f"{k} {n}" for k, n in km.samples.items())
             fused = f"; fused by the runtime: {', '.join(km.absorbed)}" if km.absorbed else ""
             _out(f"    kernel level: per-kernel samples {kinds}{fused}; per call {km.call_us:.3g} us, per kernel "
-                 f"{km.unit_us:.3g} us, scale {km.scale:.3g}")
+                 f"{km.unit_us:.3g} us")
         eff = ", ".join(f"{k} {v:.3g}" for k, v in e.params.efficiency.items())
         label = "roofline (kinds the kernel level does not cover)" if km is not None else "efficiency"
         _out(f"    {label}: efficiency of nominal peak/bandwidth {eff}; K_half {e.params.k_half:.3g}; "
