@@ -67,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("name", help="a measured profile, e.g. host-cpu")
     cal.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",
                      help="deployment to calibrate (repeatable; default: the profile's recipe and onnxruntime-fp32)")
-    cal.add_argument("--models", type=int, default=40,  # workbench.hw._calibrate.DEFAULT_CALIBRATION_MODELS
+    # the library's DEFAULT_CALIBRATION_MODELS, spelled out: importing the predictor here would slow
+    # every command's start (a test keeps the two equal)
+    cal.add_argument("--models", type=int, default=40,
                      help="calibration architectures (default 40; 20 take half the time and predict somewhat worse)")
     cal.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     cal.add_argument("--json", action="store_true", help="print the fit as JSON")
