@@ -70,7 +70,7 @@ __all__ = [
     "validate_profile",
 ]
 
-SCHEMA_VERSION = 4  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale (older files are refused: recalibrate)
+SCHEMA_VERSION = 5  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale; 5: reduction-octave steps in the shape correction (older files are refused: recalibrate)
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
@@ -651,7 +651,7 @@ def _fit_entry(
             "proportion, chosen by cross-validation over the models); per unit kind, non-negative terms fitted in "
             "log space on MACs, output positions and channels, output, input and weight elements, window reads, "
             "residual adds and non-folded activations (an activation the runtime runs as a kernel of its own fitted "
-            "apart), with a ridge-regularised correction over the kernel's shape; per-call and per-kernel runtime "
+            "apart), with a ridge-regularised correction over the kernel's shape and the octave of its reduction length; per-call and per-kernel runtime "
             "time and a size exponent fitted to end-to-end timings; "
             "roofline terms (fitted end to end) for unit kinds the calibration did not exercise"
         )

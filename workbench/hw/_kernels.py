@@ -33,10 +33,12 @@ tells from the profiles which do) is a unit of its own, kind ``act``, with a tim
 element. Float kernels block channels by the register width: input channels count padded to whole
 registers, and 1 x 1 convolutions and pools whose channels do not fill them get terms of their
 own. Every term has a physical reading (time per MAC, per element written or read), so the fit
-cannot invent a negative cost. A kind with enough samples then gets a smooth
-correction of those terms over the kernel's shape (a ridge-regularised quadratic in the log of
-its output positions, output channels and reduction length: blocking and cache fit vary over that
-space in ways the linear terms cannot follow). Finally the per-call and per-kernel time outside
+cannot invent a negative cost. A kind with enough samples then gets a ridge-regularised
+correction of those terms over the kernel's shape: a quadratic in the log of its output positions,
+output channels and reduction length (cache fit varies smoothly over that space in ways the linear
+terms cannot follow), and a step per octave of the reduction length (GEMM kernels unroll and pack
+the reduction in fixed blocks; without the steps a 1 x 1 convolution over 16-31 input channels
+came out a fifth too fast, one over 4-7 a quarter too slow, in its own calibration's fit). Finally the per-call and per-kernel time outside
 the fitted kernels and a size exponent are fitted to the models' end-to-end timings (no common
 scale: the kernel times already add up to each model's end-to-end time); the per-kernel time
 may go a few µs below zero, where the profiler's inflation of short kernels outlasts the

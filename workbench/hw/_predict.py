@@ -367,17 +367,27 @@ _NARROW_KINDS = ("pool", "pwconv")
 SHAPE_CLIP = 0.5
 
 
+#: octaves of the reduction length (4-7, 8-15, ..., 1024-2047) that get a step of their own in
+#: :func:`shape_terms`
+REDUCTION_OCTAVES = tuple(range(2, 11))
+
+
 def shape_terms(unit: KernelUnit) -> list[float]:
-    """Where a kernel sits in its kind's shape space, as a quadratic in the log2 of its GEMM-like
-    dimensions: output positions (rows), output channels (columns) and the reduction per output
-    value (window and input channels). A runtime's efficiency varies smoothly over that space
-    (blocking, cache fit) in ways the linear terms cannot follow."""
+    """Where a kernel sits in its kind's shape space: a quadratic in the log2 of its GEMM-like
+    dimensions, output positions (rows), output channels (columns) and the reduction per output
+    value (window and input channels), along which a runtime's efficiency varies smoothly (cache
+    fit); and which octave of :data:`REDUCTION_OCTAVES` the reduction falls in, where it steps (a
+    GEMM kernel unrolls and packs the reduction in fixed blocks: on this kind of CPU a 1 x 1
+    convolution over 16-31 input channels runs slower, and one over 4-7 faster, than a smooth
+    curve through its neighbours says)."""
     op = unit.main
     n = max(1, op.out_channels)
     m = max(1.0, op.output_elems / n)
     k = max(1, op.reduction or op.kernel * op.kernel or 1)
     lm, ln, lk = math.log2(m), math.log2(n), math.log2(k)
-    return [lm, ln, lk, lm * lm, ln * ln, lk * lk, lm * ln, lm * lk, ln * lk]
+    octave = int(lk)
+    return [lm, ln, lk, lm * lm, ln * ln, lk * lk, lm * ln, lm * lk, ln * lk,
+            *(1.0 if octave == o else 0.0 for o in REDUCTION_OCTAVES)]
 
 
 @dataclass(frozen=True)
