@@ -37,11 +37,11 @@ cannot invent a negative cost. A kind with enough samples then gets a ridge-regu
 correction of those terms over the kernel's shape: a quadratic in the log of its output positions,
 output channels and reduction length (cache fit varies smoothly over that space in ways the linear
 terms cannot follow), and a step per octave of the reduction length (GEMM kernels unroll and pack
-the reduction in fixed blocks; without the steps a 1 x 1 convolution over 16-31 input channels
-came out a fifth too fast, one over 4-7 a quarter too slow, in its own calibration's fit). Finally the per-call and per-kernel time outside
-the fitted kernels and a size exponent are fitted to the models' end-to-end timings (no common
-scale: the kernel times already add up to each model's end-to-end time); the per-kernel time
-may go a few µs below zero, where the profiler's inflation of short kernels outlasts the
+the reduction in fixed blocks; without the steps, a calibration's own fit put 1 x 1 convolutions
+over 16-31 input channels a fifth too long and those over 4-7 a quarter too short). Finally the
+per-call and per-kernel time outside the fitted kernels and a size exponent are fitted to the
+models' end-to-end timings (no common scale: the kernel times already add up to each model's
+end-to-end time); the per-kernel time may go a few µs below zero, where the profiler's inflation of short kernels outlasts the
 per-node deduction.
 """
 

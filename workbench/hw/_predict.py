@@ -378,7 +378,7 @@ def shape_terms(unit: KernelUnit) -> list[float]:
     value (window and input channels), along which a runtime's efficiency varies smoothly (cache
     fit); and which octave of :data:`REDUCTION_OCTAVES` the reduction falls in, where it steps (a
     GEMM kernel unrolls and packs the reduction in fixed blocks: on this kind of CPU a 1 x 1
-    convolution over 16-31 input channels runs slower, and one over 4-7 faster, than a smooth
+    convolution over 16-31 input channels runs faster, and one over 4-7 slower, than a smooth
     curve through its neighbours says)."""
     op = unit.main
     n = max(1, op.out_channels)
