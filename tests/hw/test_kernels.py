@@ -11,7 +11,13 @@ import pytest
 
 from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, Pool
 from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
-from workbench.hw._kernels import KernelNode, activations_apart, attribute_nodes, fit_kernel_model
+from workbench.hw._kernels import (
+    CORRECTIONS,
+    KernelNode,
+    activations_apart,
+    attribute_nodes,
+    fit_kernel_model,
+)
 from workbench.hw._population import calibration_population, heldout_population
 from workbench.hw._predict import KernelModel, KernelUnit, kernel_units, split_activations
 
@@ -179,7 +185,7 @@ def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_s
         assert predict_ops(ops_from_spec(spec), again, "fp32").latency_ms == pytest.approx(ms, rel=0.05)
 
 
-def test_a_per_node_profiler_slowdown_is_recognised_by_cross_validation_and_taken_out():
+def test_a_per_node_profiler_slowdown_is_taken_out_by_the_per_node_correction_and_part_way_by_the_blend():
     prof = load_profile("host-cpu")
     lanes = default_params(prof, "onnxruntime", "int8-static", 1).lanes
     truth = KernelModel({
@@ -199,16 +205,42 @@ def test_a_per_node_profiler_slowdown_is_recognised_by_cross_validation_and_take
         return units, [t + per_node * n for t, n in zip(times, nodes, strict=True)], sum(times) / 1e3, nodes
 
     train = [sample(s) for s in calibration_population(20)]
-    model, report = fit_kernel_model(train, "int8-static", lanes)
-    assert report["profiler_correction"] == "per-node"
-    cv = report["profiler_correction_cv_mean_abs_log_error"]
-    assert cv["per-node"] < cv["proportional"]
-    params = dataclasses.replace(default_params(prof, "onnxruntime", "int8-static", 1), kernels=model)
-    errors = []
-    for spec in heldout_population(10):
-        _u, _t, ms, _n = sample(spec)
-        errors.append(abs(predict_ops(ops_from_spec(spec), params, "int8-static").latency_ms / ms - 1))
-    assert np.median(errors) < 0.05 and max(errors) < 0.2
+    held = [(spec, sample(spec)[2]) for spec in heldout_population(10)]
+    assert fit_kernel_model(train, "int8-static", lanes)[1]["profiler_correction"] == "blend"  # the default
+    median = {}
+    for correction in CORRECTIONS:
+        model, report = fit_kernel_model(train, "int8-static", lanes, correction=correction)
+        assert report["profiler_correction"] == correction
+        params = dataclasses.replace(default_params(prof, "onnxruntime", "int8-static", 1), kernels=model)
+        errors = [abs(predict_ops(ops_from_spec(spec), params, "int8-static").latency_ms / ms - 1) for spec, ms in held]
+        median[correction] = np.median(errors)
+        if correction == "per-node":
+            assert np.median(errors) < 0.05 and max(errors) < 0.2
+    assert median["per-node"] < median["blend"] < median["proportional"]
+    with pytest.raises(ValueError, match="unknown profiler correction"):
+        fit_kernel_model(train, "int8-static", lanes, correction="per-kernel")
+
+
+def test_the_blend_of_the_two_corrections_stays_near_the_truth_however_the_profiler_divides_its_slowdown():
+    from workbench.hw._kernels import _unprofiled
+
+    rng = np.random.default_rng(0)
+    true_us = rng.lognormal(3.0, 1.2, 30)  # kernels of a few to a few hundred µs
+    nodes = [int(n) for n in rng.integers(1, 4, 30)]
+    ms = true_us.sum() / 1e3
+
+    def error(profiled: list[float], correction: str) -> float:
+        out = _unprofiled(profiled, ms, nodes, ms, correction)
+        assert sum(out) == pytest.approx(ms * 1e3)
+        return float(np.mean(np.abs(np.log(np.asarray(out) / true_us))))
+
+    # (share of every kernel's time, µs per node) the profiler adds
+    for share, per_node in ((0.0, 3.0), (0.4, 0.0), (0.2, 4.0)):
+        profiled = [t * (1 + share) + per_node * n for t, n in zip(true_us, nodes, strict=True)]
+        e = {c: error(profiled, c) for c in CORRECTIONS}
+        assert e["blend"] < max(e["per-node"], e["proportional"]) * 0.6, (share, per_node, e)
+        if share and per_node:  # a slowdown of both kinds: the blend is nearer than either
+            assert e["blend"] < min(e["per-node"], e["proportional"]), e
 
 
 def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_exponent(monkeypatch):

@@ -70,7 +70,7 @@ __all__ = [
     "validate_profile",
 ]
 
-SCHEMA_VERSION = 5  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale; 5: reduction-octave steps in the shape correction (older files are refused: recalibrate)
+SCHEMA_VERSION = 6  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale; 5: reduction-octave steps in the shape correction; 6: the profiler slowdown taken out as a blend of the per-node and proportional readings (older files are refused: recalibrate)
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
@@ -647,8 +647,8 @@ def _fit_entry(
         fit["method"] = (
             "kernel level: per-kernel times of every calibration model from the runtime's profiler, taken in the "
             "same interleaved rounds as the end-to-end timings, attributed to the predictor's kernel units by node "
-            "name and brought to the model's end-to-end time (the profiler's slowdown taken out per node or in "
-            "proportion, chosen by cross-validation over the models); per unit kind, non-negative terms fitted in "
+            "name and brought to the model's end-to-end time (the profiler's slowdown taken out as the geometric mean "
+            "of a deduction per node and one in proportion); per unit kind, non-negative terms fitted in "
             "log space on MACs, output positions and channels, output, input and weight elements, window reads, "
             "residual adds and non-folded activations (an activation the runtime runs as a kernel of its own fitted "
             "apart), with a ridge-regularised correction over the kernel's shape and the octave of its reduction length; per-call and per-kernel runtime "
