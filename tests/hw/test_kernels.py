@@ -350,7 +350,8 @@ def test_an_onnx_graph_groups_into_the_same_kernel_units_as_its_spec():
     assert [u.activations for u in from_onnx] == [u.activations for u in from_spec]  # SiLU = Sigmoid then Mul
     for a, b in zip(from_onnx, from_spec, strict=True):
         fa, fb = a.features("fp32", 16), b.features("fp32", 16)
-        fa.pop("kparams", None), fb.pop("kparams", None)  # the graph's weights carry the folded batch norm's bias
+        for f in (fa, fb):  # the graph's weights carry the folded batch norm's bias
+            f.pop("kparams", None), f.pop("kparams_cold", None)
         assert fa == pytest.approx(fb), (a.name, b.name)
 
 
@@ -455,3 +456,50 @@ def test_a_step_in_efficiency_from_one_octave_of_the_reduction_length_to_the_nex
     smooth = _heldout_errors_of_a_shaped_truth(factor)
     assert np.median(stepped) < 0.5 * np.median(smooth)
     assert np.mean(np.asarray(stepped) <= 0.02) > np.mean(np.asarray(smooth) <= 0.02)
+
+
+def test_a_head_reads_its_weights_from_memory_in_the_share_the_models_footprint_outgrows_the_cache(monkeypatch):
+    import workbench.hw._predict as predict_module
+
+    cache = 8 * 2**20
+    monkeypatch.setattr(predict_module, "last_level_cache_bytes", lambda: cache)
+    ops = ops_from_spec(SPEC)
+    units = kernel_units(ops)
+    weights, outputs = sum(o.params for o in ops), sum(o.output_elems for o in ops)
+    assert all(u.footprint == (weights, outputs) for u in units)
+    head = units[-1]
+    assert head.kind == "linear"
+    f32, i8 = head.features("fp32", 8), head.features("int8-static", 16)
+    assert f32["kparams_cold"] == pytest.approx(f32["kparams"] * 4 * (weights + outputs) / cache)
+    assert i8["kparams_cold"] == pytest.approx(f32["kparams_cold"] / 4)  # int8 weights and activations: a byte each
+    assert all("kparams_cold" not in u.features("fp32", 8) for u in units[:-1])
+    big = ArchSpec((3, 224, 224), 1000, SPEC.blocks, name="big-footprint")  # over 8 MiB of outputs in fp32
+    assert kernel_units(ops_from_spec(big))[-1].features("fp32", 8)["kparams_cold"] == pytest.approx(
+        kernel_units(ops_from_spec(big))[-1].features("fp32", 8)["kparams"])  # all from memory, no more
+
+    # heads whose time per weight grows with the model's footprint until it outgrows the cache
+    # (measured: a 1000-class head over 1280 features takes 0.6x its fitted time in a model of
+    # 4 MB, 1.5x in one of 40 MB) are predicted from the same terms
+    prof = load_profile("host-cpu")
+    lanes = default_params(prof, "onnxruntime", "fp32", 1).lanes
+    other = KernelModel({"input": {"one": 2.0, "kin": 0.05}, "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2},
+                         "pwconv": {"one": 2.0, "mmacs": 3.0, "kout": 0.1}, "dwconv": {"one": 2.0, "mmacs": 9.0},
+                         "add": {"one": 1.0, "kout": 0.15}, "gap": {"one": 1.0, "kin": 0.1},
+                         "pool": {"one": 1.0, "kwindow": 0.05}}, call_us=0.0, unit_us=0.0)
+
+    def head_us(u: KernelUnit) -> float:
+        nbytes = 4 * sum(u.footprint)
+        return 1.0 + u.main.params / 1e3 * (0.02 + 0.06 * min(1.0, nbytes / cache))
+
+    def sample(spec):
+        units = kernel_units(ops_from_spec(spec))
+        times = [head_us(u) if u.kind == "linear" else other.unit_us_of(u, u.features("fp32", lanes)) for u in units]
+        return units, times, sum(times) / 1e3
+
+    model, _ = fit_kernel_model([sample(s) for s in calibration_population(20)], "fp32", lanes, correction="proportional")
+    assert model.terms["linear"]["kparams_cold"] > 0
+    errors = []
+    for spec in heldout_population(20):
+        head = kernel_units(ops_from_spec(spec))[-1]
+        errors.append(abs(model.unit_us_of(head, head.features("fp32", lanes)) / head_us(head) - 1))
+    assert np.median(errors) < 0.03 and max(errors) < 0.1

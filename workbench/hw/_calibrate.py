@@ -70,7 +70,7 @@ __all__ = [
     "validate_profile",
 ]
 
-SCHEMA_VERSION = 6  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale; 5: reduction-octave steps in the shape correction; 6: the profiler slowdown taken out as a blend of the per-node and proportional readings (older files are refused: recalibrate)
+SCHEMA_VERSION = 6  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale; 5: reduction-octave steps in the shape correction; 6: the profiler slowdown taken out as a blend of the per-node and proportional readings, a head's weights from memory beyond the cache (older files are refused: recalibrate)
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
@@ -650,8 +650,8 @@ def _fit_entry(
             "name and brought to the model's end-to-end time (the profiler's slowdown taken out as the geometric mean "
             "of a deduction per node and one in proportion); per unit kind, non-negative terms fitted in "
             "log space on MACs, output positions and channels, output, input and weight elements, window reads, "
-            "residual adds and non-folded activations (an activation the runtime runs as a kernel of its own fitted "
-            "apart), with a ridge-regularised correction over the kernel's shape and the octave of its reduction length; per-call and per-kernel runtime "
+            "residual adds, non-folded activations (an activation the runtime runs as a kernel of its own fitted "
+            "apart) and a head's weights read from memory as the model outgrows the cache, with a ridge-regularised correction over the kernel's shape and the octave of its reduction length; per-call and per-kernel runtime "
             "time and a size exponent fitted to end-to-end timings; "
             "roofline terms (fitted end to end) for unit kinds the calibration did not exercise"
         )

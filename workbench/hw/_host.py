@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
-__all__ = ["HostInfo", "available_cpus", "host_info", "library_versions"]
+__all__ = ["HostInfo", "available_cpus", "host_info", "last_level_cache_bytes", "library_versions"]
 
 # Flags that change which kernels the backends pick (x86 and Arm names as /proc/cpuinfo spells them)
 _ISA_FLAGS = (
@@ -102,6 +102,33 @@ def _memory_bytes() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+#: what :func:`last_level_cache_bytes` says where the system does not tell
+_DEFAULT_CACHE_BYTES = 32 * 2**20
+
+
+@functools.lru_cache(maxsize=1)
+def last_level_cache_bytes() -> int:
+    """Size of this machine's largest data cache (the last level, shared by its cores), from
+    sysfs; 32 MiB where the system does not say."""
+    import glob
+
+    sizes = []
+    for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+        try:
+            with open(os.path.join(d, "type")) as f:
+                if f.read().strip() == "Instruction":
+                    continue
+            with open(os.path.join(d, "size")) as f:
+                text = f.read().strip().upper()
+        except OSError:
+            continue
+        unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * unit)
+    return max(sizes, default=_DEFAULT_CACHE_BYTES)
 
 
 def library_versions() -> dict[str, str]:

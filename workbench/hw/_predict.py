@@ -58,6 +58,7 @@ from workbench.arch import (
     Pool,
     layer_costs,
 )
+from workbench.hw._host import last_level_cache_bytes
 from workbench.hw._profile import EFFICIENCY_KEYS, HardwareProfile
 
 __all__ = [
@@ -221,6 +222,9 @@ class KernelUnit:
     context: str = ""
     #: the layers of each activation in ``activations`` (SiLU from an ONNX graph is two: sigmoid, multiply)
     act_layers: tuple[tuple[str, ...], ...] = ()
+    #: (weight elements, layer output elements) of the whole model: what passes through the caches
+    #: in a call, between two calls of this layer (evicting its weights when it outgrows them)
+    footprint: tuple[int, int] = (0, 0)
 
     def features(self, precision: str, lanes: int) -> dict[str, float]:
         """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded when the
@@ -262,6 +266,12 @@ class KernelUnit:
             out = {(k if k.endswith("_narrow") else f"{k}_narrow"): v for k, v in out.items()}
         if self.residual:
             out["kres"] = self.residual / 1e3
+        if self.kind == "linear" and any(self.footprint):
+            # a classifier head reads its weights once per call: from the cache when the model's
+            # footprint leaves them there from the call before, else from memory
+            act_b, w_b = bytes_per_element(precision)
+            nbytes = self.footprint[0] * w_b + self.footprint[1] * act_b
+            out["kparams_cold"] = out["kparams"] * min(1.0, nbytes / last_level_cache_bytes())
         for act in self.activations:
             key = f"act:{act}"
             out[key] = out.get(key, 0.0) + op.output_elems / 1e3
@@ -324,8 +334,9 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
     for i, u in enumerate(units):
         if u["kind"] == "pool" and 0 < i < len(units) - 1 and units[i - 1]["acts"] and units[i + 1]["kind"] == "gap":
             u["context"] = "tail"
+    footprint = (sum(o.params for o in ops), sum(o.output_elems for o in ops))
     return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"]), int(u.get("residual", 0)),
-                       u.get("context", ""), tuple(tuple(a) for a in u["act_layers"])) for u in units]
+                       u.get("context", ""), tuple(tuple(a) for a in u["act_layers"]), footprint) for u in units]
 
 
 def split_activations(units: Sequence[KernelUnit], functions: Collection[str] | None = None) -> list[KernelUnit]:
