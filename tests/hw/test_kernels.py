@@ -176,7 +176,8 @@ def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_s
     train = [sample(s) for s in calibration_population(20)]
     model, report = fit_kernel_model(train, "fp32", lanes)
     assert report["in_sample_within_10pct"] == 1.0 and report["in_sample_median_abs_error"] < 0.02
-    assert model.terms["conv"]["mmacs"] == pytest.approx(4.0, rel=0.1) and model.terms["pool"]["kwindow_narrow"] > 0
+    assert model.terms["conv"]["mmacs"] == pytest.approx(4.0, rel=0.1)
+    assert any(v > 0 for k, v in model.terms["pool"].items() if k.endswith("_narrow"))  # terms of their own
     params = dataclasses.replace(default_params(prof, "onnxruntime", "fp32", 1), kernels=model)
     again = PredictorParams.from_dict(params.to_dict())  # the calibration file's round trip
     assert again.kernels == model
@@ -292,7 +293,8 @@ def _heldout_errors_of_a_shaped_truth(factor: Callable[[KernelUnit], float]) -> 
     truth = KernelModel({"input": {"one": 2.0, "kin": 0.05}, "conv": linear, "pwconv": linear, "dwconv": linear,
                          "linear": {"one": 1.0, "kparams": 0.4}, "add": {"one": 1.0, "kout": 0.15}, "gap": {"one": 1.0, "kin": 0.1},
                          "pool": {"one": 1.0, "kwindow": 0.05, "one_avg": 2.0, "one_tail": 1.0, "kwindow_tail": 2.0,
-                                  "one_avg_tail": 2.0}}, call_us=0.0, unit_us=0.0)
+                                  "one_avg_tail": 2.0, "one_narrow": 2.0, "kwindow_narrow": 0.4, "one_avg_narrow": 3.0}},
+                        call_us=0.0, unit_us=0.0)
 
     def sample(spec):
         units = kernel_units(ops_from_spec(spec))
@@ -317,7 +319,9 @@ def test_an_efficiency_that_varies_with_the_kernels_shape_is_learnt_by_the_shape
     corrected = _heldout_errors_of_a_shaped_truth(factor)
     monkeypatch.setattr(kernels_module, "_SHAPE_MIN", 10**9)
     linear_only = _heldout_errors_of_a_shaped_truth(factor)
-    assert np.median(corrected) < 0.8 * np.median(linear_only) and np.mean(corrected) < np.mean(linear_only)
+    # the accuracy figure the predictor reports: the share of models predicted within a band
+    assert np.mean(np.asarray(corrected) <= 0.05) >= np.mean(np.asarray(linear_only) <= 0.05) + 0.1
+    assert np.mean(corrected) < np.mean(linear_only)
 
 
 def test_kinds_the_runtime_fuses_away_cost_nothing_and_unseen_kinds_fall_back_to_the_roofline():

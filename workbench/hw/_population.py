@@ -119,7 +119,8 @@ def situations(spec: ArchSpec) -> set[tuple[object, ...]]:
     """The kernel situations ``spec`` exercises, coarsely: per kernel kind, each pooling kind and
     position, activation, kernel size and stride, channel count and output size (octaves), and
     whether the channels fill whole SIMD registers; plus the model's size (MACs, half-decades) and
-    family. What a calibration set should cover, so that the fit meets no unit it never saw."""
+    family; and the reduction length of convolutions (octaves). What a calibration set should cover,
+    so that the fit meets no unit it never saw."""
     from workbench.arch import cost_summary
     from workbench.hw._predict import kernel_units, ops_from_spec
 
@@ -137,6 +138,8 @@ def situations(spec: ArchSpec) -> set[tuple[object, ...]]:
         })
         if u.residual:
             keys.add((u.kind, "residual"))
+        if u.kind in ("conv", "pwconv"):  # GEMM kernels block the reduction: each octave steps
+            keys.add((u.kind, "reduction", _bucket(op.reduction)))
     return keys
 
 
