@@ -22,6 +22,20 @@ def test_host_fingerprint_reads_the_cpu():
     assert "onnxruntime" in h.versions
 
 
+def test_the_last_level_cache_is_the_largest_data_cache_sysfs_lists(tmp_path):
+    from workbench.hw._host import last_level_cache_bytes
+
+    for i, (kind, size) in enumerate((("Data", "32K"), ("Instruction", "64M"), ("Unified", "1024K"), ("Unified", "16384K"))):
+        (tmp_path / f"index{i}").mkdir()
+        (tmp_path / f"index{i}" / "type").write_text(kind + "\n")
+        (tmp_path / f"index{i}" / "size").write_text(size + "\n")
+    assert last_level_cache_bytes(str(tmp_path)) == 16 * 2**20  # the instruction cache does not count
+    assert last_level_cache_bytes(str(tmp_path / "missing")) == 32 * 2**20  # the default where sysfs says nothing
+    (tmp_path / "index3" / "size").write_text("96M\n")
+    assert last_level_cache_bytes(str(tmp_path) + "/") == 96 * 2**20  # (a fresh path: the reading is cached per path)
+    assert last_level_cache_bytes() >= 2**20
+
+
 def _write(tmp_path, text, name="mine.yaml"):
     p = tmp_path / name
     p.write_text(text)

@@ -108,14 +108,14 @@ def _memory_bytes() -> int | None:
 _DEFAULT_CACHE_BYTES = 32 * 2**20
 
 
-@functools.lru_cache(maxsize=1)
-def last_level_cache_bytes() -> int:
+@functools.lru_cache(maxsize=4)
+def last_level_cache_bytes(sysfs: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
     """Size of this machine's largest data cache (the last level, shared by its cores), from
-    sysfs; 32 MiB where the system does not say."""
+    ``sysfs``; 32 MiB where the system does not say."""
     import glob
 
     sizes = []
-    for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+    for d in glob.glob(os.path.join(sysfs, "index*")):
         try:
             with open(os.path.join(d, "type")) as f:
                 if f.read().strip() == "Instruction":
