@@ -40,8 +40,12 @@ def test_kernel_units_fold_batchnorm_and_activations_into_the_layer_before():
     add = next(u for u in units if u.name == "blocks.3.add")
     assert add.kind == "add" and "blocks.3.act" in add.members
     f = stem.features("fp32", 16)
-    assert f["kout"] == pytest.approx(16 * 32 * 32 / 1e3) and f["act:hardswish"] == f["kout"] and f["kwindow"] > 0
+    assert f["kout"] == pytest.approx(16 * 32 * 32 / 1e3) and f["act:hardswish"] == f["kout"]
     assert f["kout_shallow"] == f["kout"]  # three input channels: the image
+    # its im2col rows: a 3 x 3 window over 3 channels per output position, not a window per output channel
+    assert f["kim2col_shallow"] == pytest.approx(32 * 32 * 27 / 1e3) and "kwindow" not in f
+    deep = next(u for u in units if u.name == "blocks.3.conv1.conv").features("fp32", 16)  # over 16 channels
+    assert "kim2col_shallow" not in deep and "kout_shallow" not in deep and deep["kwindow"] > 0
     project = next(u for u in units if u.name == "blocks.1.project.conv")
     assert project.residual == 16 * 32 * 32 and project.features("fp32", 16)["kres"] == pytest.approx(16.384)
     pool = next(u for u in units if u.kind == "pool")
@@ -280,7 +284,7 @@ def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_ex
 
     flat = errors(dataclasses.replace(model, gamma=0.0))
     fitted = errors(model)
-    assert np.median(fitted) < np.median(flat) and max(fitted) < 0.7 * max(flat)
+    assert np.mean(fitted) < 0.8 * np.mean(flat) and max(fitted) < 0.7 * max(flat)
 
 
 def _heldout_errors_of_a_shaped_truth(factor: Callable[[KernelUnit], float]) -> list[float]:

@@ -70,7 +70,7 @@ __all__ = [
     "validate_profile",
 ]
 
-SCHEMA_VERSION = 6  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale; 5: reduction-octave steps in the shape correction; 6: the profiler slowdown taken out as a blend of the per-node and proportional readings, a head's weights from memory beyond the cache (older files are refused: recalibrate)
+SCHEMA_VERSION = 6  # 2: kernel-level terms; 3: coverage-chosen models, int8 tail-pool terms, size exponent; 4: activations apart, float channel blocking, no common scale; 5: reduction-octave steps in the shape correction; 6: the profiler slowdown taken out as a blend of the per-node and proportional readings, a head's weights from memory beyond the cache, im2col rows of a convolution over few input channels (older files are refused: recalibrate)
 _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible

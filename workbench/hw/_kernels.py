@@ -32,7 +32,9 @@ from a start by non-negative least squares: a fixed cost; MACs, padded to whole 
 of output channels, with a separate rate where the channels do not fill them (runtimes switch
 kernels there); output, input and weight elements; window reads of a k x k convolution or pool;
 output positions and output channels (per-row and per-column costs of the GEMM behind a
-convolution); output elements of a convolution over few input channels (an image); the residual
+convolution); output elements of a convolution over few input channels (an image), and its
+im2col rows in place of window reads (each output position's window over those few channels: a
+7 x 7 stem reads five times what a 3 x 3 one does, whatever its output channels); the residual
 add that follows; the elements of each activation the runtime cannot fold; and, for a classifier
 head, its weights again in the share of the model's footprint (weights and layer outputs of a
 call) beyond the last-level cache: a head reads each weight once per call, from the cache when

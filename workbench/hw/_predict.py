@@ -254,9 +254,13 @@ class KernelUnit:
         if self.kind in COMPUTE_KINDS:
             out["kpix"] = op.output_elems / max(1, op.out_channels) / 1e3  # per output position (GEMM rows)
             out["kch"] = op.out_channels / 1e3  # per output channel (GEMM columns: packing, requantization)
+        shallow = self.kind in ("conv", "pwconv") and 0 < op.reduction < 8 * max(1, op.kernel) ** 2
         if self.kind in ("conv", "dwconv", "pool") and op.kernel > 1:
-            out["kwindow"] = op.output_elems * op.kernel * op.kernel / 1e3  # im2col / window reads
-        if self.kind in ("conv", "pwconv") and op.reduction and op.reduction < 8 * max(1, op.kernel) ** 2:
+            if shallow:  # the im2col rows: each output position's window over the few input channels
+                out["kim2col_shallow"] = op.output_elems / max(1, op.out_channels) * op.reduction / 1e3
+            else:
+                out["kwindow"] = op.output_elems * op.kernel * op.kernel / 1e3  # im2col / window reads
+        if shallow:
             out["kout_shallow"] = op.output_elems / 1e3  # few input channels (an image): nothing to vectorise over
         if self.kind == "pool" and op.source_op in _AVG_POOLS:
             out = {f"{k}_avg": v for k, v in out.items()}  # averaging pools run other kernels than max pools
