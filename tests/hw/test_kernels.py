@@ -482,8 +482,8 @@ def test_a_head_reads_its_weights_from_memory_in_the_share_the_models_footprint_
     assert i8["kparams_cold"] == pytest.approx(f32["kparams_cold"] / 4)  # int8 weights and activations: a byte each
     assert all("kparams_cold" not in u.features("fp32", 8) for u in units[:-1])
     big = ArchSpec((3, 224, 224), 1000, SPEC.blocks, name="big-footprint")  # over 8 MiB of outputs in fp32
-    assert kernel_units(ops_from_spec(big))[-1].features("fp32", 8)["kparams_cold"] == pytest.approx(
-        kernel_units(ops_from_spec(big))[-1].features("fp32", 8)["kparams"])  # all from memory, no more
+    f_big = kernel_units(ops_from_spec(big))[-1].features("fp32", 8)
+    assert f_big["kparams_cold"] == pytest.approx(f_big["kparams"])  # all from memory, no more
 
     # heads whose time per weight grows with the model's footprint until it outgrows the cache
     # (measured: a 1000-class head over 1280 features takes 0.6x its fitted time in a model of
