@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     # the library's DEFAULT_CALIBRATION_MODELS, spelled out: importing the predictor here would slow
     # every command's start (a test keeps the two equal)
     cal.add_argument("--models", type=int, default=40,
-                     help="calibration architectures (default 40; 20 take half the time and predict somewhat worse)")
+                     help="calibration architectures (default 40; 20 take half the time, and predict as well on a quiet machine)")
     cal.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     cal.add_argument("--json", action="store_true", help="print the fit as JSON")
     acc = pr_sub.add_parser("accuracy", help="measure the calibrated predictor on held-out architectures")

@@ -75,10 +75,10 @@ _FIT_KINDS = (*COMPUTE_KINDS, "pool", "eltwise")
 #: how strongly fitted terms are pulled towards the profile's priors (log space); small, so the
 #: measurements decide, but enough to keep terms the population barely exercises sensible
 _PRIOR_WEIGHT = 0.1
-#: calibration architectures by default: forty fit the kernel-level model better than twenty, for
-#: about twice the calibration time, once per machine (held-out models within ±10%, calibration and
-#: held-out models drawn at random from 60 timed in one session, mean of six draws on three such
-#: sets: 71-87% with 20 calibration models, 83-92% with 40)
+#: calibration architectures by default, for about twice the calibration time of twenty, once per
+#: machine: on a quiet machine twenty predict as well (97% of 30 held-out models within ±10% with
+#: either, int8 and fp32, ``benchmarks/bench_predictor.py --part interleaved``), forty are the margin
+#: for one whose timings are noisier
 DEFAULT_CALIBRATION_MODELS = 40
 _ANCHORS = 5  # calibration models re-timed by validate_profile to measure drift since calibration
 

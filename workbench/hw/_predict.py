@@ -27,7 +27,7 @@ own (:func:`split_activations`). The terms are fitted to
 per-kernel times from the runtime's profiler (:mod:`workbench.hw._kernels`); the
 model's latency is the sum of its units plus the runtime's time per kernel and per call::
 
-    t = call + sum_u [ per_kernel + scale * sum_j term(kind_u, j) * feature_j(u) ]
+    t = call + sum_u [ per_kernel + sum_j term(kind_u, j) * feature_j(u) ]
 
 A unit kind or activation the calibration never saw is costed by the (calibrated) roofline.
 
@@ -409,10 +409,10 @@ def shape_terms(unit: KernelUnit) -> list[float]:
 class KernelModel:
     """Kernel-level latency terms of one deployment, fitted to per-kernel times from the runtime's
     profiler: a unit of kind ``k`` takes ``sum_j terms[k][j] x feature_j`` microseconds (features:
-    :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + scale x T (t_u / T)^(1 + gamma))``
+    :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + T (t_u / T)^(1 + gamma))``
     with ``T`` = :data:`GAMMA_REF_US`.
 
-    ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (``scale`` stays 1: the
+    ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (no common scale: the
     kernel times a calibration fits already add up to each model's end-to-end time): profiled
     kernels run slower than unprofiled calls, and by a larger share the shorter they are (the
     profiler's bookkeeping per node is not the same for every node), which ``gamma`` > 0 and a
@@ -426,7 +426,6 @@ class KernelModel:
     terms: dict[str, dict[str, float]]
     call_us: float
     unit_us: float
-    scale: float = 1.0
     samples: dict[str, int] = field(default_factory=dict)
     absorbed: tuple[str, ...] = ()  # unit kinds the runtime fuses into a neighbouring kernel (no time of their own)
     gamma: float = 0.0
@@ -439,7 +438,7 @@ class KernelModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {"terms": {k: dict(v) for k, v in self.terms.items()}, "call_us": self.call_us, "unit_us": self.unit_us,
-                "scale": self.scale, "gamma": self.gamma, "samples": dict(self.samples), "absorbed": list(self.absorbed),
+                "gamma": self.gamma, "samples": dict(self.samples), "absorbed": list(self.absorbed),
                 "shape": {k: {a: list(b) for a, b in v.items()} for k, v in self.shape.items()},
                 "split_activations": list(self.split)}
 
@@ -447,7 +446,7 @@ class KernelModel:
     def from_dict(cls, d: Mapping[str, Any]) -> KernelModel:
         return cls(
             terms={str(k): {str(a): float(b) for a, b in v.items()} for k, v in d["terms"].items()},
-            call_us=float(d["call_us"]), unit_us=float(d["unit_us"]), scale=float(d.get("scale", 1.0)),
+            call_us=float(d["call_us"]), unit_us=float(d["unit_us"]),
             samples={str(k): int(v) for k, v in (d.get("samples") or {}).items()},
             absorbed=tuple(str(k) for k in d.get("absorbed") or ()), gamma=float(d.get("gamma", 0.0)),
             shape={str(k): {str(a): [float(x) for x in b] for a, b in v.items()} for k, v in (d.get("shape") or {}).items()},
@@ -479,10 +478,10 @@ class KernelModel:
         return linear * math.exp(min(SHAPE_CLIP, max(-SHAPE_CLIP, log_factor)))
 
     def time_us(self, unit: KernelUnit, features: Mapping[str, float]) -> float:
-        """The unit's share of a call: its kernel time, scaled, plus the runtime's time per kernel."""
+        """The unit's share of a call: its kernel time, size-corrected, plus the runtime's time per kernel."""
         if unit.kind in self.absorbed:
             return 0.0
-        return max(0.0, self.unit_us + self.scale * sized(self.unit_us_of(unit, features), self.gamma))
+        return max(0.0, self.unit_us + sized(self.unit_us_of(unit, features), self.gamma))
 
 
 #: the kernel time at which the size-dependent correction of :class:`KernelModel` is neutral
