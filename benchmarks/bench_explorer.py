@@ -100,14 +100,21 @@ def make_study(trials: int, db: Path) -> str:
     if name not in [s.study_name for s in st.get_all_studies()]:
         t = time.perf_counter()
         make_synthetic_study(url, name, trials, profiles=PROFILES)
-        print(f"generated study {name}: {trials:,} trials in {time.perf_counter() - t:.1f} s ({db})")
+        print(
+            f"generated study {name}: {trials:,} trials in {time.perf_counter() - t:.1f} s ({db})"
+        )
     return url
 
 
 def kernel_side(url: str, name: str, repeats: int) -> dict[str, float]:
     from jupyter_client.manager import start_new_kernel
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     out: list[str] = []
 
@@ -119,7 +126,9 @@ def kernel_side(url: str, name: str, repeats: int) -> dict[str, float]:
 
     try:
         kc.execute_interactive(KERNEL_SETUP, output_hook=hook, timeout=120)
-        code = KERNEL_BENCH.format(name=name, url=url, repeats=repeats, p1=PROFILES[0], p2=PROFILES[1])
+        code = KERNEL_BENCH.format(
+            name=name, url=url, repeats=repeats, p1=PROFILES[0], p2=PROFILES[1]
+        )
         kc.execute_interactive(code, output_hook=hook, timeout=1800)
     finally:
         kc.stop_channels()
@@ -128,7 +137,7 @@ def kernel_side(url: str, name: str, repeats: int) -> dict[str, float]:
     line = next((ln for ln in text.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"the kernel did not report timings:\n{text[-3000:]}")
-    return json.loads(line[len("BENCH "):])
+    return json.loads(line[len("BENCH ") :])
 
 
 def reference(url: str, name: str) -> dict[str, float]:
@@ -165,28 +174,61 @@ def browser_side(url: str, name: str) -> dict[str, float]:
     root = home / "root"
     root.mkdir()
     cells = [
-        nbformat.v4.new_code_cell("import workbench.widgets as ww, plotly.graph_objects as go\nprint('imports ready')"),
+        nbformat.v4.new_code_cell(
+            "import workbench.widgets as ww, plotly.graph_objects as go\nprint('imports ready')"
+        ),
         nbformat.v4.new_code_cell("go.FigureWidget()"),
         nbformat.v4.new_code_cell(f"ex = ww.ParetoExplorer({name!r}, {url!r})\nex"),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, root / "bench.ipynb")
     (home / "settings" / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (
+        home
+        / "settings"
+        / "@jupyterlab"
+        / "apputils-extension"
+        / "notification.jupyterlab-settings"
+    ).write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     token = secrets.token_hex(16)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+        ),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"),
+    }
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-         "--LabApp.expose_app_in_browser=True"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.allow_root=True",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(180):
@@ -200,21 +242,37 @@ def browser_side(url: str, name: str) -> dict[str, float]:
             return gd._fullData.filter(t => t.meta && (t.meta.role === 'measured' || t.meta.role === 'predicted'))
                                 .reduce((a, t) => a + (t._length || 0), 0); }"""
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"])
+            b = p.chromium.launch(
+                executable_path=chromium,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"],
+            )
             page = b.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(f"{base}lab/tree/bench.ipynb?token={token}")
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-            page.wait_for_function("""() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            page.wait_for_function(
+                """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
                 const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-                return k && k.connectionStatus === 'connected' && k.status === 'idle'; }""", timeout=120_000)
+                return k && k.connectionStatus === 'connected' && k.status === 'idle'; }""",
+                timeout=120_000,
+            )
             # warm the kernel's imports first: their one-off cost is reported by the kernel-side run
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }")
-            page.wait_for_function("() => document.body.innerText.includes('imports ready')", timeout=120_000)
+            page.evaluate(
+                "() => { window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }"
+            )
+            page.wait_for_function(
+                "() => document.body.innerText.includes('imports ready')", timeout=120_000
+            )
             time.sleep(1.0)
             # plotly's FigureWidget alone: the first on a page loads plotly's 4.9 MB widget bundle
             t = time.perf_counter()
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }")
-            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=300_000, polling=50)
+            page.evaluate(
+                "() => { window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }"
+            )
+            page.wait_for_function(
+                "() => document.querySelectorAll('.js-plotly-plot').length >= 1",
+                timeout=300_000,
+                polling=50,
+            )
             bare = time.perf_counter() - t
             time.sleep(1.0)
             t = time.perf_counter()
@@ -225,16 +283,30 @@ def browser_side(url: str, name: str) -> dict[str, float]:
             sel = page.locator(".wb-explorer select").nth(2)  # x, y, profile
             t = time.perf_counter()
             sel.select_option(label=PROFILES[1])
-            page.wait_for_function("""() => { const gd = document.querySelector('.wb-explorer .js-plotly-plot');
-                return gd._fullData.some(t => t.meta && t.meta.role === 'predicted' && t._length > 0); }""", timeout=120_000, polling=50)
+            page.wait_for_function(
+                """() => { const gd = document.querySelector('.wb-explorer .js-plotly-plot');
+                return gd._fullData.some(t => t.meta && t.meta.role === 'predicted' && t._length > 0); }""",
+                timeout=120_000,
+                polling=50,
+            )
             switch_first = time.perf_counter() - t
             t = time.perf_counter()
             sel.select_option(label=PROFILES[0])
-            page.wait_for_function("""() => { const gd = document.querySelector('.wb-explorer .js-plotly-plot');
-                return gd._fullData.some(t => t.meta && t.meta.role === 'measured' && t._length > 0); }""", timeout=120_000, polling=50)
+            page.wait_for_function(
+                """() => { const gd = document.querySelector('.wb-explorer .js-plotly-plot');
+                return gd._fullData.some(t => t.meta && t.meta.role === 'measured' && t._length > 0); }""",
+                timeout=120_000,
+                polling=50,
+            )
             switch_back = time.perf_counter() - t
             b.close()
-        return {"bare": bare, "open": open_s, "switch_first": switch_first, "switch": switch_back, "points": n}
+        return {
+            "bare": bare,
+            "open": open_s,
+            "switch_first": switch_first,
+            "switch": switch_back,
+            "points": n,
+        }
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -242,25 +314,41 @@ def browser_side(url: str, name: str) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--trials", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "workbench-bench-explorer.db",
-                    help="SQLite file for the generated study (kept, so reruns skip generating)")
-    ap.add_argument("--no-reference", action="store_true", help="skip Optuna's own load + plot_pareto_front")
-    ap.add_argument("--browser", action="store_true", help="also time it end to end in JupyterLab + Chromium")
+    ap.add_argument(
+        "--db",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "workbench-bench-explorer.db",
+        help="SQLite file for the generated study (kept, so reruns skip generating)",
+    )
+    ap.add_argument(
+        "--no-reference", action="store_true", help="skip Optuna's own load + plot_pareto_front"
+    )
+    ap.add_argument(
+        "--browser", action="store_true", help="also time it end to end in JupyterLab + Chromium"
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
 
     url = make_study(args.trials, args.db)
     name = f"bench{args.trials}"
-    print(f"\nParetoExplorer on {args.trials:,} trials x {len(PROFILES)} profiles x 4 deployments "
-          f"(medians of {args.repeats}; host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"\nParetoExplorer on {args.trials:,} trials x {len(PROFILES)} profiles x 4 deployments "
+        f"(medians of {args.repeats}; host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
+    )
     k = kernel_side(url, name, args.repeats)
     rows = [
         ("import workbench.widgets (once per kernel)", k["import_widgets"], ""),
         ("open, first in a fresh kernel", k["open_first"], f"study index {k['load_first']:.2f} s"),
-        ("open", k["open"], f"study index {k['open_load']:.2f} s; {int(k['points']):,} points drawn"),
+        (
+            "open",
+            k["open"],
+            f"study index {k['open_load']:.2f} s; {int(k['points']):,} points drawn",
+        ),
         ("open again (study unchanged)", k["reopen"], "index reused after a version check"),
         ("profile switch, first visit", k["switch_first"], ""),
         ("profile switch", k["switch"], "in place: same traces, new data"),
@@ -276,21 +364,33 @@ def main() -> None:
         print(f"  {label:44s} {v:7.3f} s{mark}{'   ' + note if note else ''}")
     if args.browser:
         b = browser_side(url, name)
-        print("\nend to end in JupyterLab + Chromium (WebGL), from the action to every point drawn:")
-        print(f"  {'an empty plotly FigureWidget, first on page':44s} {b['bare']:7.3f} s   plotly's own widget bundle, for scale")
-        print(f"  {'open (cell run -> drawn)':44s} {b['open']:7.3f} s   {int(b['points']):,} points")
+        print(
+            "\nend to end in JupyterLab + Chromium (WebGL), from the action to every point drawn:"
+        )
+        print(
+            f"  {'an empty plotly FigureWidget, first on page':44s} {b['bare']:7.3f} s   plotly's own widget bundle, for scale"
+        )
+        print(
+            f"  {'open (cell run -> drawn)':44s} {b['open']:7.3f} s   {int(b['points']):,} points"
+        )
         print(f"  {'profile switch, first visit':44s} {b['switch_first']:7.3f} s")
         print(f"  {'profile switch':44s} {b['switch']:7.3f} s")
     if not args.no_reference:
         r = reference(url, name)
         print("\nreference, same study, same run: Optuna's own path to a Pareto plot")
-        print(f"  {'optuna load_study + get_trials()':44s} {r['load']:7.3f} s   {r['trials']:,} trials")
+        print(
+            f"  {'optuna load_study + get_trials()':44s} {r['load']:7.3f} s   {r['trials']:,} trials"
+        )
         print(f"  {'plot_pareto_front (trials loaded)':44s} {r['plot']:7.3f} s")
-        print(f"  {'total':44s} {r['load'] + r['plot']:7.3f} s   vs explorer open {k['open']:.3f} s "
-              f"({(r['load'] + r['plot']) / k['open']:.0f}x)")
-    print(textwrap.dedent("""
+        print(
+            f"  {'total':44s} {r['load'] + r['plot']:7.3f} s   vs explorer open {k['open']:.3f} s "
+            f"({(r['load'] + r['plot']) / k['open']:.0f}x)"
+        )
+    print(
+        textwrap.dedent("""
         context (earlier, not this run): optuna-dashboard median 17 s, jupyterlab-optuna 27 s to draw a 10k-trial
-        Pareto plot; plot_pareto_front about 0.7 s once trials were loaded. Goals: update < 1 s, open < 2 s."""))
+        Pareto plot; plot_pareto_front about 0.7 s once trials were loaded. Goals: update < 1 s, open < 2 s.""")
+    )
 
 
 if __name__ == "__main__":

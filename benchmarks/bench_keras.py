@@ -39,8 +39,15 @@ from bench_deployments import digits_specs, reference_specs  # the same models a
 
 TORCH_DEPLOYMENTS = ("torch-fp32", "onnxruntime-fp32")
 KERAS_DEPLOYMENTS = (
-    "keras-fp32", "keras-xla-fp32", "litert-fp32", "litert-fp16", "litert-int8-dynamic", "litert-int8-static",
-    "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static",
+    "keras-fp32",
+    "keras-xla-fp32",
+    "litert-fp32",
+    "litert-fp16",
+    "litert-int8-dynamic",
+    "litert-int8-static",
+    "onnxruntime-fp32",
+    "onnxruntime-int8-dynamic",
+    "onnxruntime-int8-static",
 )
 
 
@@ -54,8 +61,14 @@ def _settings(quick: bool) -> Any:
     from workbench.bench import MeasureSettings
 
     return MeasureSettings(
-        warmup=3 if quick else 5, warmup_s=0.2, min_repeats=10 if quick else 20, max_repeats=2000,
-        min_time_s=0.3 if quick else 0.5, max_time_s=2.0 if quick else 8.0, block=3, target_rel_ci=0.03,
+        warmup=3 if quick else 5,
+        warmup_s=0.2,
+        min_repeats=10 if quick else 20,
+        max_repeats=2000,
+        min_time_s=0.3 if quick else 0.5,
+        max_time_s=2.0 if quick else 8.0,
+        block=3,
+        target_rel_ci=0.03,
     )
 
 
@@ -73,26 +86,66 @@ def latency_worker(threads: int, quick: bool, out: Path) -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in reference_specs(quick):
-            calib = [rng.standard_normal((1, *spec.input_shape)).astype(np.float32) for _ in range(16)]
-            tsrc = ModelSource("torch", build_torch(spec, seed=0).eval(), spec.input_shape, Path(tmp) / f"{spec.name}-torch", onnx_exporter="dynamo")
-            ksrc = ModelSource("keras", build_keras(spec, seed=0), keras_input_shape(spec.input_shape), Path(tmp) / f"{spec.name}-keras", layout="channels_last")
+            calib = [
+                rng.standard_normal((1, *spec.input_shape)).astype(np.float32) for _ in range(16)
+            ]
+            tsrc = ModelSource(
+                "torch",
+                build_torch(spec, seed=0).eval(),
+                spec.input_shape,
+                Path(tmp) / f"{spec.name}-torch",
+                onnx_exporter="dynamo",
+            )
+            ksrc = ModelSource(
+                "keras",
+                build_keras(spec, seed=0),
+                keras_input_shape(spec.input_shape),
+                Path(tmp) / f"{spec.name}-keras",
+                layout="channels_last",
+            )
             jobs = [
-                DeployJob(tsrc, _deps(TORCH_DEPLOYMENTS), CompileContext(calibration=calib, isa_flags=host_info().isa_flags)),
-                DeployJob(ksrc, _deps(KERAS_DEPLOYMENTS), CompileContext(calibration=calib, isa_flags=host_info().isa_flags)),
+                DeployJob(
+                    tsrc,
+                    _deps(TORCH_DEPLOYMENTS),
+                    CompileContext(calibration=calib, isa_flags=host_info().isa_flags),
+                ),
+                DeployJob(
+                    ksrc,
+                    _deps(KERAS_DEPLOYMENTS),
+                    CompileContext(calibration=calib, isa_flags=host_info().isa_flags),
+                ),
             ]
             print(f"  measuring {spec.name} at {threads} thread(s)", file=sys.stderr, flush=True)
-            ms, _ = measure_jobs(jobs, load_profile("host-cpu"), settings=_settings(quick), threads=th)
-            base = {m.framework: m for m in ms if m.deployment in ("torch-fp32", "keras-fp32") and m.ok and m.latency}
+            ms, _ = measure_jobs(
+                jobs, load_profile("host-cpu"), settings=_settings(quick), threads=th
+            )
+            base = {
+                m.framework: m
+                for m in ms
+                if m.deployment in ("torch-fp32", "keras-fp32") and m.ok and m.latency
+            }
             for m in ms:
                 row: dict[str, Any] = {
-                    "model": spec.name, "threads": threads, "framework": m.framework, "deployment": m.deployment,
-                    "status": m.status, "error": m.error, "stage": m.stage,
+                    "model": spec.name,
+                    "threads": threads,
+                    "framework": m.framework,
+                    "deployment": m.deployment,
+                    "status": m.status,
+                    "error": m.error,
+                    "stage": m.stage,
                 }
                 if m.ok and m.latency is not None:
                     row.update(
-                        p50_ms=m.latency.p50_ms, p90_ms=m.latency.p90_ms, cv=m.latency.cv, n=m.latency.n,
-                        vs_keras=m.latency.p50_ms / base["keras"].latency.p50_ms if "keras" in base else None,
-                        vs_torch=m.latency.p50_ms / base["torch"].latency.p50_ms if "torch" in base else None,
+                        p50_ms=m.latency.p50_ms,
+                        p90_ms=m.latency.p90_ms,
+                        cv=m.latency.cv,
+                        n=m.latency.n,
+                        vs_keras=m.latency.p50_ms / base["keras"].latency.p50_ms
+                        if "keras" in base
+                        else None,
+                        vs_torch=m.latency.p50_ms / base["torch"].latency.p50_ms
+                        if "torch" in base
+                        else None,
                         int8=(m.meta.get("int8_scheme") or {}).get("label"),
                         compiler=m.meta.get("compiler") or m.meta.get("delegate"),
                         tf_threads=(m.meta.get("framework_threads") or {}).get("tensorflow"),
@@ -121,26 +174,52 @@ def accuracy_rows(quick: bool) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         for spec in specs:
             model = build_keras(spec, seed=0)
-            train_keras(model, data, TrainConfig(epochs=4 if quick else 12, batch_size=64, lr=0.005))
+            train_keras(
+                model, data, TrainConfig(epochs=4 if quick else 12, batch_size=64, lr=0.005)
+            )
             float_acc = evaluate_keras(model, data.x_test, data.y_test)
-            src = ModelSource("keras", model, keras_input_shape(spec.input_shape), Path(tmp) / spec.name, layout="channels_last")
+            src = ModelSource(
+                "keras",
+                model,
+                keras_input_shape(spec.input_shape),
+                Path(tmp) / spec.name,
+                layout="channels_last",
+            )
             ctx = CompileContext(
-                calibration=data.calibration_batches(128), x_val=data.x_val, y_val=data.y_val,
-                reference_accuracy=evaluate_keras(model, data.x_val, data.y_val), max_accuracy_drop=0.005,
+                calibration=data.calibration_batches(128),
+                x_val=data.x_val,
+                y_val=data.y_val,
+                reference_accuracy=evaluate_keras(model, data.x_val, data.y_val),
+                max_accuracy_drop=0.005,
                 isa_flags=host_info().isa_flags,
             )
             print(f"  deploying {spec.name} (trained on digits)", file=sys.stderr, flush=True)
             ms, _ = measure_deployments(
-                src, _deps(KERAS_DEPLOYMENTS[2:]), load_profile("host-cpu"), x_test=data.x_test, y_test=data.y_test,
-                compile_ctx=ctx, settings=MeasureSettings(min_repeats=10, max_time_s=0.3, min_time_s=0.05), threads=Threads(1, 1),
+                src,
+                _deps(KERAS_DEPLOYMENTS[2:]),
+                load_profile("host-cpu"),
+                x_test=data.x_test,
+                y_test=data.y_test,
+                compile_ctx=ctx,
+                settings=MeasureSettings(min_repeats=10, max_time_s=0.3, min_time_s=0.05),
+                threads=Threads(1, 1),
             )
             for m in ms:
-                rows.append({
-                    "model": spec.name, "deployment": m.deployment, "float_accuracy": float_acc, "accuracy": m.accuracy,
-                    "change_points": None if m.accuracy is None else 100 * (m.accuracy - float_acc),
-                    "int8": (m.meta.get("int8_scheme") or {}).get("label"),
-                    "within_tolerance": m.meta.get("int8_within_tolerance"), "status": m.status, "error": m.error,
-                })
+                rows.append(
+                    {
+                        "model": spec.name,
+                        "deployment": m.deployment,
+                        "float_accuracy": float_acc,
+                        "accuracy": m.accuracy,
+                        "change_points": None
+                        if m.accuracy is None
+                        else 100 * (m.accuracy - float_acc),
+                        "int8": (m.meta.get("int8_scheme") or {}).get("label"),
+                        "within_tolerance": m.meta.get("int8_within_tolerance"),
+                        "status": m.status,
+                        "error": m.error,
+                    }
+                )
     return rows
 
 
@@ -149,7 +228,12 @@ def footprint_rows() -> list[dict[str, Any]]:
     from workbench.backends._footprint import runtime_footprint
 
     rows = []
-    for backend, framework in (("torch", "torch"), ("keras", "keras"), ("litert", "keras"), ("onnxruntime", "keras")):
+    for backend, framework in (
+        ("torch", "torch"),
+        ("keras", "keras"),
+        ("litert", "keras"),
+        ("onnxruntime", "keras"),
+    ):
         foot = runtime_footprint(get_backend(backend), framework)
         rows.append({"backend": backend, **{k: foot[k] for k in ("runtime", "framework")}})
     return rows
@@ -160,7 +244,9 @@ def _print_latency(rows: list[dict[str, Any]]) -> None:
         mr = [r for r in rows if r["model"] == model]
         t = mr[0]["threads"]
         print(f"\n{model}, {t} thread{'s' if t > 1 else ''}")
-        print(f"  {'framework/deployment':<32}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'vs keras':>10}{'vs torch':>10}  note")
+        print(
+            f"  {'framework/deployment':<32}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'vs keras':>10}{'vs torch':>10}  note"
+        )
         for r in mr:
             label = f"{r['framework']}/{r['deployment']}"
             if r["status"] != "ok":
@@ -169,7 +255,9 @@ def _print_latency(rows: list[dict[str, Any]]) -> None:
             vk = f"{r['vs_keras']:.3f}x" if r.get("vs_keras") is not None else "-"
             vt = f"{r['vs_torch']:.3f}x" if r.get("vs_torch") is not None else "-"
             note = r.get("int8") or (r.get("compiler") or "")
-            print(f"  {label:<32}{r['p50_ms']:>10.3f}{r['p90_ms']:>10.3f}{r['cv']:>6.2f}{r['n']:>6}{vk:>10}{vt:>10}  {note}")
+            print(
+                f"  {label:<32}{r['p50_ms']:>10.3f}{r['p90_ms']:>10.3f}{r['cv']:>6.2f}{r['n']:>6}{vk:>10}{vt:>10}  {note}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,17 +276,37 @@ def main(argv: list[str] | None = None) -> int:
     info = host_info()
     all_threads = available_cpus()
     v = info.versions
-    print(f"host: {info.cpu_model} | ISA {info.isa_summary} | {all_threads} CPUs available | torch {v.get('torch')} | "
-          f"tensorflow {v.get('tensorflow') or v.get('tensorflow-cpu')} | keras {v.get('keras')} | ai-edge-litert {v.get('ai-edge-litert')} | "
-          f"tf2onnx {v.get('tf2onnx')} | onnxruntime {v.get('onnxruntime')}")
-    print("latency: measured p50, batch 1, every deployment of the PyTorch and the Keras build of a spec interleaved in one process;")
-    print("         vs keras = p50 / Keras eager fp32 p50, vs torch = p50 / PyTorch eager fp32 p50, both from the same run;")
-    print("         same intra-op threads for every runtime (TensorFlow's set before its runtime starts), one inter-op thread")
-    results: dict[str, Any] = {"host": info.to_dict(), "latency": [], "accuracy": [], "footprint": []}
+    print(
+        f"host: {info.cpu_model} | ISA {info.isa_summary} | {all_threads} CPUs available | torch {v.get('torch')} | "
+        f"tensorflow {v.get('tensorflow') or v.get('tensorflow-cpu')} | keras {v.get('keras')} | ai-edge-litert {v.get('ai-edge-litert')} | "
+        f"tf2onnx {v.get('tf2onnx')} | onnxruntime {v.get('onnxruntime')}"
+    )
+    print(
+        "latency: measured p50, batch 1, every deployment of the PyTorch and the Keras build of a spec interleaved in one process;"
+    )
+    print(
+        "         vs keras = p50 / Keras eager fp32 p50, vs torch = p50 / PyTorch eager fp32 p50, both from the same run;"
+    )
+    print(
+        "         same intra-op threads for every runtime (TensorFlow's set before its runtime starts), one inter-op thread"
+    )
+    results: dict[str, Any] = {
+        "host": info.to_dict(),
+        "latency": [],
+        "accuracy": [],
+        "footprint": [],
+    }
     for t in sorted({1, all_threads}):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "rows.json"
-            cmd = [sys.executable, __file__, "--worker-threads", str(t), "--worker-out", str(out)] + (["--quick"] if args.quick else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker-threads",
+                str(t),
+                "--worker-out",
+                str(out),
+            ] + (["--quick"] if args.quick else [])
             proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if proc.returncode != 0 or not out.exists():
                 print(f"\nlatency at {t} thread(s) failed:\n{proc.stderr[-2000:]}")
@@ -207,24 +315,38 @@ def main(argv: list[str] | None = None) -> int:
         results["latency"].extend(rows)
         _print_latency(rows)
 
-    print("\naccuracy of each Keras artifact on the digits test split (540 images), change vs its float Keras model in points")
+    print(
+        "\naccuracy of each Keras artifact on the digits test split (540 images), change vs its float Keras model in points"
+    )
     acc = accuracy_rows(args.quick)
     results["accuracy"] = acc
-    print(f"  {'model':<18}{'deployment':<26}{'float':>8}{'artifact':>10}{'change':>9}  int8 scheme (within 0.5 pt of float on validation)")
+    print(
+        f"  {'model':<18}{'deployment':<26}{'float':>8}{'artifact':>10}{'change':>9}  int8 scheme (within 0.5 pt of float on validation)"
+    )
     for r in acc:
         if r["status"] != "ok":
             print(f"  {r['model']:<18}{r['deployment']:<26}  FAILED: {r['error']}")
             continue
-        within = "" if r["within_tolerance"] is None else (" (within)" if r["within_tolerance"] else " (NOT within)")
-        print(f"  {r['model']:<18}{r['deployment']:<26}{r['float_accuracy']:>8.4f}{r['accuracy']:>10.4f}{r['change_points']:>+8.2f}pt  {r['int8'] or ''}{within}")
+        within = (
+            ""
+            if r["within_tolerance"] is None
+            else (" (within)" if r["within_tolerance"] else " (NOT within)")
+        )
+        print(
+            f"  {r['model']:<18}{r['deployment']:<26}{r['float_accuracy']:>8.4f}{r['accuracy']:>10.4f}{r['change_points']:>+8.2f}pt  {r['int8'] or ''}{within}"
+        )
 
-    print("\nruntime footprint: installed size on this host (files in each distribution's RECORD), MiB")
+    print(
+        "\nruntime footprint: installed size on this host (files in each distribution's RECORD), MiB"
+    )
     foot = footprint_rows()
     results["footprint"] = foot
     for r in foot:
         rt, fw = r["runtime"], r["framework"]
-        print(f"  {r['backend']:<12} runtime {rt['label']}: {rt['bytes'] / 2**20:.1f} (with dependencies {rt['with_dependencies_bytes'] / 2**20:.1f}) | "
-              f"framework {fw['label']}: {fw['bytes'] / 2**20:.1f} (with dependencies {fw['with_dependencies_bytes'] / 2**20:.1f})")
+        print(
+            f"  {r['backend']:<12} runtime {rt['label']}: {rt['bytes'] / 2**20:.1f} (with dependencies {rt['with_dependencies_bytes'] / 2**20:.1f}) | "
+            f"framework {fw['label']}: {fw['bytes'] / 2**20:.1f} (with dependencies {fw['with_dependencies_bytes'] / 2**20:.1f})"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -38,8 +38,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 # jupyterlab-optuna on this machine, for the same task (as reported in the issue; not re-measured here)
 REFERENCE = {"select_to_plot_s": 27.0, "server_blocked_s": 15.0}
 
@@ -53,7 +61,10 @@ def _free_port() -> int:
 def _ensure_built() -> Path:
     built = REPO / "workbench" / "labextension"
     if not (built / "package.json").exists():
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         jlpm = str(Path(sys.executable).parent / "jlpm")
         ext = REPO / "extensions" / "jupyterlab-workbench"
         subprocess.run([jlpm, "install"], cwd=ext, env=env, check=True)
@@ -73,20 +84,41 @@ class Lab:
         (exts / "jupyterlab-workbench").symlink_to(_ensure_built(), target_is_directory=True)
         settings = home / "settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True)
-        (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        (settings / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
         env = {
-            **os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"),
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"),
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         }
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
-            "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
-            "--ServerApp.jpserver_extensions={'workbench.server': True}", f"--LabApp.extra_labextensions_path={exts}",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.allow_root=True",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.jpserver_extensions={'workbench.server': True}",
+            f"--LabApp.extra_labextensions_path={exts}",
         ]
         self.log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
@@ -97,7 +129,9 @@ class Lab:
         raise RuntimeError("JupyterLab did not start")
 
     def get(self, path: str, timeout: float = 60) -> dict:
-        req = urllib.request.Request(self.url + path, headers={"Authorization": f"token {self.token}"})
+        req = urllib.request.Request(
+            self.url + path, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read())
 
@@ -149,7 +183,9 @@ def main() -> None:
     # takes that one, so every measured study is cold
     for i, name in enumerate([*names, "bench_recent"]):
         make_synthetic_study(url, name, args.trials, seed=i)
-    print(f"generated {len(names) + 1} studies of {args.trials:,} trials in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"generated {len(names) + 1} studies of {args.trials:,} trials in {time.perf_counter() - t0:.0f} s"
+    )
 
     lab = Lab(root, home)
     rows = []
@@ -158,12 +194,17 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"{lab.url}lab?token={lab.token}")
-            page.wait_for_function("() => window.jupyterapp && document.querySelector('#jp-main-dock-panel')", timeout=120_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && document.querySelector('#jp-main-dock-panel')",
+                timeout=120_000,
+            )
             tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="workbench-panel"]')
             tab.wait_for(timeout=60_000)
             tab.click()
             page.locator(f'.wb-study[data-study="{names[0]}"]').wait_for(timeout=120_000)
-            webgl = page.evaluate("() => { const c = document.createElement('canvas'); return !!(c.getContext('webgl2') || c.getContext('webgl')); }")
+            webgl = page.evaluate(
+                "() => { const c = document.createElement('canvas'); return !!(c.getContext('webgl2') || c.getContext('webgl')); }"
+            )
             for name in names:
                 # the machine's own noise: the same probe for 3 s with nothing else asked
                 idle = StatusProbe(lab)
@@ -181,36 +222,75 @@ def main() -> None:
                 wall = time.perf_counter() - start
                 probe.stop_flag.set()
                 probe.join()
-                attrs = {k: plot.get_attribute(f"data-{k}") for k in ("drawn-ms", "fetch-ms", "render-ms", "server-ms", "renderer", "points", "index-loaded-by")}
-                rows.append({
-                    "study": name, "drawn_s": int(attrs["drawn-ms"]) / 1000, "fetch_s": int(attrs["fetch-ms"]) / 1000,
-                    "render_s": int(attrs["render-ms"]) / 1000, "server_s": int(attrs["server-ms"]) / 1000, "wall_s": wall, "renderer": attrs["renderer"],
-                    "points": int(attrs["points"]), "status_worst_s": max(probe.latencies),
-                    "status_n": len(probe.latencies), "status_median_s": statistics.median(probe.latencies),
-                    "idle_worst_s": max(idle.latencies), "loaded_by": attrs["index-loaded-by"],
-                })
-                page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabCloseIcon").click()
+                attrs = {
+                    k: plot.get_attribute(f"data-{k}")
+                    for k in (
+                        "drawn-ms",
+                        "fetch-ms",
+                        "render-ms",
+                        "server-ms",
+                        "renderer",
+                        "points",
+                        "index-loaded-by",
+                    )
+                }
+                rows.append(
+                    {
+                        "study": name,
+                        "drawn_s": int(attrs["drawn-ms"]) / 1000,
+                        "fetch_s": int(attrs["fetch-ms"]) / 1000,
+                        "render_s": int(attrs["render-ms"]) / 1000,
+                        "server_s": int(attrs["server-ms"]) / 1000,
+                        "wall_s": wall,
+                        "renderer": attrs["renderer"],
+                        "points": int(attrs["points"]),
+                        "status_worst_s": max(probe.latencies),
+                        "status_n": len(probe.latencies),
+                        "status_median_s": statistics.median(probe.latencies),
+                        "idle_worst_s": max(idle.latencies),
+                        "loaded_by": attrs["index-loaded-by"],
+                    }
+                )
+                page.locator(
+                    ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabCloseIcon"
+                ).click()
             browser.close()
     finally:
         lab.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nChromium {'with' if webgl else 'without'} WebGL; one deployment's points per plot; every Pareto point drawn")
-    print(f"{'study':<10}{'points':>8}{'select->drawn':>15}{'fetch':>8}{'server':>8}{'draw':>7}{'index by':>10}"
-          f"{'worst status':>14}{'(idle)':>9}")
+    print(
+        f"\nChromium {'with' if webgl else 'without'} WebGL; one deployment's points per plot; every Pareto point drawn"
+    )
+    print(
+        f"{'study':<10}{'points':>8}{'select->drawn':>15}{'fetch':>8}{'server':>8}{'draw':>7}{'index by':>10}"
+        f"{'worst status':>14}{'(idle)':>9}"
+    )
     for r in rows:
-        print(f"{r['study']:<10}{r['points']:>8,}{r['drawn_s']:>14.2f}s{r['fetch_s']:>7.2f}s{r['server_s']:>7.2f}s"
-              f"{r['render_s']:>6.2f}s{r['loaded_by']:>10}{r['status_worst_s'] * 1000:>12.0f}ms{r['idle_worst_s'] * 1000:>7.0f}ms")
+        print(
+            f"{r['study']:<10}{r['points']:>8,}{r['drawn_s']:>14.2f}s{r['fetch_s']:>7.2f}s{r['server_s']:>7.2f}s"
+            f"{r['render_s']:>6.2f}s{r['loaded_by']:>10}{r['status_worst_s'] * 1000:>12.0f}ms{r['idle_worst_s'] * 1000:>7.0f}ms"
+        )
     med_drawn = statistics.median(r["drawn_s"] for r in rows)
     med_worst = statistics.median(r["status_worst_s"] for r in rows)
     med_idle = statistics.median(r["idle_worst_s"] for r in rows)
     load = os.getloadavg()
-    print(f"\nload average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs (shared machine)")
-    print(f"{'median over ' + str(len(rows)) + ' cold selections':<46}{'Workbench panel':>17}{'jupyterlab-optuna*':>20}")
-    print(f"{'select a ' + format(args.trials, ',') + '-trial study -> Pareto plot':<46}{med_drawn:>16.2f}s{REFERENCE['select_to_plot_s']:>19.1f}s")
-    print(f"{'worst /api/status latency meanwhile':<46}{med_worst * 1000:>15.0f}ms{REFERENCE['server_blocked_s']:>19.1f}s")
+    print(
+        f"\nload average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs (shared machine)"
+    )
+    print(
+        f"{'median over ' + str(len(rows)) + ' cold selections':<46}{'Workbench panel':>17}{'jupyterlab-optuna*':>20}"
+    )
+    print(
+        f"{'select a ' + format(args.trials, ',') + '-trial study -> Pareto plot':<46}{med_drawn:>16.2f}s{REFERENCE['select_to_plot_s']:>19.1f}s"
+    )
+    print(
+        f"{'worst /api/status latency meanwhile':<46}{med_worst * 1000:>15.0f}ms{REFERENCE['server_blocked_s']:>19.1f}s"
+    )
     print(f"{'  (same probe, nothing loading: machine noise)':<46}{med_idle * 1000:>15.0f}ms")
-    print("* as reported for this machine in the issue (median 27 s; server blocked up to 15 s); not re-measured by this script")
+    print(
+        "* as reported for this machine in the issue (median 27 s; server blocked up to 15 s); not re-measured by this script"
+    )
 
 
 if __name__ == "__main__":

@@ -13,14 +13,28 @@ REPO = Path(__file__).resolve().parent.parent
 # Keep test processes from oversubscribing a small CI machine.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-TINY_MEASURE = {"warmup": 2, "warmup_s": 0.0, "min_repeats": 5, "max_repeats": 50, "min_time_s": 0.0, "max_time_s": 0.1, "block": 5}
+TINY_MEASURE = {
+    "warmup": 2,
+    "warmup_s": 0.0,
+    "min_repeats": 5,
+    "max_repeats": 50,
+    "min_time_s": 0.0,
+    "max_time_s": 0.1,
+    "block": 5,
+}
 
 
 def tiny_config_dict(name: str = "tiny", **over: Any) -> dict[str, Any]:
     """An MLP search on digits with budgets small enough for a test (about 2 s a trial)."""
     cfg: dict[str, Any] = {
         "schema": 1,
-        "study": {"name": name, "sampler": "random", "seed": 0, "trials": 2, "objectives": ["accuracy", "latency"]},
+        "study": {
+            "name": name,
+            "sampler": "random",
+            "seed": 0,
+            "trials": 2,
+            "objectives": ["accuracy", "latency"],
+        },
         "data": {"source": "digits"},
         "train": {"epochs": 2, "batch_size": 128, "lr": 0.01},
         "space": {"family": "mlp", "layers": {"min": 1, "max": 2}, "units": [16, 32]},
@@ -56,7 +70,12 @@ def trained_cnn():
     from workbench.train import TrainConfig, train_torch
 
     data = load_digits()
-    spec = ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)), name="tiny-cnn")
+    spec = ArchSpec(
+        (1, 8, 8),
+        10,
+        (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)),
+        name="tiny-cnn",
+    )
     model = build_torch(spec, seed=0)
     train_torch(model, data, TrainConfig(epochs=3, batch_size=64, lr=0.01))
     return spec, model.eval(), data
@@ -79,7 +98,12 @@ def trained_keras():
     from workbench.train import TrainConfig, train_keras
 
     data = load_digits()
-    spec = ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)), name="tiny-cnn")
+    spec = ArchSpec(
+        (1, 8, 8),
+        10,
+        (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)),
+        name="tiny-cnn",
+    )
     model = build_keras(spec, seed=0)
     train_keras(model, data, TrainConfig(epochs=3, batch_size=64, lr=0.01))
     return spec, model, data
@@ -90,4 +114,6 @@ def keras_source(spec, model, workdir):
     from workbench.arch import keras_input_shape
     from workbench.backends import ModelSource
 
-    return ModelSource("keras", model, keras_input_shape(spec.input_shape), workdir, layout="channels_last")
+    return ModelSource(
+        "keras", model, keras_input_shape(spec.input_shape), workdir, layout="channels_last"
+    )

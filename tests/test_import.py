@@ -3,7 +3,18 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "tensorflow", "keras", "onnxruntime", "onnx", "ai_edge_litert", "tf2onnx", "optuna", "plotly", "sklearn")
+HEAVY = (
+    "torch",
+    "tensorflow",
+    "keras",
+    "onnxruntime",
+    "onnx",
+    "ai_edge_litert",
+    "tf2onnx",
+    "optuna",
+    "plotly",
+    "sklearn",
+)
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -18,7 +29,12 @@ def test_import_workbench_loads_no_heavy_runtime():
 
 def test_library_subpackages_stay_light_until_used():
     # importing the pieces the CLI and server import up front still loads no runtime
-    assert _loaded_after("import workbench.arch, workbench.study, workbench.hw, workbench.backends, workbench.bench, workbench.cli") == []
+    assert (
+        _loaded_after(
+            "import workbench.arch, workbench.study, workbench.hw, workbench.backends, workbench.bench, workbench.cli"
+        )
+        == []
+    )
 
 
 def test_using_a_builder_loads_torch_lazily():

@@ -32,7 +32,15 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_layout():
-    for d in ("workbench", "notebooks", "search", "hwprofiles", "extensions", "tests", "benchmarks"):
+    for d in (
+        "workbench",
+        "notebooks",
+        "search",
+        "hwprofiles",
+        "extensions",
+        "tests",
+        "benchmarks",
+    ):
         assert (REPO / d).is_dir(), d
     assert (REPO / "search" / "quickstart.yaml").exists()
     assert (REPO / "hwprofiles" / "host-cpu.yaml").exists()

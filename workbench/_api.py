@@ -30,11 +30,23 @@ from workbench.hw import HardwareProfile, load_profile
 __all__ = ["BenchmarkResult", "benchmark", "load_model"]
 
 DEFAULTS = {
-    "torch": ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
+    "torch": (
+        "torch-fp32",
+        "onnxruntime-fp32",
+        "onnxruntime-int8-dynamic",
+        "onnxruntime-int8-static",
+    ),
     "onnx": ("onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"),
     "keras": (
-        "keras-fp32", "keras-xla-fp32", "litert-fp32", "litert-fp16", "litert-int8-dynamic", "litert-int8-static",
-        "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static",
+        "keras-fp32",
+        "keras-xla-fp32",
+        "litert-fp32",
+        "litert-fp16",
+        "litert-int8-dynamic",
+        "litert-int8-static",
+        "onnxruntime-fp32",
+        "onnxruntime-int8-dynamic",
+        "onnxruntime-int8-static",
     ),
 }
 
@@ -55,7 +67,9 @@ class BenchmarkResult:
 
     def baseline(self) -> Measurement | None:
         ok = [m for m in self.measurements if m.ok and m.latency is not None]
-        first = next((m for m in ok if m.precision == "fp32" and m.backend in ("torch", "keras")), None)
+        first = next(
+            (m for m in ok if m.precision == "fp32" and m.backend in ("torch", "keras")), None
+        )
         return first or (ok[0] if ok else None)
 
     def table(self) -> str:
@@ -71,9 +85,15 @@ class BenchmarkResult:
                 lines.append(f"{m.deployment:<28}  FAILED at {m.stage}: {m.error}")
                 continue
             lat = m.latency
-            ratio = f"{lat.p50_ms / base.latency.p50_ms:.2f}x" if (lat and base and base.latency) else "–"
+            ratio = (
+                f"{lat.p50_ms / base.latency.p50_ms:.2f}x"
+                if (lat and base and base.latency)
+                else "–"
+            )
             acc = f"{m.accuracy:.4f}" if m.accuracy is not None else "–"
-            mem = f"{m.peak_memory_bytes / 2**20:.1f} MiB" if m.peak_memory_bytes is not None else "–"
+            mem = (
+                f"{m.peak_memory_bytes / 2**20:.1f} MiB" if m.peak_memory_bytes is not None else "–"
+            )
             note = (m.meta.get("int8_scheme") or {}).get("label", "")
             lines.append(
                 f"{m.deployment:<28}{lat.p50_ms if lat else 0:>10.4g}{lat.p90_ms if lat else 0:>10.4g}{lat.cv if lat else 0:>6.2f}"
@@ -107,7 +127,9 @@ class BenchmarkResult:
         for m in self.measurements:
             attrs[MEASURE_PREFIX + m.key] = clean(m.to_dict())
         trial = TrialRecord(0, "COMPLETE", None, {}, attrs, None)
-        return StudyResults(self.name, ["maximize", "minimize"], ["accuracy", "latency_p50_ms"], [trial], {})
+        return StudyResults(
+            self.name, ["maximize", "minimize"], ["accuracy", "latency_p50_ms"], [trial], {}
+        )
 
 
 def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
@@ -141,7 +163,10 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
             return "torch", torch.export.load(str(path)).module()
         obj = torch.load(str(path), weights_only=False)
         if not isinstance(obj, torch.nn.Module):
-            raise ConfigError(f"expected a pickled nn.Module, found {type(obj).__name__} (a state_dict needs its model class: use module:function)", location=text)
+            raise ConfigError(
+                f"expected a pickled nn.Module, found {type(obj).__name__} (a state_dict needs its model class: use module:function)",
+                location=text,
+            )
         return "torch", obj
     if ":" in text:
         target, _, attr = text.rpartition(":")
@@ -163,7 +188,9 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
             raise ConfigError(f"{target!r} has no attribute {attr!r}")
         obj = fn() if callable(fn) and not _is_module(fn) else fn
         return _framework_of(obj), obj
-    raise ConfigError(f"expected an .onnx, .pt2, .pt or .keras file, or file.py:function / package.module:function, got {text!r}")
+    raise ConfigError(
+        f"expected an .onnx, .pt2, .pt or .keras file, or file.py:function / package.module:function, got {text!r}"
+    )
 
 
 def _is_module(obj: Any) -> bool:
@@ -180,13 +207,17 @@ def _framework_of(model: Any) -> str:
     keras = sys.modules.get("keras")
     if keras is not None and isinstance(model, keras.Model):
         return "keras"
-    raise ConfigError(f"unsupported model type {type(model).__name__}; expected an nn.Module, a keras.Model or an .onnx path")
+    raise ConfigError(
+        f"unsupported model type {type(model).__name__}; expected an nn.Module, a keras.Model or an .onnx path"
+    )
 
 
 def _onnx_input_shape(path: Path) -> tuple[int, ...] | None:
     onnx = require("onnx", extra="onnx")
     model = onnx.load(str(path), load_external_data=False)
-    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    inputs = [
+        i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}
+    ]
     if len(inputs) != 1:
         raise ConfigError(f"{path}: expected a model with one input, found {len(inputs)}")
     dims = inputs[0].type.tensor_type.shape.dim[1:]
@@ -210,7 +241,9 @@ def _resolve_data(data: Any, input_shape: tuple[int, ...] | None) -> Dataset | N
         from workbench.data import from_arrays
 
         return from_arrays(*data)
-    raise ConfigError(f"data must be digits, synthetic, an .npz path, (x, y) arrays or a Dataset, got {data!r}")
+    raise ConfigError(
+        f"data must be digits, synthetic, an .npz path, (x, y) arrays or a Dataset, got {data!r}"
+    )
 
 
 def benchmark(
@@ -247,21 +280,32 @@ def benchmark(
     if framework == "onnx" and input_shape is None:
         input_shape = _onnx_input_shape(Path(model))
     keras_shape = _keras_input_shape(model) if framework == "keras" else None
-    if framework == "keras" and input_shape is None and _data_fixes_no_shape(data) and keras_shape is not None:
+    if (
+        framework == "keras"
+        and input_shape is None
+        and _data_fixes_no_shape(data)
+        and keras_shape is not None
+    ):
         input_shape = _channels_first(keras_shape)  # the data's layout, from the model's own input
     dataset = _resolve_data(data, tuple(input_shape) if input_shape else None)
     if input_shape is None and dataset is not None:
         input_shape = dataset.input_shape
     if input_shape is None:
-        raise ConfigError("the input shape is unknown: pass input_shape (CLI: --input-shape 3,224,224) or data")
+        raise ConfigError(
+            "the input shape is unknown: pass input_shape (CLI: --input-shape 3,224,224) or data"
+        )
     input_shape = tuple(int(d) for d in input_shape)
     if dataset is not None and dataset.input_shape != input_shape:
-        raise DataError(f"the data's inputs are {dataset.input_shape} but the model takes {input_shape}")
+        raise DataError(
+            f"the data's inputs are {dataset.input_shape} but the model takes {input_shape}"
+        )
     model_shape, layout = input_shape, "channels_first"
     if framework == "keras":
         model_shape, layout = _keras_layout(keras_shape, input_shape)
     prof = load_profile(profile)
-    settings = measure if isinstance(measure, MeasureSettings) else MeasureSettings.from_dict(measure)
+    settings = (
+        measure if isinstance(measure, MeasureSettings) else MeasureSettings.from_dict(measure)
+    )
     deps = [Deployment.parse(d) for d in (deployments or DEFAULTS[framework])]
     for d in deps:
         try:
@@ -280,7 +324,9 @@ def benchmark(
     if framework == "keras":
         from workbench._tf import tf_runtime
 
-        tf_runtime(profile_threads(prof, threads))  # applies if the model did not start TensorFlow already
+        tf_runtime(
+            profile_threads(prof, threads)
+        )  # applies if the model did not start TensorFlow already
         if dataset is not None:
             from workbench.train import evaluate_keras
 
@@ -289,9 +335,14 @@ def benchmark(
         calibration = dataset.calibration_batches(calibration_samples)
     else:
         rng = np.random.default_rng(0)
-        calibration = [rng.standard_normal((1, *input_shape)).astype(np.float32) for _ in range(min(32, calibration_samples))]
+        calibration = [
+            rng.standard_normal((1, *input_shape)).astype(np.float32)
+            for _ in range(min(32, calibration_samples))
+        ]
         if any(d.precision == "int8-static" for d in deps):
-            notes.append("static int8 was calibrated on random normal inputs (no data given): pass data for meaningful int8 ranges")
+            notes.append(
+                "static int8 was calibrated on random normal inputs (no data given): pass data for meaningful int8 ranges"
+            )
         notes.append("no labelled data: accuracy is not reported")
     source = ModelSource(framework, model, model_shape, out_dir, name="model", layout=layout)
     ctx = CompileContext(
@@ -304,9 +355,15 @@ def benchmark(
     probe = MemoryProbe() if memory else None
     try:
         ms, _artifacts = measure_deployments(
-            source, deps, prof, x_test=dataset.x_test if dataset is not None else None,
-            y_test=dataset.y_test if dataset is not None else None, compile_ctx=ctx, settings=settings,
-            memory=probe, threads=profile_threads(prof, threads),
+            source,
+            deps,
+            prof,
+            x_test=dataset.x_test if dataset is not None else None,
+            y_test=dataset.y_test if dataset is not None else None,
+            compile_ctx=ctx,
+            settings=settings,
+            memory=probe,
+            threads=profile_threads(prof, threads),
         )
     finally:
         if probe is not None:
@@ -318,7 +375,9 @@ def benchmark(
     if report:
         from workbench.report import write_report
 
-        result.report_path = write_report(result.as_results(), out_dir / "report.html", title=f"Benchmark: {name}")
+        result.report_path = write_report(
+            result.as_results(), out_dir / "report.html", title=f"Benchmark: {name}"
+        )
     return result
 
 
@@ -362,15 +421,21 @@ def _channels_first(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
 
 
-def _keras_layout(keras_shape: tuple[int, ...] | None, data_shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+def _keras_layout(
+    keras_shape: tuple[int, ...] | None, data_shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], str]:
     """The shape a Keras model is fed and its layout, for data of ``data_shape`` (images channels first)."""
     if len(data_shape) != 3:
         if keras_shape is not None and keras_shape != data_shape:
-            raise DataError(f"the data's inputs are {data_shape} but the Keras model takes {keras_shape}")
+            raise DataError(
+                f"the data's inputs are {data_shape} but the Keras model takes {keras_shape}"
+            )
         return data_shape, "channels_first"
     last = (data_shape[1], data_shape[2], data_shape[0])
     if keras_shape is None or keras_shape == last:
         return last, "channels_last"
     if keras_shape == data_shape:
         return data_shape, "channels_first"
-    raise DataError(f"the data's inputs are {data_shape} (channels first) but the Keras model takes {keras_shape}")
+    raise DataError(
+        f"the data's inputs are {data_shape} (channels first) but the Keras model takes {keras_shape}"
+    )

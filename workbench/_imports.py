@@ -10,7 +10,11 @@ from workbench._errors import MissingDependencyError
 __all__ = ["is_available", "require"]
 
 # pip distribution name for modules whose import name differs from it
-_DIST = {"ai_edge_litert": "ai-edge-litert", "tensorflow": "tensorflow-cpu", "sklearn": "scikit-learn"}
+_DIST = {
+    "ai_edge_litert": "ai-edge-litert",
+    "tensorflow": "tensorflow-cpu",
+    "sklearn": "scikit-learn",
+}
 
 
 def require(module: str, *, extra: str | None = None, purpose: str | None = None) -> ModuleType:
@@ -22,7 +26,9 @@ def require(module: str, *, extra: str | None = None, purpose: str | None = None
         dist = _DIST.get(top, top)
         hint = f"pip install 'workbench-nas[{extra}]'" if extra else f"pip install {dist}"
         why = f" for {purpose}" if purpose else ""
-        raise MissingDependencyError(f"{dist} is needed{why} but cannot be imported ({err}); install it with: {hint}") from err
+        raise MissingDependencyError(
+            f"{dist} is needed{why} but cannot be imported ({err}); install it with: {hint}"
+        ) from err
 
 
 def is_available(module: str) -> bool:

@@ -80,7 +80,9 @@ class Int(Check):
                 value = int(value)
             else:
                 raise self.fail(value)
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+        if (self.min is not None and value < self.min) or (
+            self.max is not None and value > self.max
+        ):
             raise self.fail(value)
         return int(value)
 
@@ -108,7 +110,9 @@ class Float(Check):
         value = float(value)
         if math.isnan(value):
             raise self.fail(value)
-        if self.min is not None and (value < self.min or (self.min_exclusive and value == self.min)):
+        if self.min is not None and (
+            value < self.min or (self.min_exclusive and value == self.min)
+        ):
             raise self.fail(value)
         if self.max is not None and value > self.max:
             raise self.fail(value)
@@ -319,7 +323,9 @@ class Reader:
 
     def section(self, key: str, *, what: str = "a mapping") -> Reader:
         self._taken.add(key)
-        return Reader(self.data.get(key), field=_child(self.field, key), source=self.source, what=what)
+        return Reader(
+            self.data.get(key), field=_child(self.field, key), source=self.source, what=what
+        )
 
     def sub(self, key: str | int, data: Any, *, what: str = "a mapping") -> Reader:
         return Reader(data, field=_child(self.field, key), source=self.source, what=what)

@@ -57,7 +57,9 @@ def tf_threads_in_effect() -> dict[str, Any]:
     out: dict[str, Any] = {
         "intra_op": intra or available_cpus(),
         "inter_op": inter or available_cpus(),
-        "set_by": "workbench (tf.config.threading, before the runtime started)" if _STATE.get("set") else "TensorFlow default or earlier user code",
+        "set_by": "workbench (tf.config.threading, before the runtime started)"
+        if _STATE.get("set")
+        else "TensorFlow default or earlier user code",
     }
     if "error" in _STATE:
         out["note"] = f"could not apply {_STATE['requested']}: {_STATE['error']}"
@@ -101,7 +103,11 @@ def quiet_native() -> Iterator[None]:
                     os.dup2(devnull, fd)
                 except OSError:
                     continue
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -51,9 +51,30 @@ def _measure_modules(model, input_shape):
 SPECS = [
     mobilenet_v2((3, 64, 64), 10),
     resnet18((3, 64, 64), 10),
-    resnet("bottleneck", (1, 2), (16, 32), input_shape=(3, 32, 32), num_classes=7, stem_channels=8, stem_kernel=3, stem_stride=1, name="bneck"),
+    resnet(
+        "bottleneck",
+        (1, 2),
+        (16, 32),
+        input_shape=(3, 32, 32),
+        num_classes=7,
+        stem_channels=8,
+        stem_kernel=3,
+        stem_stride=1,
+        name="bneck",
+    ),
     mlp((1, 8, 8), 10, (32, 16), dropout=0.1, batchnorm=True),
-    ArchSpec((3, 17, 17), 5, (ConvBN(8, 3, 2), Pool("max", 3, 2), InvertedResidual(8, 1, 5), ConvBN(16, 3, 1, groups=0), Dense(12)), head_dropout=0.2),
+    ArchSpec(
+        (3, 17, 17),
+        5,
+        (
+            ConvBN(8, 3, 2),
+            Pool("max", 3, 2),
+            InvertedResidual(8, 1, 5),
+            ConvBN(16, 3, 1, groups=0),
+            Dense(12),
+        ),
+        head_dropout=0.2,
+    ),
 ]
 
 

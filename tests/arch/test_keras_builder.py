@@ -28,7 +28,10 @@ pytestmark = [pytest.mark.keras, pytest.mark.torch]
 
 from workbench.arch import build_keras, keras_input_shape  # noqa: E402
 
-EXTRA_LAYERS = (".pad", ".to_chw")  # Keras-only layers without weights (explicit padding, NHWC -> NCHW)
+EXTRA_LAYERS = (
+    ".pad",
+    ".to_chw",
+)  # Keras-only layers without weights (explicit padding, NHWC -> NCHW)
 
 
 def _sampled(family, seed, shape=(1, 8, 8), **space):
@@ -46,11 +49,40 @@ def _sampled(family, seed, shape=(1, 8, 8), **space):
 SPECS = {
     "mobilenet_v2": mobilenet_v2((3, 64, 64), 10),
     "resnet18": resnet18((3, 64, 64), 10),
-    "bottleneck": resnet("bottleneck", (1, 2), (16, 32), input_shape=(3, 32, 32), num_classes=7, stem_channels=8, stem_kernel=3, stem_stride=1),
+    "bottleneck": resnet(
+        "bottleneck",
+        (1, 2),
+        (16, 32),
+        input_shape=(3, 32, 32),
+        num_classes=7,
+        stem_channels=8,
+        stem_kernel=3,
+        stem_stride=1,
+    ),
     "mlp_image": mlp((1, 8, 8), 10, (32, 16), dropout=0.1, batchnorm=True),
     "mlp_vector": mlp((20,), 3, (8,), activation="gelu"),
-    "mixed": ArchSpec((3, 17, 17), 5, (ConvBN(8, 3, 2), Pool("max", 3, 2), InvertedResidual(8, 1, 5), ConvBN(16, 3, 1, groups=0), ConvBN(32, 3, 1, groups=0), Dense(12)), head_dropout=0.2),
-    "grouped": ArchSpec((4, 9, 9), 6, (ConvBN(8, 3, 2, groups=2, activation="hardswish"), InvertedResidual(8, 3, 3, 1, activation="silu"), Pool("avg", 3, 1))),
+    "mixed": ArchSpec(
+        (3, 17, 17),
+        5,
+        (
+            ConvBN(8, 3, 2),
+            Pool("max", 3, 2),
+            InvertedResidual(8, 1, 5),
+            ConvBN(16, 3, 1, groups=0),
+            ConvBN(32, 3, 1, groups=0),
+            Dense(12),
+        ),
+        head_dropout=0.2,
+    ),
+    "grouped": ArchSpec(
+        (4, 9, 9),
+        6,
+        (
+            ConvBN(8, 3, 2, groups=2, activation="hardswish"),
+            InvertedResidual(8, 3, 3, 1, activation="silu"),
+            Pool("avg", 3, 1),
+        ),
+    ),
     "space_mlp": _sampled("mlp", 0),
     "space_mobilenet": _sampled("mobilenet", 1, stem_stride=[1, 2], last_channels=[0, 32]),
     "space_resnet": _sampled("resnet", 2, block=["basic", "bottleneck"], stem_pool=[True]),
@@ -99,10 +131,17 @@ def test_every_layer_matches_the_spec_and_the_torch_build(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("spec", "params"), [(resnet34(), 21_797_672), (resnet50(), 25_557_032), (mobilenet_v2(), 3_504_872)], ids=["resnet34", "resnet50", "mobilenet_v2"])
+@pytest.mark.parametrize(
+    ("spec", "params"),
+    [(resnet34(), 21_797_672), (resnet50(), 25_557_032), (mobilenet_v2(), 3_504_872)],
+    ids=["resnet34", "resnet50", "mobilenet_v2"],
+)
 def test_published_parameter_counts(spec, params):
     model = build_keras(spec, seed=0)
-    assert model.count_params() - sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == params
+    assert (
+        model.count_params() - sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+        == params
+    )
 
 
 def _copy_torch_weights(tmodel, kmodel):
@@ -119,10 +158,23 @@ def _copy_torch_weights(tmodel, kmodel):
         elif isinstance(layer, keras.layers.Dense):
             layer.set_weights([state[f"{n}.weight"].T, state[f"{n}.bias"]])
         elif isinstance(layer, keras.layers.BatchNormalization):
-            layer.set_weights([state[f"{n}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")])
+            layer.set_weights(
+                [state[f"{n}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+            )
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet18", "bottleneck", "mlp_image", "grouped", "space_mobilenet", "space_resnet"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mobilenet_v2",
+        "resnet18",
+        "bottleneck",
+        "mlp_image",
+        "grouped",
+        "space_mobilenet",
+        "space_resnet",
+    ],
+)
 def test_same_weights_give_the_same_logits(name):
     """Equivalent, not just alike: with PyTorch's weights the Keras build computes the same function
     (strided convolutions and max pooling after a ReLU pad like PyTorch)."""

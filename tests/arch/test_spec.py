@@ -25,9 +25,18 @@ SPECS = [
     resnet50(),
     mlp((1, 8, 8), 10, (32, 16), dropout=0.1, batchnorm=True),
     ArchSpec(
-        (3, 16, 16), 5,
-        (ConvBN(8, 3, 2), Pool("avg", 3, 2), InvertedResidual(8, 1, 5), ConvBN(16, 3, 1, groups=0), Dense(12), Dense(7, activation="none")),
-        head_dropout=0.2, name="mixed",
+        (3, 16, 16),
+        5,
+        (
+            ConvBN(8, 3, 2),
+            Pool("avg", 3, 2),
+            InvertedResidual(8, 1, 5),
+            ConvBN(16, 3, 1, groups=0),
+            Dense(12),
+            Dense(7, activation="none"),
+        ),
+        head_dropout=0.2,
+        name="mixed",
     ),
 ]
 
@@ -48,7 +57,10 @@ def test_hash_is_stable_and_ignores_the_name():
     assert a.with_name("renamed").hash == a.hash
     b = mobilenet_v2(width_mult=0.5)
     assert b.hash != a.hash
-    assert ArchSpec((1, 8, 8), 10, (ConvBN(8),)).hash != ArchSpec((1, 8, 8), 10, (ConvBN(8, stride=2),)).hash
+    assert (
+        ArchSpec((1, 8, 8), 10, (ConvBN(8),)).hash
+        != ArchSpec((1, 8, 8), 10, (ConvBN(8, stride=2),)).hash
+    )
 
 
 def test_spec_is_frozen():
@@ -68,7 +80,11 @@ def test_published_parameter_and_mac_counts():
 
 
 def test_shapes_use_same_padding():
-    spec = ArchSpec((3, 15, 15), 10, (ConvBN(8, 3, 2), InvertedResidual(16, 2, 5, 2), BasicBlock(16, 2), Bottleneck(4, 2)))
+    spec = ArchSpec(
+        (3, 15, 15),
+        10,
+        (ConvBN(8, 3, 2), InvertedResidual(16, 2, 5, 2), BasicBlock(16, 2), Bottleneck(4, 2)),
+    )
     assert spec.shapes() == [(3, 15, 15), (8, 8, 8), (16, 4, 4), (16, 2, 2), (16, 1, 1)]
 
 
@@ -77,11 +93,27 @@ def test_shapes_use_same_padding():
     [
         ({"input_shape": (1, 8), "num_classes": 10}, "input_shape"),
         ({"input_shape": (1, 8, 8), "num_classes": 1}, "num_classes"),
-        ({"input_shape": (1, 8, 8), "num_classes": 10, "blocks": (ConvBN(8, kernel=4),)}, "blocks[0].kernel"),
-        ({"input_shape": (1, 8, 8), "num_classes": 10, "blocks": (Dense(8), ConvBN(8))}, "blocks[1]"),
+        (
+            {"input_shape": (1, 8, 8), "num_classes": 10, "blocks": (ConvBN(8, kernel=4),)},
+            "blocks[0].kernel",
+        ),
+        (
+            {"input_shape": (1, 8, 8), "num_classes": 10, "blocks": (Dense(8), ConvBN(8))},
+            "blocks[1]",
+        ),
         ({"input_shape": (16,), "num_classes": 10, "blocks": (ConvBN(8),)}, "blocks[0]"),
-        ({"input_shape": (4, 8, 8), "num_classes": 10, "blocks": (ConvBN(8, groups=2), ConvBN(9, groups=2))}, "blocks[1].groups"),
-        ({"input_shape": (1, 8, 8), "num_classes": 10, "blocks": (Dense(8, activation="tanh"),)}, "blocks[0].activation"),
+        (
+            {
+                "input_shape": (4, 8, 8),
+                "num_classes": 10,
+                "blocks": (ConvBN(8, groups=2), ConvBN(9, groups=2)),
+            },
+            "blocks[1].groups",
+        ),
+        (
+            {"input_shape": (1, 8, 8), "num_classes": 10, "blocks": (Dense(8, activation="tanh"),)},
+            "blocks[0].activation",
+        ),
     ],
 )
 def test_invalid_specs_name_the_field(kwargs, field):
@@ -107,5 +139,13 @@ def test_from_dict_rejects_unknown_keys_and_block_types():
 
 def test_summary_is_compact_and_informative():
     assert mlp().summary() == "mlp: fc128 fc64 fc10"
-    assert resnet18().summary().startswith("resnet18: c64k7s2 maxpool3s2 basic64 basic64 basic128s2")
-    assert json.loads(mlp().to_json())["blocks"][0] == {"type": "dense", "units": 128, "activation": "relu", "batchnorm": False, "dropout": 0.0}
+    assert (
+        resnet18().summary().startswith("resnet18: c64k7s2 maxpool3s2 basic64 basic64 basic128s2")
+    )
+    assert json.loads(mlp().to_json())["blocks"][0] == {
+        "type": "dense",
+        "units": 128,
+        "activation": "relu",
+        "batchnorm": False,
+        "dropout": 0.0,
+    }

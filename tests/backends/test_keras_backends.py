@@ -66,7 +66,9 @@ def _model_with_a_python_call(keras, tf):
             return tf.reshape(y, tf.shape(x))
 
     inp = keras.Input((8, 8, 1), name="input")
-    x = PythonCall(lambda a: a * np.float32(1.0), name="python_call")(keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp))
+    x = PythonCall(lambda a: a * np.float32(1.0), name="python_call")(
+        keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp)
+    )
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     return keras.Model(inp, keras.layers.Dense(10, name="fc")(x))
 
@@ -95,7 +97,10 @@ def test_a_model_keras_cannot_save_is_measured_without_memory(tmp_path):
     model = _model_with_a_python_call(keras, tf)
     src = ModelSource("keras", model, (8, 8, 1), tmp_path, layout="channels_last")
     art = get_backend("keras").compile(src, Deployment("keras", "fp32"), CompileContext())
-    assert art.path is None and "cannot be saved as .keras: NotImplementedError" in art.meta["no_file_reason"]
+    assert (
+        art.path is None
+        and "cannot be saved as .keras: NotImplementedError" in art.meta["no_file_reason"]
+    )
     runner = get_backend("keras").load(art, Threads(1, 1))  # still runs in process
     assert runner(np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
     with MemoryProbe() as probe:
@@ -111,12 +116,16 @@ def test_keras_to_onnx_matches_and_takes_nhwc(trained_keras, tmp_path):
     b = get_backend("onnxruntime")
     art = b.compile(src, Deployment("onnxruntime", "fp32"), CompileContext())
     graph = onnx.load(str(art.path)).graph
-    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["logits"]
+    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == [
+        "logits"
+    ]
     dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
     assert dims[1:] == [8, 8, 1] and isinstance(dims[0], str)  # NHWC, dynamic batch
     assert art.meta["onnx_exporter"].startswith("tf2onnx")
     x = _nhwc(data.x_test[:16])
-    np.testing.assert_allclose(b.load(art, Threads(1, 1))(x), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        b.load(art, Threads(1, 1))(x), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("precision", ["int8-dynamic", "int8-static"])
@@ -127,8 +136,12 @@ def test_onnxruntime_int8_serves_keras_models(trained_keras, tmp_path, precision
     src = keras_source(spec, model, tmp_path)
     ref = evaluate_keras(model, data.x_val, data.y_val)
     ctx = CompileContext(
-        calibration=[_nhwc(b) for b in data.calibration_batches(64, batch=8)], x_val=_nhwc(data.x_val), y_val=data.y_val,
-        reference_accuracy=ref, max_accuracy_drop=0.05, threads=Threads(1, 1),
+        calibration=[_nhwc(b) for b in data.calibration_batches(64, batch=8)],
+        x_val=_nhwc(data.x_val),
+        y_val=data.y_val,
+        reference_accuracy=ref,
+        max_accuracy_drop=0.05,
+        threads=Threads(1, 1),
     )
     b = get_backend("onnxruntime")
     art = b.compile(src, Deployment("onnxruntime", precision), ctx)
@@ -150,5 +163,9 @@ def test_an_op_tf2onnx_cannot_convert_fails_the_export_naming_it(tmp_path):
     src = ModelSource("keras", keras.Model(inp, out), (16,), tmp_path)
     with pytest.raises(DeploymentError) as info:
         get_backend("onnxruntime").compile(src, Deployment("onnxruntime", "fp32"), CompileContext())
-    assert info.value.stage == "export" and "Lgamma" in str(info.value) and "tf2onnx" in str(info.value)
+    assert (
+        info.value.stage == "export"
+        and "Lgamma" in str(info.value)
+        and "tf2onnx" in str(info.value)
+    )
     assert not (tmp_path / "model.onnx").exists()

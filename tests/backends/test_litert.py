@@ -16,7 +16,14 @@ pytestmark = pytest.mark.keras
 def _ctx(data, ref=None, **kw):
     x_val = data.x_val.transpose(0, 2, 3, 1)  # measure_deployments feeds each model its own layout
     calib = [b.transpose(0, 2, 3, 1) for b in data.calibration_batches(64, batch=8)]
-    return CompileContext(calibration=calib, x_val=x_val, y_val=data.y_val, reference_accuracy=ref, threads=Threads(1, 1), **kw)
+    return CompileContext(
+        calibration=calib,
+        x_val=x_val,
+        y_val=data.y_val,
+        reference_accuracy=ref,
+        threads=Threads(1, 1),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +35,10 @@ def compiled(trained_keras, tmp_path_factory):
     src = keras_source(spec, model, tmp_path_factory.mktemp("litert"))
     ref = evaluate_keras(model, data.x_val, data.y_val)
     b = get_backend("litert")
-    arts = {p: b.compile(src, Deployment("litert", p), _ctx(data, ref, max_accuracy_drop=0.05)) for p in b.precisions}
+    arts = {
+        p: b.compile(src, Deployment("litert", p), _ctx(data, ref, max_accuracy_drop=0.05))
+        for p in b.precisions
+    }
     return arts, ref
 
 
@@ -44,10 +54,17 @@ def test_fp32_matches_the_keras_model(trained_keras, compiled):
     arts, _ = compiled
     runner = get_backend("litert").load(arts["fp32"], Threads(2, 1))
     x = data.x_test[:32].transpose(0, 2, 3, 1)
-    np.testing.assert_allclose(runner(x), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        runner(x), np.asarray(model(x, training=False)), rtol=1e-4, atol=1e-4
+    )
     assert runner(x[:1]).shape == (1, 10)  # batch resized back and forth
-    assert runner.meta["delegate"].startswith("XNNPACK") and "num_threads=2" in runner.meta["interpreter"]
-    assert arts["fp32"].path.suffix == ".tflite" and arts["fp32"].meta["format"].startswith("TFLite")
+    assert (
+        runner.meta["delegate"].startswith("XNNPACK")
+        and "num_threads=2" in runner.meta["interpreter"]
+    )
+    assert arts["fp32"].path.suffix == ".tflite" and arts["fp32"].meta["format"].startswith(
+        "TFLite"
+    )
 
 
 def test_each_precision_is_what_it_says(compiled):
@@ -66,7 +83,9 @@ def test_each_precision_is_what_it_says(compiled):
     assert {"QUANTIZE", "DEQUANTIZE"} <= ops  # float model input/output around an integer graph
     inner = [d for d in it.get_tensor_details() if d["dtype"] == np.float32]
     io = {d["index"] for d in it.get_input_details() + it.get_output_details()}
-    assert {d["index"] for d in inner} <= io, "full-integer: only the model's input and output stay float"
+    assert {d["index"] for d in inner} <= io, (
+        "full-integer: only the model's input and output stay float"
+    )
 
 
 def test_int8_artifacts_have_their_own_accuracy_checked(trained_keras, compiled):
@@ -78,8 +97,14 @@ def test_int8_artifacts_have_their_own_accuracy_checked(trained_keras, compiled)
     for p in ("int8-dynamic", "int8-static"):
         meta = arts[p].meta
         assert meta["int8_tries"] and "val_accuracy" in meta["int8_tries"][0]
-        assert meta["int8_within_tolerance"] is (ref - meta["int8_tries"][-1]["val_accuracy"] <= 0.05)
-        acc = accuracy_of(get_backend("litert").load(arts[p], Threads(1, 1)), data.x_test.transpose(0, 2, 3, 1), data.y_test)
+        assert meta["int8_within_tolerance"] is (
+            ref - meta["int8_tries"][-1]["val_accuracy"] <= 0.05
+        )
+        acc = accuracy_of(
+            get_backend("litert").load(arts[p], Threads(1, 1)),
+            data.x_test.transpose(0, 2, 3, 1),
+            data.y_test,
+        )
         assert abs(acc - float_acc) < 0.1  # a real, working int8 model
     assert arts["int8-static"].meta["calibration_samples"] == 64
     assert arts["int8-static"].meta["int8_scheme"]["label"] == "S8S8+per_channel"
@@ -88,7 +113,9 @@ def test_int8_artifacts_have_their_own_accuracy_checked(trained_keras, compiled)
 def test_every_scheme_is_tried_when_none_meets_the_tolerance(trained_keras, tmp_path):
     spec, model, data = trained_keras
     src = keras_source(spec, model, tmp_path)
-    art = get_backend("litert").compile(src, Deployment("litert", "int8-static"), _ctx(data, 2.0, max_accuracy_drop=0.0))
+    art = get_backend("litert").compile(
+        src, Deployment("litert", "int8-static"), _ctx(data, 2.0, max_accuracy_drop=0.0)
+    )
     tries = art.meta["int8_tries"]
     assert [t["scheme"]["label"] for t in tries] == ["S8S8+per_channel", "S8S8"]
     assert art.meta["int8_within_tolerance"] is False
@@ -100,10 +127,19 @@ def test_every_scheme_is_tried_when_none_meets_the_tolerance(trained_keras, tmp_
 def test_integer_io_option(trained_keras, tmp_path):
     spec, model, data = trained_keras
     src = keras_source(spec, model, tmp_path)
-    dep = Deployment.parse({"backend": "litert", "precision": "int8-static", "options": {"io": "int8", "per_channel": True}})
+    dep = Deployment.parse(
+        {
+            "backend": "litert",
+            "precision": "int8-static",
+            "options": {"io": "int8", "per_channel": True},
+        }
+    )
     art = get_backend("litert").compile(src, dep, _ctx(data))
     it, _ = _tensor_types(art.path)
-    assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+    assert (
+        it.get_input_details()[0]["dtype"] == np.int8
+        and it.get_output_details()[0]["dtype"] == np.int8
+    )
     runner = get_backend("litert").load(art, Threads(1, 1))
     acc = accuracy_of(runner, data.x_test.transpose(0, 2, 3, 1), data.y_test)
     assert acc > 0.8  # the runner quantizes float inputs with the model's own scale
@@ -111,7 +147,10 @@ def test_integer_io_option(trained_keras, tmp_path):
 
 def test_the_backend_refuses_what_it_cannot_serve():
     b = get_backend("litert")
-    with pytest.raises(ConfigError, match="does not support precision 'bf16'; it supports: fp32, fp16, int8-dynamic, int8-static"):
+    with pytest.raises(
+        ConfigError,
+        match="does not support precision 'bf16'; it supports: fp32, fp16, int8-dynamic, int8-static",
+    ):
         b.check(Deployment("litert", "bf16"))
     with pytest.raises(ConfigError, match="cannot deploy torch models; it accepts: keras"):
         b.check(Deployment("litert", "fp32"), "torch")
@@ -145,6 +184,10 @@ def test_an_op_tflite_lacks_fails_the_conversion_naming_it(tmp_path):
     src = ModelSource("keras", model, (8, 8, 1), tmp_path, layout="channels_last")
     for precision in ("fp32", "int8-static"):
         with pytest.raises(DeploymentError) as info:
-            get_backend("litert").compile(src, Deployment("litert", precision), CompileContext(calibration=[np.zeros((1, 8, 8, 1), np.float32)]))
+            get_backend("litert").compile(
+                src,
+                Deployment("litert", precision),
+                CompileContext(calibration=[np.zeros((1, 8, 8, 1), np.float32)]),
+            )
         assert info.value.stage == "convert"
         assert "Asinh" in str(info.value) and "not in the TFLite builtin op set" in str(info.value)

@@ -14,8 +14,13 @@ pytestmark = [pytest.mark.onnxruntime, pytest.mark.torch]
 
 def _ctx(data, ref, **kw):
     return CompileContext(
-        calibration=data.calibration_batches(64, batch=8), x_val=data.x_val, y_val=data.y_val,
-        reference_accuracy=ref, threads=Threads(1, 1), isa_flags=host_info().isa_flags, **kw,
+        calibration=data.calibration_batches(64, batch=8),
+        x_val=data.x_val,
+        y_val=data.y_val,
+        reference_accuracy=ref,
+        threads=Threads(1, 1),
+        isa_flags=host_info().isa_flags,
+        **kw,
     )
 
 
@@ -46,7 +51,9 @@ def test_int8_artifacts_are_checked_and_their_own_accuracy_measured(trained_cnn,
 
     ref = evaluate_torch(model, data.x_val, data.y_val)
     b = get_backend("onnxruntime")
-    art = b.compile(source, Deployment("onnxruntime", precision), _ctx(data, ref, max_accuracy_drop=0.05))
+    art = b.compile(
+        source, Deployment("onnxruntime", precision), _ctx(data, ref, max_accuracy_drop=0.05)
+    )
     meta = art.meta
     assert meta["int8_tries"] and "val_accuracy" in meta["int8_tries"][0]
     expected_first = int8_schemes(host_info().isa_flags, static=precision == "int8-static")[0]
@@ -67,13 +74,17 @@ def test_every_scheme_is_tried_when_none_meets_the_tolerance(trained_cnn, source
     _spec, _model, data = trained_cnn
     b = get_backend("onnxruntime")
     # a reference no int8 model can reach forces every fallback
-    art = b.compile(source, Deployment("onnxruntime", "int8-static"), _ctx(data, 2.0, max_accuracy_drop=0.0))
+    art = b.compile(
+        source, Deployment("onnxruntime", "int8-static"), _ctx(data, 2.0, max_accuracy_drop=0.0)
+    )
     n = len(int8_schemes(host_info().isa_flags))
     assert len(art.meta["int8_tries"]) == n
     assert art.meta["int8_within_tolerance"] is False
     best = max(t["val_accuracy"] for t in art.meta["int8_tries"])
     chosen = art.meta["int8_scheme"]["label"]
-    assert any(t["scheme"]["label"] == chosen and t["val_accuracy"] == best for t in art.meta["int8_tries"])
+    assert any(
+        t["scheme"]["label"] == chosen and t["val_accuracy"] == best for t in art.meta["int8_tries"]
+    )
     assert art.path.exists() and not list(art.path.parent.glob("*.try*.onnx"))
 
 
@@ -90,7 +101,13 @@ def test_schemes_follow_the_isa():
 def test_forced_scheme_option(trained_cnn, source):
     _spec, _model, data = trained_cnn
     b = get_backend("onnxruntime")
-    dep = Deployment.parse({"backend": "onnxruntime", "precision": "int8-static", "options": {"scheme": "s8s8", "per_channel": False}})
+    dep = Deployment.parse(
+        {
+            "backend": "onnxruntime",
+            "precision": "int8-static",
+            "options": {"scheme": "s8s8", "per_channel": False},
+        }
+    )
     art = b.compile(source, dep, _ctx(data, None))
     assert art.meta["int8_scheme"]["label"] == "S8S8"
 

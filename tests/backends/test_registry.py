@@ -22,14 +22,22 @@ def test_builtins_are_registered():
 
 
 def test_unknown_backend_lists_known():
-    with pytest.raises(UnknownNameError, match="unknown backend 'tensorrt'; known: .*onnxruntime.*torch"):
+    with pytest.raises(
+        UnknownNameError, match="unknown backend 'tensorrt'; known: .*onnxruntime.*torch"
+    ):
         get_backend("tensorrt")
 
 
 def test_deployment_names_parse_both_ways():
     d = Deployment.parse("onnxruntime-int8-static")
-    assert (d.backend, d.precision, d.name) == ("onnxruntime", "int8-static", "onnxruntime-int8-static")
-    d2 = Deployment.parse({"backend": "onnxruntime", "precision": "int8-static", "options": {"per_channel": False}})
+    assert (d.backend, d.precision, d.name) == (
+        "onnxruntime",
+        "int8-static",
+        "onnxruntime-int8-static",
+    )
+    d2 = Deployment.parse(
+        {"backend": "onnxruntime", "precision": "int8-static", "options": {"per_channel": False}}
+    )
     assert d2.opts == {"per_channel": False} and d2.name == d.name
     with pytest.raises(ConfigError, match="known backend"):
         Deployment.parse("openvino-fp32")
@@ -45,14 +53,17 @@ def test_backends_refuse_what_they_cannot_serve():
     with pytest.raises(ConfigError, match="has no option 'colour'"):
         get_backend("onnxruntime").check(Deployment("onnxruntime", "fp32", (("colour", 1),)))
     with pytest.raises(ConfigError, match="calibrate_method must be one of"):
-        get_backend("onnxruntime").check(Deployment("onnxruntime", "int8-static", (("calibrate_method", "magic"),)))
+        get_backend("onnxruntime").check(
+            Deployment("onnxruntime", "int8-static", (("calibrate_method", "magic"),))
+        )
 
 
 def test_third_party_backend_via_entry_point(tmp_path, monkeypatch):
     """A package that declares a ``workbench.backends`` entry point is found without any import."""
     pkg = tmp_path / "wb_echo"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent('''
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent("""
         from workbench.backends import Artifact, Backend
 
         class EchoBackend(Backend):
@@ -65,7 +76,8 @@ def test_third_party_backend_via_entry_point(tmp_path, monkeypatch):
 
             def load(self, artifact, threads):
                 raise NotImplementedError
-    '''))
+    """)
+    )
     dist = tmp_path / "wb_echo-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wb-echo\nVersion: 1.0\n")

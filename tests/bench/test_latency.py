@@ -51,7 +51,15 @@ def test_interleaved_measurement_ranks_and_counts():
         order.append("s")
         time.sleep(0.003)
 
-    s = MeasureSettings(warmup=2, warmup_s=0.0, min_repeats=20, max_repeats=40, min_time_s=0.0, max_time_s=1.0, block=5)
+    s = MeasureSettings(
+        warmup=2,
+        warmup_s=0.0,
+        min_repeats=20,
+        max_repeats=40,
+        min_time_s=0.0,
+        max_time_s=1.0,
+        block=5,
+    )
     stats = measure_interleaved({"fast": fast, "slow": slow}, s)
     assert stats["fast"].p50_ms < stats["slow"].p50_ms
     assert 2.5 < stats["slow"].p50_ms < 10
@@ -62,7 +70,16 @@ def test_interleaved_measurement_ranks_and_counts():
 
 
 def test_stops_at_the_time_cap():
-    s = MeasureSettings(warmup=0, warmup_s=0.0, min_repeats=3, max_repeats=10**6, min_time_s=0.0, max_time_s=0.05, block=1, target_rel_ci=1e-9)
+    s = MeasureSettings(
+        warmup=0,
+        warmup_s=0.0,
+        min_repeats=3,
+        max_repeats=10**6,
+        min_time_s=0.0,
+        max_time_s=0.05,
+        block=1,
+        target_rel_ci=1e-9,
+    )
     t0 = time.perf_counter()
     stats = measure_interleaved({"a": lambda: time.sleep(0.001)}, s)
     assert time.perf_counter() - t0 < 1.0
@@ -70,7 +87,10 @@ def test_stops_at_the_time_cap():
 
 
 def test_settings_validation():
-    with pytest.raises(ConfigError, match="measure.max_repeats: max_repeats \\(5\\) must be >= min_repeats \\(10\\)"):
+    with pytest.raises(
+        ConfigError,
+        match="measure.max_repeats: max_repeats \\(5\\) must be >= min_repeats \\(10\\)",
+    ):
         MeasureSettings.from_dict({"min_repeats": 10, "max_repeats": 5})
     with pytest.raises(ConfigError, match="measure.block: expected an integer in"):
         MeasureSettings.from_dict({"block": 0})

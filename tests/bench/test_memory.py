@@ -12,8 +12,16 @@ pytestmark = [pytest.mark.onnxruntime, pytest.mark.torch]
 
 def _artifact(tmp_path, hidden):
     spec = mlp((256,), 10, hidden)
-    src = ModelSource("torch", build_torch(spec, seed=0).eval(), spec.input_shape, tmp_path / str(hidden[0]), onnx_exporter="torchscript")
-    return get_backend("onnxruntime").compile(src, Deployment("onnxruntime", "fp32"), CompileContext())
+    src = ModelSource(
+        "torch",
+        build_torch(spec, seed=0).eval(),
+        spec.input_shape,
+        tmp_path / str(hidden[0]),
+        onnx_exporter="torchscript",
+    )
+    return get_backend("onnxruntime").compile(
+        src, Deployment("onnxruntime", "fp32"), CompileContext()
+    )
 
 
 def test_bigger_model_needs_more_memory(tmp_path):

@@ -55,7 +55,8 @@ class JupyterLab:
 
     def api(self, path: str, method: str = "GET", body: dict | None = None) -> dict:
         req = urllib.request.Request(
-            f"{self.url}{path.lstrip('/')}", method=method,
+            f"{self.url}{path.lstrip('/')}",
+            method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
         )
@@ -87,14 +88,16 @@ def lab_extra_args() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def jupyter_lab(lab_root: Path, lab_extra_args: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+def jupyter_lab(
+    lab_root: Path, lab_extra_args: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterLab]:
     _require_browser_stack()
     home = tmp_path_factory.mktemp("lab-home")
     settings = home / "settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
+    (
+        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    ).write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = _free_port()
     token = secrets.token_hex(16)
     log = home / "server.log"
@@ -107,15 +110,24 @@ def jupyter_lab(lab_root: Path, lab_extra_args: list[str], tmp_path_factory: pyt
         "JUPYTER_PLATFORM_DIRS": "1",
     }
     cmd = [
-        sys.executable, "-m", "jupyterlab",
-        "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={lab_root}",
-        "--ServerApp.allow_root=True", "--LabApp.expose_app_in_browser=True",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={lab_root}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.expose_app_in_browser=True",
         "--ServerApp.disable_check_xsrf=False",
         *lab_extra_args,
     ]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=lab_root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=lab_root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
     lab = JupyterLab(f"http://127.0.0.1:{port}/", token, lab_root, proc, log)
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -162,7 +174,10 @@ def lab_page(jupyter_lab: JupyterLab, browser: object) -> Iterator[object]:
     page.console_errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
     page.goto(jupyter_lab.lab_url(), wait_until="domcontentloaded")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell && document.querySelector('#jp-main-dock-panel')", timeout=90_000)
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell && document.querySelector('#jp-main-dock-panel')",
+        timeout=90_000,
+    )
     try:
         yield page
     finally:

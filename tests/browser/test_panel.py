@@ -39,16 +39,25 @@ def panel_root(lab_root: Path) -> Path:
     pytest.importorskip("onnxruntime")
     _write(lab_root, "tiny_seed")
     _write(lab_root, "panel_run")
-    (lab_root / "search" / "broken.yaml").write_text("schema: 1\nstudy: {trials: many}\nspace: {family: mlp}\n")
+    (lab_root / "search" / "broken.yaml").write_text(
+        "schema: 1\nstudy: {trials: many}\nspace: {family: mlp}\n"
+    )
     (lab_root / "search" / "badspace.py").write_text(
         "def space(trial):\n    trial.suggest_int('width', 8, 16)\n    raise RuntimeError('this search space always fails')\n"
     )
     _write(lab_root, "failing", space={"callable": "badspace:space"})
     (lab_root / "broken.db").write_bytes(b"not an SQLite database " * 64)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "run", "search/tiny_seed.yaml", "--quiet"],
-        cwd=lab_root, env=env, capture_output=True, text=True, timeout=600,
+        cwd=lab_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return lab_root
@@ -88,7 +97,10 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     row = page.locator('.wb-study[data-study="tiny_seed"]')
     row.wait_for(timeout=60_000)
     assert row.locator(".wb-study-status").get_attribute("data-status") == "finished"
-    assert row.locator(".wb-study-trials").inner_text() == "2/2 complete · accuracy ↑, latency_p50_ms ↓"
+    assert (
+        row.locator(".wb-study-trials").inner_text()
+        == "2/2 complete · accuracy ↑, latency_p50_ms ↓"
+    )
     assert "(measured)" in row.locator(".wb-study-best").inner_text()
     page.locator('.wb-profile[data-profile="host-cpu"]').wait_for()
     assert "measured here" in page.locator('.wb-profile[data-profile="host-cpu"]').inner_text()
@@ -103,7 +115,8 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     api = lab.api("workbench/api/studies/tiny_seed/points")
     (series,) = api["series"]
     per_trace = page.eval_on_selector_all(
-        ".wb-study-view .wb-plot .scatterlayer .trace", "els => els.map(e => e.querySelectorAll('path.point').length)"
+        ".wb-study-view .wb-plot .scatterlayer .trace",
+        "els => els.map(e => e.querySelectorAll('path.point').length)",
     )
     assert per_trace == [series["n"], len(series["front"])] and series["n"] == 2
     assert plot.get_attribute("data-points") == "2"
@@ -113,7 +126,8 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     view.locator(".wb-pick-deployment").select_option("all")
     view.locator('.wb-plot[data-state="drawn"][data-points="6"]').wait_for(timeout=60_000)
     counts = page.eval_on_selector_all(
-        ".wb-study-view .wb-plot .scatterlayer .trace", "els => els.map(e => e.querySelectorAll('path.point').length)"
+        ".wb-study-view .wb-plot .scatterlayer .trace",
+        "els => els.map(e => e.querySelectorAll('path.point').length)",
     )
     assert sum(counts[0::2]) == 6 and len(counts) == 6  # three deployments: points + front each
     view.locator(".wb-front-table tbody tr").first.click()
@@ -133,7 +147,9 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
 
     # 4. "Run" on search/panel_run.yaml in the file browser launches it; it finishes and its study appears
     page.locator('.jp-SideBar .lm-TabBar-tab[data-id="filebrowser"]').click()
-    page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:go-to-path', {path: 'search/'})")
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('filebrowser:go-to-path', {path: 'search/'})"
+    )
     item = page.locator('.jp-DirListing-item:has-text("panel_run.yaml")')
     item.wait_for(timeout=30_000)
     item.click(button="right")
@@ -149,7 +165,9 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     # 6. a run that fails shows its error line and the end of its log
     page.locator(".wb-config-select").select_option("search/failing.yaml")
     page.locator(".wb-run-button").click()
-    page.locator('.wb-job[data-status="done"]:has-text("search/panel_run.yaml")').wait_for(timeout=RUN_TIMEOUT_MS)
+    page.locator('.wb-job[data-status="done"]:has-text("search/panel_run.yaml")').wait_for(
+        timeout=RUN_TIMEOUT_MS
+    )
     assert job.locator(".wb-job-text").inner_text().startswith("2/2 trials")
     assert job.locator("progress").evaluate("p => p.value") == 1
     new_row = page.locator('.wb-study[data-study="panel_run"] .wb-study-trials')
@@ -160,25 +178,45 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     )
     failed = page.locator('.wb-job[data-status="failed"]:has-text("search/failing.yaml")')
     failed.wait_for(timeout=RUN_TIMEOUT_MS)
-    assert failed.locator(".wb-job-error").inner_text() == "workbench: error: no trial completed; see the failures above"
-    assert failed.locator(".wb-job-last-failure").inner_text().startswith("trial 1 failed at internal: RuntimeError: this search space always fails")
-    failed.locator(".wb-log-details summary").click()  # the end of the log, without traceback frames
+    assert (
+        failed.locator(".wb-job-error").inner_text()
+        == "workbench: error: no trial completed; see the failures above"
+    )
+    assert (
+        failed.locator(".wb-job-last-failure")
+        .inner_text()
+        .startswith("trial 1 failed at internal: RuntimeError: this search space always fails")
+    )
+    failed.locator(
+        ".wb-log-details summary"
+    ).click()  # the end of the log, without traceback frames
     tail = failed.locator(".wb-log-tail").inner_text()
-    assert "this search space always fails" in tail and "Traceback" not in tail and '  File "' not in tail
+    assert (
+        "this search space always fails" in tail
+        and "Traceback" not in tail
+        and '  File "' not in tail
+    )
     page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("Pareto: tiny_seed")').click()
     _shot(page, "panel_jobs.png")
     jobs = {j["config"]: j for j in lab.api("workbench/api/jobs")["jobs"]}
-    assert jobs["search/panel_run.yaml"]["status"] == "done" and jobs["search/panel_run.yaml"]["new_complete"] == 2
+    assert (
+        jobs["search/panel_run.yaml"]["status"] == "done"
+        and jobs["search/panel_run.yaml"]["new_complete"] == 2
+    )
     assert "search/broken.yaml" not in jobs  # refused before starting
 
     # 7. an unreadable storage is a readable message in the panel, and the default comes back
-    page.evaluate("() => window.jupyterapp.commands.execute('workbench:set-storage', {storage: 'sqlite:///broken.db'})")
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('workbench:set-storage', {storage: 'sqlite:///broken.db'})"
+    )
     bad = page.locator(".wb-studies-section .wb-error")
     bad.wait_for(timeout=30_000)
     assert bad.inner_text().startswith("cannot open storage sqlite:///broken.db")
     assert page.locator(".wb-study").count() == 0
     _shot(page, "panel_error.png")
-    page.evaluate("() => window.jupyterapp.commands.execute('workbench:set-storage', {storage: ''})")
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('workbench:set-storage', {storage: ''})"
+    )
     page.locator('.wb-study[data-study="panel_run"]').wait_for(timeout=30_000)
     errors = [e for e in page.console_errors if "workbench" in e.lower()]
     assert not errors, json.dumps(errors)

@@ -30,10 +30,15 @@ def _notebook() -> dict:
 
     cells = [
         nbformat.v4.new_code_cell(
-            'CONFIG = "tiny.yaml"\nimport workbench.widgets as ww', metadata={"tags": ["parameters"]}
+            'CONFIG = "tiny.yaml"\nimport workbench.widgets as ww',
+            metadata={"tags": ["parameters"]},
         ),
-        nbformat.v4.new_code_cell("monitor = ww.StudyMonitor(CONFIG, measure_memory=False)\nmonitor.start()\nmonitor"),
-        nbformat.v4.new_code_cell("result = monitor.wait()\nexplorer = ww.ParetoExplorer(result, constraints={'accuracy': 0.3})\nexplorer"),
+        nbformat.v4.new_code_cell(
+            "monitor = ww.StudyMonitor(CONFIG, measure_memory=False)\nmonitor.start()\nmonitor"
+        ),
+        nbformat.v4.new_code_cell(
+            "result = monitor.wait()\nexplorer = ww.ParetoExplorer(result, constraints={'accuracy': 0.3})\nexplorer"
+        ),
         nbformat.v4.new_code_cell(
             "designer = ww.ModelDesigner(study=result, budgets={'host-cpu': {'size': 8}})\n"
             "designer.measure(deployments=('onnxruntime-fp32', 'onnxruntime-int8-dynamic'), measure={'max_time_s': 0.3})\n"
@@ -41,7 +46,11 @@ def _notebook() -> dict:
         ),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -50,7 +59,16 @@ def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import nbformat
 
     root = tmp_path_factory.mktemp("widgets-lab")
-    cfg = tiny_config_dict(STUDY, study={"name": STUDY, "sampler": "random", "seed": 0, "trials": 4, "objectives": ["accuracy", "latency"]})
+    cfg = tiny_config_dict(
+        STUDY,
+        study={
+            "name": STUDY,
+            "sampler": "random",
+            "seed": 0,
+            "trials": 4,
+            "objectives": ["accuracy", "latency"],
+        },
+    )
     (root / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     nbformat.write(nbformat.from_dict(_notebook()), root / NOTEBOOK)
     return root
@@ -64,8 +82,10 @@ def big_page(jupyter_lab, browser):
     page.console_errors = []
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
     page.goto(jupyter_lab.lab_url(f"lab/tree/{NOTEBOOK}"), wait_until="domcontentloaded")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell && document.querySelector('#jp-main-dock-panel')",
-                           timeout=90_000)
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell && document.querySelector('#jp-main-dock-panel')",
+        timeout=90_000,
+    )
     try:
         yield page
     finally:
@@ -108,7 +128,11 @@ def _expected_points(root: Path) -> int:
 
     index = load_index(f"sqlite:///{root / 'runs' / 'workbench.db'}", STUDY)
     profile = index.profiles()[0]
-    return sum(len(index.points(k, "latency", "accuracy")[0]) for k in index.tables if k.startswith(profile + "/"))
+    return sum(
+        len(index.points(k, "latency", "accuracy")[0])
+        for k in index.tables
+        if k.startswith(profile + "/")
+    )
 
 
 def _screenshot(page, selector: str, name: str) -> Path:
@@ -139,19 +163,27 @@ def _run(jupyter_lab, page) -> None:
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
     # the monitor renders while the study runs in the background
-    page.wait_for_function("() => { const m = document.querySelector('.wb-monitor'); return m && m.innerText.includes('trials finished'); }",
-                           timeout=120_000)
+    page.wait_for_function(
+        "() => { const m = document.querySelector('.wb-monitor'); return m && m.innerText.includes('trials finished'); }",
+        timeout=120_000,
+    )
     # the explorer appears once the study is done; then the kernel goes idle
     page.wait_for_selector(".wb-explorer .js-plotly-plot", state="attached", timeout=300_000)
     page.wait_for_selector(".wb-designer", state="attached", timeout=120_000)
     wait_kernel_idle(page, timeout_ms=120_000)
-    page.wait_for_function(f"() => {{ const r = ({_POINTS_JS})(); return r && r.traces.length > 1; }}", timeout=60_000)
+    page.wait_for_function(
+        f"() => {{ const r = ({_POINTS_JS})(); return r && r.traces.length > 1; }}", timeout=60_000
+    )
 
     state = page.evaluate(_POINTS_JS)
     assert state["glcanvas"] and state["canvases"] >= 1, "the scatter must draw with WebGL"
-    drawn = sum(t["n"] for t in state["traces"] if t["role"] in ("measured", "predicted", "excluded"))
+    drawn = sum(
+        t["n"] for t in state["traces"] if t["role"] in ("measured", "predicted", "excluded")
+    )
     assert drawn == _expected_points(jupyter_lab.root)
-    assert any(t["role"] == "excluded" for t in state["traces"])  # the accuracy budget set in the notebook
+    assert any(
+        t["role"] == "excluded" for t in state["traces"]
+    )  # the accuracy budget set in the notebook
     assert any(t["role"] == "front" and t["n"] >= 1 for t in state["traces"])
 
     # the monitor finished every trial of the budget and drew the fronts
@@ -167,21 +199,32 @@ def _run(jupyter_lab, page) -> None:
         timeout=15_000,
     )
     hover = page.locator(".wb-explorer .hoverlayer .hovertext").first.text_content()
-    assert f"trial {int(pick['trial'])}" in hover and "mlp:" in hover and "(measured)" in hover and "acc " in hover
+    assert (
+        f"trial {int(pick['trial'])}" in hover
+        and "mlp:" in hover
+        and "(measured)" in hover
+        and "acc " in hover
+    )
     page.mouse.click(pick["p"][0], pick["p"][1])
     header = page.locator(".wb-detail h3")
     header.wait_for(timeout=30_000)
     page.wait_for_function(
         "(n) => { const h = document.querySelector('.wb-detail h3'); return h && h.textContent.startsWith('trial ' + n + ' '); }",
-        arg=int(pick["trial"]), timeout=30_000,
+        arg=int(pick["trial"]),
+        timeout=30_000,
     )
     detail = page.locator(".wb-detail").inner_text()
     assert f"trial {int(pick['trial'])} " in detail
     # the per-layer chart drew bars; the receipt and the architecture tabs are filled
     # (the pane's parts arrive as separate widget updates: the bars may land after the header)
-    page.wait_for_function("() => document.querySelectorAll('.wb-detail .wb-bar').length > 0", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.wb-detail .wb-bar').length > 0", timeout=30_000
+    )
     page.locator(".wb-detail .lm-TabBar-tab", has_text="Receipt").click()
-    page.wait_for_function("() => document.querySelector('.wb-detail').innerText.includes('latency method')", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('.wb-detail').innerText.includes('latency method')",
+        timeout=10_000,
+    )
     page.locator(".wb-detail .lm-TabBar-tab", has_text="Per-layer").click()
     # measure this artifact per operator with ONNX Runtime's profiler, from the pane's button
     page.locator(".wb-detail button", has_text="Measure per-operator time").click()
@@ -193,12 +236,25 @@ def _run(jupyter_lab, page) -> None:
 
     # the designer edits from its own buttons, in the browser
     designer = page.locator(".wb-designer")
-    assert "measured on this host" in designer.inner_text() and "exceeds the budget 8 KiB" in designer.inner_text()
-    rows_before = page.evaluate("() => document.querySelectorAll('.wb-designer .wb-block-row').length")
+    assert (
+        "measured on this host" in designer.inner_text()
+        and "exceeds the budget 8 KiB" in designer.inner_text()
+    )
+    rows_before = page.evaluate(
+        "() => document.querySelectorAll('.wb-designer .wb-block-row').length"
+    )
     designer.locator("button", has_text="Add block").click()
-    page.wait_for_function(f"() => document.querySelectorAll('.wb-designer .wb-block-row').length === {rows_before + 1}", timeout=30_000)
-    page.wait_for_function("() => document.querySelector('.wb-designer').innerText.includes('ir24e4k3 fc10')", timeout=30_000)
-    assert "an earlier version of the design" in designer.inner_text()  # the measurement no longer matches
+    page.wait_for_function(
+        f"() => document.querySelectorAll('.wb-designer .wb-block-row').length === {rows_before + 1}",
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "() => document.querySelector('.wb-designer').innerText.includes('ir24e4k3 fc10')",
+        timeout=30_000,
+    )
+    assert (
+        "an earlier version of the design" in designer.inner_text()
+    )  # the measurement no longer matches
 
     _screenshot(page, ".wb-explorer", "pareto_explorer.png")
     _screenshot(page, ".wb-monitor", "study_monitor.png")
@@ -206,4 +262,6 @@ def _run(jupyter_lab, page) -> None:
     for name in ("pareto_explorer.png", "study_monitor.png", "model_designer.png"):
         assert (DOCS / name).stat().st_size > 10_000
     errors = [e for e in page.console_errors if "favicon" not in e and "GL Driver" not in e]
-    assert not any("Error rendering" in e or ("widget" in e.lower() and "error" in e.lower()) for e in errors), json.dumps(errors)[:2000]
+    assert not any(
+        "Error rendering" in e or ("widget" in e.lower() and "error" in e.lower()) for e in errors
+    ), json.dumps(errors)[:2000]

@@ -17,7 +17,11 @@ pytestmark = [pytest.mark.torch, pytest.mark.onnxruntime]
 
 def wb(*args, cwd, timeout=300, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "workbench.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 
@@ -30,10 +34,22 @@ def _write_cfg(path, **over):
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("study: {name: x}\ntrain:\n  epochs: three\nspace: {family: mlp}\n", "bad.yaml:3: train.epochs: expected an integer"),
-        ("study: {name: x}\nspace: {family: mlp}\nhardware: [raspberry-pi-9]\n", "bad.yaml:3: hardware[0]: unknown hardware profile"),
-        ("study: {name: x}\nspace: {family: mlp}\ndeployments: [tensorrt-fp16]\n", "bad.yaml:3: deployments[0]:"),
-        ("study: {name: x}\nspace: {family: mlp}\nsurprise: 1\n", "bad.yaml:3: surprise: unknown key"),
+        (
+            "study: {name: x}\ntrain:\n  epochs: three\nspace: {family: mlp}\n",
+            "bad.yaml:3: train.epochs: expected an integer",
+        ),
+        (
+            "study: {name: x}\nspace: {family: mlp}\nhardware: [raspberry-pi-9]\n",
+            "bad.yaml:3: hardware[0]: unknown hardware profile",
+        ),
+        (
+            "study: {name: x}\nspace: {family: mlp}\ndeployments: [tensorrt-fp16]\n",
+            "bad.yaml:3: deployments[0]:",
+        ),
+        (
+            "study: {name: x}\nspace: {family: mlp}\nsurprise: 1\n",
+            "bad.yaml:3: surprise: unknown key",
+        ),
         ("study: [unclosed\n", "bad.yaml:2: malformed YAML"),
     ],
 )
@@ -49,7 +65,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, content, expected):
 
 def test_missing_file_and_bad_arguments_exit_2(tmp_path):
     r = wb("run", "nope.yaml", cwd=tmp_path)
-    assert r.returncode == 2 and "nope.yaml: file not found" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and "nope.yaml: file not found" in r.stderr
+        and "Traceback" not in r.stderr
+    )
     r = wb("run", "nope.yaml", "--trials", "zero", cwd=tmp_path)
     assert r.returncode == 2 and "invalid int value" in r.stderr
     r = wb("frobnicate", cwd=tmp_path)
@@ -73,9 +93,23 @@ def test_run_show_and_studies(tmp_path):
     unknown = wb("show", "nosuch", cwd=tmp_path)
     assert unknown.returncode == 2 and "known: tiny" in unknown.stderr
     # --storage and --out move everything
-    r2 = wb("run", "tiny.yaml", "--trials", "1", "--no-memory", "--out", "elsewhere", "--storage", "sqlite:///other.db", "--quiet", cwd=tmp_path)
+    r2 = wb(
+        "run",
+        "tiny.yaml",
+        "--trials",
+        "1",
+        "--no-memory",
+        "--out",
+        "elsewhere",
+        "--storage",
+        "sqlite:///other.db",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert r2.returncode == 0, r2.stderr
-    assert (tmp_path / "other.db").exists() and (tmp_path / "elsewhere" / "tiny" / "results.json").exists()
+    assert (tmp_path / "other.db").exists() and (
+        tmp_path / "elsewhere" / "tiny" / "results.json"
+    ).exists()
 
 
 def test_profiles_commands(tmp_path):
@@ -90,9 +124,25 @@ def test_profiles_commands(tmp_path):
 @pytest.mark.slow
 def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
     # a budget the run cannot finish before the interrupt, however slow this test's polling is
-    cfg = _write_cfg(tmp_path / "tiny.yaml", study={"name": "tiny", "sampler": "random", "seed": 0, "trials": 5000, "objectives": ["accuracy", "latency"]})
+    cfg = _write_cfg(
+        tmp_path / "tiny.yaml",
+        study={
+            "name": "tiny",
+            "sampler": "random",
+            "seed": 0,
+            "trials": 5000,
+            "objectives": ["accuracy", "latency"],
+        },
+    )
     cmd = [sys.executable, "-m", "workbench.cli", "run", str(cfg), "--no-memory"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     import optuna
 
     db = tmp_path / "runs" / "workbench.db"
@@ -109,7 +159,9 @@ def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
     if done < 2:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"no trial finished in time (exit {proc.returncode})\n{out[-2000:]}\n{err[-2000:]}")
+        raise AssertionError(
+            f"no trial finished in time (exit {proc.returncode})\n{out[-2000:]}\n{err[-2000:]}"
+        )
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out[-2000:] + err
@@ -119,7 +171,9 @@ def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
     complete = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
     assert len(complete) >= 2
     others = [t for t in study.get_trials() if t.state.name != "COMPLETE"]
-    assert all(t.state.name == "FAIL" and t.user_attrs.get("status") == "interrupted" for t in others)
+    assert all(
+        t.state.name == "FAIL" and t.user_attrs.get("status") == "interrupted" for t in others
+    )
     # the same command with a smaller budget resumes and finishes cleanly
     total = len(complete) + 1
     r = wb("run", str(cfg), "--no-memory", "--trials", str(total), cwd=tmp_path)
@@ -135,21 +189,46 @@ def test_bench_an_onnx_file_and_a_python_module(tmp_path):
     from workbench.arch import build_torch, mlp
 
     model = build_torch(mlp((1, 8, 8), 10, (32,)), seed=0).eval()
-    torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp_path / "m.onnx"), dynamo=False,
-                      input_names=["x"], dynamic_axes={"x": {0: "b"}})
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 1, 8, 8),),
+        str(tmp_path / "m.onnx"),
+        dynamo=False,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "b"}},
+    )
     r = wb("bench", "m.onnx", "--data", "digits", "--no-memory", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "onnxruntime-int8-static" in r.stdout and "ratio" in r.stdout and "latency measured" in r.stdout
+    assert (
+        "onnxruntime-int8-static" in r.stdout
+        and "ratio" in r.stdout
+        and "latency measured" in r.stdout
+    )
     assert (tmp_path / "runs" / "bench" / "m" / "report.html").exists()
     (tmp_path / "net.py").write_text(
         "import torch\n"
         "def make():\n"
         "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()\n"
     )
-    j = wb("bench", "net.py:make", "--input-shape", "1,8,8", "--json", "--no-memory", "--deploy", "torch-fp32", "--deploy", "onnxruntime-fp32", cwd=tmp_path)
+    j = wb(
+        "bench",
+        "net.py:make",
+        "--input-shape",
+        "1,8,8",
+        "--json",
+        "--no-memory",
+        "--deploy",
+        "torch-fp32",
+        "--deploy",
+        "onnxruntime-fp32",
+        cwd=tmp_path,
+    )
     assert j.returncode == 0, j.stderr
     data = json.loads(j.stdout)
     assert [m["deployment"] for m in data["measurements"]] == ["torch-fp32", "onnxruntime-fp32"]
-    assert all(m["status"] == "ok" and m["latency"]["n"] > 0 and m["accuracy"] is None for m in data["measurements"])
+    assert all(
+        m["status"] == "ok" and m["latency"]["n"] > 0 and m["accuracy"] is None
+        for m in data["measurements"]
+    )
     bad = wb("bench", "m.onnx", "--deploy", "torch-fp32", cwd=tmp_path)
     assert bad.returncode == 2 and "cannot deploy onnx models" in bad.stderr

@@ -14,7 +14,9 @@ def test_profiles_lists_the_library_with_measured_or_predicted(tmp_path):
     rows = {line.split()[0]: line for line in lines[1:]}
     assert len(rows) >= 8
     assert " measured " in rows["host-cpu"] and " predicted " in rows["cortex-m7"]
-    assert "litert-int8-static" in rows["raspberry-pi-4"] and "onnxruntime-fp32" in rows["nvidia-h100"]
+    assert (
+        "litert-int8-static" in rows["raspberry-pi-4"] and "onnxruntime-fp32" in rows["nvidia-h100"]
+    )
 
 
 def test_profiles_show_prints_every_number_with_its_source(tmp_path):
@@ -28,7 +30,10 @@ def test_profiles_show_prints_every_number_with_its_source(tmp_path):
 def test_calibrating_a_simulated_profile_is_a_one_line_error(tmp_path):
     r = wb("profiles", "calibrate", "raspberry-pi-5", cwd=tmp_path)
     assert r.returncode == 2
-    assert r.stderr.strip().count("\n") == 0 and "simulated: there is no device here to measure" in r.stderr
+    assert (
+        r.stderr.strip().count("\n") == 0
+        and "simulated: there is no device here to measure" in r.stderr
+    )
 
 
 def test_accuracy_needs_a_calibration_first(tmp_path):
@@ -37,12 +42,17 @@ def test_accuracy_needs_a_calibration_first(tmp_path):
     shutil.copy(REPO / "hwprofiles" / "host-cpu.yaml", d)
     env = {"WORKBENCH_PROFILE_PATH": str(d), "WORKBENCH_CALIBRATION_DIR": str(tmp_path / "cal")}
     r = wb("profiles", "accuracy", "host-cpu", "--threads", "1", cwd=tmp_path, env=env)
-    assert r.returncode == 2 and "no calibration of onnxruntime-int8-static at 1 thread(s)" in r.stderr
+    assert (
+        r.returncode == 2 and "no calibration of onnxruntime-int8-static at 1 thread(s)" in r.stderr
+    )
     assert "workbench profiles calibrate host-cpu" in r.stderr
     r = wb("profiles", "calibrate", "host-cpu", "--models", "1", cwd=tmp_path, env=env)
     assert r.returncode == 2 and "--models: expected an integer in [3, 200], got 1" in r.stderr
     r = wb("profiles", "show", "host-cpu", cwd=tmp_path, env=env)
-    assert "predictor: not calibrated on this host (calibrate with: workbench profiles calibrate host-cpu)" in r.stdout
+    assert (
+        "predictor: not calibrated on this host (calibrate with: workbench profiles calibrate host-cpu)"
+        in r.stdout
+    )
 
 
 def test_calibrate_defaults_to_the_librarys_model_count():

@@ -20,10 +20,26 @@ def test_progress_json_lines_follow_the_run(tmp_path: Path):
     cfg = tiny_config_dict("progress", space={"callable": "badspace:space"})
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     events_path = tmp_path / "events.jsonl"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "run", "c.yaml", "--progress-json", str(events_path), "--quiet"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "run",
+            "c.yaml",
+            "--progress-json",
+            str(events_path),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 1, proc.stderr  # every trial failed
     events = [json.loads(line) for line in events_path.read_text().splitlines()]
@@ -31,7 +47,10 @@ def test_progress_json_lines_follow_the_run(tmp_path: Path):
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("trial") == 2
     start = events[0]
     assert start["study"] == "progress" and start["total"] == 2 and start["finished"] == 0
-    assert start["metric_names"] == ["accuracy", "latency_p50_ms"] and start["directions"] == ["maximize", "minimize"]
+    assert start["metric_names"] == ["accuracy", "latency_p50_ms"] and start["directions"] == [
+        "maximize",
+        "minimize",
+    ]
     trials = [e for e in events if e["event"] == "trial"]
     assert [t["done"] for t in trials] == [1, 2] and all(t["state"] == "fail" for t in trials)
     assert trials[0]["failure"]["reason"].startswith("RuntimeError: no model today")
@@ -40,8 +59,23 @@ def test_progress_json_lines_follow_the_run(tmp_path: Path):
     # resuming the same study reports the trials already counted
     events_path.unlink()
     subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "run", "c.yaml", "--trials", "3", "--progress-json", str(events_path), "--quiet"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "run",
+            "c.yaml",
+            "--trials",
+            "3",
+            "--progress-json",
+            str(events_path),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     again = [json.loads(line) for line in events_path.read_text().splitlines()]
     assert again[0]["finished"] == 2 and again[0]["total"] == 3

@@ -24,7 +24,9 @@ def test_synthetic_is_learnable_structure():
     assert d.input_shape == (1, 8, 8) and d.num_classes == 4
     # nearest-template classification beats chance by far: the data has signal
     means = np.stack([d.x_train[d.y_train == c].mean(0) for c in range(4)])
-    pred = np.argmin(((d.x_test[:, None] - means[None]) ** 2).reshape(len(d.x_test), 4, -1).sum(-1), axis=1)
+    pred = np.argmin(
+        ((d.x_test[:, None] - means[None]) ** 2).reshape(len(d.x_test), 4, -1).sum(-1), axis=1
+    )
     assert (pred == d.y_test).mean() > 0.6
 
 
@@ -35,7 +37,9 @@ def test_npz_with_x_y_and_with_its_own_split(tmp_path):
     np.savez(tmp_path / "plain.npz", x=x, y=y)
     d = load_npz(tmp_path / "plain.npz")
     assert d.input_shape == (6,) and d.num_classes == 3
-    np.savez(tmp_path / "split.npz", x_train=x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    np.savez(
+        tmp_path / "split.npz", x_train=x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:]
+    )
     d2 = load_npz(tmp_path / "split.npz")
     assert len(d2.x_test) == 20
     np.testing.assert_array_equal(d2.x_test, x[100:])
@@ -60,7 +64,9 @@ def test_npz_errors_are_clear(tmp_path):
 
 
 def test_config_validation_and_loading(tmp_path):
-    assert load_data({"source": "synthetic", "shape": [4], "classes": 3, "samples": 90}).input_shape == (4,)
+    assert load_data(
+        {"source": "synthetic", "shape": [4], "classes": 3, "samples": 90}
+    ).input_shape == (4,)
     from workbench import ConfigError
 
     with pytest.raises(ConfigError, match="data.source: expected one of digits, synthetic, npz"):

@@ -33,7 +33,11 @@ def jlpm() -> str:
 
 def env() -> dict[str, str]:
     """PATH with this Python's scripts first (``jupyter labextension build`` runs from jlpm)."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "CI": "true"}
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "CI": "true",
+    }
 
 
 @contextmanager
@@ -49,14 +53,18 @@ def _lock() -> Iterator[None]:
 def _run(args: list[str], timeout: float) -> None:
     proc = subprocess.run(args, cwd=EXT, env=env(), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
+        pytest.fail(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}"
+        )
 
 
 def _newest_source() -> float:
     newest = 0.0
     for name in SOURCES:
         p = EXT / name
-        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else []
+        files = (
+            [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else []
+        )
         newest = max([newest, *(f.stat().st_mtime for f in files)])
     return newest
 

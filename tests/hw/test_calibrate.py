@@ -70,10 +70,18 @@ def test_the_calibration_set_is_chosen_to_cover_every_kernel_situation_the_held_
 def test_the_fit_recovers_terms_that_generated_the_latencies():
     prof = load_profile("host-cpu")
     base = default_params(prof, "onnxruntime", "fp32", 1)
-    truth = base.__class__(**{**base.__dict__, "efficiency": {**base.efficiency, "conv": 0.31, "pwconv": 0.52, "dwconv": 0.07},
-                             "call_us": 42.0, "k_half": 9.0})
+    truth = base.__class__(
+        **{
+            **base.__dict__,
+            "efficiency": {**base.efficiency, "conv": 0.31, "pwconv": 0.52, "dwconv": 0.07},
+            "call_us": 42.0,
+            "k_half": 9.0,
+        }
+    )
     specs = calibration_population(20) + heldout_population(10)
-    samples = [(ops_from_spec(s), predict_ops(ops_from_spec(s), truth, "fp32").latency_ms) for s in specs]
+    samples = [
+        (ops_from_spec(s), predict_ops(ops_from_spec(s), truth, "fp32").latency_ms) for s in specs
+    ]
     fitted, report = fit_params(samples[:20], base, "fp32", prior_weight=0.0)
     assert report["within_10pct"] == 1.0 and report["rms_log_error"] < 0.01
     for ops, ms in samples[20:]:  # and predicts models it never saw
@@ -92,17 +100,31 @@ def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None
     prof = load_profile("host-cpu")
     p = default_params(prof, backend, precision, threads)
     return {
-        "deployment": f"{backend}-{precision}", "backend": backend, "precision": precision,
-        "threads": {"intra_op": threads, "inter_op": 1}, "runtime_version": version or _runtime_version(backend),
-        "created": "2026-01-01T00:00:00+00:00", "params": p.to_dict(), "fit": {"models": 20}, "models": [],
+        "deployment": f"{backend}-{precision}",
+        "backend": backend,
+        "precision": precision,
+        "threads": {"intra_op": threads, "inter_op": 1},
+        "runtime_version": version or _runtime_version(backend),
+        "created": "2026-01-01T00:00:00+00:00",
+        "params": p.to_dict(),
+        "fit": {"models": 20},
+        "models": [],
     }
 
 
 def _write_cal(path, host=None, entries=None, schema=None):
     from workbench.hw._calibrate import SCHEMA_VERSION, host_fingerprint
 
-    path.write_text(json.dumps({"schema": schema or SCHEMA_VERSION, "profile": "host-cpu", "host": host or host_fingerprint(),
-                                "entries": entries or [_entry_dict()]}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema": schema or SCHEMA_VERSION,
+                "profile": "host-cpu",
+                "host": host or host_fingerprint(),
+                "entries": entries or [_entry_dict()],
+            }
+        )
+    )
 
 
 def test_calibration_file_round_trip_and_use(profile_dir):
@@ -122,14 +144,24 @@ def test_calibration_file_round_trip_and_use(profile_dir):
     assert "profiles accuracy host-cpu" in p.trust["note"]
     # another thread count has no calibration: the prediction says so
     q = predict_latency(mobilenet_v2((3, 96, 96), 10), "host-cpu", "onnxruntime", "fp32", threads=3)
-    assert q.trust["calibrated"] is False and "no calibration of onnxruntime-fp32 at 3 thread(s)" in q.trust["calibration_note"]
+    assert (
+        q.trust["calibrated"] is False
+        and "no calibration of onnxruntime-fp32 at 3 thread(s)" in q.trust["calibration_note"]
+    )
 
 
 def test_a_calibration_from_another_host_or_runtime_is_not_reused(profile_dir):
     path = profile_dir / "host-cpu.calibration.json"
-    _write_cal(path, host={"cpu_model": "Some Other CPU", "machine": "aarch64", "isa_flags": ["asimd"]})
+    _write_cal(
+        path, host={"cpu_model": "Some Other CPU", "machine": "aarch64", "isa_flags": ["asimd"]}
+    )
     cal, note = calibration_status("host-cpu")
-    assert cal is None and "stale, not used" in note and "Some Other CPU" in note and "workbench profiles calibrate host-cpu" in note
+    assert (
+        cal is None
+        and "stale, not used" in note
+        and "Some Other CPU" in note
+        and "workbench profiles calibrate host-cpu" in note
+    )
     _write_cal(path, entries=[_entry_dict(version="0.0.1")])
     cal, note = calibration_status("host-cpu")
     assert cal is not None and cal.entries == [] and "onnxruntime 0.0.1 ->" in note
@@ -140,12 +172,20 @@ def test_a_calibration_file_of_an_older_schema_is_refused_with_a_recalibrate_mes
     for old in (1, 2):  # 2: kernel terms fitted before the tail-pool terms and the size exponent
         _write_cal(path, schema=old)
         cal, note = calibration_status("host-cpu")
-        assert cal is None and f"schema {old}" in note and "workbench profiles calibrate host-cpu" in note
-        with pytest.raises(ConfigError, match="recalibrate with: workbench profiles calibrate host-cpu"):
+        assert (
+            cal is None
+            and f"schema {old}" in note
+            and "workbench profiles calibrate host-cpu" in note
+        )
+        with pytest.raises(
+            ConfigError, match="recalibrate with: workbench profiles calibrate host-cpu"
+        ):
             Calibration.load(path)
 
 
-def test_calibration_falls_back_to_the_user_folder_when_the_profile_folder_is_read_only(profile_dir):
+def test_calibration_falls_back_to_the_user_folder_when_the_profile_folder_is_read_only(
+    profile_dir,
+):
     from workbench.hw import HardwareProfile
     from workbench.hw._calibrate import CalibrationEntry, _merge_and_save
 
@@ -153,7 +193,9 @@ def test_calibration_falls_back_to_the_user_folder_when_the_profile_folder_is_re
     prof = HardwareProfile.from_dict(load_profile("host-cpu").to_dict(), path="/proc/host-cpu.yaml")
     _cal, path, notes = _merge_and_save(prof, [CalibrationEntry.from_dict(_entry_dict())])
     assert path.parent == user_calibration_dir() and path.exists()
-    assert any("/proc is not writable" in n for n in notes) and any("user folder" in n for n in notes)
+    assert any("/proc is not writable" in n for n in notes) and any(
+        "user folder" in n for n in notes
+    )
 
 
 def test_calibration_candidates_put_the_profile_folder_first(profile_dir):
@@ -182,7 +224,14 @@ def test_time_rounds_interleaves_and_reports_halves():
         calls["slow"] += 1
         sum(range(20000))
 
-    res = time_rounds({"fast": fast, "slow": slow}, slice_s=0.002, min_rounds=6, max_rounds=12, target_rel_ci=0.5, warmup=1)
+    res = time_rounds(
+        {"fast": fast, "slow": slow},
+        slice_s=0.002,
+        min_rounds=6,
+        max_rounds=12,
+        target_rel_ci=0.5,
+        warmup=1,
+    )
     assert res["slow"].p50_ms > res["fast"].p50_ms
     for t in res.values():
         assert 6 <= t.rounds <= 12 and t.n >= 3 * 6 * (1 - t.preempted_share) - 1
@@ -194,18 +243,33 @@ def test_time_rounds_interleaves_and_reports_halves():
 def test_time_rounds_runs_each_companion_right_after_its_models_calls_in_every_round():
     log: list[str] = []
     fns = {"a": lambda: log.append("a"), "b": lambda: log.append("b")}
-    res = time_rounds(fns, slice_s=0.0, min_calls=2, min_rounds=4, max_rounds=4, target_rel_ci=1.0, warmup=0,
-                      companions={"b": lambda: log.append("B")})
+    res = time_rounds(
+        fns,
+        slice_s=0.0,
+        min_calls=2,
+        min_rounds=4,
+        max_rounds=4,
+        target_rel_ci=1.0,
+        warmup=0,
+        companions={"b": lambda: log.append("B")},
+    )
     assert res["a"].rounds == 4 and log.count("B") == 4
     # every companion visit follows b's untimed call and its timed calls, before the next model's
     for i, x in enumerate(log):
         if x == "B":
-            assert log[i - 3:i] == ["b", "b", "b"]
+            assert log[i - 3 : i] == ["b", "b", "b"]
 
 
 def test_time_rounds_stops_at_its_time_cap():
     start = time.perf_counter()
-    time_rounds({"a": lambda: time.sleep(0.001)}, slice_s=0.01, min_rounds=2, max_rounds=10_000, target_rel_ci=1e-9, max_time_s=0.3)
+    time_rounds(
+        {"a": lambda: time.sleep(0.001)},
+        slice_s=0.01,
+        min_rounds=2,
+        max_rounds=10_000,
+        target_rel_ci=1e-9,
+        max_time_s=0.3,
+    )
     assert time.perf_counter() - start < 5.0
 
 
@@ -216,21 +280,45 @@ def test_calibrate_then_validate_on_this_host(profile_dir):
     """A real (tiny) calibration and accuracy run: real exports, ORT sessions, timing, fit, file."""
     from workbench.hw import calibrate_profile, validate_profile
 
-    rep = calibrate_profile("host-cpu", deployments=["onnxruntime-fp32"], models=4, threads=1, max_time_s=3, target_rel_ci=0.2)
+    rep = calibrate_profile(
+        "host-cpu",
+        deployments=["onnxruntime-fp32"],
+        models=4,
+        threads=1,
+        max_time_s=3,
+        target_rel_ci=0.2,
+    )
     assert rep.path == (profile_dir / "host-cpu.calibration.json").resolve() and rep.path.exists()
     (e,) = rep.entries
-    assert e.fit["models"] == 4 and len(e.models) == 4 and all(m["measured_ms"] > 0 for m in e.models)
+    assert (
+        e.fit["models"] == 4 and len(e.models) == 4 and all(m["measured_ms"] > 0 for m in e.models)
+    )
     assert e.intra_op == 1 and e.runtime_version != "unknown"
-    acc = validate_profile("host-cpu", deployments=["onnxruntime-fp32"], models=3, threads=1, max_time_s=3, target_rel_ci=0.2)
+    acc = validate_profile(
+        "host-cpu",
+        deployments=["onnxruntime-fp32"],
+        models=3,
+        threads=1,
+        max_time_s=3,
+        target_rel_ci=0.2,
+    )
     r = acc.results["onnxruntime-fp32"]
     assert r["models"] == 3 and 0.0 <= r["within_10pct"] <= 1.0 and r["median_abs_error"] >= 0
     assert not {row["hash"] for row in r["rows"]} & {m["hash"] for m in e.models}  # held out
     assert r["drift_since_calibration"]["models"] >= 1
     # beside the headline figures, the same predictions scaled by the measured drift
     ratio = r["drift_since_calibration"]["median_ratio_now_to_calibration"]
-    again = accuracy_figures([row["predicted_ms"] * ratio for row in r["rows"]], [row["measured_ms"] for row in r["rows"]])
-    assert r["drift_adjusted"] == again and r["within_10pct"] == accuracy_figures(
-        [row["predicted_ms"] for row in r["rows"]], [row["measured_ms"] for row in r["rows"]])["within_10pct"]
+    again = accuracy_figures(
+        [row["predicted_ms"] * ratio for row in r["rows"]],
+        [row["measured_ms"] for row in r["rows"]],
+    )
+    assert (
+        r["drift_adjusted"] == again
+        and r["within_10pct"]
+        == accuracy_figures(
+            [row["predicted_ms"] for row in r["rows"]], [row["measured_ms"] for row in r["rows"]]
+        )["within_10pct"]
+    )
     # the figures are stored with the calibration and travel with the host's predictions
     cal, _ = calibration_status("host-cpu")
     t = cal.trust_for("onnxruntime", "fp32", 1)
@@ -239,7 +327,14 @@ def test_calibrate_then_validate_on_this_host(profile_dir):
     p = predict_latency(spec, "host-cpu", "onnxruntime", "fp32", threads=1)
     assert p.trust["calibration_id"] == cal.entry("onnxruntime", "fp32", 1).id
     # recalibrating replaces the fit and drops the figures that belonged to the old one
-    calibrate_profile("host-cpu", deployments=["onnxruntime-fp32"], models=3, threads=1, max_time_s=2, target_rel_ci=0.5)
+    calibrate_profile(
+        "host-cpu",
+        deployments=["onnxruntime-fp32"],
+        models=3,
+        threads=1,
+        max_time_s=2,
+        target_rel_ci=0.5,
+    )
     cal, _ = calibration_status("host-cpu")
     assert cal.trust_for("onnxruntime", "fp32", 1)["validated_on_device"] is False
 
@@ -251,27 +346,48 @@ def test_the_thread_cpu_clock_leaves_out_time_the_thread_did_not_run():
         sum(range(20000))
         time.sleep(0.01)
 
-    res = time_rounds({"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1, clock="thread-cpu")
+    res = time_rounds(
+        {"m": busy_then_off_cpu},
+        slice_s=0.0,
+        min_calls=3,
+        min_rounds=3,
+        max_rounds=3,
+        warmup=1,
+        clock="thread-cpu",
+    )
     t = res["m"]
     assert t.clock == "thread-cpu" and t.wall_p50_ms >= 10.0 and t.p50_ms < 5.0
-    wall = time_rounds({"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1)["m"]
+    wall = time_rounds(
+        {"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1
+    )["m"]
     assert wall.clock.startswith("wall") and wall.p50_ms >= 10.0
     with pytest.raises(ValueError, match="clock must be wall or thread-cpu"):
         time_rounds({"m": busy_then_off_cpu}, clock="gpu")
 
 
-def test_interleaved_accuracy_fits_on_the_calibration_models_alone_and_predicts_the_held_out_ones(profile_dir):
+def test_interleaved_accuracy_fits_on_the_calibration_models_alone_and_predicts_the_held_out_ones(
+    profile_dir,
+):
     """Calibration and held-out models timed in one session (no drift between sessions in the
     figures): real exports, ORT sessions, profiles and fit; nothing is stored."""
     from workbench.hw import interleaved_accuracy
 
-    res = interleaved_accuracy("host-cpu", deployments=["onnxruntime-fp32"], calibration=4, heldout=3, threads=1,
-                               max_time_s=3, target_rel_ci=0.2)
+    res = interleaved_accuracy(
+        "host-cpu",
+        deployments=["onnxruntime-fp32"],
+        calibration=4,
+        heldout=3,
+        threads=1,
+        max_time_s=3,
+        target_rel_ci=0.2,
+    )
     r = res["onnxruntime-fp32"]
     assert r["models"] == 3 and r["calibration_models"] == 4 and len(r["rows"]) == 3
     cal = {s.hash for s in calibration_population(4)}
     assert not {row["hash"] for row in r["rows"]} & cal  # held out
-    again = accuracy_figures([row["predicted_ms"] for row in r["rows"]], [row["measured_ms"] for row in r["rows"]])
+    again = accuracy_figures(
+        [row["predicted_ms"] for row in r["rows"]], [row["measured_ms"] for row in r["rows"]]
+    )
     assert {k: r[k] for k in again} == again and all(row["predicted_ms"] > 0 for row in r["rows"])
     assert 0.0 <= r["in_sample"]["within_10pct"] <= 1.0 and "median_rel_diff" in r["noise_floor"]
     assert not list(profile_dir.glob("*.calibration.json"))  # nothing stored

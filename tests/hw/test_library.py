@@ -69,7 +69,10 @@ _SIM = "kind: simulated\nbackends: [onnxruntime]\nprecisions: [fp32]\npeak_gops:
 
 
 def test_a_users_simulated_profile_loads(tmp_path, monkeypatch):
-    _write(tmp_path, _SIM + "predictor:\n  efficiency: {conv: {value: 0.3, source: 'estimate: my guess'}}\n")
+    _write(
+        tmp_path,
+        _SIM + "predictor:\n  efficiency: {conv: {value: 0.3, source: 'estimate: my guess'}}\n",
+    )
     monkeypatch.setenv("WORKBENCH_PROFILE_PATH", str(tmp_path))
     p = load_profile("dev")
     assert not p.measured and p.predictor.efficiency["conv"].value == 0.3
@@ -79,14 +82,38 @@ def test_a_users_simulated_profile_loads(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (_SIM.replace("peak_gops: {fp32: 10}\n", ""), "dev.yaml: peak_gops: a simulated profile needs the peak rate of each precision it lists; add peak_gops.fp32"),
-        (_SIM.replace("memory_bandwidth_gbs: 5\n", ""), "dev.yaml: memory_bandwidth_gbs: missing; a simulated profile needs it"),
-        (_SIM + "predictor: {efficiency: {attention: 0.5}}\n", "dev.yaml:7: predictor.efficiency.attention: unknown op type; expected one of: conv, pwconv"),
-        (_SIM + "predictor: {efficiency: {conv: 1.5}}\n", "dev.yaml:7: predictor.efficiency.conv: expected a fraction of peak in (0, 1], got 1.5"),
-        (_SIM + "predictor: {layer_overhead: 3}\n", "dev.yaml:7: predictor.layer_overhead: unknown key"),
-        (_SIM.replace("precision: fp32, format", "precision: int8-static, format"), "deploy: precision 'int8-static' is not in this profile's precisions"),
-        (_SIM.replace("peak_gops: {fp32: 10}", "peak_gops: {fp32: {value: 10, source: ''}}"), "dev.yaml:4: peak_gops.fp32: expected a positive number or {value: number, source: text}"),
-        ("kind: simulated\nbackends: [tensorrt]\n", "dev.yaml:2: backends[0]: expected a backend name"),
+        (
+            _SIM.replace("peak_gops: {fp32: 10}\n", ""),
+            "dev.yaml: peak_gops: a simulated profile needs the peak rate of each precision it lists; add peak_gops.fp32",
+        ),
+        (
+            _SIM.replace("memory_bandwidth_gbs: 5\n", ""),
+            "dev.yaml: memory_bandwidth_gbs: missing; a simulated profile needs it",
+        ),
+        (
+            _SIM + "predictor: {efficiency: {attention: 0.5}}\n",
+            "dev.yaml:7: predictor.efficiency.attention: unknown op type; expected one of: conv, pwconv",
+        ),
+        (
+            _SIM + "predictor: {efficiency: {conv: 1.5}}\n",
+            "dev.yaml:7: predictor.efficiency.conv: expected a fraction of peak in (0, 1], got 1.5",
+        ),
+        (
+            _SIM + "predictor: {layer_overhead: 3}\n",
+            "dev.yaml:7: predictor.layer_overhead: unknown key",
+        ),
+        (
+            _SIM.replace("precision: fp32, format", "precision: int8-static, format"),
+            "deploy: precision 'int8-static' is not in this profile's precisions",
+        ),
+        (
+            _SIM.replace("peak_gops: {fp32: 10}", "peak_gops: {fp32: {value: 10, source: ''}}"),
+            "dev.yaml:4: peak_gops.fp32: expected a positive number or {value: number, source: text}",
+        ),
+        (
+            "kind: simulated\nbackends: [tensorrt]\n",
+            "dev.yaml:2: backends[0]: expected a backend name",
+        ),
     ],
 )
 def test_bad_profiles_are_refused_with_one_line(tmp_path, text, expected):

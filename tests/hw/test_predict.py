@@ -30,10 +30,29 @@ from workbench.hw._predict import reduction_factor
 
 def _params(**over):
     base = dict(
-        peak_gops=100.0, bandwidth_gbs=10.0, lanes=1,
-        efficiency={"conv": 0.5, "pwconv": 0.5, "dwconv": 0.25, "linear": 0.5, "pool": 1.0, "eltwise": 1.0, "memory": 1.0},
-        overhead_us={"conv": 1.0, "pwconv": 1.0, "dwconv": 1.0, "linear": 1.0, "pool": 1.0, "eltwise": 1.0},
-        call_us=10.0, fuses=True, k_half=0.0,
+        peak_gops=100.0,
+        bandwidth_gbs=10.0,
+        lanes=1,
+        efficiency={
+            "conv": 0.5,
+            "pwconv": 0.5,
+            "dwconv": 0.25,
+            "linear": 0.5,
+            "pool": 1.0,
+            "eltwise": 1.0,
+            "memory": 1.0,
+        },
+        overhead_us={
+            "conv": 1.0,
+            "pwconv": 1.0,
+            "dwconv": 1.0,
+            "linear": 1.0,
+            "pool": 1.0,
+            "eltwise": 1.0,
+        },
+        call_us=10.0,
+        fuses=True,
+        k_half=0.0,
     )
     base.update(over)
     return PredictorParams(**base)
@@ -41,7 +60,16 @@ def _params(**over):
 
 def test_compute_bound_layer_time_is_ops_over_peak_times_efficiency():
     # 1e6 MACs = 2e6 ops at 100 GOPS x 0.5 -> 40 us; 1000 fp32 elements moved -> 0.4 us at 10 GB/s
-    op = OpRecord("c", "conv", macs=1_000_000, input_elems=500, output_elems=500, params=0, out_channels=8, reduction=100)
+    op = OpRecord(
+        "c",
+        "conv",
+        macs=1_000_000,
+        input_elems=500,
+        output_elems=500,
+        params=0,
+        out_channels=8,
+        reduction=100,
+    )
     p = predict_ops([op], _params(), "fp32")
     assert p.latency_ms == pytest.approx((10 + 1 + 40) / 1000)
     assert p.compute_bound_layers == 1 and p.memory_bound_layers == 0
@@ -49,12 +77,22 @@ def test_compute_bound_layer_time_is_ops_over_peak_times_efficiency():
 
 def test_memory_bound_layer_time_is_bytes_over_bandwidth():
     # few MACs, many bytes: (1e6 + 1e6) fp32 elements = 8 MB at 10 GB/s = 800 us
-    op = OpRecord("c", "conv", macs=1000, input_elems=1_000_000, output_elems=1_000_000, out_channels=8, reduction=1)
+    op = OpRecord(
+        "c",
+        "conv",
+        macs=1000,
+        input_elems=1_000_000,
+        output_elems=1_000_000,
+        out_channels=8,
+        reduction=1,
+    )
     p = predict_ops([op], _params(), "fp32")
     assert p.latency_ms == pytest.approx((10 + 1 + 800) / 1000)
     assert p.memory_bound_layers == 1
     # int8 moves a quarter of the bytes
-    assert predict_ops([op], _params(), "int8-static").latency_ms == pytest.approx((10 + 1 + 200) / 1000)
+    assert predict_ops([op], _params(), "int8-static").latency_ms == pytest.approx(
+        (10 + 1 + 200) / 1000
+    )
 
 
 def test_fusing_runtimes_skip_batchnorm_and_relu_but_eager_pays_for_them():
@@ -77,8 +115,20 @@ def test_lane_padding_and_short_reductions_cost_extra():
 
 def test_bigger_models_take_longer_on_every_profile():
     small = ArchSpec((3, 32, 32), 10, (ConvBN(16, 3, 2), InvertedResidual(24, 4, 3, 2)))
-    big = ArchSpec((3, 64, 64), 10, (ConvBN(32, 3, 2), InvertedResidual(48, 6, 3, 2), InvertedResidual(48, 6, 3, 1)))
-    for name in ("x86-server-avx512", "raspberry-pi-4", "raspberry-pi-5", "jetson-orin-nano", "coral-edgetpu", "cortex-m7", "nvidia-h100"):
+    big = ArchSpec(
+        (3, 64, 64),
+        10,
+        (ConvBN(32, 3, 2), InvertedResidual(48, 6, 3, 2), InvertedResidual(48, 6, 3, 1)),
+    )
+    for name in (
+        "x86-server-avx512",
+        "raspberry-pi-4",
+        "raspberry-pi-5",
+        "jetson-orin-nano",
+        "coral-edgetpu",
+        "cortex-m7",
+        "nvidia-h100",
+    ):
         a = predict_latency(small, name).latency_ms
         b = predict_latency(big, name).latency_ms
         assert 0 < a < b, name
@@ -86,7 +136,10 @@ def test_bigger_models_take_longer_on_every_profile():
 
 def test_devices_rank_as_their_datasheets_say():
     spec = mobilenet_v2((3, 224, 224), 1000)
-    ms = {n: predict_latency(spec, n).latency_ms for n in ("cortex-m7", "raspberry-pi-4", "raspberry-pi-5", "nvidia-h100")}
+    ms = {
+        n: predict_latency(spec, n).latency_ms
+        for n in ("cortex-m7", "raspberry-pi-4", "raspberry-pi-5", "nvidia-h100")
+    }
     assert ms["cortex-m7"] > ms["raspberry-pi-4"] > ms["raspberry-pi-5"] > ms["nvidia-h100"]
     # a Raspberry Pi 5 runs MobileNetV2 int8 in milliseconds, not microseconds or seconds
     assert 1.0 < ms["raspberry-pi-5"] < 100.0
@@ -126,12 +179,21 @@ def test_onnx_graph_costs_match_the_spec_and_predict_the_same(tmp_path):
     from workbench.backends import ModelSource
     from workbench.hw import ops_from_onnx
 
-    spec = ArchSpec((3, 32, 32), 10, (ConvBN(16, 3, 2), InvertedResidual(24, 4, 3, 2), InvertedResidual(24, 4, 5, 1)), head_dropout=0.1)
-    src = ModelSource("torch", build_torch(spec, seed=0), spec.input_shape, tmp_path, onnx_exporter="torchscript")
+    spec = ArchSpec(
+        (3, 32, 32),
+        10,
+        (ConvBN(16, 3, 2), InvertedResidual(24, 4, 3, 2), InvertedResidual(24, 4, 5, 1)),
+        head_dropout=0.1,
+    )
+    src = ModelSource(
+        "torch", build_torch(spec, seed=0), spec.input_shape, tmp_path, onnx_exporter="torchscript"
+    )
     path = src.onnx_path()
     ops = ops_from_onnx(str(path))
     assert sum(o.macs for o in ops) == cost_summary(spec).macs
-    assert sorted(o.kind for o in ops if o.macs) == sorted(o.kind for o in ops_from_spec(spec) if o.macs)
+    assert sorted(o.kind for o in ops if o.macs) == sorted(
+        o.kind for o in ops_from_spec(spec) if o.macs
+    )
     for profile in ("x86-server-avx512", "jetson-orin-nano"):
         from_spec = predict_latency(spec, profile).latency_ms
         from_graph = predict_latency(str(path), profile).latency_ms
@@ -144,8 +206,13 @@ def test_a_users_own_module_is_predicted_through_its_onnx_graph():
     import torch
 
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3, stride=2, padding=1),
-        torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10),
+        torch.nn.Conv2d(3, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(32, 64, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 10),
     )
     p = predict_latency(model, "raspberry-pi-5", input_shape=(3, 64, 64))
     expected_macs = 64 * 64 * 32 * 3 * 9 + 32 * 32 * 64 * 32 * 9 + 64 * 10
@@ -177,9 +244,14 @@ def test_microcontroller_footprint_checks_sram_and_flash():
     m7 = load_profile("cortex-m7")
     small = ArchSpec((1, 32, 32), 10, (ConvBN(8, 3, 2), InvertedResidual(16, 2, 3, 2)))
     big = ArchSpec((3, 224, 224), 10, (ConvBN(32, 3, 1), ConvBN(64, 3, 1)))
-    fs, fb = estimate_footprint(small, m7, "int8-static"), estimate_footprint(big, m7, "int8-static")
+    fs, fb = (
+        estimate_footprint(small, m7, "int8-static"),
+        estimate_footprint(big, m7, "int8-static"),
+    )
     sram = m7.sram_kb.value * 1024
-    assert fs.arena["total"] < sram < fb.arena["total"]  # 224x224x(32+64) int8 activations do not fit 512 KB
+    assert (
+        fs.arena["total"] < sram < fb.arena["total"]
+    )  # 224x224x(32+64) int8 activations do not fit 512 KB
     assert fs.peak_ram_bytes == fs.arena["total"] and fs.flash_bytes > fs.model_file_bytes
     assert fs.model_file_bytes >= cost_summary(small).params  # one byte per int8 weight at least
 

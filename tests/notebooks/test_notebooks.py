@@ -27,7 +27,9 @@ def _missing_for(name: str) -> str | None:
     """Why ``name`` cannot run in this installation, or None when it can."""
     from workbench._imports import is_available
 
-    base = [m for m in ("torch", "onnxruntime", "onnx", "nbclient", "ipykernel") if not is_available(m)]
+    base = [
+        m for m in ("torch", "onnxruntime", "onnx", "nbclient", "ipykernel") if not is_available(m)
+    ]
     if base:
         return f"needs {', '.join(base)}"
     if name == "pytorch_vs_keras.ipynb":
@@ -59,11 +61,16 @@ def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> str:
     spec_dir = root / "kernels" / "workbench-test"
     spec_dir.mkdir(parents=True)
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "workbench test kernel", "language": "python",
-        "env": {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "2"},
-    }))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "workbench test kernel",
+                "language": "python",
+                "env": {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "2"},
+            }
+        )
+    )
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(root), old) if p)
     yield "workbench-test"
@@ -76,10 +83,19 @@ def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _inject(nb, values: dict) -> None:
     import nbformat
 
-    idx = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    idx = next(
+        (
+            i
+            for i, c in enumerate(nb.cells)
+            if "parameters" in c.get("metadata", {}).get("tags", [])
+        ),
+        None,
+    )
     assert idx is not None, "every example notebook has a cell tagged 'parameters'"
     src = "\n".join(f"{k} = {v!r}" for k, v in values.items())
-    nb.cells.insert(idx + 1, nbformat.v4.new_code_cell(src, metadata={"tags": ["injected-parameters"]}))
+    nb.cells.insert(
+        idx + 1, nbformat.v4.new_code_cell(src, metadata={"tags": ["injected-parameters"]})
+    )
 
 
 def _outputs_text(nb) -> str:
@@ -107,8 +123,13 @@ def _run(name: str, kernel: str, tmp_path: Path):
         pytest.skip(f"{name} {why}")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     _inject(nb, {"SEARCH": str(REPO / "search"), "OUT": str(tmp_path / "runs"), **TINY})
-    client = NotebookClient(nb, timeout=900, kernel_name=kernel, resources={"metadata": {"path": str(tmp_path)}},
-                            store_widget_state=True)
+    client = NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name=kernel,
+        resources={"metadata": {"path": str(tmp_path)}},
+        store_widget_state=True,
+    )
     try:
         client.execute()
     finally:
@@ -120,12 +141,21 @@ def test_every_notebook_has_a_parameters_cell_and_is_listed():
     import nbformat
 
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    assert names == sorted(["quickstart.ipynb", "design_by_hand.ipynb", "pytorch_vs_keras.ipynb", "hardware_targets.ipynb"])
+    assert names == sorted(
+        [
+            "quickstart.ipynb",
+            "design_by_hand.ipynb",
+            "pytorch_vs_keras.ipynb",
+            "hardware_targets.ipynb",
+        ]
+    )
     for n in names:
         nb = nbformat.read(NOTEBOOKS / n, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1 and "TRIALS" in tagged[0].source and "OUT" in tagged[0].source, n
-        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{n} is stored without outputs"
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+            f"{n} is stored without outputs"
+        )
 
 
 def test_quickstart(kernel_name, tmp_path):
@@ -135,14 +165,20 @@ def test_quickstart(kernel_name, tmp_path):
     assert "exported model accuracy" in text
     models = _widget_models(nb)
     names = {m["model_name"] for m in models.values()}
-    assert "AnyModel" in names or any("Figure" in n for n in names)  # the plotly FigureWidgets (anywidget)
+    assert "AnyModel" in names or any(
+        "Figure" in n for n in names
+    )  # the plotly FigureWidgets (anywidget)
     assert "IntProgressModel" in names and "DropdownModel" in names
     assert any(p.suffix == ".onnx" for p in (tmp_path / "runs" / "chosen").iterdir())
     # nbconvert output: the plain figures render as plotly, the widgets from their saved state
     nbconvert = pytest.importorskip("nbconvert")
     html, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
-    assert "application/vnd.jupyter.widget-state+json" in html  # the widgets, from their saved state
-    assert html.count("Plotly.newPlot") >= 2 and '"type":"scattergl"' in html.replace(" ", "")  # the plain figures
+    assert (
+        "application/vnd.jupyter.widget-state+json" in html
+    )  # the widgets, from their saved state
+    assert html.count("Plotly.newPlot") >= 2 and '"type":"scattergl"' in html.replace(
+        " ", ""
+    )  # the plain figures
 
 
 def test_design_by_hand(kernel_name, tmp_path):

@@ -20,7 +20,10 @@ from tests.conftest import tiny_config_dict
 @pytest.fixture
 def jp_server_config() -> dict[str, Any]:
     return {
-        "ServerApp": {"jpserver_extensions": {"workbench.server": True}, "disable_check_xsrf": False},
+        "ServerApp": {
+            "jpserver_extensions": {"workbench.server": True},
+            "disable_check_xsrf": False,
+        },
     }
 
 
@@ -63,9 +66,16 @@ async def get_json(jp_fetch: Any, *parts: str, **params: Any) -> Any:
     return json.loads(r.body)
 
 
-async def error_of(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **params: Any) -> tuple[int, dict[str, Any]]:
+async def error_of(
+    jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **params: Any
+) -> tuple[int, dict[str, Any]]:
     """(status, JSON body) of a request expected to fail."""
-    kw: dict[str, Any] = {"method": method, "raise_error": False, "params": params, "request_timeout": 120}
+    kw: dict[str, Any] = {
+        "method": method,
+        "raise_error": False,
+        "params": params,
+        "request_timeout": 120,
+    }
     if body is not None:
         kw["body"] = json.dumps(body)
     r = await jp_fetch("workbench", "api", *parts, **kw)

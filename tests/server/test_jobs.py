@@ -36,7 +36,11 @@ async def test_a_launched_run_streams_progress_and_log_and_its_study_appears(jp_
     pytest.importorskip("onnxruntime")
     cfg = write_config(root, "tiny_api")
     job = await _post(jp_fetch, {"config": cfg})
-    assert job["status"] in ("queued", "running") and job["study"] == "tiny_api" and job["storage"] == "sqlite:///runs/workbench.db"
+    assert (
+        job["status"] in ("queued", "running")
+        and job["study"] == "tiny_api"
+        and job["storage"] == "sqlite:///runs/workbench.db"
+    )
     assert job["command"].startswith("workbench run search/tiny_api.yaml --progress-json ")
     # the study shows as running while the job runs
     listed = await get_json(jp_fetch, "studies")
@@ -55,7 +59,12 @@ async def test_a_launched_run_streams_progress_and_log_and_its_study_appears(jp_
             break
     done = await get_json(jp_fetch, "jobs", job["id"])
     assert done["status"] == "done" and done["returncode"] == 0, done
-    assert done["total"] == 2 and done["done"] == 2 and done["finished_before"] == 0 and done["new_complete"] == 2
+    assert (
+        done["total"] == 2
+        and done["done"] == 2
+        and done["finished_before"] == 0
+        and done["new_complete"] == 2
+    )
     assert done["last_trial"]["state"] == "complete" and done["message"] is None
     assert "trial 0 complete" in text and "storage:  sqlite:///runs/workbench.db" in text
     assert (root / "runs" / "tiny_api" / "report.html").exists()  # the run's cwd is the root
@@ -66,21 +75,36 @@ async def test_a_launched_run_streams_progress_and_log_and_its_study_appears(jp_
     assert [o["name"] for o in s["objectives"]] == ["accuracy", "latency_p50_ms"]
     assert s["best"][1]["source"] == "measured"
     pts = await get_json(jp_fetch, "studies", "tiny_api", "points", deployment="all")
-    assert {x["deployment"] for x in pts["series"]} == {"torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static"}
+    assert {x["deployment"] for x in pts["series"]} == {
+        "torch-fp32",
+        "onnxruntime-fp32",
+        "onnxruntime-int8-static",
+    }
     assert all(x["source"] == "measured" and x["n"] == 2 for x in pts["series"])
     assert all(any(x["pareto"]) for x in pts["series"])
     # running it again resumes: the budget is met, nothing new runs
     again = await _post(jp_fetch, {"config": cfg})
     again = await _wait(jp_fetch, again["id"], lambda j: j["status"] not in ("queued", "running"))
-    assert again["status"] == "done" and again["finished_before"] == 2 and again["new_complete"] == 0
+    assert (
+        again["status"] == "done" and again["finished_before"] == 2 and again["new_complete"] == 0
+    )
     listing = await get_json(jp_fetch, "jobs")
     assert [j["id"] for j in listing["jobs"]] == [again["id"], job["id"]]
 
 
 async def test_cancel_interrupts_and_keeps_finished_trials(jp_fetch, root):
     pytest.importorskip("torch")
-    cfg = write_config(root, "tiny_cancel", study={"name": "tiny_cancel", "sampler": "random", "seed": 0, "trials": 40,
-                                                 "objectives": ["accuracy", "latency"]})
+    cfg = write_config(
+        root,
+        "tiny_cancel",
+        study={
+            "name": "tiny_cancel",
+            "sampler": "random",
+            "seed": 0,
+            "trials": 40,
+            "objectives": ["accuracy", "latency"],
+        },
+    )
     first = await _post(jp_fetch, {"config": cfg})
     queued = await _post(jp_fetch, {"config": cfg, "trials": 41})
     assert queued["status"] == "queued"  # one run at a time: a second waits
@@ -89,11 +113,16 @@ async def test_cancel_interrupts_and_keeps_finished_trials(jp_fetch, root):
     await _wait(jp_fetch, first["id"], lambda j: (j["done"] or 0) >= 1)
     r = await jp_fetch("workbench", "api", "jobs", first["id"], "cancel", method="POST", body="{}")
     assert json.loads(r.body)["status"] in ("cancelling", "cancelled")
-    job = await _wait(jp_fetch, first["id"], lambda j: j["status"] not in ("running", "cancelling"), timeout=120)
+    job = await _wait(
+        jp_fetch, first["id"], lambda j: j["status"] not in ("running", "cancelling"), timeout=120
+    )
     assert job["status"] == "cancelled" and job["returncode"] == 130
     assert job["message"].startswith("cancelled: finished trials are stored")
     studies = {s["name"]: s for s in (await get_json(jp_fetch, "studies"))["studies"]}
-    assert 1 <= studies["tiny_cancel"]["n_complete"] < 40 and studies["tiny_cancel"]["status"] == "partial"
+    assert (
+        1 <= studies["tiny_cancel"]["n_complete"] < 40
+        and studies["tiny_cancel"]["status"] == "partial"
+    )
     assert (await get_json(jp_fetch, "jobs", queued["id"]))["pid"] is None  # never started
 
 
@@ -108,7 +137,9 @@ async def test_a_failed_run_reports_its_error_line_and_log_tail(jp_fetch, root):
     assert job["status"] == "failed" and job["returncode"] == 1
     assert job["message"] == "workbench: error: no trial completed; see the failures above"
     assert any("this search space always fails" in line for line in job["log_tail"])
-    assert job["last_trial"]["failure"]["reason"].startswith("RuntimeError: this search space always fails")
+    assert job["last_trial"]["failure"]["reason"].startswith(
+        "RuntimeError: this search space always fails"
+    )
     studies = {s["name"]: s for s in (await get_json(jp_fetch, "studies"))["studies"]}
     assert studies["failing"]["status"] == "failed" and studies["failing"]["n_failed"] == 2
 
@@ -116,12 +147,16 @@ async def test_a_failed_run_reports_its_error_line_and_log_tail(jp_fetch, root):
 async def test_the_panels_storage_applies_unless_the_config_names_one(jp_fetch, root):
     pytest.importorskip("torch")
     cfg = write_config(root, "elsewhere")
-    job = await _post(jp_fetch, {"config": cfg, "storage": "sqlite:///other/studies.db", "trials": 1})
+    job = await _post(
+        jp_fetch, {"config": cfg, "storage": "sqlite:///other/studies.db", "trials": 1}
+    )
     assert job["storage"] == "sqlite:///other/studies.db"
     job = await _wait(jp_fetch, job["id"], lambda j: j["status"] not in ("queued", "running"))
     assert job["status"] == "done", job
     other = await get_json(jp_fetch, "studies", storage="sqlite:///other/studies.db")
-    assert [s["name"] for s in other["studies"]] == ["elsewhere"] and other["studies"][0]["n_complete"] == 1
+    assert [s["name"] for s in other["studies"]] == ["elsewhere"] and other["studies"][0][
+        "n_complete"
+    ] == 1
     assert Path(root / "other" / "studies.db").exists()
     default = await get_json(jp_fetch, "studies")
     assert "elsewhere" not in {s["name"] for s in default["studies"]}

@@ -23,14 +23,27 @@ def test_shipped_configs_validate():
 def test_quickstart_defaults():
     cfg = load_config(REPO / "search" / "quickstart.yaml")
     assert cfg.name == "quickstart" and cfg.sampler == "nsga2"
-    assert [d.name for d in cfg.deployments] == ["torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static"]
+    assert [d.name for d in cfg.deployments] == [
+        "torch-fp32",
+        "onnxruntime-fp32",
+        "onnxruntime-int8-dynamic",
+        "onnxruntime-int8-static",
+    ]
     assert cfg.directions() == ["maximize", "minimize"]
     assert cfg.storage_url() == "sqlite:///runs/workbench.db"
 
 
 def test_overrides_are_yaml_values(tmp_path):
     p = _write(tmp_path, tiny_config_dict())
-    cfg = load_config(p, overrides=["train.epochs=7", "study.sampler=tpe", "measure.max_time_s=0.5", "hardware=[host-cpu]"])
+    cfg = load_config(
+        p,
+        overrides=[
+            "train.epochs=7",
+            "study.sampler=tpe",
+            "measure.max_time_s=0.5",
+            "hardware=[host-cpu]",
+        ],
+    )
     assert cfg.train.epochs == 7 and cfg.sampler == "tpe" and cfg.measure.max_time_s == 0.5
     with pytest.raises(ConfigError, match="--set expects key=value"):
         load_config(p, overrides=["train.epochs"])
@@ -39,23 +52,75 @@ def test_overrides_are_yaml_values(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda c: c["train"].update(epochs="three"), "study.yaml:{line}: train.epochs: expected an integer in [1, 10000], got 'three'"),
+        (
+            lambda c: c["train"].update(epochs="three"),
+            "study.yaml:{line}: train.epochs: expected an integer in [1, 10000], got 'three'",
+        ),
         (lambda c: c.update(trian={"epochs": 1}), "trian: unknown key; expected one of:"),
-        (lambda c: c.update(hardware=["raspberry-pi-9"]), "hardware[0]: unknown hardware profile 'raspberry-pi-9'; known: "),
-        (lambda c: c.update(deployments=["tensorrt-fp16"]), "deployments[0]: expected <backend>-<precision> with a known backend"),
-        (lambda c: c.update(deployments=["torch-int8-static"]), "deployments[0]: backend 'torch' does not support precision 'int8-static'; it supports: fp32"),
-        (lambda c: c.update(deployments=[{"backend": "onnxruntime", "precision": "int8-static", "options": {"calibrate_method": "vibes"}}]), "deployments[0]: calibrate_method must be one of"),
-        (lambda c: c["study"].update(sampler="cmaes"), "study.sampler: expected one of nsga2, tpe, random, got 'cmaes'"),
-        (lambda c: c["study"].update(objectives=["latency", "size"]), "study.objectives: objectives must include accuracy"),
-        (lambda c: c["study"].update(objective_deployment="torch-fp16"), "study.objective_deployment: expected 'fastest' or one of the deployments"),
-        (lambda c: c["space"].update(family="transformer"), "space.family: expected one of mlp, mobilenet, resnet"),
-        (lambda c: c["space"].update(units=[16, "wide"]), "space.units: expected integers, got 'wide'"),
-        (lambda c: c["space"].update(layers={"min": 3, "max": 1}), "space.layers: min (3) is greater than max (1)"),
-        (lambda c: c.update(space={"family": "mobilenet"}, data={"source": "synthetic", "shape": [16]}), "space.family: the mobilenet family needs image input"),
-        (lambda c: c.update(space={"callable": "no_such_module:space"}), "space.callable: cannot import 'no_such_module:space'"),
+        (
+            lambda c: c.update(hardware=["raspberry-pi-9"]),
+            "hardware[0]: unknown hardware profile 'raspberry-pi-9'; known: ",
+        ),
+        (
+            lambda c: c.update(deployments=["tensorrt-fp16"]),
+            "deployments[0]: expected <backend>-<precision> with a known backend",
+        ),
+        (
+            lambda c: c.update(deployments=["torch-int8-static"]),
+            "deployments[0]: backend 'torch' does not support precision 'int8-static'; it supports: fp32",
+        ),
+        (
+            lambda c: c.update(
+                deployments=[
+                    {
+                        "backend": "onnxruntime",
+                        "precision": "int8-static",
+                        "options": {"calibrate_method": "vibes"},
+                    }
+                ]
+            ),
+            "deployments[0]: calibrate_method must be one of",
+        ),
+        (
+            lambda c: c["study"].update(sampler="cmaes"),
+            "study.sampler: expected one of nsga2, tpe, random, got 'cmaes'",
+        ),
+        (
+            lambda c: c["study"].update(objectives=["latency", "size"]),
+            "study.objectives: objectives must include accuracy",
+        ),
+        (
+            lambda c: c["study"].update(objective_deployment="torch-fp16"),
+            "study.objective_deployment: expected 'fastest' or one of the deployments",
+        ),
+        (
+            lambda c: c["space"].update(family="transformer"),
+            "space.family: expected one of mlp, mobilenet, resnet",
+        ),
+        (
+            lambda c: c["space"].update(units=[16, "wide"]),
+            "space.units: expected integers, got 'wide'",
+        ),
+        (
+            lambda c: c["space"].update(layers={"min": 3, "max": 1}),
+            "space.layers: min (3) is greater than max (1)",
+        ),
+        (
+            lambda c: c.update(
+                space={"family": "mobilenet"}, data={"source": "synthetic", "shape": [16]}
+            ),
+            "space.family: the mobilenet family needs image input",
+        ),
+        (
+            lambda c: c.update(space={"callable": "no_such_module:space"}),
+            "space.callable: cannot import 'no_such_module:space'",
+        ),
         (lambda c: c.update(framework="jax"), "framework: expected one of torch"),
         (lambda c: c["data"].update(source="npz", path="missing.npz"), "data: "),
-        (lambda c: c.update(measure={"block": 0}), "measure.block: expected an integer in [1, 10000], got 0"),
+        (
+            lambda c: c.update(measure={"block": 0}),
+            "measure.block: expected an integer in [1, 10000], got 0",
+        ),
     ],
 )
 def test_bad_configs_fail_with_one_line(tmp_path, mutate, expected):
@@ -67,7 +132,11 @@ def test_bad_configs_fail_with_one_line(tmp_path, mutate, expected):
     msg = str(info.value)
     assert "\n" not in msg
     if "{line}" in expected:
-        line = next(i for i, t in enumerate(p.read_text().splitlines(), 1) if t.strip().startswith("epochs:"))
+        line = next(
+            i
+            for i, t in enumerate(p.read_text().splitlines(), 1)
+            if t.strip().startswith("epochs:")
+        )
         expected = expected.format(line=line)
         assert msg == expected
     else:
@@ -83,9 +152,13 @@ def test_malformed_yaml_names_the_line(tmp_path):
 
 def test_unknown_backend_in_a_profile_is_refused_by_the_config(tmp_path, monkeypatch):
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "tiny.yaml").write_text("kind: measured\nbackends: [onnxruntime]\nprecisions: [fp32]\n")
+    (tmp_path / "profiles" / "tiny.yaml").write_text(
+        "kind: measured\nbackends: [onnxruntime]\nprecisions: [fp32]\n"
+    )
     monkeypatch.setenv("WORKBENCH_PROFILE_PATH", str(tmp_path / "profiles"))
     cfg = tiny_config_dict(hardware=["tiny"])
     p = _write(tmp_path, cfg)
-    with pytest.raises(ConfigError, match="profile 'tiny' does not list backend 'torch'; it lists: onnxruntime"):
+    with pytest.raises(
+        ConfigError, match="profile 'tiny' does not list backend 'torch'; it lists: onnxruntime"
+    ):
         load_config(p)

@@ -36,12 +36,22 @@ def _cfg(tmp_path, **over):
 
 
 def test_simulated_profiles_and_budgets_are_accepted(tmp_path):
-    cfg = _cfg(tmp_path, hardware=["host-cpu", "x86-server-avx512", "nvidia-h100"],
-               constraints={"host-cpu": {"latency_ms": 2, "memory_mb": 64}, "nvidia-h100": {"size_kb": 500}})
+    cfg = _cfg(
+        tmp_path,
+        hardware=["host-cpu", "x86-server-avx512", "nvidia-h100"],
+        constraints={
+            "host-cpu": {"latency_ms": 2, "memory_mb": 64},
+            "nvidia-h100": {"size_kb": 500},
+        },
+    )
     host, server, gpu = cfg.hardware
     assert not server.measured and not gpu.measured
     # measured: the study's deployments plus the recipe; simulated: the recipe, the file it would ship
-    assert [d.name for d in cfg.profile_deployments(host)] == ["torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static"]
+    assert [d.name for d in cfg.profile_deployments(host)] == [
+        "torch-fp32",
+        "onnxruntime-fp32",
+        "onnxruntime-int8-static",
+    ]
     assert [d.name for d in cfg.profile_deployments(server)] == ["onnxruntime-int8-static"]
     assert [d.name for d in cfg.profile_deployments(gpu)] == ["onnxruntime-fp32"]
     assert cfg.budget_for(host).latency_ms == 2 and cfg.budget_for(host).memory_bytes == 64 * 2**20
@@ -52,19 +62,46 @@ def test_simulated_profiles_and_budgets_are_accepted(tmp_path):
 
 def test_a_recipe_missing_from_the_deployments_is_added_for_measured_profiles(tmp_path):
     cfg = _cfg(tmp_path, deployments=["onnxruntime-fp32"])
-    assert [d.name for d in cfg.profile_deployments(cfg.hardware[0])] == ["onnxruntime-fp32", "onnxruntime-int8-static"]
+    assert [d.name for d in cfg.profile_deployments(cfg.hardware[0])] == [
+        "onnxruntime-fp32",
+        "onnxruntime-int8-static",
+    ]
 
 
 @pytest.mark.parametrize(
     ("over", "expected"),
     [
-        ({"constraints": {"nvidia-h100": {"latency_ms": 1}}}, "study.yaml:{line}: constraints.nvidia-h100: not one of the study's hardware profiles (host-cpu)"),
-        ({"constraints": {"host-cpu": {"latency": 1}}}, "constraints.host-cpu.latency: unknown key; expected one of: latency_ms, memory_kb, memory_mb, size_kb, size_mb"),
-        ({"constraints": {"host-cpu": {"latency_ms": -1}}}, "constraints.host-cpu.latency_ms: expected a number > 0.0, got -1"),
-        ({"constraints": {"host-cpu": {"memory_kb": 10, "memory_mb": 1}}}, "constraints.host-cpu.memory_mb: give memory once (in kb or in mb)"),
-        ({"constraints": {"host-cpu": {}}}, "constraints.host-cpu: expected at least one of: latency_ms"),
-        ({"hardware": ["host-cpu", "nvidia-h100"], "study": {"name": "x", "objective_profile": "nvidia-h100", "objective_deployment": "torch-fp32"}},
-         "study.objective_deployment: the objective profile 'nvidia-h100' is simulated and evaluated with its recipe only"),
+        (
+            {"constraints": {"nvidia-h100": {"latency_ms": 1}}},
+            "study.yaml:{line}: constraints.nvidia-h100: not one of the study's hardware profiles (host-cpu)",
+        ),
+        (
+            {"constraints": {"host-cpu": {"latency": 1}}},
+            "constraints.host-cpu.latency: unknown key; expected one of: latency_ms, memory_kb, memory_mb, size_kb, size_mb",
+        ),
+        (
+            {"constraints": {"host-cpu": {"latency_ms": -1}}},
+            "constraints.host-cpu.latency_ms: expected a number > 0.0, got -1",
+        ),
+        (
+            {"constraints": {"host-cpu": {"memory_kb": 10, "memory_mb": 1}}},
+            "constraints.host-cpu.memory_mb: give memory once (in kb or in mb)",
+        ),
+        (
+            {"constraints": {"host-cpu": {}}},
+            "constraints.host-cpu: expected at least one of: latency_ms",
+        ),
+        (
+            {
+                "hardware": ["host-cpu", "nvidia-h100"],
+                "study": {
+                    "name": "x",
+                    "objective_profile": "nvidia-h100",
+                    "objective_deployment": "torch-fp32",
+                },
+            },
+            "study.objective_deployment: the objective profile 'nvidia-h100' is simulated and evaluated with its recipe only",
+        ),
     ],
 )
 def test_bad_budgets_are_one_line_errors(tmp_path, over, expected):
@@ -96,30 +133,53 @@ def test_a_litert_recipe_needs_the_litert_backend_and_a_keras_study(tmp_path):
 
 @pytest.mark.keras
 @pytest.mark.slow
-def test_a_two_framework_study_ships_each_recipe_from_the_framework_that_can_produce_it(in_tmp, monkeypatch):
+def test_a_two_framework_study_ships_each_recipe_from_the_framework_that_can_produce_it(
+    in_tmp, monkeypatch
+):
     """A Raspberry Pi's LiteRT recipe comes from the Keras model, the Xeon's ONNX one from both;
     the .tflite's accuracy is that file's own, evaluated here in the model's channels-last layout."""
     pytest.importorskip("ai_edge_litert")
     from workbench.study import run_study
 
     monkeypatch.setenv("WORKBENCH_CALIBRATION_DIR", str(in_tmp / "cal"))
-    cfg = load_config(_write(in_tmp, tiny_config_dict(
-        name="two", study={"name": "two", "sampler": "random", "seed": 0, "trials": 1, "objectives": ["accuracy", "latency"]},
-        framework=["torch", "keras"], train={"epochs": 3, "batch_size": 64, "lr": 0.01},
-        hardware=["host-cpu", "raspberry-pi-5", "x86-server-avx512"], deployments=["onnxruntime-fp32"],
-    )))
+    cfg = load_config(
+        _write(
+            in_tmp,
+            tiny_config_dict(
+                name="two",
+                study={
+                    "name": "two",
+                    "sampler": "random",
+                    "seed": 0,
+                    "trials": 1,
+                    "objectives": ["accuracy", "latency"],
+                },
+                framework=["torch", "keras"],
+                train={"epochs": 3, "batch_size": 64, "lr": 0.01},
+                hardware=["host-cpu", "raspberry-pi-5", "x86-server-avx512"],
+                deployments=["onnxruntime-fp32"],
+            ),
+        )
+    )
     assert [d.name for d in cfg.profile_deployments(cfg.hardware[1], "torch")] == []
-    assert [d.name for d in cfg.profile_deployments(cfg.hardware[1], "keras")] == ["litert-int8-static"]
+    assert [d.name for d in cfg.profile_deployments(cfg.hardware[1], "keras")] == [
+        "litert-int8-static"
+    ]
     run_study(cfg, progress=False, measure_memory=False)
     t = optuna.load_study(study_name="two", storage="sqlite:///runs/workbench.db").trials[0]
     pi = t.user_attrs["measure:raspberry-pi-5/keras/litert-int8-static"]
     assert pi["status"] == "ok", pi.get("error")
     assert pi["source"] == "predicted" and pi["latency"]["n"] == 0 and pi["meta"]["artifact_id"]
     keras_float = t.user_attrs["frameworks"]["keras"]["float_accuracy"]
-    assert keras_float > 0.5 and abs(pi["accuracy"] - keras_float) < 0.1  # the int8 file's own accuracy, near the float model's
+    assert (
+        keras_float > 0.5 and abs(pi["accuracy"] - keras_float) < 0.1
+    )  # the int8 file's own accuracy, near the float model's
     assert not any(k.startswith("measure:raspberry-pi-5/torch/") for k in t.user_attrs)
     host = [k for k in t.user_attrs if k.startswith("measure:host-cpu/")]
-    assert {"measure:host-cpu/torch/onnxruntime-int8-static", "measure:host-cpu/keras/onnxruntime-int8-static"} <= set(host)
+    assert {
+        "measure:host-cpu/torch/onnxruntime-int8-static",
+        "measure:host-cpu/keras/onnxruntime-int8-static",
+    } <= set(host)
 
 
 # -- budgets and constraint values ---------------------------------------------------------------
@@ -131,17 +191,23 @@ def test_device_limits_are_budgets_too():
     assert set(m7.from_device) == {"arena_bytes", "flash_bytes"}
     pi = budgets_for(load_profile("raspberry-pi-5"), Budget("raspberry-pi-5", memory_bytes=1e12))
     assert pi.memory_bytes == 8192 * 2**20  # the tighter of the budget and the board's RAM
-    assert budgets_for(load_profile("host-cpu"), None) is None  # this machine: only what is configured
+    assert (
+        budgets_for(load_profile("host-cpu"), None) is None
+    )  # this machine: only what is configured
 
 
 def test_constraint_values_are_relative_violations():
     b = Budget("dev", latency_ms=2.0, size_bytes=1000)
-    vals = evaluate_constraints(TargetFigures("dev", "x-fp32", "predicted", latency_ms=3.0, size_bytes=500), b)
+    vals = evaluate_constraints(
+        TargetFigures("dev", "x-fp32", "predicted", latency_ms=3.0, size_bytes=500), b
+    )
     by = {v.key: v for v in vals}
     assert by["dev:latency_ms"].violation == pytest.approx(0.5) and not by["dev:latency_ms"].ok
     assert by["dev:size_bytes"].violation == pytest.approx(-0.5) and by["dev:size_bytes"].ok
     assert by["dev:latency_ms"].reason() == "dev: latency_ms 3 ms (predicted) > budget 2 ms"
-    unknown = evaluate_constraints(TargetFigures("dev", "x-fp32", "measured"), Budget("dev", latency_ms=1.0))[0]
+    unknown = evaluate_constraints(
+        TargetFigures("dev", "x-fp32", "measured"), Budget("dev", latency_ms=1.0)
+    )[0]
     assert not unknown.ok and "unknown" in unknown.reason()
 
 
@@ -161,7 +227,9 @@ def _constrained_objective(trial):
     v = [ConstraintValue("dev:latency_ms", x, 0.25, "predicted")]
     set_trial_constraints(trial, v)
     if not v[0].ok:
-        trial.set_user_attr("rejected", {"stage": "prefilter", "reasons": [v[0].reason()], "trained": False})
+        trial.set_user_attr(
+            "rejected", {"stage": "prefilter", "reasons": [v[0].reason()], "trained": False}
+        )
         return placeholder_values(["accuracy", "latency"], {}, "dev")
     return 1.0 - y, x + 0.1
 
@@ -179,12 +247,18 @@ def test_rejected_trials_teach_the_sampler_where_the_feasible_region_is(sampler)
     assert all(t.state.name == "COMPLETE" for t in trials)
     early = sum(t.params["x"] < 0.25 for t in trials[:10]) / 10
     late = sum(t.params["x"] < 0.25 for t in trials[-30:]) / 30
-    assert late >= 0.6 and late > early + 0.2, (early, late)  # a sampler blind to the constraint would stay near 0.25
+    assert late >= 0.6 and late > early + 0.2, (
+        early,
+        late,
+    )  # a sampler blind to the constraint would stay near 0.25
     best = study.best_trials
-    assert best and all(t.params["x"] < 0.25 for t in best)  # infeasible trials never reach the front
+    assert best and all(
+        t.params["x"] < 0.25 for t in best
+    )  # infeasible trials never reach the front
 
 
 # -- real studies ------------------------------------------------------------------------------
+
 
 @pytest.mark.torch
 @pytest.mark.onnxruntime
@@ -195,20 +269,39 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     from workbench.study import load_results, open_study, run_study
 
     monkeypatch.setenv("WORKBENCH_CALIBRATION_DIR", str(in_tmp / "cal"))
-    cfg = load_config(_write(in_tmp, tiny_config_dict(
-        name="hw", study={"name": "hw", "sampler": "random", "seed": 3, "trials": 5, "objectives": ["accuracy", "latency"]},
-        space={"family": "mlp", "layers": {"min": 1, "max": 2}, "units": [16, 512]},
-        hardware=["host-cpu", "x86-server-avx512", "nvidia-h100"],
-        deployments=["onnxruntime-fp32", "onnxruntime-int8-static"],
-        constraints={"x86-server-avx512": {"size_kb": 20}, "nvidia-h100": {"latency_ms": 5.0}},
-    )))
+    cfg = load_config(
+        _write(
+            in_tmp,
+            tiny_config_dict(
+                name="hw",
+                study={
+                    "name": "hw",
+                    "sampler": "random",
+                    "seed": 3,
+                    "trials": 5,
+                    "objectives": ["accuracy", "latency"],
+                },
+                space={"family": "mlp", "layers": {"min": 1, "max": 2}, "units": [16, 512]},
+                hardware=["host-cpu", "x86-server-avx512", "nvidia-h100"],
+                deployments=["onnxruntime-fp32", "onnxruntime-int8-static"],
+                constraints={
+                    "x86-server-avx512": {"size_kb": 20},
+                    "nvidia-h100": {"latency_ms": 5.0},
+                },
+            ),
+        )
+    )
     res = run_study(cfg, progress=False, measure_memory=False)
     study = optuna.load_study(study_name="hw", storage="sqlite:///runs/workbench.db")
     rejected = [t for t in study.trials if "rejected" in t.user_attrs]
     trained = [t for t in study.trials if "train" in t.user_attrs]
     assert rejected and trained and len(rejected) + len(trained) == 5
     for t in rejected:  # never trained, stored so the samplers learn from it
-        assert t.state.name == "COMPLETE" and "train" not in t.user_attrs and "float_accuracy" not in t.user_attrs
+        assert (
+            t.state.name == "COMPLETE"
+            and "train" not in t.user_attrs
+            and "float_accuracy" not in t.user_attrs
+        )
         assert t.constraints["x86-server-avx512:size_bytes"] > 0
         assert t.user_attrs["rejected"]["reasons"][0].startswith("x86-server-avx512: size_bytes")
         assert "(predicted)" in t.user_attrs["rejected"]["reasons"][0]
@@ -220,11 +313,15 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     # predicted numbers are labelled, carry their trust figures, and the accuracy is the recipe file's own
     m = trained[0].user_attrs["measure:nvidia-h100/torch/onnxruntime-fp32"]
     assert m["source"] == "predicted" and m["status"] == "ok" and m["latency"]["n"] == 0
-    assert m["meta"]["trust"]["validated_on_device"] is False and m["meta"]["recipe"]["format"].startswith("onnx")
+    assert m["meta"]["trust"]["validated_on_device"] is False and m["meta"]["recipe"][
+        "format"
+    ].startswith("onnx")
     assert 0 < m["accuracy"] <= 1 and "accuracy of this artifact" in m["meta"]["accuracy_note"]
     assert m["receipt"]["latency_source"] == "predicted" and m["peak_memory_bytes"] > 0
     s = trained[0].user_attrs["measure:x86-server-avx512/torch/onnxruntime-int8-static"]
-    assert s["source"] == "predicted" and s["meta"]["int8_scheme"]["label"].startswith("U8S8")  # the server's VNNI choice
+    assert s["source"] == "predicted" and s["meta"]["int8_scheme"]["label"].startswith(
+        "U8S8"
+    )  # the server's VNNI choice
     h = trained[0].user_attrs["measure:host-cpu/torch/onnxruntime-int8-static"]
     assert h["source"] == "measured" and h["meta"]["recipe"]["backend"] == "onnxruntime"
 
@@ -239,7 +336,10 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     # the recipe files of the Pareto-optimal candidates, predicted ones included, ready to carry to the device
     manifest = json.loads((res.outputs["pareto"] / "manifest.json").read_text())
     gpu = [e for e in manifest if e["key"].startswith("nvidia-h100/")]
-    assert gpu and all(e["file"].endswith(".onnx") and e["latency_source"] == "predicted" and e["recipe"] for e in gpu)
+    assert gpu and all(
+        e["file"].endswith(".onnx") and e["latency_source"] == "predicted" and e["recipe"]
+        for e in gpu
+    )
     assert all((res.outputs["pareto"] / e["file"]).stat().st_size > 0 for e in gpu)
 
     # the CLI summary labels every front measured or PREDICTED, with the trust line beside predicted ones
@@ -248,7 +348,10 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     capsys.readouterr()
     _print_summary(again)
     out = capsys.readouterr().out
-    assert "nvidia-h100/torch/onnxruntime-fp32: Pareto front" in out and "latency PREDICTED (not measured here)" in out
+    assert (
+        "nvidia-h100/torch/onnxruntime-fp32: Pareto front" in out
+        and "latency PREDICTED (not measured here)" in out
+    )
     assert "host-cpu/torch/onnxruntime-fp32: Pareto front" in out and "latency measured p50" in out
     assert "trust: predicted from datasheet numbers" in out and "rejected before training" in out
 

@@ -19,7 +19,15 @@ def real_study(tmp_path_factory):
     pytest.importorskip("onnxruntime")
     root = tmp_path_factory.mktemp("idx")
     p = root / "tiny.yaml"
-    data = tiny_config_dict(study={"name": "idx", "sampler": "random", "seed": 3, "trials": 3, "objectives": ["accuracy", "latency"]})
+    data = tiny_config_dict(
+        study={
+            "name": "idx",
+            "sampler": "random",
+            "seed": 3,
+            "trials": 3,
+            "objectives": ["accuracy", "latency"],
+        }
+    )
     p.write_text(yaml.safe_dump(data))
     cfg = load_config(p)
     from workbench.study import with_overrides
@@ -30,7 +38,9 @@ def real_study(tmp_path_factory):
 
 
 def _same(a, b):
-    return (a is None and (b is None or (isinstance(b, float) and math.isnan(b)))) or a == pytest.approx(b, rel=1e-5)
+    return (
+        a is None and (b is None or (isinstance(b, float) and math.isnan(b)))
+    ) or a == pytest.approx(b, rel=1e-5)
 
 
 def _check_against_results(url, name):

@@ -11,7 +11,9 @@ def brute_front(points, directions):
     p = np.asarray(points) * sign
     keep = []
     for i in range(len(p)):
-        dominated = any((p[j] <= p[i]).all() and (p[j] < p[i]).any() for j in range(len(p)) if j != i)
+        dominated = any(
+            (p[j] <= p[i]).all() and (p[j] < p[i]).any() for j in range(len(p)) if j != i
+        )
         keep.append(not dominated)
     return np.array(keep)
 
@@ -40,7 +42,9 @@ def test_front_matches_optuna(seed):
 def test_hypervolume_2d_known_value():
     # accuracy up, latency down; staircase area by hand
     pts = [(0.9, 2.0), (0.8, 1.0), (0.95, 4.0), (0.7, 3.0)]  # last one is dominated
-    hv = hypervolume([(lat, acc) for acc, lat in pts], reference=(5.0, 0.0), directions=["minimize", "maximize"])
+    hv = hypervolume(
+        [(lat, acc) for acc, lat in pts], reference=(5.0, 0.0), directions=["minimize", "maximize"]
+    )
     # slabs: latency 1-2 at 0.8, 2-4 at 0.9, 4-5 at 0.95
     assert hv == pytest.approx(1 * 0.8 + 2 * 0.9 + 1 * 0.95)
 

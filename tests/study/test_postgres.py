@@ -44,26 +44,64 @@ def postgres_url():
         subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
 
     run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "wb", "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=50", "start")
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-w",
+        "-l",
+        str(root / "log"),
+        "-o",
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=50",
+        "start",
+    )
     try:
         run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "wb", "workbench")
         yield f"postgresql+psycopg2://wb@127.0.0.1:{port}/workbench"
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_workers_share_a_study_and_the_budget(tmp_path, postgres_url):
-    cfg = tiny_config_dict(study={"name": "shared", "sampler": "random", "seed": 0, "trials": 4, "objectives": ["accuracy", "latency"]})
+    cfg = tiny_config_dict(
+        study={
+            "name": "shared",
+            "sampler": "random",
+            "seed": 0,
+            "trials": 4,
+            "objectives": ["accuracy", "latency"],
+        }
+    )
     (tmp_path / "shared.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "workbench.cli", "run", "shared.yaml", "--storage", postgres_url, "--no-memory", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "run",
+        "shared.yaml",
+        "--storage",
+        postgres_url,
+        "--no-memory",
+        "--quiet",
+    ]
     # the first creates the study; then two run side by side against the same database
-    first = subprocess.run([*cmd, "--trials", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    first = subprocess.run(
+        [*cmd, "--trials", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert first.returncode == 0, first.stderr
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     study = optuna.load_study(study_name="shared", storage=postgres_url)
@@ -71,7 +109,10 @@ def test_two_workers_share_a_study_and_the_budget(tmp_path, postgres_url):
     numbers = [t.number for t in trials]
     assert len(set(numbers)) == len(numbers)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
-    seen = [(t.number, t.state.name, t.user_attrs.get("failure"), t.user_attrs.get("status")) for t in trials]
+    seen = [
+        (t.number, t.state.name, t.user_attrs.get("failure"), t.user_attrs.get("status"))
+        for t in trials
+    ]
     # the budget is shared: at most one trial of overshoot per extra worker
     assert 4 <= len(complete) <= 5, seen
     assert all("measure:host-cpu/torch/onnxruntime-fp32" in t.user_attrs for t in complete)
@@ -81,8 +122,19 @@ def test_two_workers_share_a_study_and_the_budget(tmp_path, postgres_url):
 def test_bad_storage_url_is_a_clear_error(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(tiny_config_dict()))
     r = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "run", "s.yaml", "--storage", "postgresql+psycopg2://wb@127.0.0.1:1/none"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "run",
+            "s.yaml",
+            "--storage",
+            "postgresql+psycopg2://wb@127.0.0.1:1/none",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "cannot open storage postgresql+psycopg2://wb@127.0.0.1:1/none" in r.stderr

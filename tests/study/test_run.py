@@ -27,7 +27,9 @@ def test_tiny_study_end_to_end(in_tmp):
     cfg = _cfg(in_tmp)
     res = run_study(cfg, progress=False)
     assert res.new_trials == 2 and not res.interrupted
-    study = optuna.load_study(study_name="tiny", storage="sqlite:///runs/workbench.db")  # plain Optuna
+    study = optuna.load_study(
+        study_name="tiny", storage="sqlite:///runs/workbench.db"
+    )  # plain Optuna
     assert study.metric_names == ["accuracy", "latency_p50_ms"]
     trials = study.get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
@@ -57,9 +59,13 @@ def test_tiny_study_end_to_end(in_tmp):
     # outputs
     out = res.outputs
     html = out["report"].read_text()
-    assert "plotly" in html and "Pareto fronts" in html and "host-cpu/torch/onnxruntime-int8-static" in html
+    assert (
+        "plotly" in html
+        and "Pareto fronts" in html
+        and "host-cpu/torch/onnxruntime-int8-static" in html
+    )
     data = json.loads(out["json"].read_text())
-    assert data["n_complete"] == 2 and set(data["fronts"]) == {k[len("measure:"):] for k in keys}
+    assert data["n_complete"] == 2 and set(data["fronts"]) == {k[len("measure:") :] for k in keys}
     assert len(out["csv"].read_text().strip().splitlines()) == 1 + 2 * 3
     manifest = json.loads((out["pareto"] / "manifest.json").read_text())
     assert manifest and all((out["pareto"] / e["file"]).stat().st_size > 0 for e in manifest)
@@ -67,7 +73,16 @@ def test_tiny_study_end_to_end(in_tmp):
 
 
 def test_our_front_equals_optunas_front(in_tmp):
-    cfg = _cfg(in_tmp, study={"name": "front", "sampler": "random", "seed": 1, "trials": 5, "objectives": ["accuracy", "latency"]})
+    cfg = _cfg(
+        in_tmp,
+        study={
+            "name": "front",
+            "sampler": "random",
+            "seed": 1,
+            "trials": 5,
+            "objectives": ["accuracy", "latency"],
+        },
+    )
     res = run_study(cfg, progress=False, measure_memory=False)
     optuna_front = sorted(t.number for t in res.study.best_trials)
     assert res.results.objective_front() == optuna_front
@@ -78,7 +93,9 @@ def test_rerunning_resumes_and_only_runs_the_rest(in_tmp):
     assert run_study(cfg, progress=False, measure_memory=False, write=False).new_trials == 2
     from workbench.study import with_overrides
 
-    again = run_study(with_overrides(cfg, trials=3), progress=False, measure_memory=False, write=False)
+    again = run_study(
+        with_overrides(cfg, trials=3), progress=False, measure_memory=False, write=False
+    )
     assert again.new_trials == 1
     assert len(again.results.trials) == 3
     assert run_study(cfg, progress=False, measure_memory=False, write=False).new_trials == 0
@@ -96,14 +113,18 @@ def _space_module(tmp_path, name, body):
 
 
 def test_a_failing_trial_is_stored_with_its_reason_and_the_study_goes_on(in_tmp, monkeypatch):
-    _space_module(in_tmp, "space_failing", """
+    _space_module(
+        in_tmp,
+        "space_failing",
+        """
         from workbench.arch import ArchSpec, Dense
         def space(trial, task):
             u = trial.suggest_int("units", 4, 8)
             if trial.number == 0:
                 raise RuntimeError("cannot build this one")
             return ArchSpec(task.input_shape, task.num_classes, (Dense(u),))
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(in_tmp))
     cfg = _cfg(in_tmp, space={"callable": "space_failing:space"})
     res = run_study(cfg, progress=False, measure_memory=False)
@@ -116,7 +137,10 @@ def test_a_failing_trial_is_stored_with_its_reason_and_the_study_goes_on(in_tmp,
 
 
 def test_ctrl_c_keeps_finished_trials_and_resume_completes(in_tmp, monkeypatch):
-    _space_module(in_tmp, "space_interrupting", """
+    _space_module(
+        in_tmp,
+        "space_interrupting",
+        """
         import os
         from workbench.arch import ArchSpec, Dense
         def space(trial, task):
@@ -124,7 +148,8 @@ def test_ctrl_c_keeps_finished_trials_and_resume_completes(in_tmp, monkeypatch):
             if trial.number == 1 and os.environ.get("INTERRUPT_AT_1"):
                 raise KeyboardInterrupt
             return ArchSpec(task.input_shape, task.num_classes, (Dense(u),))
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(in_tmp))
     monkeypatch.setenv("INTERRUPT_AT_1", "1")
     cfg = _cfg(in_tmp, space={"callable": "space_interrupting:space"})
@@ -156,13 +181,21 @@ def test_a_failing_deployment_is_data_and_the_trial_completes(in_tmp, monkeypatc
     monkeypatch.setattr(_registry, "_TARGETS", {**_registry._TARGETS, "exploding": Exploding})
     monkeypatch.setattr(_registry, "_INSTANCES", {})
     (in_tmp / "hwprofiles").mkdir()
-    (in_tmp / "hwprofiles" / "host-x.yaml").write_text("kind: measured\nbackends: [torch, onnxruntime, exploding]\nprecisions: [fp32, int8-static]\n")
+    (in_tmp / "hwprofiles" / "host-x.yaml").write_text(
+        "kind: measured\nbackends: [torch, onnxruntime, exploding]\nprecisions: [fp32, int8-static]\n"
+    )
     cfg = _cfg(in_tmp, hardware=["host-x"], deployments=["exploding-fp32", "onnxruntime-fp32"])
     res = run_study(cfg, progress=False, measure_memory=False)
     assert all(t.state == "COMPLETE" for t in res.results.trials)
     m = res.results.trials[0].user_attrs["measure:host-x/torch/exploding-fp32"]
-    assert m["status"] == "failed" and m["stage"] == "compile" and "unsupported operator Foo" in m["error"]
-    assert res.results.trials[0].user_attrs["objective_deployment"] == "host-x/torch/onnxruntime-fp32"
+    assert (
+        m["status"] == "failed"
+        and m["stage"] == "compile"
+        and "unsupported operator Foo" in m["error"]
+    )
+    assert (
+        res.results.trials[0].user_attrs["objective_deployment"] == "host-x/torch/onnxruntime-fp32"
+    )
 
 
 def test_results_read_back_from_storage_alone(in_tmp):
@@ -173,4 +206,8 @@ def test_results_read_back_from_storage_alone(in_tmp):
     f = res.front("host-cpu/torch/onnxruntime-fp32")
     assert 1 <= len(f.trials) <= 2 and f.hypervolume > 0
     rows = res.rows()
-    assert {r["deployment"] for r in rows} == {"torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static"}
+    assert {r["deployment"] for r in rows} == {
+        "torch-fp32",
+        "onnxruntime-fp32",
+        "onnxruntime-int8-static",
+    }

@@ -21,15 +21,50 @@ def _specs(space_dict, task, n=25, seed=0):
 @pytest.mark.parametrize(
     ("space", "task"),
     [
-        ({"family": "mlp", "layers": {"min": 1, "max": 3}, "units": [8, 16], "dropout": {"min": 0.0, "max": 0.5}}, Task((64,), 10)),
-        ({"family": "mobilenet", "stages": 3, "depth": {"min": 0, "max": 2}, "width": [8, 16], "kernel": [3, 5], "expansion": [1, 6], "stride": [1, 2], "last_channels": [0, 32]}, Task((1, 8, 8), 10)),
-        ({"family": "resnet", "block": ["basic", "bottleneck"], "stages": 3, "depth": {"min": 1, "max": 2}, "width": [16, 32], "stem_pool": [True, False]}, Task((3, 16, 16), 5)),
+        (
+            {
+                "family": "mlp",
+                "layers": {"min": 1, "max": 3},
+                "units": [8, 16],
+                "dropout": {"min": 0.0, "max": 0.5},
+            },
+            Task((64,), 10),
+        ),
+        (
+            {
+                "family": "mobilenet",
+                "stages": 3,
+                "depth": {"min": 0, "max": 2},
+                "width": [8, 16],
+                "kernel": [3, 5],
+                "expansion": [1, 6],
+                "stride": [1, 2],
+                "last_channels": [0, 32],
+            },
+            Task((1, 8, 8), 10),
+        ),
+        (
+            {
+                "family": "resnet",
+                "block": ["basic", "bottleneck"],
+                "stages": 3,
+                "depth": {"min": 1, "max": 2},
+                "width": [16, 32],
+                "stem_pool": [True, False],
+            },
+            Task((3, 16, 16), 5),
+        ),
     ],
     ids=["mlp", "mobilenet", "resnet"],
 )
 def test_yaml_families_produce_valid_specs_with_a_static_space(space, task):
     specs, study = _specs(space, task)
-    assert all(isinstance(s, ArchSpec) and s.input_shape == task.input_shape and s.num_classes == task.num_classes for s in specs)
+    assert all(
+        isinstance(s, ArchSpec)
+        and s.input_shape == task.input_shape
+        and s.num_classes == task.num_classes
+        for s in specs
+    )
     assert len({s.hash for s in specs}) > 5  # the space is really searched
     # every trial samples the same parameters (NSGA-II's crossover needs a static space)
     names = {frozenset(t.params) for t in study.trials}
@@ -43,7 +78,19 @@ def test_fixed_values_are_not_searched():
 
 
 def test_depth_zero_stages_are_dropped_but_first_stage_kept():
-    specs, _ = _specs({"family": "mobilenet", "stages": 2, "depth": 0, "width": 8, "kernel": 3, "expansion": 1, "stride": 1}, Task((1, 8, 8), 10), n=2)
+    specs, _ = _specs(
+        {
+            "family": "mobilenet",
+            "stages": 2,
+            "depth": 0,
+            "width": 8,
+            "kernel": 3,
+            "expansion": 1,
+            "stride": 1,
+        },
+        Task((1, 8, 8), 10),
+        n=2,
+    )
     assert sum(isinstance(b, InvertedResidual) for b in specs[0].blocks) == 1
 
 

@@ -47,7 +47,9 @@ def test_both_frameworks_get_the_same_budget_and_reach_similar_accuracy(digits):
     from workbench.train import train_torch
 
     spec = ArchSpec((1, 8, 8), 10, (ConvBN(16), InvertedResidual(24, 4, 3, 2)))
-    cfg = TrainConfig(epochs=4, batch_size=64, lr=0.01, optimizer="adamw", weight_decay=1e-4, label_smoothing=0.1)
+    cfg = TrainConfig(
+        epochs=4, batch_size=64, lr=0.01, optimizer="adamw", weight_decay=1e-4, label_smoothing=0.1
+    )
     _, k = _train(spec, digits, cfg)
     t = train_torch(build_torch(spec, seed=cfg.seed), digits, cfg)
     assert k.epochs == t.epochs == 4
@@ -55,13 +57,25 @@ def test_both_frameworks_get_the_same_budget_and_reach_similar_accuracy(digits):
 
 
 def test_the_time_guard_stops_after_an_epoch(digits):
-    _, res = _train(mlp((1, 8, 8), 10, (16,)), digits, TrainConfig(epochs=50, batch_size=256, max_seconds=1e-6))
+    _, res = _train(
+        mlp((1, 8, 8), 10, (16,)), digits, TrainConfig(epochs=50, batch_size=256, max_seconds=1e-6)
+    )
     assert res.epochs == 1 and res.stopped_early
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_every_optimizer_trains(digits, optimizer):
-    _, res = _train(mlp((1, 8, 8), 10, (32,)), digits, TrainConfig(epochs=2, batch_size=64, lr=0.05 if optimizer == "sgd" else 0.01, optimizer=optimizer, schedule="constant"))
+    _, res = _train(
+        mlp((1, 8, 8), 10, (32,)),
+        digits,
+        TrainConfig(
+            epochs=2,
+            batch_size=64,
+            lr=0.05 if optimizer == "sgd" else 0.01,
+            optimizer=optimizer,
+            schedule="constant",
+        ),
+    )
     assert res.val_accuracy > 0.5 and np.isfinite(res.train_loss)
 
 
@@ -76,5 +90,10 @@ def test_a_stop_request_ends_training_within_a_batch(digits):
         return len(calls) > 3
 
     with pytest.raises(KeyboardInterrupt):
-        train_keras(build_keras(mlp((1, 8, 8), 10, (16,)), seed=0), digits, TrainConfig(epochs=50, batch_size=32), should_stop=stop)
+        train_keras(
+            build_keras(mlp((1, 8, 8), 10, (16,)), seed=0),
+            digits,
+            TrainConfig(epochs=50, batch_size=32),
+            should_stop=stop,
+        )
     assert len(calls) == 4

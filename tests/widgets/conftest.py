@@ -29,8 +29,18 @@ def tiny_study_config(out: Path, name: str, trials: int, **over: Any) -> Any:
 
     from workbench.study import load_config
 
-    data = tiny_config_dict(name, study={"name": name, "sampler": "random", "seed": 0, "trials": trials,
-                                         "objectives": ["accuracy", "latency"], "out_dir": str(out)}, **over)
+    data = tiny_config_dict(
+        name,
+        study={
+            "name": name,
+            "sampler": "random",
+            "seed": 0,
+            "trials": trials,
+            "objectives": ["accuracy", "latency"],
+            "out_dir": str(out),
+        },
+        **over,
+    )
     path = out / f"{name}.yaml"
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data))

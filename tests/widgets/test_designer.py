@@ -39,7 +39,13 @@ def test_editing_blocks_updates_the_spec_and_its_cost():
     assert d.value.input_shape == (1, 8, 8) and d.value.num_classes == 10
     d.add_block("dense")
     d.add_block("conv")  # a spatial block goes before the first dense one
-    assert [b.type for b in d.value.blocks] == ["conv", "inverted_residual", "inverted_residual", "conv", "dense"]
+    assert [b.type for b in d.value.blocks] == [
+        "conv",
+        "inverted_residual",
+        "inverted_residual",
+        "conv",
+        "dense",
+    ]
     d.set_block(1, out_channels=48, stride=1)
     assert d.value.blocks[1] == InvertedResidual(48, 4, 3, 1)
     d.move_block(4, -1)  # a dense block cannot precede a conv: refused, last valid spec kept
@@ -64,7 +70,10 @@ def test_invalid_edits_show_one_line_and_keep_the_last_valid_value():
     d = ModelDesigner(profiles=[])
     good = d.value
     d.set_block(0, kernel=4)
-    assert d.value == good and "blocks[0].kernel: expected an odd kernel size, got 4" in d.error_html.value
+    assert (
+        d.value == good
+        and "blocks[0].kernel: expected an odd kernel size, got 4" in d.error_html.value
+    )
     d.set_block(0, kernel=5)
     assert d.error is None and d.value.blocks[0].kernel == 5
     d.input_shape.value = "1,8,eight"
@@ -85,20 +94,30 @@ def test_value_round_trips_and_parameter_count_matches_pytorch():
     torch = pytest.importorskip("torch")
     from workbench.arch import build_torch
 
-    spec = ArchSpec((3, 16, 16), 5, (ConvBN(8, stride=2), InvertedResidual(16, 3, 5, 2), Dense(32)), name="mine")
+    spec = ArchSpec(
+        (3, 16, 16), 5, (ConvBN(8, stride=2), InvertedResidual(16, 3, 5, 2), Dense(32)), name="mine"
+    )
     d = ModelDesigner(spec, profiles=[])
     assert d.value == spec
     d.value = ArchSpec((3, 16, 16), 5, (ConvBN(12),), name="other")
     assert d.value.summary() == "other: c12k3 fc5" and d.name.value == "other"
     model = build_torch(d.value)
-    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == cost_summary(d.value).params
+    assert (
+        sum(p.numel() for p in model.parameters() if p.requires_grad)
+        == cost_summary(d.value).params
+    )
     assert isinstance(model, torch.nn.Module)
 
 
 def test_budgets_of_a_profile_are_checked(mcu_profile):
     d = ModelDesigner(profiles=[mcu_profile])
     warnings = d.warnings()
-    assert any("memory estimate" in w and "exceeds the budget 0.01 MiB" in w and "test board datasheet" in w for w in warnings)
+    assert any(
+        "memory estimate" in w
+        and "exceeds the budget 0.01 MiB" in w
+        and "test board datasheet" in w
+        for w in warnings
+    )
     assert "⚠" in d.profiles_html.value
     d.value = ArchSpec((1, 8, 8), 10, (ConvBN(4, stride=2),))
     assert d.warnings() == [] and "within every stated budget" in d.profiles_html.value
@@ -110,21 +129,42 @@ def test_budgets_of_a_profile_are_checked(mcu_profile):
 def _roofline(spec, profile, backend=None, precision=None):
     """A user-supplied predictor: 1 ms per 10 MMAC plus 5 us per layer (the hook's contract)."""
     layers = [(la.name, la.macs / 1e7 + 0.005) for la in layer_costs(spec)]
-    return Prediction(profile.name, f"{backend}-{precision}", sum(v for _, v in layers), layers, "test roofline, uncalibrated")
+    return Prediction(
+        profile.name,
+        f"{backend}-{precision}",
+        sum(v for _, v in layers),
+        layers,
+        "test roofline, uncalibrated",
+    )
 
 
 def test_predictor_hook_shows_predicted_latency_and_latency_budgets(mcu_profile):
-    d = ModelDesigner(profiles=["host-cpu", mcu_profile], predictor=_roofline, budgets={mcu_profile: {"latency": 0.01}})
+    d = ModelDesigner(
+        profiles=["host-cpu", mcu_profile],
+        predictor=_roofline,
+        budgets={mcu_profile: {"latency": 0.01}},
+    )
     preds = d.predictions()
     expected = sum(la.macs / 1e7 + 0.005 for la in layer_costs(d.value))
     assert preds[mcu_profile].latency_ms == pytest.approx(expected)
     assert preds[mcu_profile].deployment == "onnxruntime-int8-static"
     assert "ms predicted" in d.profiles_html.value
-    assert any("predicted latency (onnxruntime-int8-static)" in w and "exceeds the budget 0.01 ms" in w for w in d.warnings())
-    assert d.series.kind == "predicted" and "(predicted for host-cpu" in d.bars.value and "#9467bd" in d.bars.value
+    assert any(
+        "predicted latency (onnxruntime-int8-static)" in w and "exceeds the budget 0.01 ms" in w
+        for w in d.warnings()
+    )
+    assert (
+        d.series.kind == "predicted"
+        and "(predicted for host-cpu" in d.bars.value
+        and "#9467bd" in d.bars.value
+    )
     # without a predictor the designer says so instead of showing a number
     d2 = ModelDesigner(profiles=[mcu_profile], predictor=None)
-    assert "no predictor" in d2.profiles_html.value and d2.series.kind == "cost" and "from the spec" in d2.bars.value
+    assert (
+        "no predictor" in d2.profiles_html.value
+        and d2.series.kind == "cost"
+        and "from the spec" in d2.bars.value
+    )
 
 
 def test_default_predictor_wraps_the_library_predictor():
@@ -134,7 +174,9 @@ def test_default_predictor_wraps_the_library_predictor():
     p = pred(spec, sim, sim.deploy.backend, sim.deploy.precision)
     assert p.source == "predicted" and p.latency_ms > 0 and p.layers and "uncalibrated" in p.basis
     assert p.latency_ms == pytest.approx(workbench.hw.predict_latency(spec, sim).latency_ms)
-    assert pred(spec, sim).deployment == "litert-int8-static"  # no deployment named: the profile's recipe
+    assert (
+        pred(spec, sim).deployment == "litert-int8-static"
+    )  # no deployment named: the profile's recipe
 
 
 @pytest.mark.slow
@@ -143,14 +185,24 @@ def test_default_predictor_wraps_the_library_predictor():
 def test_measure_on_this_host_for_real():
     d = ModelDesigner(profiles=["host-cpu"])
     # the time cap stops a measurement even short of min_repeats: give a loaded machine room to reach them
-    res = d.measure(deployments=("torch-fp32", "onnxruntime-fp32"), measure={"min_repeats": 10, "max_time_s": 5.0, "min_time_s": 0.05})
+    res = d.measure(
+        deployments=("torch-fp32", "onnxruntime-fp32"),
+        measure={"min_repeats": 10, "max_time_s": 5.0, "min_time_s": 0.05},
+    )
     assert [m.deployment for m in res.measurements] == ["torch-fp32", "onnxruntime-fp32"]
-    assert all(m.ok and m.source == "measured" and m.latency.n >= 10 for m in res.measurements), \
-        [(m.deployment, m.ok, m.source, m.latency.n if m.latency else None, m.error) for m in res.measurements]
-    assert all(m.accuracy is None for m in res.measurements)  # untrained weights: no accuracy claimed
+    assert all(m.ok and m.source == "measured" and m.latency.n >= 10 for m in res.measurements), [
+        (m.deployment, m.ok, m.source, m.latency.n if m.latency else None, m.error)
+        for m in res.measurements
+    ]
+    assert all(
+        m.accuracy is None for m in res.measurements
+    )  # untrained weights: no accuracy claimed
     html = d.profiles_html.value
     assert "ms measured here" in html
-    assert "measured on this host" in d.measure_html.value and "untrained weights" in d.measure_html.value
+    assert (
+        "measured on this host" in d.measure_html.value
+        and "untrained weights" in d.measure_html.value
+    )
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +232,10 @@ def test_add_to_study_runs_the_study_pipeline(one_trial_study):
     assert detail.state == "COMPLETE" and detail.designed
     assert detail.spec == d.value
     keys = detail.keys()
-    assert keys == sorted(f"host-cpu/torch/{dep}" for dep in ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static"))
+    assert keys == sorted(
+        f"host-cpu/torch/{dep}"
+        for dep in ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-static")
+    )
     m = detail.measurement("host-cpu/torch/onnxruntime-int8-static")
     assert m.ok and m.source == "measured" and m.receipt["warmup"] == 2 and m.meta["artifact_id"]
     assert 0 < m.accuracy <= 1 and detail.user_attrs["train"]["epochs"] >= 1
@@ -192,5 +247,8 @@ def test_add_to_study_runs_the_study_pipeline(one_trial_study):
     assert star and all(int(ex.index.numbers[r]) == 1 for s in star for r in s.rows[s.designed])
     # a spec for other data is refused before anything runs
     d.value = ArchSpec((64,), 10, (Dense(8),))
-    with pytest.raises(ConfigError, match=r"takes \(64,\) with 10 classes, but study 'design' uses data of shape \(1, 8, 8\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"takes \(64,\) with 10 classes, but study 'design' uses data of shape \(1, 8, 8\)",
+    ):
         d.add_to_study()

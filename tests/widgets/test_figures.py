@@ -46,7 +46,9 @@ def test_front_mask_matches_the_reference_sweep(seed):
 def test_fronts_equal_the_full_results_path(index, synthetic_url):
     """Per deployment, the explorer's front is the set StudyResults.front computes from every trial."""
     results = load_results(open_study("syn", synthetic_url))
-    info = explorer_info(index, x="latency", y="accuracy", profile="host-cpu", color_by="deployment")
+    info = explorer_info(
+        index, x="latency", y="accuracy", profile="host-cpu", color_by="deployment"
+    )
     assert info.keys == [k for k in index.tables if k.startswith("host-cpu/")]
     for s in info.series:
         if s.role != "front":
@@ -71,7 +73,10 @@ def test_predicted_points_are_hollow_and_labelled(index):
     assert all(t["type"] == "scattergl" for t in traces)
     assert "(predicted)" in pred[0]["hovertext"][0] and "p90" in pred[0]["hovertext"][0]
     front = [t for t in traces if t["meta"]["role"] == "front"]
-    assert front and all(t["marker"]["symbol"] in ("diamond-open",) or set(t["marker"]["symbol"]) == {"diamond-open"} for t in front)
+    assert front and all(
+        t["marker"]["symbol"] in ("diamond-open",) or set(t["marker"]["symbol"]) == {"diamond-open"}
+        for t in front
+    )
 
 
 def test_hover_shows_architecture_figures_and_spread(index):
@@ -81,9 +86,19 @@ def test_hover_shows_architecture_figures_and_spread(index):
     key = info.keys[int(s.keyidx[0])]
     row, t = s.rows[7], index.tables[key]
     assert text[7] == index.arch[row] and customdata[7] == index.numbers[row]
-    assert f"p50 {t['latency_p50_ms'][row]:.4g} ms · p90 {t['latency_p90_ms'][row]:.4g} ms (measured)" in figures[7]
-    assert f"acc {t['accuracy'][row]:.4f}" in figures[7] and "KiB" in figures[7] and "MACs" in figures[7]
-    assert template == f"<b>trial %{{customdata}}</b> · {_key_label(key)}<br>%{{text}}<br>%{{hovertext}}"
+    assert (
+        f"p50 {t['latency_p50_ms'][row]:.4g} ms · p90 {t['latency_p90_ms'][row]:.4g} ms (measured)"
+        in figures[7]
+    )
+    assert (
+        f"acc {t['accuracy'][row]:.4f}" in figures[7]
+        and "KiB" in figures[7]
+        and "MACs" in figures[7]
+    )
+    assert (
+        template
+        == f"<b>trial %{{customdata}}</b> · {_key_label(key)}<br>%{{text}}<br>%{{hovertext}}"
+    )
     assert figures_text(index, key) is figures_text(index, key)  # built once per key
     # several deployments in one trace: each point names its own; predicted figures say so
     mixed = explorer_info(index, profile=None, color_by="framework", constraints={"latency": 1e-6})
@@ -112,7 +127,9 @@ def test_missing_figures_show_as_not_available(index):
 
 def test_constraints_exclude_exactly_the_violating_points(index):
     bound_lat, bound_acc = 0.3, 0.9
-    info = explorer_info(index, profile="host-cpu", constraints={"latency": bound_lat, "accuracy": bound_acc})
+    info = explorer_info(
+        index, profile="host-cpu", constraints={"latency": bound_lat, "accuracy": bound_acc}
+    )
     expected_ok = 0
     for k in info.keys:
         _rows, xs, ys, _ = index.points(k)
@@ -138,7 +155,9 @@ def test_unknown_values_are_excluded_by_a_budget_on_them(index):
     saved = index.tables[key]["peak_memory_bytes"].copy()
     try:
         index.tables[key]["peak_memory_bytes"][:10] = np.nan
-        info = explorer_info(index, profile="host-cpu", deployment=key.split("/", 2)[2], constraints={"memory": 1e9})
+        info = explorer_info(
+            index, profile="host-cpu", deployment=key.split("/", 2)[2], constraints={"memory": 1e9}
+        )
         assert info.n_points - info.n_feasible == 10
     finally:
         index.tables[key]["peak_memory_bytes"][:] = saved
@@ -170,9 +189,13 @@ def test_axes_carry_objective_names_and_units(index):
 
 
 def test_bad_arguments_name_what_is_expected(index):
-    with pytest.raises(ValueError, match="unknown objective 'speed'; expected one of: accuracy, latency"):
+    with pytest.raises(
+        ValueError, match="unknown objective 'speed'; expected one of: accuracy, latency"
+    ):
         explorer_info(index, x="speed")
-    with pytest.raises(ValueError, match="unknown profile 'nope'; this study has: host-cpu, edge-sim"):
+    with pytest.raises(
+        ValueError, match="unknown profile 'nope'; this study has: host-cpu, edge-sim"
+    ):
         explorer_info(index, profile="nope")
     with pytest.raises(ValueError, match="color_by must be one of"):
         explorer_info(index, color_by="colour")
@@ -181,7 +204,9 @@ def test_bad_arguments_name_what_is_expected(index):
 
 
 def test_explorer_figure_is_a_plain_plotly_figure(index, synthetic_url, tmp_path):
-    fig = explorer_figure("syn", storage=synthetic_url, facet_by="deployment", constraints={"latency": 0.5})
+    fig = explorer_figure(
+        "syn", storage=synthetic_url, facet_by="deployment", constraints={"latency": 0.5}
+    )
     assert isinstance(fig, go.Figure)
     assert all(isinstance(t, go.Scattergl) for t in fig.data)
     out = tmp_path / "explorer.html"
@@ -197,15 +222,27 @@ def test_explorer_figure_is_a_plain_plotly_figure(index, synthetic_url, tmp_path
 def test_layer_breakdown_sums_to_the_spec_cost():
     from workbench.arch import ArchSpec, ConvBN, InvertedResidual, cost_summary
 
-    spec = ArchSpec((3, 32, 32), 10, (ConvBN(16, stride=2), InvertedResidual(24, 4, 3, 2), InvertedResidual(24, 4, 3)))
+    spec = ArchSpec(
+        (3, 32, 32),
+        10,
+        (ConvBN(16, stride=2), InvertedResidual(24, 4, 3, 2), InvertedResidual(24, 4, 3)),
+    )
     cost = cost_summary(spec)
     info = layer_breakdown_info(spec, metric="macs")
     assert sum(info.series[0].values) == cost.macs
     assert info.series[0].label == "MACs per layer (from the spec)"
     p = layer_breakdown_info(spec, metric="params")
     assert sum(p.series[0].values) == cost.params
-    measured = {"names": ["Conv a", "Conv b"], "values_ms": [0.1, 0.2], "label": "latency per operator (measured, ONNX Runtime profiler)"}
-    predicted = {"names": ["blocks.0.conv"], "values_ms": [0.05], "label": "latency per layer (predicted for x)"}
+    measured = {
+        "names": ["Conv a", "Conv b"],
+        "values_ms": [0.1, 0.2],
+        "label": "latency per operator (measured, ONNX Runtime profiler)",
+    }
+    predicted = {
+        "names": ["blocks.0.conv"],
+        "values_ms": [0.05],
+        "label": "latency per layer (predicted for x)",
+    }
     both = layer_breakdown_info(spec, measured=measured, predicted=predicted)
     assert [s.kind for s in both.series] == ["cost", "measured", "predicted"]
     assert both.totals["measured_ms"] == pytest.approx(0.3)

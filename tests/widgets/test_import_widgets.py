@@ -12,7 +12,9 @@ def test_widgets_import_no_runtime():
         f"print(','.join(m for m in {RUNTIMES!r} if m in sys.modules)); "
         "print(all(hasattr(w, n) for n in w.__all__))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     assert out[0] == "" and out[1] == "True"
 
 

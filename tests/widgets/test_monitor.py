@@ -53,7 +53,11 @@ def test_runs_in_the_background_with_live_progress_and_fronts(tmp_path):
     index = load_index(cfg.storage_url(), "live")
     drawn = sum(len(t.x) for t in mon.figure.data if t.meta["role"] in ("measured", "predicted"))
     # every deployment measured, the host profile's recipe (int8 static) among them
-    assert drawn == sum(len(index.points(k)[0]) for k in index.tables) == 2 * len(cfg.profile_deployments(cfg.hardware[0]))
+    assert (
+        drawn
+        == sum(len(index.points(k)[0]) for k in index.tables)
+        == 2 * len(cfg.profile_deployments(cfg.hardware[0]))
+    )
     assert any(t.meta["role"] == "front" and len(t.x) for t in mon.figure.data)
     assert mon.start_button.disabled is False and mon.stop_button.disabled is True
 
@@ -91,14 +95,26 @@ def test_stop_now_interrupts_the_trial_which_does_not_count(tmp_path):
 
 def test_bad_input_and_failures_are_reported(tmp_path):
     with pytest.raises(ConfigError):
-        StudyMonitor({"schema": 1, "study": {"name": "x", "sampler": "annealing"}, "space": {"family": "mlp"}})
+        StudyMonitor(
+            {
+                "schema": 1,
+                "study": {"name": "x", "sampler": "annealing"},
+                "space": {"family": "mlp"},
+            }
+        )
     with pytest.raises(TypeError, match="YAML path, a mapping or a StudyConfig"):
         StudyMonitor(42)
     cfg = tiny_study_config(tmp_path, "bad", 1, **FAST)
-    mon = StudyMonitor(cfg, storage="sqlite:////proc/no-such-dir/x.db", measure_memory=False, write=False)
+    mon = StudyMonitor(
+        cfg, storage="sqlite:////proc/no-such-dir/x.db", measure_memory=False, write=False
+    )
     with pytest.raises(RuntimeError, match="not been started"):
         mon.wait()
     mon.start()
     with pytest.raises(StorageError, match="cannot"):
         mon.wait()
-    assert mon.state == "failed" and "StorageError" in mon.message.value and mon.progress.bar_style == "danger"
+    assert (
+        mon.state == "failed"
+        and "StorageError" in mon.message.value
+        and mon.progress.bar_style == "danger"
+    )

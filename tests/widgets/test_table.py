@@ -14,12 +14,15 @@ COLS = (("trial", "trial", "int"), ("acc", "accuracy", "float"), ("name", "name"
 
 def _table(**kw) -> SortableTable:
     t = SortableTable(COLS, empty="nothing yet", **kw)
-    t.set_records([
-        {"trial": 3, "acc": 0.9, "name": "b"},
-        {"trial": 1, "acc": None, "name": "c"},
-        {"trial": 2, "acc": 0.95, "name": "a"},
-        {"trial": 4, "acc": float("nan"), "name": "d"},
-    ], caption="selection")
+    t.set_records(
+        [
+            {"trial": 3, "acc": 0.9, "name": "b"},
+            {"trial": 1, "acc": None, "name": "c"},
+            {"trial": 2, "acc": 0.95, "name": "a"},
+            {"trial": 4, "acc": float("nan"), "name": "d"},
+        ],
+        caption="selection",
+    )
     return t
 
 

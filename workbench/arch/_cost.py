@@ -75,7 +75,15 @@ class _Lowering:
         self.layers: list[LayerCost] = []
 
     def conv(
-        self, name: str, shape: tuple[int, ...], out_c: int, k: int, s: int, groups: int, act: str, bn: bool = True
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        out_c: int,
+        k: int,
+        s: int,
+        groups: int,
+        act: str,
+        bn: bool = True,
     ) -> tuple[int, ...]:
         c, h, w = shape
         out = (out_c, math.ceil(h / s), math.ceil(w / s))
@@ -105,7 +113,9 @@ def layer_costs(spec: ArchSpec) -> list[LayerCost]:
         p = f"blocks.{i}"
         if isinstance(block, ConvBN):
             g = block.groups_for(shape[0])
-            shape = low.conv(p, shape, block.out_channels, block.kernel, block.stride, g, block.activation)
+            shape = low.conv(
+                p, shape, block.out_channels, block.kernel, block.stride, g, block.activation
+            )
         elif isinstance(block, InvertedResidual):
             x_in = shape
             hidden = block.hidden_for(shape[0])
@@ -134,13 +144,24 @@ def layer_costs(spec: ArchSpec) -> list[LayerCost]:
         elif isinstance(block, Pool):
             c, hh, ww = shape
             pooled = (c, math.ceil(hh / block.stride), math.ceil(ww / block.stride))
-            low.layers.append(LayerCost(f"{p}.pool", "pool", shape, pooled, 0, 0, block.kernel, block.stride))
+            low.layers.append(
+                LayerCost(f"{p}.pool", "pool", shape, pooled, 0, 0, block.kernel, block.stride)
+            )
             shape = pooled
         elif isinstance(block, Dense):
             if len(shape) == 3:
                 shape = _to_vector(low, p, shape, pool=seen_spatial)
             out = (block.units,)
-            low.layers.append(LayerCost(f"{p}.fc", "linear", shape, out, shape[0] * block.units + block.units, shape[0] * block.units))
+            low.layers.append(
+                LayerCost(
+                    f"{p}.fc",
+                    "linear",
+                    shape,
+                    out,
+                    shape[0] * block.units + block.units,
+                    shape[0] * block.units,
+                )
+            )
             if block.batchnorm:
                 low.layers.append(LayerCost(f"{p}.bn", "bn", out, out, 2 * block.units, 0))
             if block.activation != "none":
@@ -160,7 +181,9 @@ def layer_costs(spec: ArchSpec) -> list[LayerCost]:
     return low.layers
 
 
-def _to_vector(low: _Lowering, prefix: str, shape: tuple[int, ...], *, pool: bool) -> tuple[int, ...]:
+def _to_vector(
+    low: _Lowering, prefix: str, shape: tuple[int, ...], *, pool: bool
+) -> tuple[int, ...]:
     out: tuple[int, ...]
     if pool:
         out = (shape[0],)
@@ -210,7 +233,10 @@ def cost_summary(spec: ArchSpec, layers: list[LayerCost] | None = None) -> CostS
             for j in idxs:
                 kept[j] = first.input_elems * 4
     peak = max(
-        (layer.input_elems * 4 + layer.output_elems * 4 + kept[i] for i, layer in enumerate(low_layers)),
+        (
+            layer.input_elems * 4 + layer.output_elems * 4 + kept[i]
+            for i, layer in enumerate(low_layers)
+        ),
         default=0,
     )
     params = sum(layer.params for layer in low_layers)

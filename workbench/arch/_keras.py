@@ -77,7 +77,9 @@ class _Builder:
 
     def _linear_init(self, name: str, fan_in: int, part: str) -> Any:
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        return self.keras.initializers.RandomUniform(-bound, bound, seed=self._seed(f"{name}/{part}"))
+        return self.keras.initializers.RandomUniform(
+            -bound, bound, seed=self._seed(f"{name}/{part}")
+        )
 
     # -- primitives ----------------------------------------------------------------------------
     def activation(self, x: Any, name: str, act: str) -> Any:
@@ -91,7 +93,9 @@ class _Builder:
         keras_name = {"silu": "silu", "hardswish": "hard_swish", "gelu": "gelu"}[act]
         return L.Activation(keras_name, name=name)(x)
 
-    def conv_bn(self, x: Any, name: str, cin: int, cout: int, k: int, s: int, groups: int, act: str) -> Any:
+    def conv_bn(
+        self, x: Any, name: str, cin: int, cout: int, k: int, s: int, groups: int, act: str
+    ) -> Any:
         L = self.layers
         padding = "same"
         if s > 1 and k > 1:
@@ -100,10 +104,25 @@ class _Builder:
         init = self._conv_init(f"{name}.conv", cout, k)
         if groups == cin and groups > 1:  # depthwise; PyTorch's channel order c * m + j matches
             x = L.DepthwiseConv2D(
-                k, s, padding=padding, depth_multiplier=cout // cin, use_bias=False, depthwise_initializer=init, name=f"{name}.conv"
+                k,
+                s,
+                padding=padding,
+                depth_multiplier=cout // cin,
+                use_bias=False,
+                depthwise_initializer=init,
+                name=f"{name}.conv",
             )(x)
         else:
-            x = L.Conv2D(cout, k, s, padding=padding, groups=groups, use_bias=False, kernel_initializer=init, name=f"{name}.conv")(x)
+            x = L.Conv2D(
+                cout,
+                k,
+                s,
+                padding=padding,
+                groups=groups,
+                use_bias=False,
+                kernel_initializer=init,
+                name=f"{name}.conv",
+            )(x)
         x = L.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}.bn")(x)
         return self.activation(x, f"{name}.act", act)
 
@@ -135,13 +154,17 @@ class _Builder:
             shape = shapes[i]
             cin = shape[0]
             if isinstance(b, ConvBN):
-                x = self.conv_bn(x, p, cin, b.out_channels, b.kernel, b.stride, b.groups_for(cin), b.activation)
+                x = self.conv_bn(
+                    x, p, cin, b.out_channels, b.kernel, b.stride, b.groups_for(cin), b.activation
+                )
             elif isinstance(b, InvertedResidual):
                 hidden = b.hidden_for(cin)
                 h = x
                 if b.expansion != 1:
                     h = self.conv_bn(h, f"{p}.expand", cin, hidden, 1, 1, 1, b.activation)
-                h = self.conv_bn(h, f"{p}.dw", hidden, hidden, b.kernel, b.stride, hidden, b.activation)
+                h = self.conv_bn(
+                    h, f"{p}.dw", hidden, hidden, b.kernel, b.stride, hidden, b.activation
+                )
                 h = self.conv_bn(h, f"{p}.project", hidden, b.out_channels, 1, 1, 1, "none")
                 x = L.Add(name=f"{p}.add")([x, h]) if b.has_residual(cin) else h
             elif isinstance(b, (BasicBlock, Bottleneck)):
@@ -153,7 +176,11 @@ class _Builder:
                     h = self.conv_bn(x, f"{p}.conv1", cin, b.width, 1, 1, 1, "relu")
                     h = self.conv_bn(h, f"{p}.conv2", b.width, b.width, 3, b.stride, 1, "relu")
                     h = self.conv_bn(h, f"{p}.conv3", b.width, cout, 1, 1, 1, "none")
-                skip = self.conv_bn(x, f"{p}.shortcut", cin, cout, 1, b.stride, 1, "none") if b.has_projection(cin) else x
+                skip = (
+                    self.conv_bn(x, f"{p}.shortcut", cin, cout, 1, b.stride, 1, "none")
+                    if b.has_projection(cin)
+                    else x
+                )
                 x = L.Add(name=f"{p}.add")([h, skip])
                 x = L.ReLU(name=f"{p}.act")(x)
             elif isinstance(b, Pool):
@@ -171,10 +198,14 @@ class _Builder:
                     features = shape[0] if seen_spatial else int(math.prod(shape))
                 x = self.linear(x, f"{p}.fc", features, b.units)
                 if b.batchnorm:
-                    x = L.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{p}.bn")(x)
+                    x = L.BatchNormalization(
+                        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{p}.bn"
+                    )(x)
                 x = self.activation(x, f"{p}.act", b.activation)
                 if b.dropout > 0:
-                    x = L.Dropout(b.dropout, seed=self._seed(f"{p}.dropout"), name=f"{p}.dropout")(x)
+                    x = L.Dropout(b.dropout, seed=self._seed(f"{p}.dropout"), name=f"{p}.dropout")(
+                        x
+                    )
             else:  # pragma: no cover - every block type is handled above
                 raise TypeError(f"unhandled block {b!r}")
             seen_spatial = seen_spatial or b.spatial
@@ -182,7 +213,9 @@ class _Builder:
         if len(final) == 3:
             x = self.to_vector(x, "head", final, pool=seen_spatial)
         if spec.head_dropout > 0:
-            x = L.Dropout(spec.head_dropout, seed=self._seed("head.dropout"), name="head.dropout")(x)
+            x = L.Dropout(spec.head_dropout, seed=self._seed("head.dropout"), name="head.dropout")(
+                x
+            )
         x = self.linear(x, "head.fc", spec.head_in_features, spec.num_classes)
         return keras.Model(inputs, x, name=_model_name(spec))
 

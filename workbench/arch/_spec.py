@@ -211,9 +211,13 @@ class Dense(Block):
         _check_int("dense", "units", self.units)
         _check_act("dense", self.activation)
         if not isinstance(self.batchnorm, bool):
-            raise ConfigError(f"expected true or false, got {self.batchnorm!r}", field="dense.batchnorm")
+            raise ConfigError(
+                f"expected true or false, got {self.batchnorm!r}", field="dense.batchnorm"
+            )
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"expected a number in [0, 1), got {self.dropout!r}", field="dense.dropout")
+            raise ConfigError(
+                f"expected a number in [0, 1), got {self.dropout!r}", field="dense.dropout"
+            )
 
     def out_channels_for(self, in_channels: int) -> int:
         return self.units
@@ -263,13 +267,16 @@ def block_from_dict(data: Mapping[str, Any], *, where: str = "block") -> Block:
     unknown = [k for k in data if k != "type" and k not in names]
     if unknown:
         raise ConfigError(
-            f"unknown key; expected one of: {', '.join(sorted(names))}", field=f"{where}.{unknown[0]}"
+            f"unknown key; expected one of: {', '.join(sorted(names))}",
+            field=f"{where}.{unknown[0]}",
         )
     try:
         block = cls(**{k: v for k, v in data.items() if k != "type"})
     except TypeError as err:
         missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING]
-        raise ConfigError(f"missing field(s) {', '.join(missing) or str(err)}", field=where) from None
+        raise ConfigError(
+            f"missing field(s) {', '.join(missing) or str(err)}", field=where
+        ) from None
     try:
         block.validate()
     except ConfigError as err:
@@ -306,14 +313,24 @@ class ArchSpec:
                 f"expected (C, H, W) or (features,) with positive sizes, got {self.input_shape}",
                 field="input_shape",
             )
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise ConfigError(f"expected an integer >= 2, got {self.num_classes!r}", field="num_classes")
+        if (
+            isinstance(self.num_classes, bool)
+            or not isinstance(self.num_classes, int)
+            or self.num_classes < 2
+        ):
+            raise ConfigError(
+                f"expected an integer >= 2, got {self.num_classes!r}", field="num_classes"
+            )
         if not 0.0 <= float(self.head_dropout) < 1.0:
-            raise ConfigError(f"expected a number in [0, 1), got {self.head_dropout!r}", field="head_dropout")
+            raise ConfigError(
+                f"expected a number in [0, 1), got {self.head_dropout!r}", field="head_dropout"
+            )
         seen_dense = False
         for i, block in enumerate(self.blocks):
             if not isinstance(block, Block):
-                raise ConfigError(f"expected a Block, got {type(block).__name__}", field=f"blocks[{i}]")
+                raise ConfigError(
+                    f"expected a Block, got {type(block).__name__}", field=f"blocks[{i}]"
+                )
             try:
                 block.validate()
             except ConfigError as err:
@@ -398,11 +415,16 @@ class ArchSpec:
             raise ConfigError(f"expected a mapping, got {type(data).__name__}", field="spec")
         schema = data.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
-            raise ConfigError(f"unsupported schema {schema!r}; this version reads {SCHEMA_VERSION}", field="schema")
+            raise ConfigError(
+                f"unsupported schema {schema!r}; this version reads {SCHEMA_VERSION}",
+                field="schema",
+            )
         known = {"schema", "name", "family", "input_shape", "num_classes", "head_dropout", "blocks"}
         unknown = [k for k in data if k not in known]
         if unknown:
-            raise ConfigError(f"unknown key; expected one of: {', '.join(sorted(known))}", field=unknown[0])
+            raise ConfigError(
+                f"unknown key; expected one of: {', '.join(sorted(known))}", field=unknown[0]
+            )
         for key in ("input_shape", "num_classes"):
             if key not in data:
                 raise ConfigError("missing", field=key)
@@ -410,12 +432,16 @@ class ArchSpec:
         if not isinstance(blocks_data, Sequence) or isinstance(blocks_data, (str, bytes)):
             raise ConfigError(f"expected a list of blocks, got {blocks_data!r}", field="blocks")
         shape = data["input_shape"]
-        if not isinstance(shape, Sequence) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        if not isinstance(shape, Sequence) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in shape
+        ):
             raise ConfigError(f"expected a list of integers, got {shape!r}", field="input_shape")
         return cls(
             input_shape=tuple(shape),
             num_classes=data["num_classes"],
-            blocks=tuple(block_from_dict(b, where=f"blocks[{i}]") for i, b in enumerate(blocks_data)),
+            blocks=tuple(
+                block_from_dict(b, where=f"blocks[{i}]") for i, b in enumerate(blocks_data)
+            ),
             head_dropout=float(data.get("head_dropout", 0.0)),
             name=str(data.get("name", "")),
             family=str(data.get("family", "")),
@@ -438,7 +464,7 @@ class ArchSpec:
         """A compact one-line description, e.g. ``mobilenet: c16 ir24e4k3s2 ir24e4k3 fc10``."""
         tokens = [_token(b) for b in self.blocks]
         if len(tokens) > max_tokens:
-            tokens = [*tokens[:max_tokens - 2], f"...+{len(tokens) - max_tokens + 1}", tokens[-1]]
+            tokens = [*tokens[: max_tokens - 2], f"...+{len(tokens) - max_tokens + 1}", tokens[-1]]
         label = self.name or self.family or "spec"
         return f"{label}: {' '.join([*tokens, f'fc{self.num_classes}'])}"
 

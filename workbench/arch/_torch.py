@@ -99,7 +99,9 @@ def _classes(torch: Any) -> dict[str, Any]:
                 self.conv1 = conv_bn(cin, b.width, 1, 1, 1, "relu")
                 self.conv2 = conv_bn(b.width, b.width, 3, b.stride, 1, "relu")
                 self.conv3 = conv_bn(b.width, cout, 1, 1, 1, "none")
-            self.shortcut = conv_bn(cin, cout, 1, b.stride, 1, "none") if b.has_projection(cin) else None
+            self.shortcut = (
+                conv_bn(cin, cout, 1, b.stride, 1, "none") if b.has_projection(cin) else None
+            )
             self.act = nn.ReLU()
 
         def forward(self, x: Any) -> Any:
@@ -183,7 +185,11 @@ def _classes(torch: Any) -> dict[str, Any]:
             for i, b in enumerate(spec.blocks):
                 cin = shapes[i][0]
                 if isinstance(b, ConvBN):
-                    blocks.append(conv_bn(cin, b.out_channels, b.kernel, b.stride, b.groups_for(cin), b.activation))
+                    blocks.append(
+                        conv_bn(
+                            cin, b.out_channels, b.kernel, b.stride, b.groups_for(cin), b.activation
+                        )
+                    )
                 elif isinstance(b, InvertedResidual):
                     blocks.append(InvertedResidualModule(cin, b))
                 elif isinstance(b, (BasicBlock, Bottleneck)):

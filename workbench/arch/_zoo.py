@@ -45,12 +45,26 @@ def mobilenet_stages(
         k = stage[4] if len(stage) > 4 else 3
         for j in range(n):
             blocks.append(
-                InvertedResidual(out_channels=c, expansion=t, kernel=k, stride=s if j == 0 else 1, activation=activation)
+                InvertedResidual(
+                    out_channels=c,
+                    expansion=t,
+                    kernel=k,
+                    stride=s if j == 0 else 1,
+                    activation=activation,
+                )
             )
     return blocks
 
 
-_MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+_MBV2 = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
 
 
 def mobilenet_v2(
@@ -89,7 +103,9 @@ def resnet(
     name: str = "",
 ) -> ArchSpec:
     """A ResNet of ``basic`` or ``bottleneck`` blocks; stage ``i`` has ``depths[i]`` blocks."""
-    blocks: list[Block] = [ConvBN(stem_channels, kernel=stem_kernel, stride=stem_stride, activation="relu")]
+    blocks: list[Block] = [
+        ConvBN(stem_channels, kernel=stem_kernel, stride=stem_stride, activation="relu")
+    ]
     if stem_pool:
         blocks.append(Pool("max", 3, 2))
     for i, (depth, width) in enumerate(zip(depths, widths)):
@@ -102,23 +118,43 @@ def resnet(
             else:
                 raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
     return ArchSpec(
-        input_shape=input_shape, num_classes=num_classes, blocks=tuple(blocks), name=name, family="resnet"
+        input_shape=input_shape,
+        num_classes=num_classes,
+        blocks=tuple(blocks),
+        name=name,
+        family="resnet",
     )
 
 
-def resnet18(input_shape: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000) -> ArchSpec:
+def resnet18(
+    input_shape: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000
+) -> ArchSpec:
     """ResNet-18 (He et al. 2016); 11,689,512 parameters at 1000 classes."""
-    return resnet("basic", (2, 2, 2, 2), input_shape=input_shape, num_classes=num_classes, name="resnet18")
+    return resnet(
+        "basic", (2, 2, 2, 2), input_shape=input_shape, num_classes=num_classes, name="resnet18"
+    )
 
 
-def resnet34(input_shape: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000) -> ArchSpec:
+def resnet34(
+    input_shape: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000
+) -> ArchSpec:
     """ResNet-34; 21,797,672 parameters at 1000 classes."""
-    return resnet("basic", (3, 4, 6, 3), input_shape=input_shape, num_classes=num_classes, name="resnet34")
+    return resnet(
+        "basic", (3, 4, 6, 3), input_shape=input_shape, num_classes=num_classes, name="resnet34"
+    )
 
 
-def resnet50(input_shape: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000) -> ArchSpec:
+def resnet50(
+    input_shape: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000
+) -> ArchSpec:
     """ResNet-50 (v1.5: stride on the 3x3); 25,557,032 parameters at 1000 classes."""
-    return resnet("bottleneck", (3, 4, 6, 3), input_shape=input_shape, num_classes=num_classes, name="resnet50")
+    return resnet(
+        "bottleneck",
+        (3, 4, 6, 3),
+        input_shape=input_shape,
+        num_classes=num_classes,
+        name="resnet50",
+    )
 
 
 def mlp(
@@ -131,5 +167,9 @@ def mlp(
     batchnorm: bool = False,
 ) -> ArchSpec:
     """A multi-layer perceptron; image inputs are flattened."""
-    blocks = tuple(Dense(units=u, activation=activation, dropout=dropout, batchnorm=batchnorm) for u in hidden)
-    return ArchSpec(input_shape=input_shape, num_classes=num_classes, blocks=blocks, name="mlp", family="mlp")
+    blocks = tuple(
+        Dense(units=u, activation=activation, dropout=dropout, batchnorm=batchnorm) for u in hidden
+    )
+    return ArchSpec(
+        input_shape=input_shape, num_classes=num_classes, blocks=blocks, name="mlp", family="mlp"
+    )

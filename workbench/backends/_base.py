@@ -83,13 +83,17 @@ class Deployment:
         if isinstance(value, Mapping):
             extra = set(value) - {"backend", "precision", "options"}
             if extra:
-                raise ConfigError(f"unknown key {sorted(extra)[0]!r}; expected backend, precision, options")
+                raise ConfigError(
+                    f"unknown key {sorted(extra)[0]!r}; expected backend, precision, options"
+                )
             if "backend" not in value or "precision" not in value:
                 raise ConfigError("a deployment needs 'backend' and 'precision'")
             options = value.get("options") or {}
             if not isinstance(options, Mapping):
                 raise ConfigError(f"options must be a mapping, got {options!r}")
-            return cls(str(value["backend"]), str(value["precision"]), tuple(sorted(options.items())))
+            return cls(
+                str(value["backend"]), str(value["precision"]), tuple(sorted(options.items()))
+            )
         raise ConfigError(f"expected a deployment name or mapping, got {value!r}")
 
 
@@ -143,7 +147,9 @@ class Artifact:
     def from_dict(cls, d: Mapping[str, Any]) -> Artifact:
         dep = d["deployment"]
         return cls(
-            deployment=Deployment(dep["backend"], dep["precision"], tuple(sorted((dep.get("options") or {}).items()))),
+            deployment=Deployment(
+                dep["backend"], dep["precision"], tuple(sorted((dep.get("options") or {}).items()))
+            ),
             framework=d["framework"],
             path=Path(d["path"]) if d.get("path") else None,
             input_shape=tuple(d["input_shape"]),
@@ -234,7 +240,9 @@ class CompileContext:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     reference_accuracy: float | None = None  # float model's validation accuracy
-    max_accuracy_drop: float = 0.01  # fraction (0.01 = 1 point) tolerated when choosing int8 settings
+    max_accuracy_drop: float = (
+        0.01  # fraction (0.01 = 1 point) tolerated when choosing int8 settings
+    )
     threads: Threads = field(default_factory=Threads)
     isa_flags: tuple[str, ...] = ()
 
@@ -285,7 +293,9 @@ class Backend(abc.ABC):
         unknown = [k for k, _ in deployment.options if k not in self.options]
         if unknown:
             known = ", ".join(self.options) or "(none)"
-            raise ConfigError(f"backend {self.name!r} has no option {unknown[0]!r}; options: {known}")
+            raise ConfigError(
+                f"backend {self.name!r} has no option {unknown[0]!r}; options: {known}"
+            )
 
     def available(self) -> bool:
         from workbench._imports import is_available

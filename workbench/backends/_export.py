@@ -28,7 +28,10 @@ OUTPUT_NAME = "logits"
 @contextlib.contextmanager
 def quiet() -> Any:
     """Silence exporters' progress prints, warnings and log lines (errors still propagate)."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "torch._export")]
+    loggers = [
+        logging.getLogger(n)
+        for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "torch._export")
+    ]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -55,7 +58,9 @@ def torch_exported_program(source: ModelSource) -> Any:
             with quiet():
                 ep = torch.export.export(model, example, dynamic_shapes=({0: batch},), strict=False)
         except Exception as err:
-            raise DeploymentError("export", f"torch.export: {type(err).__name__}: {_first_line(err)}") from err
+            raise DeploymentError(
+                "export", f"torch.export: {type(err).__name__}: {_first_line(err)}"
+            ) from err
         source.export_meta["torch_export_s"] = round(time.perf_counter() - start, 3)
         return ep
 
@@ -101,10 +106,19 @@ def _torch_to_onnx(source: ModelSource, out: Path) -> Path:
             ep = torch_exported_program(source)
             with quiet():
                 torch.onnx.export(
-                    ep, f=str(out), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                    dynamo=True, external_data=False, verbose=False, optimize=True,
+                    ep,
+                    f=str(out),
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    dynamo=True,
+                    external_data=False,
+                    verbose=False,
+                    optimize=True,
                 )
-            source.export_meta.update(onnx_exporter="torch.onnx (dynamo)", onnx_export_s=round(time.perf_counter() - start, 3))
+            source.export_meta.update(
+                onnx_exporter="torch.onnx (dynamo)",
+                onnx_export_s=round(time.perf_counter() - start, 3),
+            )
             return out
         except Exception as err:  # the TorchScript exporter may still manage
             errors.append(f"dynamo: {type(err).__name__}: {_first_line(err)}")
@@ -115,8 +129,14 @@ def _torch_to_onnx(source: ModelSource, out: Path) -> Path:
         example = torch.from_numpy(source.example_input(batch=1))
         with quiet():
             torch.onnx.export(
-                model, (example,), str(out), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=17,
+                model,
+                (example,),
+                str(out),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamo=False,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=17,
             )
     except Exception as err:
         errors.append(f"torchscript: {type(err).__name__}: {_first_line(err)}")

@@ -60,18 +60,28 @@ def choose_int8(
             if give_up(err):
                 break
             continue
-        record: dict[str, Any] = {"scheme": describe(scheme), "quantize_s": round(time.perf_counter() - start, 3), "path": candidate}
+        record: dict[str, Any] = {
+            "scheme": describe(scheme),
+            "quantize_s": round(time.perf_counter() - start, 3),
+            "path": candidate,
+        }
         if accuracy is not None:
             record["val_accuracy"] = accuracy(candidate)
         tries.append(record)
-        if "val_accuracy" not in record or reference is None or reference - record["val_accuracy"] <= max_drop:
+        if (
+            "val_accuracy" not in record
+            or reference is None
+            or reference - record["val_accuracy"] <= max_drop
+        ):
             chosen = record
             break
     good = [t for t in tries if "path" in t]
     if not good:
         if reraise_lone and len(failures) == 1 and isinstance(failures[0], DeploymentError):
             raise failures[0]
-        raise DeploymentError("quantize", "; ".join(f"{t['scheme']['label']}: {t['error']}" for t in tries))
+        raise DeploymentError(
+            "quantize", "; ".join(f"{t['scheme']['label']}: {t['error']}" for t in tries)
+        )
     within = chosen is not None
     if chosen is None:  # none within tolerance: keep the most accurate, and say so
         chosen = max(good, key=lambda t: t.get("val_accuracy", -1.0))

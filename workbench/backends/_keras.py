@@ -42,7 +42,10 @@ def keras_file(source: ModelSource) -> tuple[Any, str | None]:
             source.model.save(str(path))
         except Exception as err:  # noqa: BLE001 - measured without a file; the reason is kept
             text = str(err).strip().splitlines()
-            return None, f"the model cannot be saved as .keras: {type(err).__name__}: {text[0][:300] if text else ''}"
+            return (
+                None,
+                f"the model cannot be saved as .keras: {type(err).__name__}: {text[0][:300] if text else ''}",
+            )
         return path, None
 
     return source.cached("keras_file", make)
@@ -52,7 +55,9 @@ def _load_model(artifact: Artifact) -> Any:
     if artifact.live is not None:
         return artifact.live
     if artifact.path is None:
-        raise ConfigError(f"no model file: {artifact.meta.get('no_file_reason', 'the model was not saved')}")
+        raise ConfigError(
+            f"no model file: {artifact.meta.get('no_file_reason', 'the model was not saved')}"
+        )
     import keras
 
     return keras.models.load_model(str(artifact.path), compile=False)
@@ -88,7 +93,9 @@ class KerasBackend(Backend):
         meta: dict[str, Any] = {"format": "Keras v3 file (.keras)", "execution": self.mode}
         if why:
             meta["no_file_reason"] = why
-        return Artifact(deployment, source.framework, path, source.input_shape, meta=meta, live=source.model)
+        return Artifact(
+            deployment, source.framework, path, source.input_shape, meta=meta, live=source.model
+        )
 
     def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> Any:
         def call(x: np.ndarray) -> Any:
@@ -121,8 +128,15 @@ class KerasXlaBackend(KerasBackend):
         example = np.zeros((1, *artifact.input_shape), dtype=np.float32)
 
         def traced(jit_compile: bool) -> Any:
-            fn = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile, input_signature=spec, reduce_retracing=True)
-            fn(example)  # trace and compile now: a model XLA cannot compile fails here, not while timed
+            fn = tf.function(
+                lambda x: model(x, training=False),
+                jit_compile=jit_compile,
+                input_signature=spec,
+                reduce_retracing=True,
+            )
+            fn(
+                example
+            )  # trace and compile now: a model XLA cannot compile fails here, not while timed
             return fn
 
         if jit is False:

@@ -36,10 +36,14 @@ def keras_to_onnx(source: ModelSource, out: Path) -> Path:
     start = time.perf_counter()
     try:
         with quiet_native():
-            source.model.export(str(out), format="onnx", input_signature=spec, opset_version=OPSET, verbose=False)
+            source.model.export(
+                str(out), format="onnx", input_signature=spec, opset_version=OPSET, verbose=False
+            )
     except Exception as err:
         text = str(err).strip().splitlines()
-        raise DeploymentError("export", f"tf2onnx: {type(err).__name__}: {text[0][:300] if text else ''}") from err
+        raise DeploymentError(
+            "export", f"tf2onnx: {type(err).__name__}: {text[0][:300] if text else ''}"
+        ) from err
     finally:
         logger.setLevel(level)
     model = onnx.load(str(out))

@@ -59,9 +59,14 @@ def saved_model_dir(source: ModelSource) -> Path:
         start = time.perf_counter()
         try:
             with quiet_native():
-                source.model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
+                source.model.export(
+                    str(out), format="tf_saved_model", input_signature=spec, verbose=False
+                )
         except Exception as err:
-            raise DeploymentError("export", f"keras.Model.export (SavedModel): {type(err).__name__}: {_first_line(err)}") from err
+            raise DeploymentError(
+                "export",
+                f"keras.Model.export (SavedModel): {type(err).__name__}: {_first_line(err)}",
+            ) from err
         source.export_meta["saved_model_export_s"] = round(time.perf_counter() - start, 3)
         return out
 
@@ -92,8 +97,16 @@ def _converter_reason(err: BaseException) -> str:
     return f"TFLite converter: {first_error.group(1)[:300] if first_error else _first_line(err) or type(err).__name__}"
 
 
-def _scheme(label: str, per_channel: bool, reason: str, *, activations: str = "s8") -> dict[str, Any]:
-    return {"label": label, "activations": activations, "weights": "s8", "per_channel": per_channel, "reason": reason}
+def _scheme(
+    label: str, per_channel: bool, reason: str, *, activations: str = "s8"
+) -> dict[str, Any]:
+    return {
+        "label": label,
+        "activations": activations,
+        "weights": "s8",
+        "per_channel": per_channel,
+        "reason": reason,
+    }
 
 
 class _LiteRTRunner(Runner):
@@ -132,15 +145,21 @@ class _LiteRTRunner(Runner):
 
 
 def _interpreter(path: Path, threads: int) -> tuple[Any, dict[str, Any]]:
-    interp_mod = require("ai_edge_litert.interpreter", extra="keras", purpose="running LiteRT models")
-    with quiet_native():  # the default delegates (XNNPACK) are applied when tensors are first allocated
+    interp_mod = require(
+        "ai_edge_litert.interpreter", extra="keras", purpose="running LiteRT models"
+    )
+    with (
+        quiet_native()
+    ):  # the default delegates (XNNPACK) are applied when tensors are first allocated
         it = interp_mod.Interpreter(model_path=str(path), num_threads=threads)
         it.allocate_tensors()
     ops = [o["op_name"] for o in it._get_ops_details()]
     delegated = "DELEGATE" in ops
     meta = {
         "interpreter": f"ai_edge_litert.interpreter.Interpreter (num_threads={threads})",
-        "delegate": "XNNPACK (the interpreter's default CPU delegate)" if delegated else "none (built-in kernels)",
+        "delegate": "XNNPACK (the interpreter's default CPU delegate)"
+        if delegated
+        else "none (built-in kernels)",
         "tflite_ops": sorted({o for o in ops if o != "DELEGATE"}),
     }
     return it, meta
@@ -185,19 +204,30 @@ class LiteRTBackend(Backend):
         }
         if precision in ("fp32", "fp16"):
             out.write_bytes(self._convert(tf, saved, precision, None, deployment, ctx))
-            meta["quantization"] = "none" if precision == "fp32" else "float16 weights (dequantized to fp32 at load on CPUs without fp16 arithmetic)"
+            meta["quantization"] = (
+                "none"
+                if precision == "fp32"
+                else "float16 weights (dequantized to fp32 at load on CPUs without fp16 arithmetic)"
+            )
             return Artifact(deployment, source.framework, out, source.input_shape, meta=meta)
 
         static = precision == "int8-static"
         schemes = self._schemes(deployment, static=static)
         has_val = ctx.x_val is not None and ctx.y_val is not None and len(ctx.x_val)
         choice = choose_int8(
-            schemes, out,
-            build=lambda scheme, path: path.write_bytes(self._convert(tf, saved, precision, scheme, deployment, ctx)),
+            schemes,
+            out,
+            build=lambda scheme, path: path.write_bytes(
+                self._convert(tf, saved, precision, scheme, deployment, ctx)
+            ),
             accuracy=(lambda path: self._accuracy(path, ctx)) if has_val else None,
-            reference=ctx.reference_accuracy, max_drop=ctx.max_accuracy_drop, describe=lambda scheme: scheme,
+            reference=ctx.reference_accuracy,
+            max_drop=ctx.max_accuracy_drop,
+            describe=lambda scheme: scheme,
             catch=(DeploymentError,),
-            give_up=lambda err: "builtin op set" in str(err),  # an op the runtime lacks is missing whatever the scheme
+            give_up=lambda err: (
+                "builtin op set" in str(err)
+            ),  # an op the runtime lacks is missing whatever the scheme
             reraise_lone=True,
         )
         meta["int8_within_tolerance"] = choice.within_tolerance
@@ -206,7 +236,8 @@ class LiteRTBackend(Backend):
             int8_tries=choice.tries,
             quantization=(
                 "full-integer int8 (TFLITE_BUILTINS_INT8), activation ranges calibrated on training samples"
-                if static else "dynamic range: int8 weights, activations quantized at run time"
+                if static
+                else "dynamic range: int8 weights, activations quantized at run time"
             ),
         )
         if static:
@@ -216,17 +247,36 @@ class LiteRTBackend(Backend):
 
     def _schemes(self, deployment: Deployment, *, static: bool) -> list[dict[str, Any]]:
         if not static:
-            return [_scheme("dynamic-range S8 weights", True, "TFLite dynamic-range quantization", activations="dynamic")]
+            return [
+                _scheme(
+                    "dynamic-range S8 weights",
+                    True,
+                    "TFLite dynamic-range quantization",
+                    activations="dynamic",
+                )
+            ]
         schemes = [
-            _scheme("S8S8+per_channel", True, "TFLite default: int8 activations, per-channel symmetric int8 weights"),
+            _scheme(
+                "S8S8+per_channel",
+                True,
+                "TFLite default: int8 activations, per-channel symmetric int8 weights",
+            ),
             _scheme("S8S8", False, "fallback: per-tensor weight scales"),
         ]
         if "per_channel" in deployment.opts:
-            schemes = [s for s in schemes if s["per_channel"] is bool(deployment.opts["per_channel"])]
+            schemes = [
+                s for s in schemes if s["per_channel"] is bool(deployment.opts["per_channel"])
+            ]
         return schemes
 
     def _convert(
-        self, tf: Any, saved: Path, precision: str, scheme: dict[str, Any] | None, deployment: Deployment, ctx: CompileContext
+        self,
+        tf: Any,
+        saved: Path,
+        precision: str,
+        scheme: dict[str, Any] | None,
+        deployment: Deployment,
+        ctx: CompileContext,
     ) -> bytes:
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -235,11 +285,15 @@ class LiteRTBackend(Backend):
         if precision == "fp16":
             converter.target_spec.supported_types = [tf.float16]
         if scheme is not None and not scheme["per_channel"]:
-            converter._experimental_disable_per_channel = True  # TFLite's switch for per-tensor weight scales
+            converter._experimental_disable_per_channel = (
+                True  # TFLite's switch for per-tensor weight scales
+            )
         if precision == "int8-static":
             batches = ctx.calibration_for(deployment)
             if not batches:
-                raise DeploymentError("quantize", "full-integer int8 needs calibration data, and none was given")
+                raise DeploymentError(
+                    "quantize", "full-integer int8 needs calibration data, and none was given"
+                )
 
             def representative() -> Any:
                 for b in batches:

@@ -41,7 +41,11 @@ def ort_session(path: Path | str, threads: Threads, *, provider: str = "cpu") ->
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if provider == "cuda" else ["CPUExecutionProvider"]
+    providers = (
+        ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if provider == "cuda"
+        else ["CPUExecutionProvider"]
+    )
     return ort.InferenceSession(str(path), sess_options=so, providers=providers)
 
 
@@ -82,9 +86,19 @@ class OnnxRuntimeBackend(Backend):
         super().check(deployment, framework)
         opts = deployment.opts
         if "calibrate_method" in opts and opts["calibrate_method"] not in _CALIBRATION:
-            raise ConfigError(f"calibrate_method must be one of {', '.join(_CALIBRATION)}, got {opts['calibrate_method']!r}")
-        if "scheme" in opts and opts["scheme"] not in ("auto", "u8s8", "u8s8-reduce-range", "u8u8", "s8s8"):
-            raise ConfigError(f"scheme must be auto, u8s8, u8s8-reduce-range, u8u8 or s8s8, got {opts['scheme']!r}")
+            raise ConfigError(
+                f"calibrate_method must be one of {', '.join(_CALIBRATION)}, got {opts['calibrate_method']!r}"
+            )
+        if "scheme" in opts and opts["scheme"] not in (
+            "auto",
+            "u8s8",
+            "u8s8-reduce-range",
+            "u8u8",
+            "s8s8",
+        ):
+            raise ConfigError(
+                f"scheme must be auto, u8s8, u8s8-reduce-range, u8u8 or s8s8, got {opts['scheme']!r}"
+            )
         if "provider" in opts and opts["provider"] not in ("cpu", "cuda"):
             raise ConfigError(f"provider must be cpu or cuda, got {opts['provider']!r}")
 
@@ -109,13 +123,20 @@ class OnnxRuntimeBackend(Backend):
 
         x_val, y_val = ctx.x_val, ctx.y_val
         choice = choose_int8(
-            schemes, out, build=build,
+            schemes,
+            out,
+            build=build,
             accuracy=(
                 (lambda path: _accuracy(ort_session(path, ctx.threads), x_val, y_val))
-                if x_val is not None and y_val is not None and len(x_val) else None
+                if x_val is not None and y_val is not None and len(x_val)
+                else None
             ),
-            reference=ctx.reference_accuracy, max_drop=ctx.max_accuracy_drop, describe=lambda scheme: scheme.to_dict(),
-            error_text=lambda err: f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
+            reference=ctx.reference_accuracy,
+            max_drop=ctx.max_accuracy_drop,
+            describe=lambda scheme: scheme.to_dict(),
+            error_text=lambda err: (
+                f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+            ),
         )
         meta["int8_within_tolerance"] = choice.within_tolerance
         if pre != float_path and pre.exists():
@@ -123,24 +144,40 @@ class OnnxRuntimeBackend(Backend):
         meta.update(
             int8_scheme=choice.scheme,
             int8_tries=choice.tries,
-            quantization="static QDQ, calibrated" if static else "dynamic (weights int8, activations quantized at run time)",
-            isa=" ".join(f for f in ctx.isa_flags if "vnni" in f or f.startswith("avx") or f.startswith("asimd")) or "baseline",
+            quantization="static QDQ, calibrated"
+            if static
+            else "dynamic (weights int8, activations quantized at run time)",
+            isa=" ".join(
+                f
+                for f in ctx.isa_flags
+                if "vnni" in f or f.startswith("avx") or f.startswith("asimd")
+            )
+            or "baseline",
         )
         if static:
             meta["calibration_samples"] = int(sum(len(b) for b in ctx.calibration_for(deployment)))
             meta["calibrate_method"] = deployment.opts.get("calibrate_method", "minmax")
         return Artifact(deployment, source.framework, out, source.input_shape, meta=meta)
 
-    def _schemes(self, deployment: Deployment, ctx: CompileContext, *, static: bool) -> list[Int8Scheme]:
+    def _schemes(
+        self, deployment: Deployment, ctx: CompileContext, *, static: bool
+    ) -> list[Int8Scheme]:
         schemes = int8_schemes(ctx.isa_flags, platform.machine(), static=static)
         opts = deployment.opts
         if "per_channel" in opts:
-            schemes = [Int8Scheme(s.activations, s.weights, s.reduce_range, bool(opts["per_channel"]), s.reason) for s in schemes]
+            schemes = [
+                Int8Scheme(
+                    s.activations, s.weights, s.reduce_range, bool(opts["per_channel"]), s.reason
+                )
+                for s in schemes
+            ]
         forced = opts.get("scheme", "auto")
         if forced != "auto":
             table = {
-                "u8s8": ("u8", "s8", False), "u8s8-reduce-range": ("u8", "s8", True),
-                "u8u8": ("u8", "u8", False), "s8s8": ("s8", "s8", False),
+                "u8s8": ("u8", "s8", False),
+                "u8s8-reduce-range": ("u8", "s8", True),
+                "u8u8": ("u8", "u8", False),
+                "s8s8": ("s8", "s8", False),
             }
             a, w, rr = table[forced]
             pc = schemes[0].per_channel
@@ -169,7 +206,9 @@ class OnnxRuntimeBackend(Backend):
             meta["preprocess"] = f"skipped ({type(err).__name__})"
             return src
 
-    def _quantize_static(self, pre: Path, out: Path, scheme: Int8Scheme, deployment: Deployment, ctx: CompileContext) -> None:
+    def _quantize_static(
+        self, pre: Path, out: Path, scheme: Int8Scheme, deployment: Deployment, ctx: CompileContext
+    ) -> None:
         from onnxruntime.quantization import (
             CalibrationDataReader,
             CalibrationMethod,
@@ -180,7 +219,9 @@ class OnnxRuntimeBackend(Backend):
 
         batches = ctx.calibration_for(deployment)
         if not batches:
-            raise DeploymentError("quantize", "static int8 needs calibration data, and none was given")
+            raise DeploymentError(
+                "quantize", "static int8 needs calibration data, and none was given"
+            )
 
         class Reader(CalibrationDataReader):
             def __init__(self) -> None:
@@ -198,8 +239,14 @@ class OnnxRuntimeBackend(Backend):
         }[deployment.opts.get("calibrate_method", "minmax")]
         with quiet():
             quantize_static(
-                str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=scheme.per_channel,
-                reduce_range=scheme.reduce_range, activation_type=qt[scheme.activations], weight_type=qt[scheme.weights],
+                str(pre),
+                str(out),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=scheme.per_channel,
+                reduce_range=scheme.reduce_range,
+                activation_type=qt[scheme.activations],
+                weight_type=qt[scheme.weights],
                 calibrate_method=method,
             )
 
@@ -209,7 +256,13 @@ class OnnxRuntimeBackend(Backend):
 
         qt = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
         with quiet():
-            quantize_dynamic(str(pre), str(out), per_channel=scheme.per_channel, reduce_range=scheme.reduce_range, weight_type=qt[scheme.weights])
+            quantize_dynamic(
+                str(pre),
+                str(out),
+                per_channel=scheme.per_channel,
+                reduce_range=scheme.reduce_range,
+                weight_type=qt[scheme.weights],
+            )
 
     # -- load ---------------------------------------------------------------------------------
     def load(self, artifact: Artifact, threads: Threads) -> Runner:

@@ -33,7 +33,9 @@ def _load_entry_points() -> None:
         _TARGETS.setdefault(ep.name, ep.value)
 
 
-def register_backend(cls: type[Backend] | str, name: str | None = None, *, replace: bool = False) -> Any:
+def register_backend(
+    cls: type[Backend] | str, name: str | None = None, *, replace: bool = False
+) -> Any:
     """Register a backend class (or ``"module:Class"``); usable as a class decorator."""
     key = name or (cls.name if not isinstance(cls, str) else None)
     if not key:

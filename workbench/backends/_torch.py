@@ -69,8 +69,13 @@ class TorchBackend(Backend):
         except Exception as err:  # noqa: BLE001 - a module torch.export cannot capture still runs eagerly
             path = source.workdir / f"{source.name}.pt"
             torch.save(module, str(path))
-            meta = {"format": "pickled nn.Module (.pt)", "torch_export_error": str(err).splitlines()[0][:300]}
-        return Artifact(deployment, source.framework, path, source.input_shape, meta=meta, live=module)
+            meta = {
+                "format": "pickled nn.Module (.pt)",
+                "torch_export_error": str(err).splitlines()[0][:300],
+            }
+        return Artifact(
+            deployment, source.framework, path, source.input_shape, meta=meta, live=module
+        )
 
     def load(self, artifact: Artifact, threads: Threads) -> Runner:
         torch = require("torch", extra="torch")

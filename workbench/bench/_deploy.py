@@ -46,7 +46,9 @@ LATENCY_METHOD = (
 
 
 def profile_threads(profile: HardwareProfile, override: int | None = None) -> Threads:
-    return Threads(intra_op=override or profile.resolved_threads(), inter_op=profile.inter_op_threads)
+    return Threads(
+        intra_op=override or profile.resolved_threads(), inter_op=profile.inter_op_threads
+    )
 
 
 def accuracy_of(runner: Runner, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
@@ -98,8 +100,14 @@ def measure_deployments(
     by deployment name.
     """
     ms, artifacts = measure_jobs(
-        [DeployJob(source, deployments, compile_ctx)], profile, x_test=x_test, y_test=y_test,
-        settings=settings, memory=memory, threads=threads, on_stage=on_stage,
+        [DeployJob(source, deployments, compile_ctx)],
+        profile,
+        x_test=x_test,
+        y_test=y_test,
+        settings=settings,
+        memory=memory,
+        threads=threads,
+        on_stage=on_stage,
     )
     return ms, {key.split("/", 1)[1]: art for key, art in artifacts.items()}
 
@@ -132,7 +140,9 @@ def measure_jobs(
     ``framework/deployment``.
     """
     if not profile.measured:
-        raise ConfigError(f"profile {profile.name!r} is simulated: its latency is predicted, not measured here")
+        raise ConfigError(
+            f"profile {profile.name!r} is simulated: its latency is predicted, not measured here"
+        )
     frameworks = [j.source.framework for j in jobs]
     if len(set(frameworks)) != len(frameworks):
         raise ConfigError(f"one model per framework in a run, got frameworks {frameworks}")
@@ -161,7 +171,9 @@ def measure_jobs(
         else:
             inputs[fw] = source.example_input(batch=s.batch_size)
         for dep in job.deployments:
-            m = Measurement(profile=profile.name, framework=fw, backend=dep.backend, precision=dep.precision)
+            m = Measurement(
+                profile=profile.name, framework=fw, backend=dep.backend, precision=dep.precision
+            )
             label = f"{fw}/{dep.name}" if multi else dep.name
             measurements.append(m)
             label_of[id(m)] = label
@@ -290,4 +302,3 @@ def _backend_version(name: str) -> str:
         return get_backend(name).version()
     except Exception:  # noqa: BLE001 - an unknown backend already failed its measurement
         return "unknown"
-

@@ -54,9 +54,14 @@ class MeasureSettings:
         )
         r.finish()
         if s.max_repeats < s.min_repeats:
-            raise r.error(f"max_repeats ({s.max_repeats}) must be >= min_repeats ({s.min_repeats})", "max_repeats")
+            raise r.error(
+                f"max_repeats ({s.max_repeats}) must be >= min_repeats ({s.min_repeats})",
+                "max_repeats",
+            )
         if s.max_time_s < s.min_time_s:
-            raise r.error(f"max_time_s ({s.max_time_s}) must be >= min_time_s ({s.min_time_s})", "max_time_s")
+            raise r.error(
+                f"max_time_s ({s.max_time_s}) must be >= min_time_s ({s.min_time_s})", "max_time_s"
+            )
         return s
 
     @classmethod
@@ -88,7 +93,11 @@ class LatencyStats:
 
     @property
     def rel_ci(self) -> float:
-        return (self.ci95_high_ms - self.ci95_low_ms) / 2 / self.p50_ms if self.p50_ms > 0 else float("inf")
+        return (
+            (self.ci95_high_ms - self.ci95_low_ms) / 2 / self.p50_ms
+            if self.p50_ms > 0
+            else float("inf")
+        )
 
     @classmethod
     def from_samples(cls, samples_s: list[float] | np.ndarray) -> LatencyStats:

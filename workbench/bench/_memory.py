@@ -61,7 +61,9 @@ def _worker() -> None:  # pragma: no cover - runs in the child process (tested t
             backend = get_backend(artifact.deployment.backend)
             x = np.zeros((req.get("batch", 1), *artifact.input_shape), dtype=np.float32)
 
-            if backend.name not in warmed:  # first use initialises the runtime: keep that out of the figure
+            if (
+                backend.name not in warmed
+            ):  # first use initialises the runtime: keep that out of the figure
                 warm = backend.load(artifact, threads)
                 warm(x)
                 warm.close()
@@ -79,7 +81,10 @@ def _worker() -> None:  # pragma: no cover - runs in the child process (tested t
             _trim()
             reply: dict[str, Any] = {"ok": True, "peak_bytes": max(0, peak - base)}
         except Exception as err:  # noqa: BLE001 - reported to the parent
-            reply = {"ok": False, "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"}
+            reply = {
+                "ok": False,
+                "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
+            }
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
@@ -89,7 +94,9 @@ class MemoryProbe:
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
-        self.supported = sys.platform.startswith("linux") and os.path.exists("/proc/self/clear_refs")
+        self.supported = sys.platform.startswith("linux") and os.path.exists(
+            "/proc/self/clear_refs"
+        )
         atexit.register(self.close)
 
     def _start(self) -> subprocess.Popen[str]:
@@ -101,7 +108,11 @@ class MemoryProbe:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", "from workbench.bench._memory import _worker; _worker()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=env,
             )
         return self._proc
 

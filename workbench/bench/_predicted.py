@@ -43,10 +43,21 @@ def predicted_latency_stats(latency_ms: float, trust: dict[str, Any]) -> Latency
     """A prediction as LatencyStats: every percentile the prediction, ``n = 0`` (no samples), and
     the interval widened by the median error measured on held-out models when that is known."""
     err = trust.get("median_abs_error")
-    lo, hi = (latency_ms * (1 - err), latency_ms * (1 + err)) if isinstance(err, (int, float)) else (latency_ms, latency_ms)
+    lo, hi = (
+        (latency_ms * (1 - err), latency_ms * (1 + err))
+        if isinstance(err, (int, float))
+        else (latency_ms, latency_ms)
+    )
     return LatencyStats(
-        p50_ms=latency_ms, p90_ms=latency_ms, p99_ms=latency_ms, mean_ms=latency_ms, std_ms=0.0, min_ms=latency_ms,
-        n=0, ci95_low_ms=lo, ci95_high_ms=hi,
+        p50_ms=latency_ms,
+        p90_ms=latency_ms,
+        p99_ms=latency_ms,
+        mean_ms=latency_ms,
+        std_ms=0.0,
+        min_ms=latency_ms,
+        n=0,
+        ci95_low_ms=lo,
+        ci95_high_ms=hi,
     )
 
 
@@ -83,8 +94,13 @@ def predict_deployments(
     measurements: list[Measurement] = []
     artifacts: dict[str, Artifact] = {}
     for dep in deployments:
-        m = Measurement(profile=profile.name, framework=source.framework, backend=dep.backend, precision=dep.precision,
-                        source="predicted")
+        m = Measurement(
+            profile=profile.name,
+            framework=source.framework,
+            backend=dep.backend,
+            precision=dep.precision,
+            source="predicted",
+        )
         measurements.append(m)
         try:
             backend = get_backend(dep.backend)
@@ -105,7 +121,10 @@ def predict_deployments(
         m.size_bytes = artifact.size_bytes
         m.artifact_path = str(artifact.path) if artifact.path else None
         artifacts[dep.name] = artifact
-        recipe = profile.deploy is not None and (profile.deploy.backend, profile.deploy.precision) == (dep.backend, dep.precision)
+        recipe = profile.deploy is not None and (
+            profile.deploy.backend,
+            profile.deploy.precision,
+        ) == (dep.backend, dep.precision)
         if recipe:
             m.meta["recipe"] = profile.deploy.to_dict()  # type: ignore[union-attr]
         if x_test is not None and y_test is not None:
@@ -134,7 +153,11 @@ def predict_deployments(
             continue
         m.latency = predicted_latency_stats(pred.latency_ms, pred.trust)
         slowest = sorted(pred.layers, key=lambda layer: -layer["ms"])[:5]
-        m.meta["prediction"] = {**pred.to_dict(), "slowest_layers": slowest, "cost_from": "ArchSpec" if spec is not None else "ONNX graph"}
+        m.meta["prediction"] = {
+            **pred.to_dict(),
+            "slowest_layers": slowest,
+            "cost_from": "ArchSpec" if spec is not None else "ONNX graph",
+        }
         m.meta["trust"] = pred.trust
         if spec is not None:
             fp = estimate_footprint(spec, profile, dep.precision)
@@ -155,7 +178,11 @@ def predict_deployments(
             "precision": dep.precision,
             "threads": {"device": profile.threads, "accuracy_evaluation_here": th.to_dict()},
             "input_shape": [1, *source.input_shape],
-            "accuracy_evaluated_on": {"cpu_model": info.cpu_model, "isa": info.isa_summary, "versions": info.versions},
+            "accuracy_evaluated_on": {
+                "cpu_model": info.cpu_model,
+                "isa": info.isa_summary,
+                "versions": info.versions,
+            },
             "int8_isa_flags": list(ctx.isa_flags),
             "accuracy_split": "test",
         }

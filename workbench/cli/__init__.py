@@ -30,69 +30,139 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="workbench", description="Hardware-aware model design: search, deploy, measure, compare.")
+    p = _Parser(
+        prog="workbench",
+        description="Hardware-aware model design: search, deploy, measure, compare.",
+    )
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run (or resume) the study a YAML config describes")
     r.add_argument("config", help="study config, e.g. search/quickstart.yaml")
-    r.add_argument("--trials", type=int, help="total trials the study should have (overrides study.trials)")
+    r.add_argument(
+        "--trials", type=int, help="total trials the study should have (overrides study.trials)"
+    )
     r.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
     r.add_argument("--out", help="output folder (default: runs)")
-    r.add_argument("--timeout", type=float, help="seconds after which no new trial starts (overrides study.timeout_s)")
-    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.epochs=2 (repeatable)")
+    r.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds after which no new trial starts (overrides study.timeout_s)",
+    )
+    r.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=2 (repeatable)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--no-memory", action="store_true", help="skip peak-memory measurement")
-    r.add_argument("--progress-json", metavar="PATH",
-                   help="append machine-readable progress to PATH as JSON lines (start, stage, trial, end)")
+    r.add_argument(
+        "--progress-json",
+        metavar="PATH",
+        help="append machine-readable progress to PATH as JSON lines (start, stage, trial, end)",
+    )
 
     s = sub.add_parser("show", help="summarise a stored study: fronts per deployment, failures")
     s.add_argument("study", help="study name")
     s.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
-    s.add_argument("--out", default="runs", help="output folder holding workbench.db (default: runs)")
+    s.add_argument(
+        "--out", default="runs", help="output folder holding workbench.db (default: runs)"
+    )
     s.add_argument("--json", action="store_true", help="print the results as JSON")
-    s.add_argument("--report", action="store_true", help="(re)write <out>/<study>/report.html and results files")
+    s.add_argument(
+        "--report",
+        action="store_true",
+        help="(re)write <out>/<study>/report.html and results files",
+    )
 
     ls = sub.add_parser("studies", help="list the studies in a storage")
     ls.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
     ls.add_argument("--out", default="runs")
 
-    pr = sub.add_parser("profiles", help="list hardware profiles, show one, calibrate or check the latency predictor")
+    pr = sub.add_parser(
+        "profiles",
+        help="list hardware profiles, show one, calibrate or check the latency predictor",
+    )
     pr_sub = pr.add_subparsers(dest="profiles_command", metavar="ACTION", parser_class=_Parser)
     pr_sub.add_parser("list", help="list every profile found (the default)")
     show = pr_sub.add_parser("show", help="print one profile with the source of each number")
     show.add_argument("name")
-    cal = pr_sub.add_parser("calibrate", help="fit the latency predictor of a measured profile on this host")
+    cal = pr_sub.add_parser(
+        "calibrate", help="fit the latency predictor of a measured profile on this host"
+    )
     cal.add_argument("name", help="a measured profile, e.g. host-cpu")
-    cal.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",
-                     help="deployment to calibrate (repeatable; default: the profile's recipe and onnxruntime-fp32)")
+    cal.add_argument(
+        "--deploy",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT",
+        help="deployment to calibrate (repeatable; default: the profile's recipe and onnxruntime-fp32)",
+    )
     # the library's DEFAULT_CALIBRATION_MODELS, spelled out: importing the predictor here would slow
     # every command's start (a test keeps the two equal)
-    cal.add_argument("--models", type=int, default=40,
-                     help="calibration architectures (default 40; 20 take half the time, and predict as well on a quiet machine)")
+    cal.add_argument(
+        "--models",
+        type=int,
+        default=40,
+        help="calibration architectures (default 40; 20 take half the time, and predict as well on a quiet machine)",
+    )
     cal.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     cal.add_argument("--json", action="store_true", help="print the fit as JSON")
-    acc = pr_sub.add_parser("accuracy", help="measure the calibrated predictor on held-out architectures")
+    acc = pr_sub.add_parser(
+        "accuracy", help="measure the calibrated predictor on held-out architectures"
+    )
     acc.add_argument("name", help="a calibrated measured profile, e.g. host-cpu")
-    acc.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",
-                     help="deployment to check (repeatable; default: as calibrated by default)")
+    acc.add_argument(
+        "--deploy",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT",
+        help="deployment to check (repeatable; default: as calibrated by default)",
+    )
     acc.add_argument("--models", type=int, default=30, help="held-out architectures (default 30)")
     acc.add_argument("--seed", type=int, default=0, help="held-out population seed (default 0)")
     acc.add_argument("--json", action="store_true", help="print the figures as JSON")
     for timed in (cal, acc):
         timed.add_argument("--threads", type=int, help="intra-op threads (default: the profile's)")
-        timed.add_argument("--max-time", type=float, default=900.0, help="seconds of timing at most (default 900)")
+        timed.add_argument(
+            "--max-time", type=float, default=900.0, help="seconds of timing at most (default 900)"
+        )
 
-    b = sub.add_parser("bench", help="deploy and measure your own model: an .onnx, .pt/.pt2 or .keras file, or module:function")
-    b.add_argument("model", help="path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | model.keras | file.py:fn | pkg.module:fn")
-    b.add_argument("--input-shape", help="input shape without batch, e.g. 3,224,224 (read from the model when it says)")
-    b.add_argument("--data", help="labelled data for accuracy and int8 calibration: digits | synthetic | path.npz")
-    b.add_argument("--deploy", action="append", default=[], metavar="DEPLOYMENT",
-                   help="deployment, e.g. onnxruntime-int8-static (repeatable; default: all the model's framework allows)")
-    b.add_argument("--profile", default="host-cpu", help="measured hardware profile (default host-cpu)")
+    b = sub.add_parser(
+        "bench",
+        help="deploy and measure your own model: an .onnx, .pt/.pt2 or .keras file, or module:function",
+    )
+    b.add_argument(
+        "model",
+        help="path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | model.keras | file.py:fn | pkg.module:fn",
+    )
+    b.add_argument(
+        "--input-shape",
+        help="input shape without batch, e.g. 3,224,224 (read from the model when it says)",
+    )
+    b.add_argument(
+        "--data",
+        help="labelled data for accuracy and int8 calibration: digits | synthetic | path.npz",
+    )
+    b.add_argument(
+        "--deploy",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT",
+        help="deployment, e.g. onnxruntime-int8-static (repeatable; default: all the model's framework allows)",
+    )
+    b.add_argument(
+        "--profile", default="host-cpu", help="measured hardware profile (default host-cpu)"
+    )
     b.add_argument("--threads", type=int, help="intra-op threads (default: the profile's)")
-    b.add_argument("--out", default="runs/bench", help="output folder for artifacts and the report (default runs/bench)")
+    b.add_argument(
+        "--out",
+        default="runs/bench",
+        help="output folder for artifacts and the report (default runs/bench)",
+    )
     b.add_argument("--name", help="name for the report (default: the model file's stem)")
     b.add_argument("--json", action="store_true", help="print the measurements as JSON")
     b.add_argument("--no-memory", action="store_true", help="skip peak-memory measurement")

@@ -37,12 +37,17 @@ def cmd_run(args: Any) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise ConfigError(f"--timeout: expected a positive number of seconds, got {args.timeout}")
     cfg = load_config(args.config, overrides=args.overrides)
-    cfg = with_overrides(cfg, trials=args.trials, storage=args.storage, out_dir=args.out, timeout_s=args.timeout)
+    cfg = with_overrides(
+        cfg, trials=args.trials, storage=args.storage, out_dir=args.out, timeout_s=args.timeout
+    )
     _set_thread_env(cfg.hardware[0].resolved_threads())
     events = _ProgressJSON.open(getattr(args, "progress_json", None), cfg)
     result = run_study(
-        cfg, progress=not args.quiet, measure_memory=not args.no_memory,
-        on_stage=events.stage if events else None, on_trial=events.trial if events else None,
+        cfg,
+        progress=not args.quiet,
+        measure_memory=not args.no_memory,
+        on_stage=events.stage if events else None,
+        on_trial=events.trial if events else None,
     )
     res = result.results
     if events:
@@ -53,9 +58,13 @@ def cmd_run(args: Any) -> int:
         _out(f"results:  {result.outputs['json']}  {result.outputs['csv']}")
         if "pareto" in result.outputs:
             _out(f"models:   {result.outputs['pareto']}/ (Pareto-optimal artifacts, manifest.json)")
-    _out(f"storage:  {cfg.storage_url()}  (study {cfg.name!r}; open with optuna.load_study or optuna-dashboard)")
+    _out(
+        f"storage:  {cfg.storage_url()}  (study {cfg.name!r}; open with optuna.load_study or optuna-dashboard)"
+    )
     if result.interrupted:
-        sys.stderr.write(f"interrupted: {len(res.completed())} finished trials are stored; run the same command to resume\n")
+        sys.stderr.write(
+            f"interrupted: {len(res.completed())} finished trials are stored; run the same command to resume\n"
+        )
         return EXIT_INTERRUPTED
     if not res.completed():
         sys.stderr.write("workbench: error: no trial completed; see the failures above\n")
@@ -74,8 +83,15 @@ class _ProgressJSON:
         self.done = _finished_before(cfg)
         from workbench.study._storage import _redact
 
-        self.write("start", study=cfg.name, storage=_redact(cfg.storage_url()), total=self.total, finished=self.done,
-                   metric_names=cfg.metric_names(), directions=cfg.directions())
+        self.write(
+            "start",
+            study=cfg.name,
+            storage=_redact(cfg.storage_url()),
+            total=self.total,
+            finished=self.done,
+            metric_names=cfg.metric_names(),
+            directions=cfg.directions(),
+        )
 
     @classmethod
     def open(cls, path: str | None, cfg: Any) -> _ProgressJSON | None:
@@ -84,7 +100,9 @@ class _ProgressJSON:
     def write(self, event: str, **fields: Any) -> None:
         import time
 
-        self.fh.write(dumps({"event": event, "time": round(time.time(), 3), **fields}, indent=None) + "\n")
+        self.fh.write(
+            dumps({"event": event, "time": round(time.time(), 3), **fields}, indent=None) + "\n"
+        )
 
     def stage(self, text: str) -> None:
         self.write("stage", text=text)
@@ -92,13 +110,25 @@ class _ProgressJSON:
     def trial(self, study: Any, trial: Any) -> None:
         self.done += 1
         failure = trial.user_attrs.get("failure") if hasattr(trial, "user_attrs") else None
-        self.write("trial", number=trial.number, state=trial.state.name.lower(),
-                   values=list(trial.values) if trial.values is not None else None,
-                   failure=failure, done=self.done, total=self.total)
+        self.write(
+            "trial",
+            number=trial.number,
+            state=trial.state.name.lower(),
+            values=list(trial.values) if trial.values is not None else None,
+            failure=failure,
+            done=self.done,
+            total=self.total,
+        )
 
     def end(self, res: Any, *, interrupted: bool) -> None:
         status = "interrupted" if interrupted else ("done" if res.completed() else "failed")
-        self.write("end", status=status, trials=len(res.trials), complete=len(res.completed()), failed=len(res.failed()))
+        self.write(
+            "end",
+            status=status,
+            trials=len(res.trials),
+            complete=len(res.completed()),
+            failed=len(res.failed()),
+        )
         self.fh.close()
 
 
@@ -109,15 +139,19 @@ def _finished_before(cfg: Any) -> int:
     from workbench.study import count_finished, open_storage
 
     try:
-        study = optuna.load_study(study_name=cfg.name, storage=open_storage(cfg.storage_url(), heartbeat=False))
+        study = optuna.load_study(
+            study_name=cfg.name, storage=open_storage(cfg.storage_url(), heartbeat=False)
+        )
     except KeyError:
         return 0
     return count_finished(study)
 
 
 def _print_summary(res: Any) -> None:
-    _out(f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, "
-         f"{len(res.rejected())} rejected before training, {len(res.failed())} failed")
+    _out(
+        f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, "
+        f"{len(res.rejected())} rejected before training, {len(res.failed())} failed"
+    )
     fronts = res.fronts()
     rows = res.rows()
     for key, f in fronts.items():
@@ -125,7 +159,9 @@ def _print_summary(res: Any) -> None:
         sources = {r.get("source") for r in rows if r.get("key") == key and r.get("status") == "ok"}
         predicted = sources == {"predicted"}
         label = "latency PREDICTED (not measured here)" if predicted else "latency measured p50"
-        _out(f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; {label})")
+        _out(
+            f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; {label})"
+        )
         if predicted:
             trust = next((r["trust"] for r in rows if r.get("key") == key and r.get("trust")), "")
             _out(f"  trust: {trust}")
@@ -134,7 +170,9 @@ def _print_summary(res: Any) -> None:
         by_trial = {t.number: t for t in res.trials}
         for t, (lat, acc) in zip(f.trials, f.points):
             knee = "  <- knee" if t == f.knee else ""
-            _out(f"  {t:>5}  {acc:>8.4f}  {lat:>9.4g}  {by_trial[t].user_attrs.get('arch', '')}{knee}")
+            _out(
+                f"  {t:>5}  {acc:>8.4f}  {lat:>9.4g}  {by_trial[t].user_attrs.get('arch', '')}{knee}"
+            )
     rejected = res.rejected()
     if rejected:
         _out("\nrejected before training (a budget broken; never trained):")
@@ -160,8 +198,10 @@ def cmd_show(args: Any) -> int:
     from workbench.study import load_results, open_study
 
     storage = _storage(args, args.out)
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
-        raise ConfigError(f"no study database at {storage[len('sqlite:///'):]}; pass --storage URL or --out DIR")
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
+        raise ConfigError(
+            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
+        )
     study = open_study(args.study, storage)
     res = load_results(study)
     if args.json:
@@ -190,8 +230,10 @@ def cmd_studies(args: Any) -> int:
     from workbench.study import list_studies
 
     storage = _storage(args, args.out)
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
-        raise ConfigError(f"no study database at {storage[len('sqlite:///'):]}; pass --storage URL or --out DIR")
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
+        raise ConfigError(
+            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
+        )
     summaries = list_studies(storage)
     if not summaries:
         _out(f"no studies in {storage}")
@@ -202,7 +244,9 @@ def cmd_studies(args: Any) -> int:
     for s in summaries:
         names = optuna.load_study(study_name=s.study_name, storage=storage).metric_names or []
         dirs = [d.name.lower() for d in s.directions]
-        objectives = ", ".join(f"{n} ({d})" for n, d in zip(names, dirs)) if names else ", ".join(dirs)
+        objectives = (
+            ", ".join(f"{n} ({d})" for n, d in zip(names, dirs)) if names else ", ".join(dirs)
+        )
         _out(f"{s.study_name:<30}{s.n_trials:>8}  {objectives}")
     return EXIT_OK
 
@@ -219,12 +263,22 @@ def cmd_profiles(args: Any) -> int:
         p = load_profile(args.name)
         _out(f"{p.name} ({p.kind}, {p.device}) — {p.description}")
         _out(f"  file: {p.path}")
-        threads = f"{p.threads}" + (f" (= {p.resolved_threads()} here)" if p.threads == "auto" and p.measured else "")
+        threads = f"{p.threads}" + (
+            f" (= {p.resolved_threads()} here)" if p.threads == "auto" and p.measured else ""
+        )
         _out(f"  threads: intra-op {threads}, inter-op {p.inter_op_threads}")
         _out(f"  backends: {', '.join(p.backends)}; precisions: {', '.join(p.precisions)}")
         if p.deploy:
             _out(f"  deploys as: {p.deploy.backend} {p.deploy.precision} ({p.deploy.format})")
-        for field in ("cores", "clock_ghz", "simd_bits", "memory_bandwidth_gbs", "ram_mb", "sram_kb", "flash_kb"):
+        for field in (
+            "cores",
+            "clock_ghz",
+            "simd_bits",
+            "memory_bandwidth_gbs",
+            "ram_mb",
+            "sram_kb",
+            "flash_kb",
+        ):
             v = getattr(p, field)
             if v is not None:
                 _out(f"  {field}: {v.value:g}   [source: {v.source}]")
@@ -233,23 +287,33 @@ def cmd_profiles(args: Any) -> int:
         for name, source in p.sources().items():
             if name.startswith("predictor."):
                 term = name.split(".", 1)[1]
-                v = p.predictor.efficiency[term.split(".", 1)[1]] if term.startswith("efficiency.") else getattr(p.predictor, term)
+                v = (
+                    p.predictor.efficiency[term.split(".", 1)[1]]
+                    if term.startswith("efficiency.")
+                    else getattr(p.predictor, term)
+                )
                 _out(f"  {name}: {v.value:g}   [source: {source}]")
         if p.isa_flags:
             _out(f"  isa_flags: {' '.join(p.isa_flags)}")
-        _out(f"  latency: {'measured on this host' if p.measured else 'PREDICTED (roofline from the numbers above)'}")
+        _out(
+            f"  latency: {'measured on this host' if p.measured else 'PREDICTED (roofline from the numbers above)'}"
+        )
         if p.measured:
             from workbench.hw import host_info
 
             h = host_info()
-            _out(f"  this host: {h.cpu_model}; {h.available_cpus} CPUs available; ISA {h.isa_summary}")
+            _out(
+                f"  this host: {h.cpu_model}; {h.available_cpus} CPUs available; ISA {h.isa_summary}"
+            )
             _print_calibration(p)
         return EXIT_OK
     profiles = list_profiles()
     _out(f"{'name':<22}{'kind':<11}{'device':<8}{'latency':<11}{'deploys as':<30}description")
     for p in profiles:
         recipe = f"{p.deploy.backend}-{p.deploy.precision}" if p.deploy else "-"
-        _out(f"{p.name:<22}{p.kind:<11}{p.device:<8}{'measured' if p.measured else 'predicted':<11}{recipe:<30}{p.description}")
+        _out(
+            f"{p.name:<22}{p.kind:<11}{p.device:<8}{'measured' if p.measured else 'predicted':<11}{recipe:<30}{p.description}"
+        )
     return EXIT_OK
 
 
@@ -263,8 +327,10 @@ def _print_calibration(profile: Any) -> None:
         return
     for e in cal.entries:
         t = cal.trust_for(e.backend, e.precision, e.intra_op)
-        _out(f"    {e.deployment} @ {e.intra_op} thread(s): fitted {e.created[:19]} on {e.fit.get('models')} models "
-             f"(in-sample {100 * e.fit.get('within_10pct', 0):.0f}% within ±10%); {trust_text(t)}")
+        _out(
+            f"    {e.deployment} @ {e.intra_op} thread(s): fitted {e.created[:19]} on {e.fit.get('models')} models "
+            f"(in-sample {100 * e.fit.get('within_10pct', 0):.0f}% within ±10%); {trust_text(t)}"
+        )
 
 
 def _progress(enabled: bool) -> Any:
@@ -299,8 +365,15 @@ def _timed_profile_job(args: Any, job: Callable[..., Any], max_models: int) -> t
     _check_count("threads", args.threads, 1, 1024)
     prof = load_profile(args.name)
     _set_thread_env(args.threads or (prof.resolved_threads() if prof.measured else 1))
-    rep = job(prof, deployments=args.deploy or None, models=args.models, threads=args.threads,
-              max_time_s=args.max_time, seed=args.seed, on_progress=_progress(not args.json))
+    rep = job(
+        prof,
+        deployments=args.deploy or None,
+        models=args.models,
+        threads=args.threads,
+        max_time_s=args.max_time,
+        seed=args.seed,
+        on_progress=_progress(not args.json),
+    )
     if sys.stderr.isatty() and not args.json:
         sys.stderr.write("\n")
     return prof, rep
@@ -311,8 +384,17 @@ def _profiles_calibrate(args: Any) -> int:
 
     prof, rep = _timed_profile_job(args, calibrate_profile, 200)
     if args.json:
-        _out(json.dumps({"calibration_file": str(rep.path), "entries": [e.to_dict() for e in rep.entries], "notes": rep.notes},
-                        indent=2, default=float))
+        _out(
+            json.dumps(
+                {
+                    "calibration_file": str(rep.path),
+                    "entries": [e.to_dict() for e in rep.entries],
+                    "notes": rep.notes,
+                },
+                indent=2,
+                default=float,
+            )
+        )
         return EXIT_OK
     _out(f"calibrated {prof.name} on this host in {rep.seconds:.0f} s: {rep.path}")
     for n in rep.notes:
@@ -320,20 +402,31 @@ def _profiles_calibrate(args: Any) -> int:
     for e in rep.entries:
         f = e.fit
         nf = f.get("noise_floor", {})
-        _out(f"  {e.deployment} @ {e.intra_op} thread(s): {f['models']} models, in-sample {100 * f['within_10pct']:.0f}% within ±10%, "
-             f"median error {100 * f['median_abs_error']:.1f}% (noise floor {100 * nf.get('median_rel_diff', float('nan')):.1f}%)")
+        _out(
+            f"  {e.deployment} @ {e.intra_op} thread(s): {f['models']} models, in-sample {100 * f['within_10pct']:.0f}% within ±10%, "
+            f"median error {100 * f['median_abs_error']:.1f}% (noise floor {100 * nf.get('median_rel_diff', float('nan')):.1f}%)"
+        )
         km = e.params.kernels
         if km is not None:
             kinds = ", ".join(f"{k} {n}" for k, n in km.samples.items())
             fused = f"; fused by the runtime: {', '.join(km.absorbed)}" if km.absorbed else ""
-            _out(f"    kernel level: per-kernel samples {kinds}{fused}; per call {km.call_us:.3g} us, per kernel "
-                 f"{km.unit_us:.3g} us")
+            _out(
+                f"    kernel level: per-kernel samples {kinds}{fused}; per call {km.call_us:.3g} us, per kernel "
+                f"{km.unit_us:.3g} us"
+            )
         eff = ", ".join(f"{k} {v:.3g}" for k, v in e.params.efficiency.items())
-        label = "roofline (kinds the kernel level does not cover)" if km is not None else "efficiency"
-        _out(f"    {label}: efficiency of nominal peak/bandwidth {eff}; K_half {e.params.k_half:.3g}; "
-             f"call overhead {e.params.call_us:.3g} us")
-    _out(f"next: workbench profiles accuracy {prof.name}" + (f" --threads {args.threads}" if args.threads else "")
-         + "   (checks the predictor on held-out architectures)")
+        label = (
+            "roofline (kinds the kernel level does not cover)" if km is not None else "efficiency"
+        )
+        _out(
+            f"    {label}: efficiency of nominal peak/bandwidth {eff}; K_half {e.params.k_half:.3g}; "
+            f"call overhead {e.params.call_us:.3g} us"
+        )
+    _out(
+        f"next: workbench profiles accuracy {prof.name}"
+        + (f" --threads {args.threads}" if args.threads else "")
+        + "   (checks the predictor on held-out architectures)"
+    )
     return EXIT_OK
 
 
@@ -344,26 +437,38 @@ def _profiles_accuracy(args: Any) -> int:
     if args.json:
         _out(json.dumps(rep.to_dict(), indent=2, default=float))
         return EXIT_OK
-    _out(f"predictor accuracy on {prof.name} ({rep.threads} thread(s)), held-out architectures never used for calibration; "
-         f"stored in {rep.path}")
-    _out(f"  {'deployment':<26}{'models':>7}{'within ±10%':>13}{'median |err|':>14}{'Spearman':>10}{'noise floor':>13}"
-         f"{'noise ±10%':>12}  latency range")
+    _out(
+        f"predictor accuracy on {prof.name} ({rep.threads} thread(s)), held-out architectures never used for calibration; "
+        f"stored in {rep.path}"
+    )
+    _out(
+        f"  {'deployment':<26}{'models':>7}{'within ±10%':>13}{'median |err|':>14}{'Spearman':>10}{'noise floor':>13}"
+        f"{'noise ±10%':>12}  latency range"
+    )
     for dep, r in rep.results.items():
         nf = r["noise_floor"]
         lo, hi = r["latency_range_ms"]
-        _out(f"  {dep:<26}{r['models']:>7}{100 * r['within_10pct']:>12.0f}%{100 * r['median_abs_error']:>13.1f}%"
-             f"{r['spearman']:>10.3f}{100 * nf['median_rel_diff']:>12.1f}%{100 * nf['within_10pct']:>11.0f}%  {lo:.2f}-{hi:.1f} ms")
-    _out("  noise floor: how far two halves of the same measurement run disagree (median over models), and the share that agree "
-         "within ±10% -- what a perfect predictor would score against these measurements")
+        _out(
+            f"  {dep:<26}{r['models']:>7}{100 * r['within_10pct']:>12.0f}%{100 * r['median_abs_error']:>13.1f}%"
+            f"{r['spearman']:>10.3f}{100 * nf['median_rel_diff']:>12.1f}%{100 * nf['within_10pct']:>11.0f}%  {lo:.2f}-{hi:.1f} ms"
+        )
+    _out(
+        "  noise floor: how far two halves of the same measurement run disagree (median over models), and the share that agree "
+        "within ±10% -- what a perfect predictor would score against these measurements"
+    )
     drift = next(iter(rep.results.values()))["drift_since_calibration"]
     if drift["models"]:
-        _out(f"  drift since calibration: {drift['models']} calibration models re-timed now run at "
-             f"{drift['median_ratio_now_to_calibration']:.3f}x their calibration-time latency (machine load changes)")
+        _out(
+            f"  drift since calibration: {drift['models']} calibration models re-timed now run at "
+            f"{drift['median_ratio_now_to_calibration']:.3f}x their calibration-time latency (machine load changes)"
+        )
         for dep, r in rep.results.items():
             adj = r.get("drift_adjusted")
             if adj:
-                _out(f"    {dep}: with predictions scaled by that drift, {100 * adj['within_10pct']:.0f}% within ±10%, "
-                     f"median |err| {100 * adj['median_abs_error']:.1f}%")
+                _out(
+                    f"    {dep}: with predictions scaled by that drift, {100 * adj['within_10pct']:.0f}% within ±10%, "
+                    f"median |err| {100 * adj['median_abs_error']:.1f}%"
+                )
     return EXIT_OK
 
 
@@ -373,11 +478,17 @@ def cmd_bench(args: Any) -> int:
     shape = None
     if args.input_shape:
         try:
-            shape = tuple(int(v) for v in args.input_shape.replace("x", ",").split(",") if v.strip())
+            shape = tuple(
+                int(v) for v in args.input_shape.replace("x", ",").split(",") if v.strip()
+            )
         except ValueError:
-            raise ConfigError(f"--input-shape: expected integers such as 3,224,224, got {args.input_shape!r}") from None
+            raise ConfigError(
+                f"--input-shape: expected integers such as 3,224,224, got {args.input_shape!r}"
+            ) from None
         if not shape or any(d < 1 for d in shape):
-            raise ConfigError(f"--input-shape: expected positive integers, got {args.input_shape!r}")
+            raise ConfigError(
+                f"--input-shape: expected positive integers, got {args.input_shape!r}"
+            )
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads: expected an integer >= 1, got {args.threads}")
     from workbench.hw import load_profile
@@ -385,8 +496,15 @@ def cmd_bench(args: Any) -> int:
     prof = load_profile(args.profile)
     _set_thread_env(args.threads or prof.resolved_threads())
     result = benchmark(
-        args.model, input_shape=shape, data=args.data, deployments=args.deploy or None, profile=prof,
-        out=args.out, name=args.name, threads=args.threads, memory=not args.no_memory,
+        args.model,
+        input_shape=shape,
+        data=args.data,
+        deployments=args.deploy or None,
+        profile=prof,
+        out=args.out,
+        name=args.name,
+        threads=args.threads,
+        memory=not args.no_memory,
     )
     if args.json:
         _out(json.dumps(json.loads(dumps(result.to_dict())), indent=2))

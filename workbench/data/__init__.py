@@ -19,7 +19,15 @@ import numpy as np
 from workbench._errors import DataError
 from workbench._schema import Choice, Float, Int, ListOf, Optional, Reader, SourceMap, Str
 
-__all__ = ["DataConfig", "Dataset", "from_arrays", "load_data", "load_digits", "load_npz", "synthetic"]
+__all__ = [
+    "DataConfig",
+    "Dataset",
+    "from_arrays",
+    "load_data",
+    "load_digits",
+    "load_npz",
+    "synthetic",
+]
 
 
 @dataclass(frozen=True)
@@ -117,12 +125,16 @@ def _split(
     from sklearn.model_selection import train_test_split
 
     if x.ndim < 2:
-        raise DataError(f"{name}: inputs must have shape (N, features) or (N, C, H, W), got {x.shape}")
+        raise DataError(
+            f"{name}: inputs must have shape (N, features) or (N, C, H, W), got {x.shape}"
+        )
     if len(x) != len(y):
         raise DataError(f"{name}: {len(x)} inputs but {len(y)} labels")
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{name}: labels must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}")
+        raise DataError(
+            f"{name}: labels must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}"
+        )
     classes = np.unique(y)
     if classes.min() < 0:
         raise DataError(f"{name}: labels must be non-negative class indices")
@@ -138,18 +150,26 @@ def _split(
     )
     rel_val = val_fraction / (1.0 - test_fraction)
     x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=rel_val, random_state=seed, stratify=y_rest if stratify is not None else None
+        x_rest,
+        y_rest,
+        test_size=rel_val,
+        random_state=seed,
+        stratify=y_rest if stratify is not None else None,
     )
     return Dataset(name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes)
 
 
-def load_digits(*, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+def load_digits(
+    *, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0
+) -> Dataset:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), as (1, 8, 8) in [0, 1]."""
     from sklearn.datasets import load_digits as _load
 
     bunch = _load()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
-    return _split("digits", x, bunch.target, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    return _split(
+        "digits", x, bunch.target, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    )
 
 
 def synthetic(
@@ -170,9 +190,13 @@ def synthetic(
         templates = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 2, templates)
         templates = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 3, templates)
     y = rng.integers(0, classes, size=samples)
-    noise = rng.normal(scale=0.8 * float(templates.std()), size=(samples, *shape)).astype(np.float32)
+    noise = rng.normal(scale=0.8 * float(templates.std()), size=(samples, *shape)).astype(
+        np.float32
+    )
     x = templates[y] + noise
-    return _split("synthetic", x, y, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    return _split(
+        "synthetic", x, y, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    )
 
 
 def load_npz(
@@ -205,8 +229,12 @@ def load_npz(
 
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         part = _split(
-            name, fix(arrays["x_train"]), arrays["y_train"], val_fraction=val_fraction,
-            test_fraction=val_fraction, seed=seed,
+            name,
+            fix(arrays["x_train"]),
+            arrays["y_train"],
+            val_fraction=val_fraction,
+            test_fraction=val_fraction,
+            seed=seed,
         )
         x_test = np.ascontiguousarray(fix(arrays["x_test"]), dtype=np.float32)
         y_test = np.asarray(arrays["y_test"]).astype(np.int64)
@@ -217,9 +245,16 @@ def load_npz(
         return Dataset(name, x_train, y_train, part.x_val, part.y_val, x_test, y_test, classes)
     for key in (x_key, y_key):
         if key not in arrays:
-            raise DataError(f"{p}: no array named {key!r}; the file holds {', '.join(sorted(arrays)) or 'nothing'}")
+            raise DataError(
+                f"{p}: no array named {key!r}; the file holds {', '.join(sorted(arrays)) or 'nothing'}"
+            )
     return _split(
-        name, fix(arrays[x_key]), arrays[y_key], val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+        name,
+        fix(arrays[x_key]),
+        arrays[y_key],
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
     )
 
 
@@ -233,7 +268,14 @@ def from_arrays(
     test_fraction: float = 0.2,
 ) -> Dataset:
     """Wrap in-memory arrays (inputs channels first) as a split :class:`Dataset`."""
-    return _split(name, np.asarray(x), np.asarray(y), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    return _split(
+        name,
+        np.asarray(x),
+        np.asarray(y),
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
 
 
 def load_data(config: DataConfig | Mapping[str, Any] | None = None) -> Dataset:
@@ -243,9 +285,22 @@ def load_data(config: DataConfig | Mapping[str, Any] | None = None) -> Dataset:
     if cfg.source == "digits":
         return load_digits(seed=seed, val_fraction=val, test_fraction=test)
     if cfg.source == "synthetic":
-        return synthetic(tuple(cfg.shape), cfg.classes, cfg.samples, seed=seed, val_fraction=val, test_fraction=test)
+        return synthetic(
+            tuple(cfg.shape),
+            cfg.classes,
+            cfg.samples,
+            seed=seed,
+            val_fraction=val,
+            test_fraction=test,
+        )
     if cfg.source == "npz":
         assert cfg.path is not None
-        return load_npz(cfg.path, x_key=cfg.x_key, y_key=cfg.y_key, seed=seed, val_fraction=val, test_fraction=test)
+        return load_npz(
+            cfg.path,
+            x_key=cfg.x_key,
+            y_key=cfg.y_key,
+            seed=seed,
+            val_fraction=val,
+            test_fraction=test,
+        )
     raise DataError(f"unknown data source {cfg.source!r}")  # pragma: no cover - validated earlier
-

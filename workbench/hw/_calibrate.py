@@ -95,7 +95,9 @@ def user_calibration_dir() -> Path:
     env = os.environ.get("WORKBENCH_CALIBRATION_DIR")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
     return Path(base) / "workbench" / "calibrations"
 
 
@@ -173,20 +175,34 @@ class CalibrationEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "deployment": self.deployment, "backend": self.backend, "precision": self.precision,
+            "deployment": self.deployment,
+            "backend": self.backend,
+            "precision": self.precision,
             "threads": {"intra_op": self.intra_op, "inter_op": self.inter_op},
-            "runtime_version": self.runtime_version, "created": self.created, "id": self.id,
-            "params": self.params.to_dict(), "fit": self.fit, "models": self.models, "accuracy": self.accuracy,
+            "runtime_version": self.runtime_version,
+            "created": self.created,
+            "id": self.id,
+            "params": self.params.to_dict(),
+            "fit": self.fit,
+            "models": self.models,
+            "accuracy": self.accuracy,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CalibrationEntry:
         th = d["threads"]
         return cls(
-            deployment=d["deployment"], backend=d["backend"], precision=d["precision"],
-            intra_op=int(th["intra_op"]), inter_op=int(th["inter_op"]), runtime_version=str(d["runtime_version"]),
-            params=PredictorParams.from_dict(d["params"]), fit=dict(d.get("fit") or {}),
-            models=list(d.get("models") or []), created=str(d["created"]), accuracy=d.get("accuracy"),
+            deployment=d["deployment"],
+            backend=d["backend"],
+            precision=d["precision"],
+            intra_op=int(th["intra_op"]),
+            inter_op=int(th["inter_op"]),
+            runtime_version=str(d["runtime_version"]),
+            params=PredictorParams.from_dict(d["params"]),
+            fit=dict(d.get("fit") or {}),
+            models=list(d.get("models") or []),
+            created=str(d["created"]),
+            accuracy=d.get("accuracy"),
         )
 
 
@@ -200,10 +216,15 @@ class Calibration:
     path: Path | None = None
     stale_entries: list[str] = field(default_factory=list)  # entries refused: runtime changed
 
-    def entry(self, backend: str, precision: str, threads: int | None = None, inter_op: int | None = None) -> CalibrationEntry | None:
+    def entry(
+        self, backend: str, precision: str, threads: int | None = None, inter_op: int | None = None
+    ) -> CalibrationEntry | None:
         for e in self.entries:
-            if e.backend == backend and e.precision == precision and (threads is None or e.intra_op == threads) and (
-                inter_op is None or e.inter_op == inter_op
+            if (
+                e.backend == backend
+                and e.precision == precision
+                and (threads is None or e.intra_op == threads)
+                and (inter_op is None or e.inter_op == inter_op)
             ):
                 return e
         return None
@@ -211,7 +232,9 @@ class Calibration:
     def has(self, backend: str, precision: str, threads: int | None = None) -> bool:
         return self.entry(backend, precision, threads) is not None
 
-    def params_for(self, backend: str, precision: str, threads: int | None = None) -> PredictorParams:
+    def params_for(
+        self, backend: str, precision: str, threads: int | None = None
+    ) -> PredictorParams:
         e = self.entry(backend, precision, threads)
         if e is None:
             raise KeyError(f"{backend}-{precision}")
@@ -244,7 +267,9 @@ class Calibration:
                 validated_at=acc["measured_at"],
             )
         else:
-            t["note"] = f"not yet validated on held-out models: run `workbench profiles accuracy {self.profile}`"
+            t["note"] = (
+                f"not yet validated on held-out models: run `workbench profiles accuracy {self.profile}`"
+            )
         return t
 
     def to_dict(self) -> dict[str, Any]:
@@ -276,14 +301,20 @@ class Calibration:
             name = data.get("profile", "PROFILE")
             raise ConfigError(
                 f"calibration file schema {schema} predates this predictor (schema {SCHEMA_VERSION}); "
-                f"recalibrate with: workbench profiles calibrate {name}", location=str(path))
+                f"recalibrate with: workbench profiles calibrate {name}",
+                location=str(path),
+            )
         if schema != SCHEMA_VERSION:
             raise ConfigError(f"unsupported calibration file schema {schema}", location=str(path))
         try:
             entries = [CalibrationEntry.from_dict(e) for e in data.get("entries", [])]
         except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"malformed calibration entry ({type(err).__name__}: {err})", location=str(path)) from None
-        return cls(profile=data["profile"], host=dict(data["host"]), entries=entries, path=Path(path))
+            raise ConfigError(
+                f"malformed calibration entry ({type(err).__name__}: {err})", location=str(path)
+            ) from None
+        return cls(
+            profile=data["profile"], host=dict(data["host"]), entries=entries, path=Path(path)
+        )
 
 
 def _old_schema(path: Path) -> int | None:
@@ -312,7 +343,9 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
             continue
         old = _old_schema(path)
         if old is not None:
-            stale_notes.append(f"{path} has calibration schema {old}, older than this predictor's ({SCHEMA_VERSION})")
+            stale_notes.append(
+                f"{path} has calibration schema {old}, older than this predictor's ({SCHEMA_VERSION})"
+            )
             continue
         cal = Calibration.load(path)
         diffs = _diff(cal.host, host_fingerprint())
@@ -325,7 +358,9 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
             now = _runtime_version(e.backend)
             (fresh if now == e.runtime_version else stale).append(e)
             if now != e.runtime_version:
-                cal.stale_entries.append(f"{e.deployment}: {e.backend} {e.runtime_version} -> {now}")
+                cal.stale_entries.append(
+                    f"{e.deployment}: {e.backend} {e.runtime_version} -> {now}"
+                )
         cal.entries = fresh
         note = f"calibration {path} ({len(fresh)} deployment fit(s))"
         if cal.stale_entries:
@@ -336,7 +371,9 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
     return None, f"not calibrated on this host ({fix.replace('recalibrate', 'calibrate')})"
 
 
-def find_calibration(profile: HardwareProfile | str, *, threads: int | None = None) -> Calibration | None:
+def find_calibration(
+    profile: HardwareProfile | str, *, threads: int | None = None
+) -> Calibration | None:
     """The fresh calibration of ``profile`` for this host, or None (see :func:`calibration_status`)."""
     cal, _note = calibration_status(profile)
     return cal
@@ -372,7 +409,9 @@ def _design(ops: Sequence[OpRecord], base: PredictorParams, precision: str) -> _
         moved.append(op.input_elems * act_b + op.output_elems * act_b + op.params * w_b)
         red.append(op.reduction if op.kind in ("conv", "pwconv", "linear") else 0)
     return _Design(
-        np.asarray(kinds, dtype=int), np.asarray(work, dtype=float), np.asarray(moved, dtype=float),
+        np.asarray(kinds, dtype=int),
+        np.asarray(work, dtype=float),
+        np.asarray(moved, dtype=float),
         np.asarray(red, dtype=float),
     )
 
@@ -390,12 +429,21 @@ def _params_from(theta: np.ndarray, base: PredictorParams, basis: str) -> Predic
     eff["memory"] = float(v[n])
     ovh = {k: float(v[n + 1 + i]) for i, k in enumerate(_FIT_KINDS)}
     return PredictorParams(
-        peak_gops=base.peak_gops, bandwidth_gbs=base.bandwidth_gbs, lanes=base.lanes, efficiency=eff,
-        overhead_us=ovh, call_us=float(v[2 * n + 1]), fuses=base.fuses, k_half=float(v[2 * n + 2]), basis=basis,
+        peak_gops=base.peak_gops,
+        bandwidth_gbs=base.bandwidth_gbs,
+        lanes=base.lanes,
+        efficiency=eff,
+        overhead_us=ovh,
+        call_us=float(v[2 * n + 1]),
+        fuses=base.fuses,
+        k_half=float(v[2 * n + 2]),
+        basis=basis,
     )
 
 
-def _predict_designs(theta: np.ndarray, designs: Sequence[_Design], base: PredictorParams) -> np.ndarray:
+def _predict_designs(
+    theta: np.ndarray, designs: Sequence[_Design], base: PredictorParams
+) -> np.ndarray:
     v = np.exp(theta)
     n = len(_FIT_KINDS)
     eff = v[:n]
@@ -415,7 +463,9 @@ def _predict_designs(theta: np.ndarray, designs: Sequence[_Design], base: Predic
         comp = d.kind < n_compute
         r = d.reduction[comp]
         factor = np.where(r > 0, r / (r + k_half), 1.0)
-        t[comp] += np.maximum(d.ops[comp] / (peak * eff[d.kind[comp]] * factor), d.bytes[comp] / (bw * eff_mem))
+        t[comp] += np.maximum(
+            d.ops[comp] / (peak * eff[d.kind[comp]] * factor), d.bytes[comp] / (bw * eff_mem)
+        )
         mem = ~comp
         t[mem] += d.bytes[mem] / (bw * eff[d.kind[mem]])
         out[i] = t.sum() + call
@@ -449,7 +499,9 @@ def fit_params(
     theta0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.log(_predict_designs(theta, designs, base) / y), prior_weight * (theta - theta0)])
+        return np.concatenate(
+            [np.log(_predict_designs(theta, designs, base) / y), prior_weight * (theta - theta0)]
+        )
 
     res = least_squares(residuals, theta0, bounds=(lo, hi), x_scale=1.0, max_nfev=4000)
     params = _params_from(res.x, base, basis)
@@ -497,7 +549,14 @@ def _compile_population(
     for i, spec in enumerate(specs):
         on_progress(f"compile {i + 1}/{len(specs)}: {spec.name}")
         model = build_torch(spec, seed=i)
-        source = ModelSource("torch", model, spec.input_shape, workdir / f"m{i}", name="model", onnx_exporter=exporter)
+        source = ModelSource(
+            "torch",
+            model,
+            spec.input_shape,
+            workdir / f"m{i}",
+            name="model",
+            onnx_exporter=exporter,
+        )
         calib = [rng.standard_normal((1, *spec.input_shape)).astype(np.float32) for _ in range(4)]
         ctx = CompileContext(calibration=calib, threads=threads, isa_flags=host_info().isa_flags)
         x = rng.standard_normal((1, *spec.input_shape)).astype(np.float32)
@@ -507,12 +566,19 @@ def _compile_population(
             artifact = backend.compile(source, d, ctx)
             runner = backend.load(artifact, threads)
             runners.append(runner)
-            compiled[f"{spec.hash}|{d.name}"] = _Compiled(spec, d.name, functools.partial(runner, x), artifact.path)
+            compiled[f"{spec.hash}|{d.name}"] = _Compiled(
+                spec, d.name, functools.partial(runner, x), artifact.path
+            )
     return compiled, runners
 
 
 def _time(
-    compiled: Mapping[str, _Compiled], threads: Any, *, max_time_s: float, target_rel_ci: float, on_progress: Callable[[str], None],
+    compiled: Mapping[str, _Compiled],
+    threads: Any,
+    *,
+    max_time_s: float,
+    target_rel_ci: float,
+    on_progress: Callable[[str], None],
     profile: Sequence[str] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stable medians of every model of ``compiled``, and the kernel profiles of those of
@@ -524,19 +590,33 @@ def _time(
     from workbench.hw._timing import clock_for, time_rounds
 
     wanted = set(profile)
-    companions = {k: ProfiledRuns(c.path, c.spec.input_shape, threads=threads.intra_op) for k, c in compiled.items()
-                  if k in wanted and c.deployment.startswith("onnxruntime-") and c.path is not None and str(c.path).endswith(".onnx")}
+    companions = {
+        k: ProfiledRuns(c.path, c.spec.input_shape, threads=threads.intra_op)
+        for k, c in compiled.items()
+        if k in wanted
+        and c.deployment.startswith("onnxruntime-")
+        and c.path is not None
+        and str(c.path).endswith(".onnx")
+    }
     what = "timing and kernel profiles" if companions else "timing"
     try:
         timings = time_rounds(
-            {k: c.fn for k, c in compiled.items()}, max_time_s=max_time_s, target_rel_ci=target_rel_ci,
-            clock=clock_for(threads.intra_op, threads.inter_op), companions=companions,
-            on_round=lambda r, u: on_progress(f"{what}: round {r}, {u} of {len(compiled)} medians not yet stable"),
+            {k: c.fn for k, c in compiled.items()},
+            max_time_s=max_time_s,
+            target_rel_ci=target_rel_ci,
+            clock=clock_for(threads.intra_op, threads.inter_op),
+            companions=companions,
+            on_round=lambda r, u: on_progress(
+                f"{what}: round {r}, {u} of {len(compiled)} medians not yet stable"
+            ),
         )
         kernels = {}
         for k, comp in companions.items():
             t = comp.trace()
-            nodes = [KernelNode(n, op, us) for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)]
+            nodes = [
+                KernelNode(n, op, us)
+                for n, op, us in zip(t.names, t.op_types, t.median_us, strict=True)
+            ]
             kernels[k] = KernelProfile(nodes, timings[k].p50_ms)
     finally:
         for comp in companions.values():
@@ -544,8 +624,9 @@ def _time(
     return timings, kernels
 
 
-def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Any, float]],
-                 precision: str) -> tuple[PredictorParams, dict[str, Any]]:
+def _fit_kernels(
+    params: PredictorParams, models: Sequence[tuple[ArchSpec, Any, float]], precision: str
+) -> tuple[PredictorParams, dict[str, Any]]:
     """Add a kernel-level model fitted to ``(spec, kernel profile, end-to-end ms)`` to ``params``."""
     import dataclasses
 
@@ -553,7 +634,12 @@ def _fit_kernels(params: PredictorParams, models: Sequence[tuple[ArchSpec, Any, 
     from workbench.hw._predict import kernel_units, split_activations
 
     all_units = [kernel_units(ops_from_spec(spec)) for spec, _prof, _ms in models]
-    apart = activations_apart([(split_activations(units), prof.nodes) for units, (_s, prof, _ms) in zip(all_units, models, strict=True)])
+    apart = activations_apart(
+        [
+            (split_activations(units), prof.nodes)
+            for units, (_s, prof, _ms) in zip(all_units, models, strict=True)
+        ]
+    )
     samples = []
     unnamed = 0
     named_share = []
@@ -575,8 +661,10 @@ def _clock_note(threads: Any) -> str:
     from workbench.hw._timing import clock_for
 
     if clock_for(threads.intra_op, threads.inter_op) == "thread-cpu":
-        return ("per-call CPU time of the calling thread (the runtime runs on it alone): the latency on a core of its "
-                "own, with time taken by other processes left out; wall-clock medians are kept beside")
+        return (
+            "per-call CPU time of the calling thread (the runtime runs on it alone): the latency on a core of its "
+            "own, with time taken by other processes left out; wall-clock medians are kept beside"
+        )
     return "wall-clock per call, calls preempted by another process left out (all calls when nearly every one was)"
 
 
@@ -589,12 +677,16 @@ def _resolve_deployments(profile: HardwareProfile, deployments: Sequence[str] | 
         deps = []
         if profile.deploy is not None:
             deps.append(Deployment(profile.deploy.backend, profile.deploy.precision))
-        if profile.supports("onnxruntime", "fp32") and all(d.name != "onnxruntime-fp32" for d in deps):
+        if profile.supports("onnxruntime", "fp32") and all(
+            d.name != "onnxruntime-fp32" for d in deps
+        ):
             deps.append(Deployment("onnxruntime", "fp32"))
     for d in deps:
         if not profile.supports(d.backend, d.precision):
-            raise ConfigError(f"profile {profile.name!r} does not support {d.name}; it lists backends {', '.join(profile.backends)} "
-                              f"and precisions {', '.join(profile.precisions)}")
+            raise ConfigError(
+                f"profile {profile.name!r} does not support {d.name}; it lists backends {', '.join(profile.backends)} "
+                f"and precisions {', '.join(profile.precisions)}"
+            )
         get_backend(d.backend).check(d, "torch")
     return deps
 
@@ -642,7 +734,9 @@ def _fit_entry(
     params, fit = fit_params(samples, base, d.precision, basis=basis)
     fit = {"roofline": fit, "models": fit["models"]}
     if all(k in kernels for k in keys) and base.fuses:
-        params, kfit = _fit_kernels(params, [(compiled[k].spec, kernels[k], timings[k].p50_ms) for k in keys], d.precision)
+        params, kfit = _fit_kernels(
+            params, [(compiled[k].spec, kernels[k], timings[k].p50_ms) for k in keys], d.precision
+        )
         fit["kernels"] = kfit
         fit["method"] = (
             "kernel level: per-kernel times of every calibration model from the runtime's profiler, taken in the "
@@ -660,19 +754,41 @@ def _fit_entry(
     fit["noise_floor"] = noise_floor({k: timings[k] for k in keys})
     fit["seed"] = seed
     fit["exporter"] = exporter
-    fit["weights"] = "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
+    fit["weights"] = (
+        "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
+    )
     fit["clock"] = _clock_note(th)
     rows = []
     for k in keys:
         c = compiled[k]
         pred = predict_ops(ops_from_spec(c.spec), params, d.precision).latency_ms
-        rows.append({"name": c.spec.name, "hash": c.spec.hash, "measured_ms": timings[k].p50_ms,
-                     "predicted_ms": pred, "timing": timings[k].to_dict(), "spec": c.spec.to_dict()})
+        rows.append(
+            {
+                "name": c.spec.name,
+                "hash": c.spec.hash,
+                "measured_ms": timings[k].p50_ms,
+                "predicted_ms": pred,
+                "timing": timings[k].to_dict(),
+                "spec": c.spec.to_dict(),
+            }
+        )
     figs = accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
-    fit.update(within_10pct=figs["within_10pct"], median_abs_error=figs["median_abs_error"], spearman=figs["spearman"])
+    fit.update(
+        within_10pct=figs["within_10pct"],
+        median_abs_error=figs["median_abs_error"],
+        spearman=figs["spearman"],
+    )
     return CalibrationEntry(
-        deployment=d.name, backend=d.backend, precision=d.precision, intra_op=th.intra_op, inter_op=th.inter_op,
-        runtime_version=_runtime_version(d.backend), params=params, fit=fit, models=rows, created=created,
+        deployment=d.name,
+        backend=d.backend,
+        precision=d.precision,
+        intra_op=th.intra_op,
+        inter_op=th.inter_op,
+        runtime_version=_runtime_version(d.backend),
+        params=params,
+        fit=fit,
+        models=rows,
+        created=created,
     )
 
 
@@ -701,20 +817,33 @@ def calibrate_profile(
     specs = calibration_population(models, seed=seed)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wb-calibrate-") as tmp:
-        compiled, runners = _compile_population(specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
-        timings, kernels = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress,
-                                 profile=list(compiled))
+        compiled, runners = _compile_population(
+            specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress
+        )
+        timings, kernels = _time(
+            compiled,
+            th,
+            max_time_s=max_time_s,
+            target_rel_ci=target_rel_ci,
+            on_progress=progress,
+            profile=list(compiled),
+        )
         for r in runners:
             r.close()
     created = _now()
     entries = [
-        _fit_entry(prof, d, th, compiled, timings, kernels, created=created, seed=seed, exporter=exporter) for d in deps
+        _fit_entry(
+            prof, d, th, compiled, timings, kernels, created=created, seed=seed, exporter=exporter
+        )
+        for d in deps
     ]
     cal, path, notes = _merge_and_save(prof, entries)
     return CalibrationReport(cal, path, entries, time.perf_counter() - start, notes)
 
 
-def _merge_and_save(prof: HardwareProfile, entries: list[CalibrationEntry]) -> tuple[Calibration, Path, list[str]]:
+def _merge_and_save(
+    prof: HardwareProfile, entries: list[CalibrationEntry]
+) -> tuple[Calibration, Path, list[str]]:
     notes = []
     candidates = calibration_candidates(prof)
     target = None
@@ -724,8 +853,10 @@ def _merge_and_save(prof: HardwareProfile, entries: list[CalibrationEntry]) -> t
             break
         notes.append(f"{p.parent} is not writable")
     if target is None:  # pragma: no cover - no writable folder at all
-        raise ConfigError(f"no writable folder for the calibration file (tried {', '.join(str(p.parent) for p in candidates)}); "
-                          "set WORKBENCH_CALIBRATION_DIR")
+        raise ConfigError(
+            f"no writable folder for the calibration file (tried {', '.join(str(p.parent) for p in candidates)}); "
+            "set WORKBENCH_CALIBRATION_DIR"
+        )
     if target != candidates[0]:
         notes.append(f"the calibration is stored in the user folder {target.parent} instead")
     host = host_fingerprint()
@@ -736,11 +867,21 @@ def _merge_and_save(prof: HardwareProfile, entries: list[CalibrationEntry]) -> t
             if not _diff(old.host, host):
                 cal.entries = list(old.entries)
             else:
-                notes.append(f"replaced a calibration fitted on another host ({'; '.join(_diff(old.host, host))})")
+                notes.append(
+                    f"replaced a calibration fitted on another host ({'; '.join(_diff(old.host, host))})"
+                )
         except ConfigError as err:
             notes.append(f"replaced an unreadable calibration file ({err})")
     for e in entries:
-        cal.entries = [x for x in cal.entries if not (x.deployment == e.deployment and x.intra_op == e.intra_op and x.inter_op == e.inter_op)]
+        cal.entries = [
+            x
+            for x in cal.entries
+            if not (
+                x.deployment == e.deployment
+                and x.intra_op == e.intra_op
+                and x.inter_op == e.inter_op
+            )
+        ]
         cal.entries.append(e)
     return cal, cal.save(target), notes
 
@@ -768,11 +909,18 @@ class AccuracyReport:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "threads": self.threads, "results": self.results, "calibration_file": str(self.path),
-                "seconds": self.seconds}
+        return {
+            "profile": self.profile,
+            "threads": self.threads,
+            "results": self.results,
+            "calibration_file": str(self.path),
+            "seconds": self.seconds,
+        }
 
 
-def accuracy_figures(predicted_ms: Sequence[float], measured_ms: Sequence[float]) -> dict[str, float]:
+def accuracy_figures(
+    predicted_ms: Sequence[float], measured_ms: Sequence[float]
+) -> dict[str, float]:
     """nn-Meter's figures: share within ±10%, median and mean absolute relative error, Spearman, bias."""
     p = np.asarray(predicted_ms, dtype=float)
     m = np.asarray(measured_ms, dtype=float)
@@ -787,19 +935,35 @@ def accuracy_figures(predicted_ms: Sequence[float], measured_ms: Sequence[float]
     }
 
 
-def _prediction_rows(compiled: Mapping[str, _Compiled], keys: Sequence[str], timings: Mapping[str, Any],
-                     params: PredictorParams, precision: str) -> list[dict[str, Any]]:
+def _prediction_rows(
+    compiled: Mapping[str, _Compiled],
+    keys: Sequence[str],
+    timings: Mapping[str, Any],
+    params: PredictorParams,
+    precision: str,
+) -> list[dict[str, Any]]:
     """Predicted beside measured latency of each model of ``keys``."""
     rows = []
     for k in keys:
         c = compiled[k]
         pred = predict_ops(ops_from_spec(c.spec), params, precision).latency_ms
-        rows.append({"name": c.spec.name, "hash": c.spec.hash, "family": c.spec.family, "measured_ms": timings[k].p50_ms,
-                     "predicted_ms": pred, "error": pred / timings[k].p50_ms - 1.0, "timing": timings[k].to_dict()})
+        rows.append(
+            {
+                "name": c.spec.name,
+                "hash": c.spec.hash,
+                "family": c.spec.family,
+                "measured_ms": timings[k].p50_ms,
+                "predicted_ms": pred,
+                "error": pred / timings[k].p50_ms - 1.0,
+                "timing": timings[k].to_dict(),
+            }
+        )
     return rows
 
 
-def _heldout_figures(rows: Sequence[dict[str, Any]], keys: Sequence[str], timings: Mapping[str, Any]) -> dict[str, Any]:
+def _heldout_figures(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], timings: Mapping[str, Any]
+) -> dict[str, Any]:
     """nn-Meter's figures of ``rows``, their count, the noise floor of their timings and their range."""
     from workbench.hw._timing import noise_floor
 
@@ -807,7 +971,10 @@ def _heldout_figures(rows: Sequence[dict[str, Any]], keys: Sequence[str], timing
         **accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows]),
         "models": len(rows),
         "noise_floor": noise_floor({k: timings[k] for k in keys}),
-        "latency_range_ms": [min(r["measured_ms"] for r in rows), max(r["measured_ms"] for r in rows)],
+        "latency_range_ms": [
+            min(r["measured_ms"] for r in rows),
+            max(r["measured_ms"] for r in rows),
+        ],
     }
 
 
@@ -839,7 +1006,9 @@ def interleaved_accuracy(
 
     prof = _profile_for_measuring(profile)
     if not 3 <= calibration <= 200 or not 3 <= heldout <= 500:
-        raise ConfigError(f"calibration and heldout: expected 3-200 and 3-500 models, got {calibration} and {heldout}")
+        raise ConfigError(
+            f"calibration and heldout: expected 3-200 and 3-500 models, got {calibration} and {heldout}"
+        )
     progress = on_progress or (lambda _s: None)
     deps = _resolve_deployments(prof, deployments)
     th = Threads(intra_op=threads or prof.resolved_threads(), inter_op=prof.inter_op_threads)
@@ -847,17 +1016,37 @@ def interleaved_accuracy(
     held = heldout_population(heldout, seed=seed, calibration=cal)
     fitted = {s.hash for s in cal}
     with tempfile.TemporaryDirectory(prefix="wb-accuracy-") as tmp:
-        compiled, runners = _compile_population(cal + held, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
+        compiled, runners = _compile_population(
+            cal + held, deps, th, Path(tmp), exporter=exporter, on_progress=progress
+        )
         cal_compiled = {k: c for k, c in compiled.items() if c.spec.hash in fitted}
-        timings, kernels = _time(compiled, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress,
-                                 profile=list(cal_compiled))
+        timings, kernels = _time(
+            compiled,
+            th,
+            max_time_s=max_time_s,
+            target_rel_ci=target_rel_ci,
+            on_progress=progress,
+            profile=list(cal_compiled),
+        )
         for r in runners:
             r.close()
     created = _now()
     out: dict[str, dict[str, Any]] = {}
     for d in deps:
-        e = _fit_entry(prof, d, th, cal_compiled, timings, kernels, created=created, seed=seed, exporter=exporter)
-        keys = [k for k, c in compiled.items() if c.deployment == d.name and c.spec.hash not in fitted]
+        e = _fit_entry(
+            prof,
+            d,
+            th,
+            cal_compiled,
+            timings,
+            kernels,
+            created=created,
+            seed=seed,
+            exporter=exporter,
+        )
+        keys = [
+            k for k, c in compiled.items() if c.deployment == d.name and c.spec.hash not in fitted
+        ]
         rows = _prediction_rows(compiled, keys, timings, e.params, d.precision)
         out[d.name] = {
             **_heldout_figures(rows, keys, timings),
@@ -900,28 +1089,46 @@ def validate_profile(
         if e is None:
             raise ConfigError(
                 f"{prof.name} has no calibration of {d.name} at {th.intra_op} thread(s) on this host ({note}); "
-                f"run: workbench profiles calibrate {prof.name}" + (f" --threads {th.intra_op}" if threads else "")
+                f"run: workbench profiles calibrate {prof.name}"
+                + (f" --threads {th.intra_op}" if threads else "")
             )
         entries.append(e)
     assert cal is not None
-    used = {m["hash"] for e in entries for m in e.models}  # never validate on a model the fit has seen
+    used = {
+        m["hash"] for e in entries for m in e.models
+    }  # never validate on a model the fit has seen
     specs = heldout_population(models, seed=seed, exclude=used)
     # a few calibration models are timed again beside the held-out ones: how much faster or slower
     # the machine is now than when it was calibrated (load on a shared machine drifts)
-    anchor_rows = [m for m in entries[0].models if m.get("spec")][:: max(1, len(entries[0].models) // _ANCHORS)][:_ANCHORS]
+    anchor_rows = [m for m in entries[0].models if m.get("spec")][
+        :: max(1, len(entries[0].models) // _ANCHORS)
+    ][:_ANCHORS]
     anchors = [_Spec.from_dict(m["spec"]) for m in anchor_rows]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wb-validate-") as tmp:
-        compiled, runners = _compile_population(specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress)
+        compiled, runners = _compile_population(
+            specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress
+        )
         anchor_compiled, anchor_runners = _compile_population(
-            anchors, [entries[0].deployment], th, Path(tmp) / "anchors", exporter=exporter, on_progress=progress
+            anchors,
+            [entries[0].deployment],
+            th,
+            Path(tmp) / "anchors",
+            exporter=exporter,
+            on_progress=progress,
         )
         everything = {**compiled, **{f"anchor|{k}": v for k, v in anchor_compiled.items()}}
-        timings, _ = _time(everything, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress)
+        timings, _ = _time(
+            everything, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress
+        )
         for r in runners + anchor_runners:
             r.close()
     then = {m["hash"]: m["measured_ms"] for m in anchor_rows}
-    ratios = [timings[f"anchor|{k}"].p50_ms / then[c.spec.hash] for k, c in anchor_compiled.items() if c.spec.hash in then]
+    ratios = [
+        timings[f"anchor|{k}"].p50_ms / then[c.spec.hash]
+        for k, c in anchor_compiled.items()
+        if c.spec.hash in then
+    ]
     ratio = float(np.median(ratios)) if ratios else math.nan
     drift = {
         "models": len(ratios),
@@ -935,8 +1142,11 @@ def validate_profile(
         keys = [k for k, c in compiled.items() if c.deployment == d.name]
         rows = _prediction_rows(compiled, keys, timings, e.params, d.precision)
         adjusted = (
-            accuracy_figures([r["predicted_ms"] * ratio for r in rows], [r["measured_ms"] for r in rows])
-            if math.isfinite(ratio) else None
+            accuracy_figures(
+                [r["predicted_ms"] * ratio for r in rows], [r["measured_ms"] for r in rows]
+            )
+            if math.isfinite(ratio)
+            else None
         )
         e.accuracy = {
             **_heldout_figures(rows, keys, timings),

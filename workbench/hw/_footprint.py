@@ -53,10 +53,18 @@ def tensor_arena_bytes(spec: ArchSpec) -> dict[str, int]:
             persistent += 8 * int(layer.output_shape[0])
         elif layer.op == "linear":
             persistent += 8
-        if layer.op not in ("bn", "act", "dropout"):  # folded into the preceding op in the integer model
+        if layer.op not in (
+            "bn",
+            "act",
+            "dropout",
+        ):  # folded into the preceding op in the integer model
             persistent += _TFLM_TENSOR_OVERHEAD
-    return {"activations": int(activations), "scratch": int(scratch), "persistent": int(persistent),
-            "total": int(activations + scratch + persistent)}
+    return {
+        "activations": int(activations),
+        "scratch": int(scratch),
+        "persistent": int(persistent),
+        "total": int(activations + scratch + persistent),
+    }
 
 
 #: layers an integer model folds into the operator before them (computed in place)
@@ -119,7 +127,9 @@ def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str)
     params = sum(layer.params for layer in layers if layer.op != "bn")
     ops = sum(1 for layer in layers if layer.op not in ("bn", "dropout"))
     integer = precision.startswith("int8")
-    bias_bytes = sum(int(layer.output_shape[0]) for layer in layers if layer.op in ("conv", "dwconv")) * (4 if integer else w_b)
+    bias_bytes = sum(
+        int(layer.output_shape[0]) for layer in layers if layer.op in ("conv", "dwconv")
+    ) * (4 if integer else w_b)
     file_bytes = int(params * w_b + bias_bytes + ops * _PER_OP_BYTES + _FILE_HEADER_BYTES)
     activations = _peak_live_elems(layers) * act_b
     notes = {
@@ -129,17 +139,27 @@ def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str)
     flash = None
     if profile.device == "mcu":
         arena = tensor_arena_bytes(spec)
-        runtime_kb = profile.predictor.runtime_flash_kb.value if profile.predictor.runtime_flash_kb else 100.0
+        runtime_kb = (
+            profile.predictor.runtime_flash_kb.value
+            if profile.predictor.runtime_flash_kb
+            else 100.0
+        )
         flash = int(file_bytes + runtime_kb * 1024)
         ram = arena["total"]
         notes["arena"] = (
             "estimate: peak live int8 activations (input + output + kept residual) + largest CMSIS-NN scratch "
             "buffer + per-channel requantization params and tensor bookkeeping"
         )
-        notes["flash_bytes"] = f"estimate: model file + {runtime_kb:g} KB of runtime code ({'profile' if profile.predictor.runtime_flash_kb else 'default'})"
+        notes["flash_bytes"] = (
+            f"estimate: model file + {runtime_kb:g} KB of runtime code ({'profile' if profile.predictor.runtime_flash_kb else 'default'})"
+        )
         notes["peak_ram_bytes"] = "the tensor arena (weights stay in flash)"
     else:
-        runtime_mb = profile.predictor.runtime_ram_mb.value if profile.predictor.runtime_ram_mb else _RUNTIME_RAM_MB.get(profile.device, 20.0)
+        runtime_mb = (
+            profile.predictor.runtime_ram_mb.value
+            if profile.predictor.runtime_ram_mb
+            else _RUNTIME_RAM_MB.get(profile.device, 20.0)
+        )
         ram = int(params * w_b + activations + runtime_mb * 2**20)
         notes["peak_ram_bytes"] = (
             f"estimate: weights ({params * w_b / 2**20:.2f} MiB) + peak live activations ({activations / 2**20:.2f} MiB) + "

@@ -14,14 +14,43 @@ __all__ = ["HostInfo", "available_cpus", "host_info", "last_level_cache_bytes", 
 
 # Flags that change which kernels the backends pick (x86 and Arm names as /proc/cpuinfo spells them)
 _ISA_FLAGS = (
-    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-    "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
-    "asimd", "asimddp", "asimdhp", "sve", "i8mm", "bf16",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "asimddp",
+    "asimdhp",
+    "sve",
+    "i8mm",
+    "bf16",
 )
 
 _PACKAGES = (
-    "workbench-nas", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "optuna", "tensorflow",
-    "tensorflow-cpu", "keras", "ai-edge-litert", "tf2onnx", "scikit-learn", "plotly",
+    "workbench-nas",
+    "numpy",
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "optuna",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "ai-edge-litert",
+    "tf2onnx",
+    "scikit-learn",
+    "plotly",
 )
 
 
@@ -53,7 +82,18 @@ class HostInfo:
 
     @property
     def isa_summary(self) -> str:
-        order = ["avx512_vnni", "avx_vnni", "avx512f", "avx2", "fma", "amx_int8", "asimddp", "asimd", "sve", "i8mm"]
+        order = [
+            "avx512_vnni",
+            "avx_vnni",
+            "avx512f",
+            "avx2",
+            "fma",
+            "amx_int8",
+            "asimddp",
+            "asimd",
+            "sve",
+            "i8mm",
+        ]
         shown = [f for f in order if f in self.isa_flags]
         return " ".join(shown) or "baseline"
 

@@ -68,7 +68,14 @@ import numpy as np
 
 from workbench.hw._predict import KernelModel, KernelUnit, shape_terms, sized
 
-__all__ = ["CORRECTIONS", "KernelNode", "KernelProfile", "activations_apart", "attribute_nodes", "fit_kernel_model"]
+__all__ = [
+    "CORRECTIONS",
+    "KernelNode",
+    "KernelProfile",
+    "activations_apart",
+    "attribute_nodes",
+    "fit_kernel_model",
+]
 
 #: one calibration model: its kernel units, the profiled µs of each, its end-to-end ms, and
 #: optionally the number of profiled nodes of each unit
@@ -121,7 +128,9 @@ def _lookup(units: Sequence[KernelUnit]) -> dict[str, int]:
     return out
 
 
-def attribute_nodes(units: Sequence[KernelUnit], nodes: Sequence[KernelNode]) -> tuple[list[float], dict[str, Any]]:
+def attribute_nodes(
+    units: Sequence[KernelUnit], nodes: Sequence[KernelNode]
+) -> tuple[list[float], dict[str, Any]]:
     """Kernel time (µs) of each unit: nodes named after one of its layers, and the unnamed nodes
     that follow them; nodes before the first named one belong to the input's conversion (unit 0).
 
@@ -149,11 +158,18 @@ def attribute_nodes(units: Sequence[KernelUnit], nodes: Sequence[KernelNode]) ->
         counts[current] += 1
     total = sum(times)
     missing = [u.name for i, u in enumerate(units) if i not in seen and u.kind != "input"]
-    return times, {"units": len(units), "unnamed_units": missing, "named_share": named_us / total if total else 0.0,
-                   "kernel_us": total, "nodes": counts}
+    return times, {
+        "units": len(units),
+        "unnamed_units": missing,
+        "named_share": named_us / total if total else 0.0,
+        "kernel_us": total,
+        "nodes": counts,
+    }
 
 
-def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict[str, float], float]:
+def _fit_terms(
+    rows: Sequence[Mapping[str, float]], y: np.ndarray
+) -> tuple[dict[str, float], float]:
     """Non-negative terms with ``sum_j term_j x row_j ~ y`` in log space (relative error, symmetric
     in over- and under-prediction; kernels of a few µs weigh less), started from non-negative
     least squares on relative error.
@@ -166,7 +182,9 @@ def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict
     scale = np.maximum(np.abs(a * w[:, None]).max(axis=0), 1e-12)  # column scaling for conditioning
     coef, _ = nnls(a * w[:, None] / scale, np.ones_like(y), maxiter=50 * len(keys) + 500)
     coef = coef / scale
-    floor = 1e-6 * np.median(y) / np.maximum(a.mean(axis=0), 1e-12)  # a term at the floor contributes ~nothing
+    floor = (
+        1e-6 * np.median(y) / np.maximum(a.mean(axis=0), 1e-12)
+    )  # a term at the floor contributes ~nothing
     theta0 = np.log(np.maximum(coef, floor))
     ly = np.log(np.maximum(y, 1e-3))
 
@@ -181,11 +199,17 @@ def _fit_terms(rows: Sequence[Mapping[str, float]], y: np.ndarray) -> tuple[dict
     coef = np.exp(res.x)
     coef[coef <= floor * 1.0001] = 0.0
     pred = a @ coef
-    return {k: float(c) for k, c in zip(keys, coef, strict=True)}, float(np.median(np.abs(pred / y - 1.0)))
+    return {k: float(c) for k, c in zip(keys, coef, strict=True)}, float(
+        np.median(np.abs(pred / y - 1.0))
+    )
 
 
-def _fit_shape(terms: Mapping[str, float], rows: Sequence[Mapping[str, float]], units: Sequence[KernelUnit],
-               y: np.ndarray) -> dict[str, list[float]]:
+def _fit_shape(
+    terms: Mapping[str, float],
+    rows: Sequence[Mapping[str, float]],
+    units: Sequence[KernelUnit],
+    y: np.ndarray,
+) -> dict[str, list[float]]:
     """Ridge regression of the log ratio of measured to linear-term time on the kernels' standardised
     shape terms (:func:`workbench.hw._predict.shape_terms`), weighted as the terms' fit is."""
     linear = np.asarray([sum(terms.get(k, 0.0) * v for k, v in r.items()) for r in rows])
@@ -201,8 +225,13 @@ def _fit_shape(terms: Mapping[str, float], rows: Sequence[Mapping[str, float]], 
     return {"mean": mean.tolist(), "std": std.tolist(), "coef": coef.tolist()}
 
 
-def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None, plain_ms: float | None = None,
-                correction: str = "per-node") -> list[float]:
+def _unprofiled(
+    times: Sequence[float],
+    ms: float,
+    nodes: Sequence[int] | None,
+    plain_ms: float | None = None,
+    correction: str = "per-node",
+) -> list[float]:
     """Kernel times of one model with the profiler's slowdown taken out, so they add up to the
     model's end-to-end time ``ms``, by ``correction`` (one of :data:`CORRECTIONS`): ``per-node``, an
     equal share per node (the profiler's bookkeeping is per node), measured against ``plain_ms``
@@ -225,7 +254,9 @@ def _unprofiled(times: Sequence[float], ms: float, nodes: Sequence[int] | None, 
     return [t * r for t in out]
 
 
-def activations_apart(profiled: Sequence[tuple[Sequence[KernelUnit], Sequence[KernelNode]]]) -> tuple[str, ...]:
+def activations_apart(
+    profiled: Sequence[tuple[Sequence[KernelUnit], Sequence[KernelNode]]],
+) -> tuple[str, ...]:
     """The activation functions the runtime runs as kernels of their own, from ``(units with every
     activation split off, nodes)`` of profiled models: those whose activation units got a node of
     their own more often than not (the rest are fused into the layer before them)."""
@@ -259,7 +290,9 @@ def fit_kernel_model(
     each model's kernel times; samples without node counts are corrected in proportion.
     """
     if correction not in CORRECTIONS:
-        raise ValueError(f"unknown profiler correction {correction!r}: one of {', '.join(CORRECTIONS)}")
+        raise ValueError(
+            f"unknown profiler correction {correction!r}: one of {', '.join(CORRECTIONS)}"
+        )
     if not all(len(s) > 3 for s in samples):
         correction = "proportional"
     model, report = _fit_once(samples, precision, lanes, min_samples, correction, split_activations)
@@ -268,7 +301,12 @@ def fit_kernel_model(
 
 
 def _fit_once(
-    samples: Sequence[Sample], precision: str, lanes: int, min_samples: int, correction: str, split: Sequence[str] = ()
+    samples: Sequence[Sample],
+    precision: str,
+    lanes: int,
+    min_samples: int,
+    correction: str,
+    split: Sequence[str] = (),
 ) -> tuple[KernelModel, dict[str, Any]]:
     from scipy.optimize import least_squares
 
@@ -297,9 +335,19 @@ def _fit_once(
             continue
         terms[kind], kind_err[kind] = _fit_terms(rows, np.asarray(ys, dtype=float))
         counts[kind] = len(ys)
-        if len(ys) >= _SHAPE_MIN and kind != "act":  # an activation's time goes with its elements alone
+        if (
+            len(ys) >= _SHAPE_MIN and kind != "act"
+        ):  # an activation's time goes with its elements alone
             shape[kind] = _fit_shape(terms[kind], rows, units_of[kind], np.asarray(ys, dtype=float))
-    partial = KernelModel(terms, call_us=0.0, unit_us=0.0, samples=counts, absorbed=absorbed, shape=shape, split=tuple(split))
+    partial = KernelModel(
+        terms,
+        call_us=0.0,
+        unit_us=0.0,
+        samples=counts,
+        absorbed=absorbed,
+        shape=shape,
+        split=tuple(split),
+    )
     # model level: end-to-end = call + n_units x unit + sum of size-corrected kernel times. The
     # kernel times were brought to each model's end-to-end time from the same timing rounds, so
     # there is no common scale left to fit: one fitted to twenty models only learns which kernels
@@ -325,8 +373,12 @@ def _fit_once(
 
     def preds(theta: np.ndarray) -> np.ndarray:
         call, unit, gamma = math.exp(theta[0]), theta[1], theta[2]
-        return np.asarray([call + float(np.sum(np.maximum(unit + sized(t, gamma), 0.0))) + unit * (n - len(t))
-                           for t, n in zip(kernel_times, n_units, strict=True)])
+        return np.asarray(
+            [
+                call + float(np.sum(np.maximum(unit + sized(t, gamma), 0.0))) + unit * (n - len(t))
+                for t, n in zip(kernel_times, n_units, strict=True)
+            ]
+        )
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         pred = np.maximum(preds(theta), 1e-3)
@@ -339,8 +391,16 @@ def _fit_once(
     call = math.exp(res.x[0])
     unit = float(res.x[1])
     gamma = float(res.x[2])
-    model = KernelModel(terms, call_us=call, unit_us=unit, samples=counts, absorbed=absorbed, gamma=gamma,
-                        shape=shape, split=tuple(split))
+    model = KernelModel(
+        terms,
+        call_us=call,
+        unit_us=unit,
+        samples=counts,
+        absorbed=absorbed,
+        gamma=gamma,
+        shape=shape,
+        split=tuple(split),
+    )
     rel = preds(res.x) / y_arr - 1.0
     report = {
         "kernel_samples": counts,

@@ -22,17 +22,71 @@ from workbench.hw._predict import OpRecord
 __all__ = ["onnx_graph_summary", "ops_from_onnx"]
 
 _FREE = {
-    "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Constant", "Shape", "Gather",
-    "Cast", "ConstantOfShape", "Range", "Size", "Slice", "Expand",
+    "Flatten",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Dropout",
+    "Constant",
+    "Shape",
+    "Gather",
+    "Cast",
+    "ConstantOfShape",
+    "Range",
+    "Size",
+    "Slice",
+    "Expand",
 }
 _FUSABLE_ACT = {"Relu", "Clip", "LeakyRelu", "BatchNormalization"}
 _ELTWISE = {
-    "Add", "Sub", "Mul", "Div", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Gelu", "Softmax",
-    "LogSoftmax", "Pow", "Sqrt", "Exp", "Concat", "Transpose", "Pad", "Resize", "Neg", "Abs", "Max", "Min",
-    "Where", "Equal", "LayerNormalization", "InstanceNormalization", "PRelu", "Elu", "Selu", "Softplus",
-    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Mish",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "Erf",
+    "Gelu",
+    "Softmax",
+    "LogSoftmax",
+    "Pow",
+    "Sqrt",
+    "Exp",
+    "Concat",
+    "Transpose",
+    "Pad",
+    "Resize",
+    "Neg",
+    "Abs",
+    "Max",
+    "Min",
+    "Where",
+    "Equal",
+    "LayerNormalization",
+    "InstanceNormalization",
+    "PRelu",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "Mish",
 }
-_POOL = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "LpPool", "QLinearAveragePool", "QLinearGlobalAveragePool"}
+_POOL = {
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "ReduceMean",
+    "ReduceMax",
+    "LpPool",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+}
 
 
 def _dims(vi: Any) -> tuple[int, ...] | None:
@@ -85,7 +139,9 @@ def _attr(node: Any, name: str, default: Any) -> Any:
     return default
 
 
-def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = None) -> list[OpRecord]:
+def ops_from_onnx(
+    path: str | os.PathLike[str], *, unknown: list[str] | None = None
+) -> list[OpRecord]:
     """Predictor records of every node of the ONNX graph at ``path`` (batch 1).
 
     Node types the predictor does not know are charged as element-wise passes and their names
@@ -100,7 +156,9 @@ def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = N
             shapes[vi.name] = s
     for t in g.initializer:
         shapes[t.name] = tuple(int(d) for d in t.dims)
-    consts = {t.name for t in g.initializer} | {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    consts = {t.name for t in g.initializer} | {
+        o for n in g.node if n.op_type == "Constant" for o in n.output
+    }
     # weights quantized in the graph (QDQ): DequantizeLinear of a constant is a constant too
     for n in g.node:
         if n.op_type == "DequantizeLinear" and n.input and n.input[0] in consts:
@@ -125,7 +183,10 @@ def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = N
             out_shape = shapes.get(node.output[0])
             x_shape = shapes.get(node.input[0])
             if w is None or out_shape is None or x_shape is None:
-                raise ConfigError(f"node {name!r} ({op}): shape inference left its shapes unknown", location=str(path))
+                raise ConfigError(
+                    f"node {name!r} ({op}): shape inference left its shapes unknown",
+                    location=str(path),
+                )
             group = int(_attr(node, "group", 1))
             k = int(math.prod(w[2:]))
             if op == "ConvTranspose":
@@ -138,22 +199,65 @@ def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = N
             data_e = elems(node.input[0])
             red = macs // out_e if out_e else 0
             strides = _attr(node, "strides", [1])
-            ops.append(OpRecord(name, kind, macs, data_e, out_e, params, int(out_c), False, op, red,
-                                kernel=int(max(w[2:], default=1)), stride=int(max(strides, default=1))))
+            ops.append(
+                OpRecord(
+                    name,
+                    kind,
+                    macs,
+                    data_e,
+                    out_e,
+                    params,
+                    int(out_c),
+                    False,
+                    op,
+                    red,
+                    kernel=int(max(w[2:], default=1)),
+                    stride=int(max(strides, default=1)),
+                )
+            )
         elif op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):
             a = shapes.get(node.input[0])
             b_name = node.input[3] if op == "QLinearMatMul" else node.input[1]
             b = shapes.get(b_name)
             out_shape = shapes.get(node.output[0])
             if a is None or b is None or out_shape is None:
-                raise ConfigError(f"node {name!r} ({op}): shape inference left its shapes unknown", location=str(path))
+                raise ConfigError(
+                    f"node {name!r} ({op}): shape inference left its shapes unknown",
+                    location=str(path),
+                )
             trans_a = int(_attr(node, "transA", 0)) if op == "Gemm" else 0
             kdim = a[-2] if trans_a else a[-1]
             macs = int(math.prod(out_shape)) * int(kdim)
             if b_name in consts:
-                ops.append(OpRecord(name, "linear", macs, elems(node.input[0]), out_e, params, int(out_shape[-1]), False, op, int(kdim)))
+                ops.append(
+                    OpRecord(
+                        name,
+                        "linear",
+                        macs,
+                        elems(node.input[0]),
+                        out_e,
+                        params,
+                        int(out_shape[-1]),
+                        False,
+                        op,
+                        int(kdim),
+                    )
+                )
             else:  # activation x activation (attention): compute-bound like a linear layer, no weights
-                ops.append(OpRecord(name, "linear", macs, in_e, out_e, 0, int(out_shape[-1]), False, op, int(kdim)))
+                ops.append(
+                    OpRecord(
+                        name,
+                        "linear",
+                        macs,
+                        in_e,
+                        out_e,
+                        0,
+                        int(out_shape[-1]),
+                        False,
+                        op,
+                        int(kdim),
+                    )
+                )
         elif op in _FREE:
             ops.append(OpRecord(name, "free", 0, in_e, out_e, params, 1, False, op))
         elif op in ("QuantizeLinear", "DequantizeLinear") and not data_in:
@@ -163,9 +267,24 @@ def ops_from_onnx(path: str | os.PathLike[str], *, unknown: list[str] | None = N
         elif op in _POOL:
             window = _attr(node, "kernel_shape", [])
             pooled = shapes.get(node.output[0]) or ()
-            channels = int(pooled[1]) if len(pooled) > 1 else 1  # NCHW: the runtime's kernel depends on them
-            ops.append(OpRecord(name, "pool", 0, in_e, out_e, 0, channels, False, op, kernel=int(max(window, default=0)),
-                                stride=int(max(_attr(node, "strides", [1]), default=1))))
+            channels = (
+                int(pooled[1]) if len(pooled) > 1 else 1
+            )  # NCHW: the runtime's kernel depends on them
+            ops.append(
+                OpRecord(
+                    name,
+                    "pool",
+                    0,
+                    in_e,
+                    out_e,
+                    0,
+                    channels,
+                    False,
+                    op,
+                    kernel=int(max(window, default=0)),
+                    stride=int(max(_attr(node, "strides", [1]), default=1)),
+                )
+            )
         else:
             if op not in _ELTWISE and unknown is not None:
                 unknown.append(f"{name} ({op})")

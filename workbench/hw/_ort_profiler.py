@@ -38,7 +38,9 @@ class ProfilerTrace:
     ort_version: str
 
 
-def _session(ort: Any, path: str | os.PathLike[str], threads: int, profile_prefix: str | None) -> Any:
+def _session(
+    ort: Any, path: str | os.PathLike[str], threads: int, profile_prefix: str | None
+) -> Any:
     """A session set up as the ONNX Runtime backend sets up its own, with the profiler on when
     ``profile_prefix`` is given."""
     so = ort.SessionOptions()
@@ -53,10 +55,15 @@ def _session(ort: Any, path: str | os.PathLike[str], threads: int, profile_prefi
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
 
-def _parse(trace: list[dict[str, Any]], kept: Sequence[int], n_runs: int, warmup: int, ort_version: str) -> ProfilerTrace:
+def _parse(
+    trace: list[dict[str, Any]], kept: Sequence[int], n_runs: int, warmup: int, ort_version: str
+) -> ProfilerTrace:
     """Node medians over the runs numbered ``kept`` (of ``n_runs`` in the trace; when the trace
     holds another number of runs, every run after the first ``warmup``)."""
-    run_events = sorted((e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
+    run_events = sorted(
+        (e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"),
+        key=lambda e: e["ts"],
+    )
     timed = [run_events[i] for i in kept] if len(run_events) == n_runs else run_events[warmup:]
     per_node: dict[str, list[float]] = {}
     op_type: dict[str, str] = {}
@@ -129,9 +136,17 @@ class ProfiledRuns:
 
     WARMUP = 3
 
-    def __init__(self, path: str | os.PathLike[str], input_shape: Sequence[int], *, threads: int = 1,
-                 runs_per_visit: int = 2, max_runs: int = 100, seed: int = 0,
-                 purpose: str = "per-kernel profiling") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        input_shape: Sequence[int],
+        *,
+        threads: int = 1,
+        runs_per_visit: int = 2,
+        max_runs: int = 100,
+        seed: int = 0,
+        purpose: str = "per-kernel profiling",
+    ) -> None:
         self._ort = require("onnxruntime", extra="onnx", purpose=purpose)
         self._tmp = tempfile.TemporaryDirectory(prefix="wb-ortprof-")
         self._session = _session(self._ort, path, threads, str(Path(self._tmp.name) / "ort"))

@@ -15,7 +15,14 @@ from collections.abc import Iterable, Sequence
 
 from workbench.arch import ArchSpec, BasicBlock, Block, Bottleneck, ConvBN, InvertedResidual, Pool
 
-__all__ = ["FAMILY_NAMES", "MACS_RANGE", "calibration_population", "heldout_population", "random_architecture", "situations"]
+__all__ = [
+    "FAMILY_NAMES",
+    "MACS_RANGE",
+    "calibration_population",
+    "heldout_population",
+    "random_architecture",
+    "situations",
+]
 
 FAMILY_NAMES = ("mobilenet", "resnet", "cnn")
 _RESOLUTIONS = (32, 48, 64, 96, 128, 160, 192, 224)
@@ -39,15 +46,23 @@ def _mobilenet(rng: random.Random, res: int, classes: int) -> ArchSpec:
         for j in range(depth):
             s = strides[i] if j == 0 else 1
             blocks.append(InvertedResidual(c, e, k, s, act))
-    blocks.append(ConvBN(max(64, int(rng.choice((320, 640, 1280)) * width) // 8 * 8), 1, 1, activation=act))
-    return ArchSpec((3, res, res), classes, tuple(blocks), name="mobilenet-like", family="mobilenet")
+    blocks.append(
+        ConvBN(max(64, int(rng.choice((320, 640, 1280)) * width) // 8 * 8), 1, 1, activation=act)
+    )
+    return ArchSpec(
+        (3, res, res), classes, tuple(blocks), name="mobilenet-like", family="mobilenet"
+    )
 
 
 def _resnet(rng: random.Random, res: int, classes: int) -> ArchSpec:
     bottleneck = rng.random() < 0.3
     base = rng.choice((16, 24, 32, 48, 64))
     n_stages = rng.randint(2, 4)
-    blocks: list[Block] = [ConvBN(base, rng.choice((3, 7)) if res >= 96 else 3, 2 if res >= 96 else 1, activation="relu")]
+    blocks: list[Block] = [
+        ConvBN(
+            base, rng.choice((3, 7)) if res >= 96 else 3, 2 if res >= 96 else 1, activation="relu"
+        )
+    ]
     if res >= 128 and rng.random() < 0.7:
         blocks.append(Pool("max", 3, 2))
     for i in range(n_stages):
@@ -65,7 +80,9 @@ def _cnn(rng: random.Random, res: int, classes: int) -> ArchSpec:
     size = res
     for _stage in range(rng.randint(2, 4)):
         for _ in range(rng.randint(1, 2)):
-            blocks.append(ConvBN(c, rng.choice((3, 3, 5)), 1, activation=rng.choice(("relu", "silu"))))
+            blocks.append(
+                ConvBN(c, rng.choice((3, 3, 5)), 1, activation=rng.choice(("relu", "silu")))
+            )
         if size > 8:
             kind = rng.choice(("max", "avg"))
             blocks.append(Pool(kind, 3, 2))
@@ -78,7 +95,10 @@ _BUILDERS = {"mobilenet": _mobilenet, "resnet": _resnet, "cnn": _cnn}
 
 
 def random_architecture(
-    rng: random.Random, *, families: Sequence[str] = FAMILY_NAMES, resolutions: Sequence[int] = _RESOLUTIONS
+    rng: random.Random,
+    *,
+    families: Sequence[str] = FAMILY_NAMES,
+    resolutions: Sequence[int] = _RESOLUTIONS,
 ) -> ArchSpec:
     """One random classifier from ``families`` at one of ``resolutions`` (square RGB input)."""
     family = rng.choice(tuple(families))
@@ -93,7 +113,9 @@ def random_architecture(
 MACS_RANGE = (4e6, 1.5e9)
 
 
-def _population(n: int, stream: int, seed: int, exclude: set[str], families: Sequence[str]) -> list[ArchSpec]:
+def _population(
+    n: int, stream: int, seed: int, exclude: set[str], families: Sequence[str]
+) -> list[ArchSpec]:
     from workbench.arch import cost_summary
 
     rng = random.Random(stream * 7919 + seed)
@@ -124,18 +146,23 @@ def situations(spec: ArchSpec) -> set[tuple[object, ...]]:
     from workbench.arch import cost_summary
     from workbench.hw._predict import kernel_units, ops_from_spec
 
-    keys: set[tuple[object, ...]] = {("family", spec.family), ("macs", round(2 * math.log10(max(1, cost_summary(spec).macs))))}
+    keys: set[tuple[object, ...]] = {
+        ("family", spec.family),
+        ("macs", round(2 * math.log10(max(1, cost_summary(spec).macs)))),
+    }
     for u in kernel_units(ops_from_spec(spec)):
         op = u.main
         sub = op.source_op if u.kind == "pool" else ""
-        keys.update({
-            (u.kind, sub, u.context),
-            (u.kind, "act", u.activations),
-            (u.kind, "window", op.kernel, op.stride),
-            (u.kind, "channels", _bucket(op.out_channels)),
-            (u.kind, "positions", _bucket(op.output_elems // max(1, op.out_channels))),
-            (u.kind, "lanes", op.out_channels % 16 == 0, op.out_channels % 8 == 0),
-        })
+        keys.update(
+            {
+                (u.kind, sub, u.context),
+                (u.kind, "act", u.activations),
+                (u.kind, "window", op.kernel, op.stride),
+                (u.kind, "channels", _bucket(op.out_channels)),
+                (u.kind, "positions", _bucket(op.output_elems // max(1, op.out_channels))),
+                (u.kind, "lanes", op.out_channels % 16 == 0, op.out_channels % 8 == 0),
+            }
+        )
         if u.residual:
             keys.add((u.kind, "residual"))
         if u.kind in ("conv", "pwconv"):  # GEMM kernels block the reduction: each octave steps
@@ -147,7 +174,9 @@ def situations(spec: ArchSpec) -> set[tuple[object, ...]]:
 _CANDIDATES_PER_MODEL = 10
 
 
-def calibration_population(n: int = 20, *, seed: int = 0, families: Sequence[str] = FAMILY_NAMES) -> list[ArchSpec]:
+def calibration_population(
+    n: int = 20, *, seed: int = 0, families: Sequence[str] = FAMILY_NAMES
+) -> list[ArchSpec]:
     """``n`` architectures the predictor's efficiency factors are fitted on.
 
     Chosen from ten times as many seeded candidates to cover as many kernel situations
@@ -161,7 +190,10 @@ def calibration_population(n: int = 20, *, seed: int = 0, families: Sequence[str
     covered: set[tuple[object, ...]] = set()
     chosen: list[int] = []
     while len(chosen) < min(n, len(pool)):
-        best = max((i for i in range(len(pool)) if i not in chosen), key=lambda i: (len(cover[i] - covered), -i))
+        best = max(
+            (i for i in range(len(pool)) if i not in chosen),
+            key=lambda i: (len(cover[i] - covered), -i),
+        )
         chosen.append(best)
         covered |= cover[best]
     return [pool[i] for i in chosen]
@@ -177,4 +209,6 @@ def heldout_population(
 ) -> list[ArchSpec]:
     """``n`` architectures never used for fitting: drawn from their own random stream, and none
     with the hash of a ``calibration`` spec or of one in ``exclude``."""
-    return _population(n, _HELDOUT_STREAM, seed, {s.hash for s in calibration} | set(exclude), families)
+    return _population(
+        n, _HELDOUT_STREAM, seed, {s.hash for s in calibration} | set(exclude), families
+    )

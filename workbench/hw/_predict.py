@@ -121,20 +121,39 @@ class OpRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "kind": self.kind, "macs": self.macs, "input_elems": self.input_elems,
-            "output_elems": self.output_elems, "params": self.params, "out_channels": self.out_channels,
-            "fusable": self.fusable, "source_op": self.source_op, "reduction": self.reduction,
-            "kernel": self.kernel, "stride": self.stride, "activation": self.activation,
+            "name": self.name,
+            "kind": self.kind,
+            "macs": self.macs,
+            "input_elems": self.input_elems,
+            "output_elems": self.output_elems,
+            "params": self.params,
+            "out_channels": self.out_channels,
+            "fusable": self.fusable,
+            "source_op": self.source_op,
+            "reduction": self.reduction,
+            "kernel": self.kernel,
+            "stride": self.stride,
+            "activation": self.activation,
         }
 
 
 _KIND_OF_OP = {
-    "conv": "conv", "dwconv": "dwconv", "linear": "linear", "bn": "eltwise", "act": "eltwise", "add": "eltwise",
-    "pool": "pool", "gap": "pool", "flatten": "free", "dropout": "free",
+    "conv": "conv",
+    "dwconv": "dwconv",
+    "linear": "linear",
+    "bn": "eltwise",
+    "act": "eltwise",
+    "add": "eltwise",
+    "pool": "pool",
+    "gap": "pool",
+    "flatten": "free",
+    "dropout": "free",
 }
 
 
-def ops_from_layers(layers: Iterable[LayerCost], activations: Mapping[str, str] | None = None) -> list[OpRecord]:
+def ops_from_layers(
+    layers: Iterable[LayerCost], activations: Mapping[str, str] | None = None
+) -> list[OpRecord]:
     """Predictor records from ArchSpec layer costs; ``activations`` maps ``.act`` layer names to
     their function (relu, silu, ...), which decides whether a fusing runtime can fold them."""
     acts = activations or {}
@@ -143,18 +162,26 @@ def ops_from_layers(layers: Iterable[LayerCost], activations: Mapping[str, str] 
         kind = _KIND_OF_OP.get(layer.op)
         if kind is None:
             raise ValueError(f"unknown layer op {layer.op!r} ({layer.name})")
-        fusable = layer.op == "bn" or (layer.op == "act" and acts.get(layer.name, "relu") in FUSABLE_ACTIVATIONS)
+        fusable = layer.op == "bn" or (
+            layer.op == "act" and acts.get(layer.name, "relu") in FUSABLE_ACTIVATIONS
+        )
         if kind == "conv" and layer.kernel == 1:
             kind = "pwconv"
         out_elems = layer.output_elems
         out.append(
             OpRecord(
-                name=layer.name, kind=kind, macs=layer.macs, input_elems=layer.input_elems,
-                output_elems=out_elems, params=layer.params,
+                name=layer.name,
+                kind=kind,
+                macs=layer.macs,
+                input_elems=layer.input_elems,
+                output_elems=out_elems,
+                params=layer.params,
                 out_channels=int(layer.output_shape[0]) if layer.output_shape else 1,
-                fusable=fusable, source_op=layer.op,
+                fusable=fusable,
+                source_op=layer.op,
                 reduction=layer.macs // out_elems if out_elems and layer.macs else 0,
-                kernel=layer.kernel if layer.op in ("conv", "dwconv", "pool") else 0, stride=layer.stride,
+                kernel=layer.kernel if layer.op in ("conv", "dwconv", "pool") else 0,
+                stride=layer.stride,
                 activation=acts.get(layer.name, "relu") if layer.op == "act" else "",
             )
         )
@@ -196,13 +223,31 @@ def ops_from_spec(spec: ArchSpec) -> list[OpRecord]:
 UNIT_KINDS = ("input", "conv", "pwconv", "dwconv", "linear", "add", "pool", "gap", "eltwise", "act")
 #: ONNX activation ops and the function name a unit records for them
 _ONNX_ACTIVATIONS = {
-    "Relu": "relu", "Clip": "relu6", "LeakyRelu": "leaky_relu", "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid",
-    "Sigmoid": "sigmoid", "Tanh": "tanh", "Gelu": "gelu", "Elu": "elu", "Selu": "selu", "Softplus": "softplus",
-    "Mish": "mish", "PRelu": "prelu", "BatchNormalization": "",
+    "Relu": "relu",
+    "Clip": "relu6",
+    "LeakyRelu": "leaky_relu",
+    "HardSwish": "hardswish",
+    "HardSigmoid": "hardsigmoid",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Gelu": "gelu",
+    "Elu": "elu",
+    "Selu": "selu",
+    "Softplus": "softplus",
+    "Mish": "mish",
+    "PRelu": "prelu",
+    "BatchNormalization": "",
 }
 _ADD_OPS = ("add", "Add", "Sum")
 _AVG_POOLS = ("avgpool", "AveragePool", "QLinearAveragePool")
-_GAP_OPS = ("gap", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "QLinearGlobalAveragePool")
+_GAP_OPS = (
+    "gap",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "ReduceMean",
+    "ReduceMax",
+    "QLinearGlobalAveragePool",
+)
 
 
 @dataclass(frozen=True)
@@ -214,8 +259,12 @@ class KernelUnit:
     kind: str  # one of UNIT_KINDS
     main: OpRecord
     members: tuple[str, ...]  # names of every layer the unit covers
-    activations: tuple[str, ...] = ()  # activations after the main layer that a fusing runtime cannot fold
-    residual: int = 0  # elements of the residual add right after it (a runtime may fuse the add into it)
+    activations: tuple[
+        str, ...
+    ] = ()  # activations after the main layer that a fusing runtime cannot fold
+    residual: int = (
+        0  # elements of the residual add right after it (a runtime may fuse the add into it)
+    )
     #: where the unit sits, when that changes the kernel a runtime picks: ``tail`` for the last
     #: pool before the global pool, right after an activation run as its own kernel (ONNX Runtime's
     #: int8 layout keeps such a pool in NCHW and runs a generic, much slower pooling kernel)
@@ -237,8 +286,14 @@ class KernelUnit:
             return {f"act1:{fn}": 1.0, f"act:{fn}": op.output_elems / 1e3}
         lanes = max(1, lanes)
         aligned = self.kind not in COMPUTE_KINDS or op.out_channels % lanes == 0
-        pad = math.ceil(op.out_channels / lanes) * lanes / max(1, op.out_channels) if self.kind in COMPUTE_KINDS else 1.0
-        blocked = not precision.startswith("int8")  # float kernels block channels by the register width
+        pad = (
+            math.ceil(op.out_channels / lanes) * lanes / max(1, op.out_channels)
+            if self.kind in COMPUTE_KINDS
+            else 1.0
+        )
+        blocked = not precision.startswith(
+            "int8"
+        )  # float kernels block channels by the register width
         cin = op.reduction // max(1, op.kernel) ** 2 if self.kind in ("conv", "pwconv") else 0
         if blocked and cin > lanes and cin % lanes:
             pad *= math.ceil(cin / lanes) * lanes / cin  # input channels padded to whole blocks too
@@ -252,20 +307,36 @@ class KernelUnit:
         if self.kind == "add":
             out["kin"] = 2 * op.output_elems / 1e3  # both operands, however the record counted them
         if self.kind in COMPUTE_KINDS:
-            out["kpix"] = op.output_elems / max(1, op.out_channels) / 1e3  # per output position (GEMM rows)
-            out["kch"] = op.out_channels / 1e3  # per output channel (GEMM columns: packing, requantization)
+            out["kpix"] = (
+                op.output_elems / max(1, op.out_channels) / 1e3
+            )  # per output position (GEMM rows)
+            out["kch"] = (
+                op.out_channels / 1e3
+            )  # per output channel (GEMM columns: packing, requantization)
         shallow = self.kind in ("conv", "pwconv") and 0 < op.reduction < 8 * max(1, op.kernel) ** 2
         if self.kind in ("conv", "dwconv", "pool") and op.kernel > 1:
-            if shallow:  # the im2col rows: each output position's window over the few input channels
-                out["kim2col_shallow"] = op.output_elems / max(1, op.out_channels) * op.reduction / 1e3
+            if (
+                shallow
+            ):  # the im2col rows: each output position's window over the few input channels
+                out["kim2col_shallow"] = (
+                    op.output_elems / max(1, op.out_channels) * op.reduction / 1e3
+                )
             else:
-                out["kwindow"] = op.output_elems * op.kernel * op.kernel / 1e3  # im2col / window reads
+                out["kwindow"] = (
+                    op.output_elems * op.kernel * op.kernel / 1e3
+                )  # im2col / window reads
         if shallow:
-            out["kout_shallow"] = op.output_elems / 1e3  # few input channels (an image): nothing to vectorise over
+            out["kout_shallow"] = (
+                op.output_elems / 1e3
+            )  # few input channels (an image): nothing to vectorise over
         if self.kind == "pool" and op.source_op in _AVG_POOLS:
-            out = {f"{k}_avg": v for k, v in out.items()}  # averaging pools run other kernels than max pools
+            out = {
+                f"{k}_avg": v for k, v in out.items()
+            }  # averaging pools run other kernels than max pools
         if self.kind == "pool" and self.context and precision.startswith("int8"):
-            out = {f"{k}_{self.context}": v for k, v in out.items()}  # only int8 layouts treat it apart
+            out = {
+                f"{k}_{self.context}": v for k, v in out.items()
+            }  # only int8 layouts treat it apart
         if blocked and self.kind in _NARROW_KINDS and op.out_channels % lanes:
             out = {(k if k.endswith("_narrow") else f"{k}_narrow"): v for k, v in out.items()}
         if self.residual:
@@ -303,8 +374,23 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
     units: list[dict[str, Any]] = []
     first = next((o for o in ops if o.kind != "free"), None)
     if first is not None:
-        image = OpRecord("input", "eltwise", input_elems=first.input_elems, output_elems=first.input_elems, source_op="input")
-        units.append({"name": "input", "kind": "input", "main": image, "members": [], "acts": [], "act_layers": []})
+        image = OpRecord(
+            "input",
+            "eltwise",
+            input_elems=first.input_elems,
+            output_elems=first.input_elems,
+            source_op="input",
+        )
+        units.append(
+            {
+                "name": "input",
+                "kind": "input",
+                "main": image,
+                "members": [],
+                "acts": [],
+                "act_layers": [],
+            }
+        )
     for op in ops:
         act = _activation_of(op)
         if op.source_op == "Mul" and units and units[-1]["acts"][-1:] == ["sigmoid"]:
@@ -334,16 +420,44 @@ def kernel_units(ops: Sequence[OpRecord]) -> list[KernelUnit]:
         acts = [act] if act and act not in FUSABLE_ACTIVATIONS else []
         if kind == "add" and units and units[-1]["kind"] in COMPUTE_KINDS:
             units[-1]["residual"] = op.output_elems
-        units.append({"name": op.name, "kind": kind, "main": op, "members": [op.name], "acts": acts, "act_layers": []})
+        units.append(
+            {
+                "name": op.name,
+                "kind": kind,
+                "main": op,
+                "members": [op.name],
+                "acts": acts,
+                "act_layers": [],
+            }
+        )
     for i, u in enumerate(units):
-        if u["kind"] == "pool" and 0 < i < len(units) - 1 and units[i - 1]["acts"] and units[i + 1]["kind"] == "gap":
+        if (
+            u["kind"] == "pool"
+            and 0 < i < len(units) - 1
+            and units[i - 1]["acts"]
+            and units[i + 1]["kind"] == "gap"
+        ):
             u["context"] = "tail"
     footprint = (sum(o.params for o in ops), sum(o.output_elems for o in ops))
-    return [KernelUnit(u["name"], u["kind"], u["main"], tuple(u["members"]), tuple(u["acts"]), int(u.get("residual", 0)),
-                       u.get("context", ""), tuple(tuple(a) for a in u["act_layers"]), footprint) for u in units]
+    return [
+        KernelUnit(
+            u["name"],
+            u["kind"],
+            u["main"],
+            tuple(u["members"]),
+            tuple(u["acts"]),
+            int(u.get("residual", 0)),
+            u.get("context", ""),
+            tuple(tuple(a) for a in u["act_layers"]),
+            footprint,
+        )
+        for u in units
+    ]
 
 
-def split_activations(units: Sequence[KernelUnit], functions: Collection[str] | None = None) -> list[KernelUnit]:
+def split_activations(
+    units: Sequence[KernelUnit], functions: Collection[str] | None = None
+) -> list[KernelUnit]:
     """``units`` with every non-folded activation among ``functions`` (all when None) made a unit
     of its own, of kind ``act``, right after its layer's unit.
 
@@ -354,7 +468,9 @@ def split_activations(units: Sequence[KernelUnit], functions: Collection[str] | 
     """
     out: list[KernelUnit] = []
     for u in units:
-        if len(u.act_layers) != len(u.activations):  # a unit that is itself an activation: nothing to split off
+        if len(u.act_layers) != len(
+            u.activations
+        ):  # a unit that is itself an activation: nothing to split off
             out.append(u)
             continue
         pairs = list(zip(u.activations, u.act_layers, strict=True))
@@ -364,12 +480,25 @@ def split_activations(units: Sequence[KernelUnit], functions: Collection[str] | 
             continue
         names = {n for _fn, layers in apart for n in layers}
         keep = [pair for pair in pairs if pair not in apart]
-        out.append(dataclasses.replace(u, members=tuple(m for m in u.members if m not in names),
-                                       activations=tuple(fn for fn, _ in keep), act_layers=tuple(layers for _, layers in keep)))
+        out.append(
+            dataclasses.replace(
+                u,
+                members=tuple(m for m in u.members if m not in names),
+                activations=tuple(fn for fn, _ in keep),
+                act_layers=tuple(layers for _, layers in keep),
+            )
+        )
         op = u.main
         for fn, layers in apart:
-            rec = OpRecord(layers[0], "eltwise", input_elems=op.output_elems, output_elems=op.output_elems,
-                           out_channels=op.out_channels, source_op="act", activation=fn)
+            rec = OpRecord(
+                layers[0],
+                "eltwise",
+                input_elems=op.output_elems,
+                output_elems=op.output_elems,
+                out_channels=op.out_channels,
+                source_op="act",
+                activation=fn,
+            )
             out.append(KernelUnit(layers[0], "act", rec, layers, (fn,)))
     return out
 
@@ -401,8 +530,18 @@ def shape_terms(unit: KernelUnit) -> list[float]:
     k = max(1, op.reduction or op.kernel * op.kernel or 1)
     lm, ln, lk = math.log2(m), math.log2(n), math.log2(k)
     octave = int(lk)
-    return [lm, ln, lk, lm * lm, ln * ln, lk * lk, lm * ln, lm * lk, ln * lk,
-            *(1.0 if octave == o else 0.0 for o in REDUCTION_OCTAVES)]
+    return [
+        lm,
+        ln,
+        lk,
+        lm * lm,
+        ln * ln,
+        lk * lk,
+        lm * ln,
+        lm * lk,
+        ln * lk,
+        *(1.0 if octave == o else 0.0 for o in REDUCTION_OCTAVES),
+    ]
 
 
 @dataclass(frozen=True)
@@ -427,7 +566,9 @@ class KernelModel:
     call_us: float
     unit_us: float
     samples: dict[str, int] = field(default_factory=dict)
-    absorbed: tuple[str, ...] = ()  # unit kinds the runtime fuses into a neighbouring kernel (no time of their own)
+    absorbed: tuple[
+        str, ...
+    ] = ()  # unit kinds the runtime fuses into a neighbouring kernel (no time of their own)
     gamma: float = 0.0
     #: per kind, a correction of the linear terms over the kernel's shape (:func:`shape_terms`):
     #: ``mean`` and ``std`` standardise the terms, ``coef`` (intercept first) gives the log factor
@@ -437,19 +578,30 @@ class KernelModel:
     split: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"terms": {k: dict(v) for k, v in self.terms.items()}, "call_us": self.call_us, "unit_us": self.unit_us,
-                "gamma": self.gamma, "samples": dict(self.samples), "absorbed": list(self.absorbed),
-                "shape": {k: {a: list(b) for a, b in v.items()} for k, v in self.shape.items()},
-                "split_activations": list(self.split)}
+        return {
+            "terms": {k: dict(v) for k, v in self.terms.items()},
+            "call_us": self.call_us,
+            "unit_us": self.unit_us,
+            "gamma": self.gamma,
+            "samples": dict(self.samples),
+            "absorbed": list(self.absorbed),
+            "shape": {k: {a: list(b) for a, b in v.items()} for k, v in self.shape.items()},
+            "split_activations": list(self.split),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> KernelModel:
         return cls(
             terms={str(k): {str(a): float(b) for a, b in v.items()} for k, v in d["terms"].items()},
-            call_us=float(d["call_us"]), unit_us=float(d["unit_us"]),
+            call_us=float(d["call_us"]),
+            unit_us=float(d["unit_us"]),
             samples={str(k): int(v) for k, v in (d.get("samples") or {}).items()},
-            absorbed=tuple(str(k) for k in d.get("absorbed") or ()), gamma=float(d.get("gamma", 0.0)),
-            shape={str(k): {str(a): [float(x) for x in b] for a, b in v.items()} for k, v in (d.get("shape") or {}).items()},
+            absorbed=tuple(str(k) for k in d.get("absorbed") or ()),
+            gamma=float(d.get("gamma", 0.0)),
+            shape={
+                str(k): {str(a): [float(x) for x in b] for a, b in v.items()}
+                for k, v in (d.get("shape") or {}).items()
+            },
             split=tuple(str(a) for a in d.get("split_activations") or ()),
         )
 
@@ -473,7 +625,10 @@ class KernelModel:
         fix = self.shape.get(unit.kind)
         if not fix:
             return linear
-        z = [(x - m) / sd for x, m, sd in zip(shape_terms(unit), fix["mean"], fix["std"], strict=True)]
+        z = [
+            (x - m) / sd
+            for x, m, sd in zip(shape_terms(unit), fix["mean"], fix["std"], strict=True)
+        ]
         log_factor = fix["coef"][0] + sum(c * v for c, v in zip(fix["coef"][1:], z, strict=True))
         return linear * math.exp(min(SHAPE_CLIP, max(-SHAPE_CLIP, log_factor)))
 
@@ -515,23 +670,35 @@ class PredictorParams:
     fuses: bool
     k_half: float = 8.0
     basis: str = ""  # where the terms come from, in words
-    kernels: KernelModel | None = None  # kernel-level terms of a calibrated host (None: roofline only)
+    kernels: KernelModel | None = (
+        None  # kernel-level terms of a calibrated host (None: roofline only)
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "peak_gops": self.peak_gops, "bandwidth_gbs": self.bandwidth_gbs, "lanes": self.lanes,
-            "efficiency": dict(self.efficiency), "overhead_us": dict(self.overhead_us), "call_us": self.call_us,
-            "fuses": self.fuses, "k_half": self.k_half, "basis": self.basis,
+            "peak_gops": self.peak_gops,
+            "bandwidth_gbs": self.bandwidth_gbs,
+            "lanes": self.lanes,
+            "efficiency": dict(self.efficiency),
+            "overhead_us": dict(self.overhead_us),
+            "call_us": self.call_us,
+            "fuses": self.fuses,
+            "k_half": self.k_half,
+            "basis": self.basis,
             "kernels": self.kernels.to_dict() if self.kernels is not None else None,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PredictorParams:
         return cls(
-            peak_gops=float(d["peak_gops"]), bandwidth_gbs=float(d["bandwidth_gbs"]), lanes=int(d["lanes"]),
+            peak_gops=float(d["peak_gops"]),
+            bandwidth_gbs=float(d["bandwidth_gbs"]),
+            lanes=int(d["lanes"]),
             efficiency={k: float(v) for k, v in d["efficiency"].items()},
             overhead_us={k: float(v) for k, v in d["overhead_us"].items()},
-            call_us=float(d["call_us"]), fuses=bool(d["fuses"]), k_half=float(d.get("k_half", 8.0)),
+            call_us=float(d["call_us"]),
+            fuses=bool(d["fuses"]),
+            k_half=float(d.get("k_half", 8.0)),
             basis=str(d.get("basis", "")),
             kernels=KernelModel.from_dict(d["kernels"]) if d.get("kernels") else None,
         )
@@ -580,7 +747,9 @@ def _host_clock_ghz() -> float | None:
     return None
 
 
-def roofline_peaks(profile: HardwareProfile, precision: str, threads: int | None = None) -> tuple[float, float, int, str]:
+def roofline_peaks(
+    profile: HardwareProfile, precision: str, threads: int | None = None
+) -> tuple[float, float, int, str]:
     """Peak rate (GOPS) available to ``threads`` at ``precision``, bandwidth (GB/s), SIMD lanes
     of 32-bit accumulators, and a sentence saying where the numbers come from.
 
@@ -596,20 +765,31 @@ def roofline_peaks(profile: HardwareProfile, precision: str, threads: int | None
         if profile.device == "cpu" and profile.cores is not None:
             share = min(1.0, th / profile.cores.value)
         lanes = int(simd // 32) if simd else (32 if profile.device in ("gpu", "tpu", "npu") else 4)
-        basis = f"peak {peak.value:g} GOPS ({peak.source})" + (f" x {share:.3g} of the cores" if share < 1 else "")
+        basis = f"peak {peak.value:g} GOPS ({peak.source})" + (
+            f" x {share:.3g} of the cores" if share < 1 else ""
+        )
         return peak.value * share, profile.memory_bandwidth_gbs.value, max(1, lanes), basis
     if not profile.measured:
-        raise ConfigError(f"profile {profile.name!r} has no peak_gops.{precision} or memory_bandwidth_gbs to predict with")
+        raise ConfigError(
+            f"profile {profile.name!r} has no peak_gops.{precision} or memory_bandwidth_gbs to predict with"
+        )
     from workbench.hw._host import host_info
 
     info = host_info()
     flags = set(info.isa_flags)
-    per_cycle = next((f for flag, f in _X86_FP32_FLOP_PER_CYCLE if flag in flags), 16 if "asimd" in flags else 4)
+    per_cycle = next(
+        (f for flag, f in _X86_FP32_FLOP_PER_CYCLE if flag in flags), 16 if "asimd" in flags else 4
+    )
     width = 512 if "avx512f" in flags else 256 if "avx2" in flags or "avx" in flags else 128
     clock = _host_clock_ghz() or 2.0
     fp32 = th * clock * per_cycle
     vnni = info.has_vnni or "asimddp" in flags
-    rate = {"int8-static": 4.0 if vnni else 2.0, "int8-dynamic": 4.0 if vnni else 2.0, "fp16": 2.0, "bf16": 2.0}.get(precision, 1.0)
+    rate = {
+        "int8-static": 4.0 if vnni else 2.0,
+        "int8-dynamic": 4.0 if vnni else 2.0,
+        "fp16": 2.0,
+        "bf16": 2.0,
+    }.get(precision, 1.0)
     bandwidth = 10.0 * th  # nominal: ~10 GB/s a core; fitted efficiency absorbs the real figure
     basis = (
         f"nominal host numbers: {th} threads x {clock:.2f} GHz x {per_cycle} FLOP/cycle x {rate:g} "
@@ -620,16 +800,64 @@ def roofline_peaks(profile: HardwareProfile, precision: str, threads: int | None
 
 #: efficiency priors when a profile gives none: fraction of peak (compute) or bandwidth
 _DEFAULT_EFFICIENCY = {
-    "cpu": {"conv": 0.4, "pwconv": 0.4, "dwconv": 0.1, "linear": 0.25, "pool": 0.3, "eltwise": 0.3, "memory": 0.4},
-    "gpu": {"conv": 0.2, "pwconv": 0.2, "dwconv": 0.03, "linear": 0.05, "pool": 0.3, "eltwise": 0.3, "memory": 0.5},
-    "tpu": {"conv": 0.3, "pwconv": 0.3, "dwconv": 0.05, "linear": 0.1, "pool": 0.3, "eltwise": 0.3, "memory": 0.6},
-    "npu": {"conv": 0.3, "pwconv": 0.3, "dwconv": 0.05, "linear": 0.1, "pool": 0.3, "eltwise": 0.3, "memory": 0.6},
-    "mcu": {"conv": 0.5, "pwconv": 0.5, "dwconv": 0.3, "linear": 0.4, "pool": 0.4, "eltwise": 0.4, "memory": 0.5},
+    "cpu": {
+        "conv": 0.4,
+        "pwconv": 0.4,
+        "dwconv": 0.1,
+        "linear": 0.25,
+        "pool": 0.3,
+        "eltwise": 0.3,
+        "memory": 0.4,
+    },
+    "gpu": {
+        "conv": 0.2,
+        "pwconv": 0.2,
+        "dwconv": 0.03,
+        "linear": 0.05,
+        "pool": 0.3,
+        "eltwise": 0.3,
+        "memory": 0.5,
+    },
+    "tpu": {
+        "conv": 0.3,
+        "pwconv": 0.3,
+        "dwconv": 0.05,
+        "linear": 0.1,
+        "pool": 0.3,
+        "eltwise": 0.3,
+        "memory": 0.6,
+    },
+    "npu": {
+        "conv": 0.3,
+        "pwconv": 0.3,
+        "dwconv": 0.05,
+        "linear": 0.1,
+        "pool": 0.3,
+        "eltwise": 0.3,
+        "memory": 0.6,
+    },
+    "mcu": {
+        "conv": 0.5,
+        "pwconv": 0.5,
+        "dwconv": 0.3,
+        "linear": 0.4,
+        "pool": 0.4,
+        "eltwise": 0.4,
+        "memory": 0.5,
+    },
 }
-_DEFAULT_OVERHEAD_US = {"cpu": (30.0, 5.0), "gpu": (50.0, 6.0), "tpu": (300.0, 20.0), "npu": (200.0, 15.0), "mcu": (50.0, 15.0)}
+_DEFAULT_OVERHEAD_US = {
+    "cpu": (30.0, 5.0),
+    "gpu": (50.0, 6.0),
+    "tpu": (300.0, 20.0),
+    "npu": (200.0, 15.0),
+    "mcu": (50.0, 15.0),
+}
 
 
-def default_params(profile: HardwareProfile, backend: str, precision: str, threads: int | None = None) -> PredictorParams:
+def default_params(
+    profile: HardwareProfile, backend: str, precision: str, threads: int | None = None
+) -> PredictorParams:
     """The uncalibrated terms of ``profile``: its ``predictor`` section, else device-class priors."""
     peak, bw, lanes, basis = roofline_peaks(profile, precision, threads)
     prior = dict(_DEFAULT_EFFICIENCY.get(profile.device, _DEFAULT_EFFICIENCY["cpu"]))
@@ -638,13 +866,30 @@ def default_params(profile: HardwareProfile, backend: str, precision: str, threa
     if "pwconv" not in profile.predictor.efficiency and "conv" in profile.predictor.efficiency:
         prior["pwconv"] = prior["conv"]  # a 1x1 convolution is a GEMM: at least as efficient
     call_default, layer_default = _DEFAULT_OVERHEAD_US.get(profile.device, (30.0, 5.0))
-    call = profile.predictor.call_overhead_us.value if profile.predictor.call_overhead_us else call_default
-    layer = profile.predictor.layer_overhead_us.value if profile.predictor.layer_overhead_us else layer_default
+    call = (
+        profile.predictor.call_overhead_us.value
+        if profile.predictor.call_overhead_us
+        else call_default
+    )
+    layer = (
+        profile.predictor.layer_overhead_us.value
+        if profile.predictor.layer_overhead_us
+        else layer_default
+    )
     overhead = {k: layer for k in (*COMPUTE_KINDS, "pool", "eltwise")}
-    terms = "profile's predictor section (estimates)" if profile.predictor.efficiency else f"default {profile.device} priors (estimates)"
+    terms = (
+        "profile's predictor section (estimates)"
+        if profile.predictor.efficiency
+        else f"default {profile.device} priors (estimates)"
+    )
     return PredictorParams(
-        peak_gops=peak, bandwidth_gbs=bw, lanes=lanes, efficiency={k: prior[k] for k in EFFICIENCY_KEYS},
-        overhead_us=overhead, call_us=call, fuses=backend in FUSING_BACKENDS,
+        peak_gops=peak,
+        bandwidth_gbs=bw,
+        lanes=lanes,
+        efficiency={k: prior[k] for k in EFFICIENCY_KEYS},
+        overhead_us=overhead,
+        call_us=call,
+        fuses=backend in FUSING_BACKENDS,
         basis=f"{basis}; efficiencies and overheads from the {terms}",
     )
 
@@ -678,7 +923,9 @@ def _layer_time_s(op: OpRecord, p: PredictorParams, act_b: float, w_b: float) ->
     return overhead + bytes_moved / (p.bandwidth_gbs * 1e9 * eff), "memory"
 
 
-def predict_ops(ops: Sequence[OpRecord], params: PredictorParams, precision: str) -> LatencyPrediction:
+def predict_ops(
+    ops: Sequence[OpRecord], params: PredictorParams, precision: str
+) -> LatencyPrediction:
     """Latency of the layers ``ops`` under ``params`` (see the module docstring for the model)."""
     if params.kernels is not None and params.fuses:
         return _predict_kernels(ops, params, params.kernels, precision)
@@ -693,12 +940,18 @@ def predict_ops(ops: Sequence[OpRecord], params: PredictorParams, precision: str
             bound[why] += 1
         layers.append({"name": op.name, "kind": op.kind, "ms": t * 1e3, "bound": why})
     return LatencyPrediction(
-        latency_ms=total * 1e3, layers=layers, compute_bound_layers=bound["compute"],
-        memory_bound_layers=bound["memory"], params=params, precision=precision,
+        latency_ms=total * 1e3,
+        layers=layers,
+        compute_bound_layers=bound["compute"],
+        memory_bound_layers=bound["memory"],
+        params=params,
+        precision=precision,
     )
 
 
-def _predict_kernels(ops: Sequence[OpRecord], params: PredictorParams, km: KernelModel, precision: str) -> LatencyPrediction:
+def _predict_kernels(
+    ops: Sequence[OpRecord], params: PredictorParams, km: KernelModel, precision: str
+) -> LatencyPrediction:
     """Kernel-level prediction: the sum of the fitted time of every kernel unit, plus the runtime's
     per-kernel and per-call time; units the model does not cover are costed by the roofline."""
     act_b, w_b = bytes_per_element(precision)
@@ -722,10 +975,22 @@ def _predict_kernels(ops: Sequence[OpRecord], params: PredictorParams, km: Kerne
                     bound[kind] += 1
         t_us = max(t_us, 0.0)
         total_us += t_us
-        layers.append({"name": unit.name, "kind": unit.kind, "ms": t_us / 1e3, "bound": why, "members": list(unit.members)})
+        layers.append(
+            {
+                "name": unit.name,
+                "kind": unit.kind,
+                "ms": t_us / 1e3,
+                "bound": why,
+                "members": list(unit.members),
+            }
+        )
     return LatencyPrediction(
-        latency_ms=total_us / 1e3, layers=layers, compute_bound_layers=bound["compute"],
-        memory_bound_layers=bound["memory"], params=params, precision=precision,
+        latency_ms=total_us / 1e3,
+        layers=layers,
+        compute_bound_layers=bound["compute"],
+        memory_bound_layers=bound["memory"],
+        params=params,
+        precision=precision,
     )
 
 
@@ -752,7 +1017,9 @@ def predict_latency(
     prof = load_profile(profile)
     if backend is None or precision is None:
         if prof.deploy is None:
-            raise ConfigError(f"profile {prof.name!r} has no deploy recipe; pass backend and precision")
+            raise ConfigError(
+                f"profile {prof.name!r} has no deploy recipe; pass backend and precision"
+            )
         backend = backend or prof.deploy.backend
         precision = precision or prof.deploy.precision
     ops = _ops_of(model, input_shape)
@@ -795,14 +1062,18 @@ def _ops_of(model: Any, input_shape: Sequence[int] | None) -> list[OpRecord]:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(model, torch.nn.Module):
         if input_shape is None:
-            raise ConfigError("predicting a PyTorch module needs input_shape (without the batch axis), e.g. (3, 224, 224)")
+            raise ConfigError(
+                "predicting a PyTorch module needs input_shape (without the batch axis), e.g. (3, 224, 224)"
+            )
         from workbench.backends import ModelSource
         from workbench.hw._onnx_cost import ops_from_onnx
 
         with tempfile.TemporaryDirectory(prefix="wb-predict-") as tmp:
             src = ModelSource("torch", model, input_shape, tmp, name="model", onnx_exporter="auto")
             return ops_from_onnx(src.onnx_path())
-    raise ConfigError(f"cannot predict a {type(model).__name__}: expected an ArchSpec, an ONNX path or an nn.Module")
+    raise ConfigError(
+        f"cannot predict a {type(model).__name__}: expected an ArchSpec, an ONNX path or an nn.Module"
+    )
 
 
 def uncalibrated_trust(profile: HardwareProfile) -> dict[str, Any]:

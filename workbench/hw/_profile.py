@@ -41,7 +41,9 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8-dynamic", "int8-static")
 DEVICES = ("cpu", "gpu", "npu", "tpu", "mcu")
 #: runtimes a *simulated* device may name although no backend of that name is registered in
 #: this installation yet (its file is produced once one is); measured profiles need a registered one
-DEVICE_BACKENDS = {"litert": "LiteRT (TensorFlow Lite): XNNPACK on Arm CPUs, full-integer for Edge TPUs and microcontrollers"}
+DEVICE_BACKENDS = {
+    "litert": "LiteRT (TensorFlow Lite): XNNPACK on Arm CPUs, full-integer for Edge TPUs and microcontrollers"
+}
 #: per-op-type efficiency factors of the roofline predictor, and ``memory`` for bandwidth
 EFFICIENCY_KEYS = ("conv", "pwconv", "dwconv", "linear", "pool", "eltwise", "memory")
 
@@ -133,7 +135,9 @@ class HardwareProfile:
     flash_kb: Sourced | None = None
     deploy: DeployRecipe | None = None
     predictor: PredictorTerms = field(default_factory=PredictorTerms)
-    isa_flags: tuple[str, ...] = ()  # simulated CPUs: ISA flags (/proc/cpuinfo spelling) that choose int8 kernels
+    isa_flags: tuple[
+        str, ...
+    ] = ()  # simulated CPUs: ISA flags (/proc/cpuinfo spelling) that choose int8 kernels
     path: str | None = None
     schema: int = SCHEMA_VERSION
 
@@ -157,7 +161,15 @@ class HardwareProfile:
     def sources(self) -> dict[str, str]:
         """Each numeric field and its source, for display and audits."""
         out: dict[str, str] = {}
-        for name in ("cores", "clock_ghz", "simd_bits", "memory_bandwidth_gbs", "ram_mb", "sram_kb", "flash_kb"):
+        for name in (
+            "cores",
+            "clock_ghz",
+            "simd_bits",
+            "memory_bandwidth_gbs",
+            "ram_mb",
+            "sram_kb",
+            "flash_kb",
+        ):
             v = getattr(self, name)
             if v is not None:
                 out[name] = v.source
@@ -183,7 +195,15 @@ class HardwareProfile:
             "backends": list(self.backends),
             "precisions": list(self.precisions),
         }
-        for name in ("cores", "clock_ghz", "simd_bits", "memory_bandwidth_gbs", "ram_mb", "sram_kb", "flash_kb"):
+        for name in (
+            "cores",
+            "clock_ghz",
+            "simd_bits",
+            "memory_bandwidth_gbs",
+            "ram_mb",
+            "sram_kb",
+            "flash_kb",
+        ):
             v = getattr(self, name)
             if v is not None:
                 d[name] = v.to_dict()
@@ -199,7 +219,9 @@ class HardwareProfile:
         return d
 
     @classmethod
-    def from_dict(cls, data: Any, *, location: str | None = None, path: str | None = None) -> HardwareProfile:
+    def from_dict(
+        cls, data: Any, *, location: str | None = None, path: str | None = None
+    ) -> HardwareProfile:
         from workbench._schema import SourceMap
 
         return _read_profile(Reader(data, source=SourceMap(location)), default_name=None, path=path)
@@ -226,23 +248,36 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
     kind = r.get("kind", Choice(("measured", "simulated")))
     registered = tuple(backend_names())
     # a simulated device may name a runtime whose backend this installation does not have yet
-    known_backends = registered if kind == "measured" else tuple(dict.fromkeys((*registered, *DEVICE_BACKENDS)))
+    known_backends = (
+        registered if kind == "measured" else tuple(dict.fromkeys((*registered, *DEVICE_BACKENDS)))
+    )
     backends = r.get(
         "backends",
-        ListOf(Func(lambda v: _known(v, known_backends), expected="a backend name (" + ", ".join(known_backends) + ")"), 1),
+        ListOf(
+            Func(
+                lambda v: _known(v, known_backends),
+                expected="a backend name (" + ", ".join(known_backends) + ")",
+            ),
+            1,
+        ),
         ("torch", "onnxruntime"),
     )
     peak = r.section("peak_gops")
     peak_gops = {}
     for prec in list(peak.data):
         if prec not in PRECISIONS and prec not in ("int8", "int4"):
-            raise peak.error(f"unknown precision; expected one of: {', '.join((*PRECISIONS, 'int8', 'int4'))}", prec)
+            raise peak.error(
+                f"unknown precision; expected one of: {', '.join((*PRECISIONS, 'int8', 'int4'))}",
+                prec,
+            )
         peak_gops[prec] = peak.get(prec, _sourced())
     deploy = None
     if r.has("deploy"):
         d = r.section("deploy")
         deploy = DeployRecipe(
-            backend=d.get("backend", Func(lambda v: _known(v, known_backends), expected="a backend name")),
+            backend=d.get(
+                "backend", Func(lambda v: _known(v, known_backends), expected="a backend name")
+            ),
             precision=d.get("precision", Choice(PRECISIONS)),
             format=d.get("format", Str()),
         )
@@ -256,7 +291,9 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
         threads=r.get("threads", _threads_check(), "auto"),
         inter_op_threads=r.get("inter_op_threads", Int(min=1, max=64), 1),
         backends=backends,
-        precisions=r.get("precisions", ListOf(Choice(PRECISIONS), 1), ("fp32", "int8-dynamic", "int8-static")),
+        precisions=r.get(
+            "precisions", ListOf(Choice(PRECISIONS), 1), ("fp32", "int8-dynamic", "int8-static")
+        ),
         cores=r.get("cores", Optional(_sourced()), None),
         clock_ghz=r.get("clock_ghz", Optional(_sourced()), None),
         simd_bits=r.get("simd_bits", Optional(_sourced()), None),
@@ -272,18 +309,26 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
     )
     r.finish()
     if profile.deploy is not None and profile.deploy.backend not in profile.backends:
-        raise r.error(f"backend {profile.deploy.backend!r} is not in this profile's backends", "deploy")
+        raise r.error(
+            f"backend {profile.deploy.backend!r} is not in this profile's backends", "deploy"
+        )
     if profile.deploy is not None and profile.deploy.precision not in profile.precisions:
-        raise r.error(f"precision {profile.deploy.precision!r} is not in this profile's precisions", "deploy")
+        raise r.error(
+            f"precision {profile.deploy.precision!r} is not in this profile's precisions", "deploy"
+        )
     if not profile.measured:
         # a simulated device is predicted from its numbers: they must be there
         for prec in profile.precisions:
             if _peak_for(profile, prec) is None:
                 raise r.error(
-                    f"a simulated profile needs the peak rate of each precision it lists; add peak_gops.{prec}", "peak_gops"
+                    f"a simulated profile needs the peak rate of each precision it lists; add peak_gops.{prec}",
+                    "peak_gops",
                 )
         if profile.memory_bandwidth_gbs is None:
-            raise r.error("missing; a simulated profile needs it for the roofline model", "memory_bandwidth_gbs")
+            raise r.error(
+                "missing; a simulated profile needs it for the roofline model",
+                "memory_bandwidth_gbs",
+            )
     return profile
 
 
@@ -301,7 +346,9 @@ def _read_predictor(r: Reader) -> PredictorTerms:
     efficiency = {}
     for key in list(eff_r.data):
         if key not in EFFICIENCY_KEYS:
-            raise eff_r.error(f"unknown op type; expected one of: {', '.join(EFFICIENCY_KEYS)}", key)
+            raise eff_r.error(
+                f"unknown op type; expected one of: {', '.join(EFFICIENCY_KEYS)}", key
+            )
         value = eff_r.get(key, _sourced())
         if value.value > 1.0:
             raise eff_r.error(f"expected a fraction of peak in (0, 1], got {value.value:g}", key)

@@ -63,9 +63,15 @@ class StableTiming:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "p50_ms": self.p50_ms, "first_half_ms": self.first_half_ms, "second_half_ms": self.second_half_ms,
-            "rel_ci": self.rel_ci, "n": self.n, "rounds": self.rounds, "preempted_share": self.preempted_share,
-            "clock": self.clock, "wall_p50_ms": self.wall_p50_ms,
+            "p50_ms": self.p50_ms,
+            "first_half_ms": self.first_half_ms,
+            "second_half_ms": self.second_half_ms,
+            "rel_ci": self.rel_ci,
+            "n": self.n,
+            "rounds": self.rounds,
+            "preempted_share": self.preempted_share,
+            "clock": self.clock,
+            "wall_p50_ms": self.wall_p50_ms,
         }
 
 
@@ -111,7 +117,7 @@ def time_rounds(
     rnd = 0
     unstable = list(names)
     while True:
-        order = names[rnd % len(names):] + names[: rnd % len(names)]
+        order = names[rnd % len(names) :] + names[: rnd % len(names)]
         for name in order:
             fn = fns[name]
             fn()  # untimed: caches and thread pools re-warmed after the previous model
@@ -133,10 +139,19 @@ def time_rounds(
                 companions[name]()
         rnd += 1
         if rnd >= min_rounds:
-            unstable = [n for n in names if _rel_ci(samples[n] if thread_cpu else _kept(samples[n], clean[n])) > target_rel_ci]
+            unstable = [
+                n
+                for n in names
+                if _rel_ci(samples[n] if thread_cpu else _kept(samples[n], clean[n]))
+                > target_rel_ci
+            ]
         if on_round is not None:
             on_round(rnd, len(unstable))
-        if rnd >= max_rounds or wall_clock() - start >= max_time_s or (rnd >= min_rounds and not unstable):
+        if (
+            rnd >= max_rounds
+            or wall_clock() - start >= max_time_s
+            or (rnd >= min_rounds and not unstable)
+        ):
             break
     half = rnd / 2
     out = {}
@@ -202,7 +217,12 @@ def noise_floor(timings: Mapping[str, StableTiming]) -> dict[str, float]:
     diffs = [t.half_disagreement for t in timings.values()]
     cis = [t.rel_ci for t in timings.values()]
     if not diffs:
-        return {"median_rel_diff": float("nan"), "within_10pct": float("nan"), "median_rel_ci": float("nan"), "models": 0}
+        return {
+            "median_rel_diff": float("nan"),
+            "within_10pct": float("nan"),
+            "median_rel_ci": float("nan"),
+            "models": 0,
+        }
     return {
         "median_rel_diff": float(np.median(diffs)),
         "within_10pct": float(np.mean([d <= 0.10 for d in diffs])),

@@ -37,7 +37,9 @@ class Int8Scheme:
         return {**asdict(self), "label": self.label}
 
 
-def int8_schemes(isa_flags: Sequence[str], machine: str = "x86_64", *, static: bool = True) -> list[Int8Scheme]:
+def int8_schemes(
+    isa_flags: Sequence[str], machine: str = "x86_64", *, static: bool = True
+) -> list[Int8Scheme]:
     """Int8 settings to try on a CPU with ``isa_flags``, fastest-expected first."""
     flags = set(isa_flags)
     arm = machine.lower() in ("aarch64", "arm64") or "asimd" in flags
@@ -50,14 +52,29 @@ def int8_schemes(isa_flags: Sequence[str], machine: str = "x86_64", *, static: b
         ]
     if vnni:
         return [
-            Int8Scheme("u8", "s8", False, per_channel, "x86 with VNNI: u8 x s8 accumulates in int32, no saturation"),
+            Int8Scheme(
+                "u8",
+                "s8",
+                False,
+                per_channel,
+                "x86 with VNNI: u8 x s8 accumulates in int32, no saturation",
+            ),
             Int8Scheme("s8", "s8", False, per_channel, "fallback: signed activations"),
         ]
     return [
         Int8Scheme(
-            "u8", "s8", True, per_channel,
+            "u8",
+            "s8",
+            True,
+            per_channel,
             "x86 without VNNI: 7-bit weights avoid vpmaddubsw int16 saturation (ONNX Runtime's documented mitigation)",
         ),
-        Int8Scheme("u8", "u8", False, per_channel, "fallback: u8 weights use the non-saturating U8U8 kernels"),
+        Int8Scheme(
+            "u8",
+            "u8",
+            False,
+            per_channel,
+            "fallback: u8 weights use the non-saturating U8U8 kernels",
+        ),
         Int8Scheme("s8", "s8", False, per_channel, "fallback: signed activations"),
     ]

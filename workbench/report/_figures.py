@@ -24,7 +24,18 @@ __all__ = [
     "pareto_info",
 ]
 
-_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+_PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 
 class ParetoSeries(NamedTuple):
@@ -76,7 +87,9 @@ def _hover(row: dict[str, Any]) -> str:
             f"cv {row.get('latency_cv') or 0:.2f} · n={row.get('latency_n')}"
         )
     mem_src = " [predicted]" if row.get("source") == "predicted" else ""
-    parts.append(f"size {_fmt_bytes(row.get('size_bytes'))} · peak mem {_fmt_bytes(row.get('peak_memory_bytes'))}{mem_src}")
+    parts.append(
+        f"size {_fmt_bytes(row.get('size_bytes'))} · peak mem {_fmt_bytes(row.get('peak_memory_bytes'))}{mem_src}"
+    )
     if row.get("int8_scheme"):
         parts.append(f"int8 {row['int8_scheme']}")
     return "<br>".join(p for p in parts if p)
@@ -104,7 +117,9 @@ def pareto_info(
     for key in wanted:
         front = fronts.get(key)
         on = set(front.trials) if front else set()
-        kr = [r for r in rows if r["key"] == key and r.get(fx) is not None and r.get(fy) is not None]
+        kr = [
+            r for r in rows if r["key"] == key and r.get(fx) is not None and r.get(fy) is not None
+        ]
         sources = {r.get("source") for r in kr}
         series.append(
             ParetoSeries(
@@ -143,9 +158,15 @@ def pareto_figure(
         symbol = "circle-open" if s.source == "predicted" else "circle"
         fig.add_trace(
             go.Scatter(
-                x=s.x, y=s.y, mode="markers", name=f"{label} ({s.source})", legendgroup=s.key,
+                x=s.x,
+                y=s.y,
+                mode="markers",
+                name=f"{label} ({s.source})",
+                legendgroup=s.key,
                 marker={"color": color, "size": 7, "opacity": 0.35, "symbol": symbol},
-                text=s.hover, hovertemplate="%{text}<extra></extra>", customdata=s.trials,
+                text=s.hover,
+                hovertemplate="%{text}<extra></extra>",
+                customdata=s.trials,
             )
         )
         fx = [(a, b, t) for a, b, t, on, h in zip(s.x, s.y, s.trials, s.on_front, s.hover) if on]
@@ -154,11 +175,21 @@ def pareto_figure(
             hov = {t: h for t, h in zip(s.trials, s.hover)}
             fig.add_trace(
                 go.Scatter(
-                    x=[p[0] for p in fx], y=[p[1] for p in fx], mode="lines+markers", legendgroup=s.key,
-                    name=f"{label} front (HV {s.hypervolume:.4g})", line={"color": color, "width": 2, "shape": "hv"},
-                    marker={"color": color, "size": 10, "symbol": "diamond-open" if s.source == "predicted" else "diamond",
-                            "line": {"width": 1, "color": "black"}},
-                    text=[hov[p[2]] for p in fx], hovertemplate="%{text}<extra>Pareto</extra>", customdata=[p[2] for p in fx],
+                    x=[p[0] for p in fx],
+                    y=[p[1] for p in fx],
+                    mode="lines+markers",
+                    legendgroup=s.key,
+                    name=f"{label} front (HV {s.hypervolume:.4g})",
+                    line={"color": color, "width": 2, "shape": "hv"},
+                    marker={
+                        "color": color,
+                        "size": 10,
+                        "symbol": "diamond-open" if s.source == "predicted" else "diamond",
+                        "line": {"width": 1, "color": "black"},
+                    },
+                    text=[hov[p[2]] for p in fx],
+                    hovertemplate="%{text}<extra>Pareto</extra>",
+                    customdata=[p[2] for p in fx],
                 )
             )
     if log_x is None:
@@ -166,8 +197,12 @@ def pareto_figure(
         log_x = bool(xs) and max(xs) / max(min(xs), 1e-12) > 20
     fig.update_layout(
         title=title or f"Pareto fronts: {info.y} vs {info.x}",
-        xaxis_title=info.x_label, yaxis_title=info.y_label, template="plotly_white",
-        legend={"orientation": "v"}, hovermode="closest", height=520,
+        xaxis_title=info.x_label,
+        yaxis_title=info.y_label,
+        template="plotly_white",
+        legend={"orientation": "v"},
+        hovermode="closest",
+        height=520,
     )
     if log_x:
         fig.update_xaxes(type="log")
@@ -186,7 +221,9 @@ class ComparisonInfo(NamedTuple):
 EAGER_BASELINES = {"torch": "torch-fp32", "keras": "keras-fp32"}
 
 
-def comparison_info(results: StudyResults, *, profile: str | None = None, baseline: str | None = None) -> ComparisonInfo:
+def comparison_info(
+    results: StudyResults, *, profile: str | None = None, baseline: str | None = None
+) -> ComparisonInfo:
     """Per deployment: latency relative to the baseline measured in the same trial, and accuracy change.
 
     Without ``baseline``, each framework's deployments are compared with that framework's own
@@ -219,19 +256,48 @@ def comparison_info(results: StudyResults, *, profile: str | None = None, baseli
     return ComparisonInfo(label, deps, ratios, drops, medians)
 
 
-def deployment_comparison_figure(results: StudyResults, *, profile: str | None = None, baseline: str | None = None) -> Any:
+def deployment_comparison_figure(
+    results: StudyResults, *, profile: str | None = None, baseline: str | None = None
+) -> Any:
     """Box plots: latency as a ratio to the baseline (same trial, same run), and accuracy change."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     info = comparison_info(results, profile=profile, baseline=baseline)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        f"latency p50 / {'each framework’s eager fp32: ' if ',' in info.baseline else ''}{info.baseline} (same trial)",
-        "accuracy change vs float model (points)"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            f"latency p50 / {'each framework’s eager fp32: ' if ',' in info.baseline else ''}{info.baseline} (same trial)",
+            "accuracy change vs float model (points)",
+        ),
+    )
     for i, d in enumerate(info.deployments):
         color = _PALETTE[i % len(_PALETTE)]
-        fig.add_trace(go.Box(y=info.ratios[d], name=d, marker_color=color, boxpoints="all", jitter=0.3, showlegend=False), 1, 1)
-        fig.add_trace(go.Box(y=info.drops[d], name=d, marker_color=color, boxpoints="all", jitter=0.3, showlegend=False), 1, 2)
+        fig.add_trace(
+            go.Box(
+                y=info.ratios[d],
+                name=d,
+                marker_color=color,
+                boxpoints="all",
+                jitter=0.3,
+                showlegend=False,
+            ),
+            1,
+            1,
+        )
+        fig.add_trace(
+            go.Box(
+                y=info.drops[d],
+                name=d,
+                marker_color=color,
+                boxpoints="all",
+                jitter=0.3,
+                showlegend=False,
+            ),
+            1,
+            2,
+        )
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_layout(template="plotly_white", height=460, title="Deployments compared")
     return fig
@@ -248,15 +314,28 @@ def history_figure(results: StudyResults) -> Any:
     for j, _name in enumerate(names):
         xs = [t.number for t in done if t.values]
         ys = [t.values[j] for t in done if t.values]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", showlegend=False, marker={"color": _PALETTE[j]}), 1, j + 1)
+        fig.add_trace(
+            go.Scatter(x=xs, y=ys, mode="markers", showlegend=False, marker={"color": _PALETTE[j]}),
+            1,
+            j + 1,
+        )
         fails = [t.number for t in results.failed()]
         if fails and ys:
             lo = min(ys)
-            fig.add_trace(go.Scatter(x=fails, y=[lo] * len(fails), mode="markers", marker={"symbol": "x", "color": "red"},
-                                     name="failed", showlegend=j == 0), 1, j + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=fails,
+                    y=[lo] * len(fails),
+                    mode="markers",
+                    marker={"symbol": "x", "color": "red"},
+                    name="failed",
+                    showlegend=j == 0,
+                ),
+                1,
+                j + 1,
+            )
     fig.update_layout(template="plotly_white", height=360, title="Trials")
     return fig
-
 
 
 class FootprintRow(NamedTuple):
@@ -283,7 +362,12 @@ def footprint_info(results: StudyResults) -> list[FootprintRow]:
                 continue
             rt, fw = foot.get("runtime") or {}, foot.get("framework") or {}
             rows[key] = FootprintRow(
-                key, rt.get("label", "n/a"), rt.get("bytes"), rt.get("with_dependencies_bytes"),
-                fw.get("label", "n/a"), fw.get("bytes"), fw.get("with_dependencies_bytes"),
+                key,
+                rt.get("label", "n/a"),
+                rt.get("bytes"),
+                rt.get("with_dependencies_bytes"),
+                fw.get("label", "n/a"),
+                fw.get("bytes"),
+                fw.get("with_dependencies_bytes"),
             )
     return list(rows.values())

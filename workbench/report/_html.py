@@ -89,7 +89,9 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
 
     def fig_html(fig: Any) -> str:
         nonlocal first
-        out = fig.to_html(full_html=False, include_plotlyjs=bool(first), config={"displaylogo": False})
+        out = fig.to_html(
+            full_html=False, include_plotlyjs=bool(first), config={"displaylogo": False}
+        )
         first = False
         return out
 
@@ -98,13 +100,17 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         parts.append(f"<h2>Pareto fronts{': ' + _e(prof) if prof else ''}</h2>")
         parts.append(fig_html(pareto_figure(results, profile=prof)))
         fronts = results.fronts(profile=prof)
-        parts.append("<table class='sortable'><thead><tr><th class='l'>deployment</th><th>points</th><th>front size</th>"
-                     "<th>hypervolume</th><th class='l'>front (trial: latency ms, accuracy)</th><th>knee trial</th></tr></thead><tbody>")
+        parts.append(
+            "<table class='sortable'><thead><tr><th class='l'>deployment</th><th>points</th><th>front size</th>"
+            "<th>hypervolume</th><th class='l'>front (trial: latency ms, accuracy)</th><th>knee trial</th></tr></thead><tbody>"
+        )
         for key, f in fronts.items():
             n_points = len(results.points(key)[0])
             pred = _key_source(results, key) == "predicted"
             unit = " ms (predicted)" if pred else " ms"
-            pts = ", ".join(f"{t}: {p[0]:.3g}{unit}, {p[1]:.3f}" for t, p in zip(f.trials, f.points))
+            pts = ", ".join(
+                f"{t}: {p[0]:.3g}{unit}, {p[1]:.3f}" for t, p in zip(f.trials, f.points)
+            )
             trust = f"<br><span class='pred'>{_e(_key_trust(results, key))}</span>" if pred else ""
             parts.append(
                 f"<tr><td class='l'>{_e(key)}</td>{_num(n_points, '{}')}{_num(len(f.trials), '{}')}{_num(f.hypervolume)}"
@@ -114,7 +120,8 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         parts.append(
             f"<p class='meta'>Hypervolume: area dominated by each front, bounded by one reference point shared by all "
             f"deployments of this profile (latency {fronts and next(iter(fronts.values())).reference[0]:.4g} ms, accuracy 0), so the numbers compare.</p>"
-            if fronts else ""
+            if fronts
+            else ""
         )
         parts.append(f"<h2>Deployments compared{': ' + _e(prof) if prof else ''}</h2>")
         parts.append(fig_html(deployment_comparison_figure(results, profile=prof)))
@@ -125,20 +132,28 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     parts.append(_trial_table(results))
     rejected = results.rejected()
     if rejected:
-        parts.append("<h2>Rejected before training</h2><p class='meta'>Latency, memory and size do not depend on trained "
-                     "weights: these candidates were checked untrained (measured on measured profiles, predicted on simulated "
-                     "ones), broke a budget, and were never trained.</p><ul>")
+        parts.append(
+            "<h2>Rejected before training</h2><p class='meta'>Latency, memory and size do not depend on trained "
+            "weights: these candidates were checked untrained (measured on measured profiles, predicted on simulated "
+            "ones), broke a budget, and were never trained.</p><ul>"
+        )
         for t in rejected:
-            parts.append(f"<li>trial {t.number}: {_e(t.user_attrs.get('arch', ''))} — {_e('; '.join(t.rejected.get('reasons', [])))}</li>")  # type: ignore[union-attr]
+            parts.append(
+                f"<li>trial {t.number}: {_e(t.user_attrs.get('arch', ''))} — {_e('; '.join(t.rejected.get('reasons', [])))}</li>"
+            )  # type: ignore[union-attr]
         parts.append("</ul>")
     failures = [t for t in results.trials if t.failure]
     dep_failures = [r for r in results.rows() if r.get("status") == "failed"]
     if failures or dep_failures:
         parts.append("<h2>Failures</h2><ul>")
         for t in failures:
-            parts.append(f"<li class='fail'>trial {t.number}: {_e(t.failure.get('stage'))}: {_e(t.failure.get('reason'))}</li>")  # type: ignore[union-attr]
+            parts.append(
+                f"<li class='fail'>trial {t.number}: {_e(t.failure.get('stage'))}: {_e(t.failure.get('reason'))}</li>"
+            )  # type: ignore[union-attr]
         for r in dep_failures:
-            parts.append(f"<li class='fail'>trial {r['trial']} · {_e(r['key'])}: {_e(r.get('stage'))}: {_e(r.get('error'))}</li>")
+            parts.append(
+                f"<li class='fail'>trial {r['trial']} · {_e(r['key'])}: {_e(r.get('stage'))}: {_e(r.get('error'))}</li>"
+            )
         parts.append("</ul>")
     parts.append(_receipts(results))
     parts.append(f"<script>{_SORT_JS}</script></body></html>")
@@ -177,19 +192,29 @@ def _trial_table(results: StudyResults) -> str:
     front_members: set[tuple[str, int]] = set()
     for f in results.fronts().values():
         front_members.update((f.key, t) for t in f.trials)
-    head = ("<table class='sortable'><thead><tr><th>trial</th><th class='l'>deployment</th><th class='l'>source</th>"
-            "<th>accuracy</th><th>Δ vs float (pt)</th><th>p50 ms</th><th>p90 ms</th><th>cv</th><th>n</th><th>size B</th>"
-            "<th>peak mem B</th><th>params</th><th>MACs</th><th class='l'>int8</th><th class='l'>architecture</th>"
-            "<th class='l'>trust (predicted numbers)</th></tr></thead><tbody>")
+    head = (
+        "<table class='sortable'><thead><tr><th>trial</th><th class='l'>deployment</th><th class='l'>source</th>"
+        "<th>accuracy</th><th>Δ vs float (pt)</th><th>p50 ms</th><th>p90 ms</th><th>cv</th><th>n</th><th>size B</th>"
+        "<th>peak mem B</th><th>params</th><th>MACs</th><th class='l'>int8</th><th class='l'>architecture</th>"
+        "<th class='l'>trust (predicted numbers)</th></tr></thead><tbody>"
+    )
     body = []
     for r in results.rows():
         if r.get("key") is None:
-            why = f"rejected before training: {r['rejected']}" if r.get("rejected") else f"{r['state']}: {r.get('trial_failure')}"
-            body.append(f"<tr><td>{r['trial']}</td><td class='l fail' colspan='15'>{_e(why)}</td></tr>")
+            why = (
+                f"rejected before training: {r['rejected']}"
+                if r.get("rejected")
+                else f"{r['state']}: {r.get('trial_failure')}"
+            )
+            body.append(
+                f"<tr><td>{r['trial']}</td><td class='l fail' colspan='15'>{_e(why)}</td></tr>"
+            )
             continue
         cls = " class='front'" if (r["key"], r["trial"]) in front_members else ""
         if r.get("status") != "ok":
-            body.append(f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l fail' colspan='14'>failed at {_e(r.get('stage'))}: {_e(r.get('error'))}</td></tr>")
+            body.append(
+                f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l fail' colspan='14'>failed at {_e(r.get('stage'))}: {_e(r.get('error'))}</td></tr>"
+            )
             continue
         src = r.get("source")
         drop = r.get("accuracy_drop")
@@ -201,11 +226,17 @@ def _trial_table(results: StudyResults) -> str:
             f"<td class='l'>{_e(r.get('int8_scheme'))}</td><td class='l'>{_e(r.get('arch'))}</td>"
             f"<td class='l{' pred' if src == 'predicted' else ''}'>{_e(r.get('trust') or '')}</td></tr>"
         )
-    return head + "\n".join(body) + "</tbody></table><p class='meta'>Rows shaded green are on their deployment's Pareto front. Click a header to sort.</p>"
+    return (
+        head
+        + "\n".join(body)
+        + "</tbody></table><p class='meta'>Rows shaded green are on their deployment's Pareto front. Click a header to sort.</p>"
+    )
 
 
 def _key_source(results: StudyResults, key: str) -> str:
-    sources = {r.get("source") for r in results.rows() if r.get("key") == key and r.get("status") == "ok"}
+    sources = {
+        r.get("source") for r in results.rows() if r.get("key") == key and r.get("status") == "ok"
+    }
     return str(sources.pop()) if len(sources) == 1 else "mixed"
 
 
@@ -248,11 +279,15 @@ def _receipts(results: StudyResults) -> str:
             m = next((m for m in by_trial[n].measurements() if m.key == key), None)
             if m is None:
                 continue
-            out.append(f"<details><summary>trial {n} · {_e(key)}</summary><pre>{_e(json.dumps({'receipt': m.receipt, 'meta': m.meta, 'spec': by_trial[n].spec}, indent=2, default=str))}</pre></details>")
+            out.append(
+                f"<details><summary>trial {n} · {_e(key)}</summary><pre>{_e(json.dumps({'receipt': m.receipt, 'meta': m.meta, 'spec': by_trial[n].spec}, indent=2, default=str))}</pre></details>"
+            )
     return "\n".join(out)
 
 
-def write_report(results: StudyResults, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+def write_report(
+    results: StudyResults, path: str | os.PathLike[str], *, title: str | None = None
+) -> Path:
     """Write :func:`render_report` to ``path`` (folders created) and return the path."""
     from workbench._files import atomic_write_text
 

@@ -31,7 +31,18 @@ __all__ = [
     "layer_breakdown_info",
 ]
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 EXCLUDED_COLOR = "#c7c7c7"
 
 
@@ -82,10 +93,14 @@ class Constraint(NamedTuple):
     def make(cls, metric: str, bound: float) -> Constraint:
         ax = _axis(metric, "constraint")
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not np.isfinite(bound):
-            raise ValueError(f"the bound of the {metric} constraint must be a finite number, got {bound!r}")
+            raise ValueError(
+                f"the bound of the {metric} constraint must be a finite number, got {bound!r}"
+            )
         op = ">=" if ax.direction == "maximize" else "<="
         unit = f" {ax.unit}" if ax.unit else ""
-        return cls(metric, float(bound), op, f"{metric} {'≥' if op == '>=' else '≤'} {bound:g}{unit}")
+        return cls(
+            metric, float(bound), op, f"{metric} {'≥' if op == '>=' else '≤'} {bound:g}{unit}"
+        )
 
 
 class ExplorerSeries(NamedTuple):
@@ -130,7 +145,9 @@ class ExplorerInfo(NamedTuple):
         out: list[tuple[int, str]] = []
         for s in self.series:
             if s.role == "front":
-                out.extend((int(self.index.numbers[r]), self.keys[k]) for r, k in zip(s.rows, s.keyidx))
+                out.extend(
+                    (int(self.index.numbers[r]), self.keys[k]) for r, k in zip(s.rows, s.keyidx)
+                )
         return out
 
 
@@ -167,7 +184,8 @@ def explorer_info(
         raise ValueError(f"unknown profile {profile!r}; this study has: {', '.join(profiles)}")
     candidates: list[str] = index.keys()
     keys = [
-        k for k in candidates
+        k
+        for k in candidates
         if (profile is None or _part(k, "profile") == profile)
         and (framework is None or _part(k, "framework") == framework)
         and (deployment is None or _part(k, "deployment") == deployment)
@@ -191,7 +209,9 @@ def explorer_info(
         parts_ok.append(feasible)
 
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+        return (
+            np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+        )
 
     rows_all = cat(parts_rows, np.int64)
     key_all = cat(parts_key, np.int64)
@@ -199,19 +219,39 @@ def explorer_info(
     y_all = cat(parts_y, np.float64)
     pred_all = cat(parts_pred, bool)
     ok_all = cat(parts_ok, bool)
-    des_all = designed[rows_all].astype(bool) if designed is not None and len(rows_all) else np.zeros(len(rows_all), dtype=bool)
+    des_all = (
+        designed[rows_all].astype(bool)
+        if designed is not None and len(rows_all)
+        else np.zeros(len(rows_all), dtype=bool)
+    )
 
     groups = list(dict.fromkeys(_part(k, color_by) for k in keys))
     facets = list(dict.fromkeys(_part(k, facet_by) for k in keys)) if facet_by else [""]
     group_of_key = np.array([groups.index(_part(k, color_by)) for k in keys], dtype=np.int64)
-    facet_of_key = np.array([facets.index(_part(k, facet_by)) if facet_by else 0 for k in keys], dtype=np.int64)
+    facet_of_key = np.array(
+        [facets.index(_part(k, facet_by)) if facet_by else 0 for k in keys], dtype=np.int64
+    )
     g_all = group_of_key[key_all] if len(keys) else np.zeros(0, dtype=np.int64)
     f_all = facet_of_key[key_all] if len(keys) else np.zeros(0, dtype=np.int64)
     colors = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
 
-    def take(mask: np.ndarray, name: str, role: str, group: str, facet: int, color: str) -> ExplorerSeries:
+    def take(
+        mask: np.ndarray, name: str, role: str, group: str, facet: int, color: str
+    ) -> ExplorerSeries:
         idx = np.flatnonzero(mask)
-        return ExplorerSeries(name, role, group, facet, color, rows_all[idx], key_all[idx], x_all[idx], y_all[idx], pred_all[idx], des_all[idx])
+        return ExplorerSeries(
+            name,
+            role,
+            group,
+            facet,
+            color,
+            rows_all[idx],
+            key_all[idx],
+            x_all[idx],
+            y_all[idx],
+            pred_all[idx],
+            des_all[idx],
+        )
 
     series: list[ExplorerSeries] = []
     n_front = 0
@@ -232,18 +272,51 @@ def explorer_info(
                 front_idx = idx[on]
                 front_idx = front_idx[np.lexsort((y_all[front_idx], x_all[front_idx]))]
                 n_front += len(front_idx)
-                series.append(ExplorerSeries(
-                    f"{g} Pareto front", "front", g, fi, color, rows_all[front_idx], key_all[front_idx],
-                    x_all[front_idx], y_all[front_idx], pred_all[front_idx], des_all[front_idx],
-                ))
+                series.append(
+                    ExplorerSeries(
+                        f"{g} Pareto front",
+                        "front",
+                        g,
+                        fi,
+                        color,
+                        rows_all[front_idx],
+                        key_all[front_idx],
+                        x_all[front_idx],
+                        y_all[front_idx],
+                        pred_all[front_idx],
+                        des_all[front_idx],
+                    )
+                )
         if cons:
-            series.append(take(in_facet & ~ok_all, "outside the budget", "excluded", "", fi, EXCLUDED_COLOR))
+            series.append(
+                take(in_facet & ~ok_all, "outside the budget", "excluded", "", fi, EXCLUDED_COLOR)
+            )
     xs_pos = x_all[x_all > 0]
-    log_x = bool(len(xs_pos)) and ax.unit in ("ms", "KiB", "MiB", "M") and float(xs_pos.max() / max(xs_pos.min(), 1e-12)) > 20
+    log_x = (
+        bool(len(xs_pos))
+        and ax.unit in ("ms", "KiB", "MiB", "M")
+        and float(xs_pos.max() / max(xs_pos.min(), 1e-12)) > 20
+    )
     return ExplorerInfo(
-        x=x, y=y, x_label=ax.label, y_label=ay.label, profile=profile, keys=keys, color_by=color_by, facet_by=facet_by,
-        facets=facets, groups=groups, colors=colors, constraints=cons, series=series, n_points=len(rows_all),
-        n_feasible=int(ok_all.sum()), n_front=n_front, log_x=log_x, index=index, study_name=index.study_name,
+        x=x,
+        y=y,
+        x_label=ax.label,
+        y_label=ay.label,
+        profile=profile,
+        keys=keys,
+        color_by=color_by,
+        facet_by=facet_by,
+        facets=facets,
+        groups=groups,
+        colors=colors,
+        constraints=cons,
+        series=series,
+        n_points=len(rows_all),
+        n_feasible=int(ok_all.sum()),
+        n_front=n_front,
+        log_x=log_x,
+        index=index,
+        study_name=index.study_name,
     )
 
 
@@ -258,14 +331,18 @@ def front_mask(x: np.ndarray, y: np.ndarray, directions: Sequence[str]) -> np.nd
     order = np.lexsort((py, px))
     xs, ys = px[order], py[order]
     start = np.searchsorted(xs, xs, side="left")  # first point of each equal-x run
-    best_before = np.concatenate([[np.inf], np.minimum.accumulate(ys)[:-1]])  # min y of earlier points
+    best_before = np.concatenate(
+        [[np.inf], np.minimum.accumulate(ys)[:-1]]
+    )  # min y of earlier points
     on_sorted = (ys == ys[start]) & (ys < best_before[start])
     mask = np.zeros(n, dtype=bool)
     mask[order] = on_sorted
     return mask
 
 
-def _constraints(constraints: Mapping[str, float] | Sequence[Constraint] | None) -> list[Constraint]:
+def _constraints(
+    constraints: Mapping[str, float] | Sequence[Constraint] | None,
+) -> list[Constraint]:
     if not constraints:
         return []
     if isinstance(constraints, Mapping):
@@ -273,7 +350,9 @@ def _constraints(constraints: Mapping[str, float] | Sequence[Constraint] | None)
     out = []
     for c in constraints:
         if not isinstance(c, Constraint):
-            raise ValueError(f"expected Constraint objects or a mapping of objective to bound, got {c!r}")
+            raise ValueError(
+                f"expected Constraint objects or a mapping of objective to bound, got {c!r}"
+            )
         out.append(c)
     return out
 
@@ -288,7 +367,11 @@ def _cached(index: Any, name: str, make: Any) -> Any:
 
 
 def _arch(index: Any) -> np.ndarray:
-    return _cached(index, "arch", lambda: np.array(index.arch, dtype=str) if len(index.arch) else np.zeros(0, dtype="<U1"))
+    return _cached(
+        index,
+        "arch",
+        lambda: np.array(index.arch, dtype=str) if len(index.arch) else np.zeros(0, dtype="<U1"),
+    )
 
 
 def _key_label(key: str) -> str:
@@ -311,9 +394,14 @@ def figures_text(index: Any, key: str) -> np.ndarray:
         rows = [
             f"acc {acc} · p50 {p50} ms · p90 {p90} ms ({s})<br>{size} KiB · peak mem {mem} MiB · {params} params · {macs} M MACs"
             for acc, p50, p90, s, size, mem, params, macs in zip(
-                _fmt(t["accuracy"], ".4f"), _fmt(t["latency_p50_ms"], ".4g"), _fmt(t["latency_p90_ms"], ".4g"), src,
-                _fmt(t["size_bytes"], ".4g", 1 / 1024), _fmt(t["peak_memory_bytes"], ".3g", 1 / 2**20),
-                _fmt(index.params, ",.0f"), _fmt(index.macs, ".3g", 1e-6),
+                _fmt(t["accuracy"], ".4f"),
+                _fmt(t["latency_p50_ms"], ".4g"),
+                _fmt(t["latency_p90_ms"], ".4g"),
+                src,
+                _fmt(t["size_bytes"], ".4g", 1 / 1024),
+                _fmt(t["peak_memory_bytes"], ".3g", 1 / 2**20),
+                _fmt(index.params, ",.0f"),
+                _fmt(index.macs, ".3g", 1e-6),
             )
         ]
         return np.array(rows, dtype=str) if rows else np.zeros(0, dtype="<U1")
@@ -333,11 +421,15 @@ def hover(info: ExplorerInfo, s: ExplorerSeries) -> tuple[np.ndarray, np.ndarray
     if s.designed.any():
         text = np.where(s.designed, np.char.add("designed by hand · ", text), text)
     if len(keys) <= 1:
-        figures = figures_text(ix, info.keys[int(keys[0])])[s.rows] if n else np.zeros(0, dtype="<U1")
+        figures = (
+            figures_text(ix, info.keys[int(keys[0])])[s.rows] if n else np.zeros(0, dtype="<U1")
+        )
         where = f" · {_key_label(info.keys[int(keys[0])])}" if n else ""
     else:  # several deployments in one trace: each point names its own
         parts = {int(k): figures_text(ix, info.keys[int(k)]) for k in keys}
-        figures = np.empty(n, dtype=max((p.dtype for p in parts.values()), key=lambda d: d.itemsize))
+        figures = np.empty(
+            n, dtype=max((p.dtype for p in parts.values()), key=lambda d: d.itemsize)
+        )
         for k, p in parts.items():
             sel = s.keyidx == k
             figures[sel] = p[s.rows[sel]]
@@ -375,28 +467,56 @@ def explorer_trace_dicts(info: ExplorerInfo) -> list[dict[str, Any]]:
         show = legendgroup not in legend_seen and len(s.rows) > 0
         legend_seen.add(legendgroup)
         d: dict[str, Any] = {
-            "type": "scattergl", "x": s.x, "y": s.y, "xaxis": xref, "yaxis": yref, "name": s.name,
-            "legendgroup": legendgroup, "showlegend": show, "text": text,
-            "hovertext": figures, "customdata": customdata,
+            "type": "scattergl",
+            "x": s.x,
+            "y": s.y,
+            "xaxis": xref,
+            "yaxis": yref,
+            "name": s.name,
+            "legendgroup": legendgroup,
+            "showlegend": show,
+            "text": text,
+            "hovertext": figures,
+            "customdata": customdata,
             "meta": {"role": s.role, "group": s.group, "facet": s.facet},
         }
         if s.role == "front":
             d.update(
                 mode="lines+markers",
-                line={"color": s.color, "width": 2, "shape": "hv" if info.y == "accuracy" or info.x == "accuracy" else "linear"},
-                marker={"color": s.color, "size": 10, "symbol": _symbols(s, "diamond"), "line": {"width": 1, "color": "#222"}},
+                line={
+                    "color": s.color,
+                    "width": 2,
+                    "shape": "hv" if info.y == "accuracy" or info.x == "accuracy" else "linear",
+                },
+                marker={
+                    "color": s.color,
+                    "size": 10,
+                    "symbol": _symbols(s, "diamond"),
+                    "line": {"width": 1, "color": "#222"},
+                },
                 hovertemplate=template + "<extra>Pareto</extra>",
             )
         elif s.role == "excluded":
             d.update(
-                mode="markers", marker={"color": EXCLUDED_COLOR, "size": 5, "opacity": 0.5, "symbol": _symbols(s, "circle")},
+                mode="markers",
+                marker={
+                    "color": EXCLUDED_COLOR,
+                    "size": 5,
+                    "opacity": 0.5,
+                    "symbol": _symbols(s, "circle"),
+                },
                 hovertemplate=template + "<extra>outside the budget</extra>",
             )
         else:
             d.update(
                 mode="markers",
-                marker={"color": s.color, "size": 6, "opacity": 0.55 if s.role == "measured" else 0.8, "symbol": _symbols(s, "circle"),
-                        "line": {"width": 1, "color": s.color}},
+                marker={
+                    "color": s.color,
+                    "size": 6,
+                    "opacity": 0.55 if s.role == "measured" else 0.8,
+                    "symbol": _symbols(s, "circle"),
+                    "line": {"width": 1, "color": s.color},
+                },
                 hovertemplate=template + f"<extra>{s.role}</extra>",
             )
         traces.append(d)
@@ -408,7 +528,9 @@ def _grid(n: int) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
-def facet_domains(n: int, gap: float = 0.08) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+def facet_domains(
+    n: int, gap: float = 0.08
+) -> list[tuple[tuple[float, float], tuple[float, float]]]:
     """(x domain, y domain) of each of ``n`` facets, row by row from the top."""
     rows, cols = _grid(n)
     w = (1 - gap * (cols - 1)) / cols
@@ -422,7 +544,9 @@ def facet_domains(n: int, gap: float = 0.08) -> list[tuple[tuple[float, float], 
     return out
 
 
-def explorer_layout(info: ExplorerInfo, *, max_facets: int | None = None, title: str | None = None) -> dict[str, Any]:
+def explorer_layout(
+    info: ExplorerInfo, *, max_facets: int | None = None, title: str | None = None
+) -> dict[str, Any]:
     """Layout: axes with objective names and units, facet grid, budget lines on the axes they bound.
 
     ``max_facets`` also defines (hidden) axes up to that count, so a live figure can change its
@@ -450,12 +574,21 @@ def explorer_layout(info: ExplorerInfo, *, max_facets: int | None = None, title:
             bottom = i // _grid(n)[1] == rows - 1 or i + _grid(n)[1] >= n
             left = i % _grid(n)[1] == 0
             layout[xname] = {
-                "domain": [x0, x1], "anchor": yref, "visible": True, "type": "log" if info.log_x else "linear",
-                "title": {"text": info.x_label if bottom else ""}, "matches": None if i == 0 else "x", "showgrid": True,
+                "domain": [x0, x1],
+                "anchor": yref,
+                "visible": True,
+                "type": "log" if info.log_x else "linear",
+                "title": {"text": info.x_label if bottom else ""},
+                "matches": None if i == 0 else "x",
+                "showgrid": True,
             }
             layout[yname] = {
-                "domain": [y0, y1], "anchor": xref, "visible": True, "title": {"text": info.y_label if left else ""},
-                "matches": None if i == 0 else "y", "showgrid": True,
+                "domain": [y0, y1],
+                "anchor": xref,
+                "visible": True,
+                "title": {"text": info.y_label if left else ""},
+                "matches": None if i == 0 else "y",
+                "showgrid": True,
             }
         else:
             layout[xname] = {"domain": [0, 0.01], "anchor": yref, "visible": False, "matches": None}
@@ -464,10 +597,19 @@ def explorer_layout(info: ExplorerInfo, *, max_facets: int | None = None, title:
     if info.facet_by:
         for i, ftitle in enumerate(info.facets):
             (x0, x1), (_y0, y1) = doms[i]
-            annotations.append({
-                "text": f"<b>{ftitle}</b>", "x": (x0 + x1) / 2, "y": y1, "xref": "paper", "yref": "paper",
-                "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 12},
-            })
+            annotations.append(
+                {
+                    "text": f"<b>{ftitle}</b>",
+                    "x": (x0 + x1) / 2,
+                    "y": y1,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "xanchor": "center",
+                    "yanchor": "bottom",
+                    "showarrow": False,
+                    "font": {"size": 12},
+                }
+            )
     shapes: list[dict[str, Any]] = []
     for c in info.constraints:
         on_x, on_y = c.metric == info.x, c.metric == info.y
@@ -476,15 +618,57 @@ def explorer_layout(info: ExplorerInfo, *, max_facets: int | None = None, title:
         for i in range(n):
             xref, yref = _axis_ref(i)
             if on_x:
-                shapes.append({"type": "line", "xref": xref, "yref": f"{yref} domain", "x0": c.bound, "x1": c.bound, "y0": 0, "y1": 1,
-                               "line": {"color": "#d62728", "width": 2, "dash": "dash"}})
-                annotations.append({"text": f"budget: {c.label}", "x": c.bound, "y": 1, "xref": xref, "yref": f"{yref} domain",
-                                    "xanchor": "left", "yanchor": "top", "showarrow": False, "font": {"color": "#d62728", "size": 11}})
+                shapes.append(
+                    {
+                        "type": "line",
+                        "xref": xref,
+                        "yref": f"{yref} domain",
+                        "x0": c.bound,
+                        "x1": c.bound,
+                        "y0": 0,
+                        "y1": 1,
+                        "line": {"color": "#d62728", "width": 2, "dash": "dash"},
+                    }
+                )
+                annotations.append(
+                    {
+                        "text": f"budget: {c.label}",
+                        "x": c.bound,
+                        "y": 1,
+                        "xref": xref,
+                        "yref": f"{yref} domain",
+                        "xanchor": "left",
+                        "yanchor": "top",
+                        "showarrow": False,
+                        "font": {"color": "#d62728", "size": 11},
+                    }
+                )
             else:
-                shapes.append({"type": "line", "xref": f"{xref} domain", "yref": yref, "x0": 0, "x1": 1, "y0": c.bound, "y1": c.bound,
-                               "line": {"color": "#d62728", "width": 2, "dash": "dash"}})
-                annotations.append({"text": f"budget: {c.label}", "x": 1, "y": c.bound, "xref": f"{xref} domain", "yref": yref,
-                                    "xanchor": "right", "yanchor": "bottom", "showarrow": False, "font": {"color": "#d62728", "size": 11}})
+                shapes.append(
+                    {
+                        "type": "line",
+                        "xref": f"{xref} domain",
+                        "yref": yref,
+                        "x0": 0,
+                        "x1": 1,
+                        "y0": c.bound,
+                        "y1": c.bound,
+                        "line": {"color": "#d62728", "width": 2, "dash": "dash"},
+                    }
+                )
+                annotations.append(
+                    {
+                        "text": f"budget: {c.label}",
+                        "x": 1,
+                        "y": c.bound,
+                        "xref": f"{xref} domain",
+                        "yref": yref,
+                        "xanchor": "right",
+                        "yanchor": "bottom",
+                        "showarrow": False,
+                        "font": {"color": "#d62728", "size": 11},
+                    }
+                )
     layout["shapes"] = shapes
     layout["annotations"] = annotations
     return layout
@@ -492,9 +676,15 @@ def explorer_layout(info: ExplorerInfo, *, max_facets: int | None = None, title:
 
 def _title(info: ExplorerInfo) -> str:
     where = f"on {info.profile}" if info.profile else "on every profile"
-    budget = f" · within {' and '.join(c.label for c in info.constraints)}: {info.n_feasible:,}" if info.constraints else ""
-    return (f"{info.study_name}: {AXES[info.y].label.split(' (')[0]} vs {AXES[info.x].label.split(' (')[0]} {where} · "
-            f"{info.n_points:,} points{budget} · {info.n_front} on the fronts")
+    budget = (
+        f" · within {' and '.join(c.label for c in info.constraints)}: {info.n_feasible:,}"
+        if info.constraints
+        else ""
+    )
+    return (
+        f"{info.study_name}: {AXES[info.y].label.split(' (')[0]} vs {AXES[info.x].label.split(' (')[0]} {where} · "
+        f"{info.n_points:,} points{budget} · {info.n_front} on the fronts"
+    )
 
 
 def explorer_figure(
@@ -509,9 +699,18 @@ def explorer_figure(
     ``optuna.Study`` or what ``run_study`` returns; other keywords go to :func:`explorer_info`."""
     import plotly.graph_objects as go
 
-    info = study if isinstance(study, ExplorerInfo) else explorer_info(_as_index(study, storage), **kwargs)
+    info = (
+        study
+        if isinstance(study, ExplorerInfo)
+        else explorer_info(_as_index(study, storage), **kwargs)
+    )
     fig = go.Figure(layout=explorer_layout(info, title=title))
-    fig.add_traces([go.Scattergl(**{k: v for k, v in d.items() if k != "type"}) for d in explorer_trace_dicts(info)])
+    fig.add_traces(
+        [
+            go.Scattergl(**{k: v for k, v in d.items() if k != "type"})
+            for d in explorer_trace_dicts(info)
+        ]
+    )
     return fig
 
 
@@ -522,14 +721,18 @@ def _as_index(study: Any, storage: Any) -> Any:
         return study
     if isinstance(study, str):
         if storage is None:
-            raise ValueError("a study given by name needs its storage (a URL such as sqlite:///runs/workbench.db)")
+            raise ValueError(
+                "a study given by name needs its storage (a URL such as sqlite:///runs/workbench.db)"
+            )
         return load_index(storage, study)
     inner = getattr(study, "study", None)  # a RunResult
     if inner is not None and hasattr(inner, "_storage"):
         study = inner
     if hasattr(study, "_storage") and hasattr(study, "study_name"):
         return load_index(getattr(study._storage, "_backend", study._storage), study.study_name)
-    raise ValueError(f"expected a StudyIndex, a study name with its storage, an optuna.Study or a RunResult, got {type(study).__name__}")
+    raise ValueError(
+        f"expected a StudyIndex, a study name with its storage, an optuna.Study or a RunResult, got {type(study).__name__}"
+    )
 
 
 # -- per-layer breakdown ----------------------------------------------------------------------------
@@ -553,7 +756,11 @@ class LayerBreakdownInfo(NamedTuple):
 _COST_METRICS = {
     "macs": ("MACs", "MACs", lambda layer: float(layer.macs)),
     "params": ("parameters", "params", lambda layer: float(layer.params)),
-    "activation": ("output activation", "bytes (fp32)", lambda layer: float(layer.activation_bytes())),
+    "activation": (
+        "output activation",
+        "bytes (fp32)",
+        lambda layer: float(layer.activation_bytes()),
+    ),
 }
 
 
@@ -592,9 +799,16 @@ def layer_breakdown_info(
         if not data:
             continue
         ms = [float(v) for v in data["values_ms"]]
-        series.append(LayerSeries(
-            str(data.get("label") or f"latency per layer ({kind})"), kind, "ms", list(data["names"]), ms, str(data.get("note", ""))
-        ))
+        series.append(
+            LayerSeries(
+                str(data.get("label") or f"latency per layer ({kind})"),
+                kind,
+                "ms",
+                list(data["names"]),
+                ms,
+                str(data.get("note", "")),
+            )
+        )
         totals[f"{kind}_ms"] = float(sum(ms))
     return LayerBreakdownInfo(spec.summary(), series, totals)
 
@@ -604,23 +818,44 @@ def layer_breakdown_figure(spec_or_info: Any, **kwargs: Any) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    info = spec_or_info if isinstance(spec_or_info, LayerBreakdownInfo) else layer_breakdown_info(spec_or_info, **kwargs)
+    info = (
+        spec_or_info
+        if isinstance(spec_or_info, LayerBreakdownInfo)
+        else layer_breakdown_info(spec_or_info, **kwargs)
+    )
     n = len(info.series)
-    fig = make_subplots(rows=1, cols=n, subplot_titles=[s.label for s in info.series], horizontal_spacing=0.18 if n > 1 else 0.1)
+    fig = make_subplots(
+        rows=1,
+        cols=n,
+        subplot_titles=[s.label for s in info.series],
+        horizontal_spacing=0.18 if n > 1 else 0.1,
+    )
     colors = {"cost": "#7f7f7f", "measured": "#1f77b4", "predicted": "#9467bd"}
     height = 120
     for i, s in enumerate(info.series):
         fig.add_trace(
             go.Bar(
-                x=s.values, y=s.names, orientation="h", name=s.label, marker={"color": colors.get(s.kind, "#7f7f7f"),
-                "pattern": {"shape": "/" if s.kind == "predicted" else ""}}, showlegend=False,
+                x=s.values,
+                y=s.names,
+                orientation="h",
+                name=s.label,
+                marker={
+                    "color": colors.get(s.kind, "#7f7f7f"),
+                    "pattern": {"shape": "/" if s.kind == "predicted" else ""},
+                },
+                showlegend=False,
                 hovertemplate=f"%{{y}}: %{{x:.4g}} {s.unit} ({s.kind})<extra></extra>",
             ),
-            1, i + 1,
+            1,
+            i + 1,
         )
         fig.update_yaxes(autorange="reversed", tickfont={"size": 9}, row=1, col=i + 1)
         fig.update_xaxes(title_text=s.unit, row=1, col=i + 1)
         height = max(height, 18 * len(s.names) + 110)
-    fig.update_layout(template="plotly_white", height=min(height, 900), margin={"l": 10, "r": 10, "t": 50, "b": 40},
-                      title={"text": info.title, "font": {"size": 12}})
+    fig.update_layout(
+        template="plotly_white",
+        height=min(height, 900),
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        title={"text": info.title, "font": {"size": 12}},
+    )
     return fig

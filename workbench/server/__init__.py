@@ -41,16 +41,21 @@ class WorkbenchServer(ExtensionApp):
     load_other_extensions = True
 
     storage = Unicode(
-        "", help="Default study storage URL; relative SQLite paths are relative to the server root. "
+        "",
+        help="Default study storage URL; relative SQLite paths are relative to the server root. "
         "Empty: sqlite:///runs/workbench.db, where `workbench run` writes when started in the root.",
     ).tag(config=True)
     max_running_jobs = Int(
-        1, help="Runs executing at once; more wait queued (concurrent runs would skew each other's latencies).",
+        1,
+        help="Runs executing at once; more wait queued (concurrent runs would skew each other's latencies).",
     ).tag(config=True)
-    jobs_dir = Unicode("", help="Folder for run logs and progress files (default: <runtime dir>/workbench-jobs).").tag(config=True)
+    jobs_dir = Unicode(
+        "", help="Folder for run logs and progress files (default: <runtime dir>/workbench-jobs)."
+    ).tag(config=True)
     threads = Int(4, help="Threads reading storages off the event loop.").tag(config=True)
     index_process = Bool(
-        True, help="Load study indexes in a worker process (large studies never pause the server's event loop).",
+        True,
+        help="Load study indexes in a worker process (large studies never pause the server's event loop).",
     ).tag(config=True)
 
     context: Any = None
@@ -62,8 +67,12 @@ class WorkbenchServer(ExtensionApp):
         root = Path(self.serverapp.root_dir).expanduser()
         jobs_dir = Path(self.jobs_dir or Path(self.serverapp.runtime_dir) / "workbench-jobs")
         self.context = WorkbenchContext(
-            root, default_storage=self.storage or None, jobs_dir=jobs_dir, max_running=self.max_running_jobs,
-            threads=self.threads, index_process=self.index_process,
+            root,
+            default_storage=self.storage or None,
+            jobs_dir=jobs_dir,
+            max_running=self.max_running_jobs,
+            threads=self.threads,
+            index_process=self.index_process,
         )
         self.settings["workbench_context"] = self.context
         self.context.warm()

@@ -36,8 +36,16 @@ _MAX_LOG_WAIT_S = 25.0
 class WorkbenchContext:
     """What the handlers share: the server root, the views, the jobs and the thread pool."""
 
-    def __init__(self, root: Path, *, default_storage: str | None, jobs_dir: Path, max_running: int,
-                 threads: int = 4, index_process: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        default_storage: str | None,
+        jobs_dir: Path,
+        max_running: int,
+        threads: int = 4,
+        index_process: bool = True,
+    ) -> None:
         self.root = root.resolve()
         self.loader = shared_loader() if index_process else None
         self.views = StudyViews(self.root, default_storage, loader=self.loader)
@@ -59,7 +67,12 @@ class WorkbenchContext:
         if self.loader is not None:
             self.loader.warm(self.views.ref(storage).url)
 
-    def prefetch(self, storage: str | None, studies: list[dict[str, Any]], min_trials: int = PROCESS_MIN_TRIALS) -> None:
+    def prefetch(
+        self,
+        storage: str | None,
+        studies: list[dict[str, Any]],
+        min_trials: int = PROCESS_MIN_TRIALS,
+    ) -> None:
         """Load the index of the most recently active large study in the background, so selecting
         it right after the list appears finds it ready (at most one at a time). Never while a run
         is active: its latency measurements would share the CPU with the load."""
@@ -151,14 +164,24 @@ class _Base(APIHandler):
         """A one-line ``message`` (and ``reason``); the traceback stays in the server log."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, tornado.web.HTTPError):
-            message = exc.log_message % exc.args if exc.log_message and exc.args else (exc.log_message or self._reason)
+            message = (
+                exc.log_message % exc.args
+                if exc.log_message and exc.args
+                else (exc.log_message or self._reason)
+            )
         elif exc is not None:
             message = f"internal error: {type(exc).__name__}: {exc}"
         else:
             message = self._reason
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": str(message).strip().splitlines()[0] if message else self._reason,
-                                "reason": self._reason}))
+        self.finish(
+            json.dumps(
+                {
+                    "message": str(message).strip().splitlines()[0] if message else self._reason,
+                    "reason": self._reason,
+                }
+            )
+        )
 
     def _handle_request_exception(self, e: BaseException) -> None:
         # library errors are the user's: answer 4xx with their one-line message
@@ -166,7 +189,13 @@ class _Base(APIHandler):
         if mapped is not None:
             status, message = mapped
             if not self._finished:
-                self.log.info("workbench: %s %s -> %s: %s", self.request.method, self.request.path, status, message)
+                self.log.info(
+                    "workbench: %s %s -> %s: %s",
+                    self.request.method,
+                    self.request.path,
+                    status,
+                    message,
+                )
                 self.set_status(status)
                 self.set_header("Content-Type", "application/json")
                 self.finish(json.dumps({"message": message, "reason": self._reason}))
@@ -194,14 +223,18 @@ class StatusHandler(_Base):
     @tornado.web.authenticated
     def get(self) -> None:
         jobs = self.wb.jobs.list()
-        self.send({
-            "version": __version__,
-            "root": str(self.wb.root),
-            "storage": self.wb.views.ref(self.storage_arg()).to_dict(self.wb.root),
-            "jobs": {"running": sum(j.status in ("running", "cancelling") for j in jobs),
-                     "queued": sum(j.status == "queued" for j in jobs)},
-            "time": time.time(),
-        })
+        self.send(
+            {
+                "version": __version__,
+                "root": str(self.wb.root),
+                "storage": self.wb.views.ref(self.storage_arg()).to_dict(self.wb.root),
+                "jobs": {
+                    "running": sum(j.status in ("running", "cancelling") for j in jobs),
+                    "queued": sum(j.status == "queued" for j in jobs),
+                },
+                "time": time.time(),
+            }
+        )
 
 
 class StudiesHandler(_Base):
@@ -225,18 +258,26 @@ class StudyHandler(_Base):
 class TrialsHandler(_Base):
     @tornado.web.authenticated
     async def get(self, name: str) -> None:
-        self.send(await self.wb.blocking(
-            self.wb.views.trials, self.storage_arg(), name,
-            offset=self.int_arg("offset", 0), limit=self.int_arg("limit", 50),
-            sort=self.get_query_argument("sort", "number"), order=self.get_query_argument("order", "desc"),
-            state=self.get_query_argument("state", None) or None,
-        ))
+        self.send(
+            await self.wb.blocking(
+                self.wb.views.trials,
+                self.storage_arg(),
+                name,
+                offset=self.int_arg("offset", 0),
+                limit=self.int_arg("limit", 50),
+                sort=self.get_query_argument("sort", "number"),
+                order=self.get_query_argument("order", "desc"),
+                state=self.get_query_argument("state", None) or None,
+            )
+        )
 
 
 class TrialHandler(_Base):
     @tornado.web.authenticated
     async def get(self, name: str, number: str) -> None:
-        self.send(await self.wb.blocking(self.wb.views.trial, self.storage_arg(), name, int(number)))
+        self.send(
+            await self.wb.blocking(self.wb.views.trial, self.storage_arg(), name, int(number))
+        )
 
 
 class PointsHandler(_Base):
@@ -245,10 +286,13 @@ class PointsHandler(_Base):
     @tornado.web.authenticated
     async def get(self, name: str) -> None:
         body, hit = await self.wb.blocking(
-            self.wb.views.points, self.storage_arg(), name,
+            self.wb.views.points,
+            self.storage_arg(),
+            name,
             profile=self.get_query_argument("profile", None) or None,
             deployment=self.get_query_argument("deployment", None) or None,
-            x=self.get_query_argument("x", None) or None, y=self.get_query_argument("y", None) or None,
+            x=self.get_query_argument("x", None) or None,
+            y=self.get_query_argument("y", None) or None,
         )
         self.set_header("Content-Type", "application/json")
         self.set_header("X-Workbench-Cache", "hit" if hit else "miss")
@@ -279,8 +323,12 @@ def _check_config(path: Path, root: Path) -> dict[str, Any]:
 
     cfg = load_config(path)
     return {
-        "path": path.relative_to(root).as_posix(), "study": cfg.name, "trials": cfg.trials,
-        "objectives": list(cfg.objectives), "storage": cfg.storage, "storage_url": cfg.storage_url(),
+        "path": path.relative_to(root).as_posix(),
+        "study": cfg.name,
+        "trials": cfg.trials,
+        "objectives": list(cfg.objectives),
+        "storage": cfg.storage,
+        "storage_url": cfg.storage_url(),
         "deployments": [d.name for d in cfg.deployments],
     }
 
@@ -298,8 +346,12 @@ class JobsHandler(_Base):
         data = self.body()
         path = confine_path(self.wb.root, data.get("config") or data.get("path") or "")
         trials = data.get("trials")
-        if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 1_000_000):
-            raise tornado.web.HTTPError(400, f"trials must be an integer in [1, 1000000], got {trials!r}")
+        if trials is not None and (
+            isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 1_000_000
+        ):
+            raise tornado.web.HTTPError(
+                400, f"trials must be an integer in [1, 1000000], got {trials!r}"
+            )
         storage_req = data.get("storage") or None
         if storage_req is not None and not isinstance(storage_req, str):
             raise tornado.web.HTTPError(400, "storage must be a URL string")
@@ -310,8 +362,12 @@ class JobsHandler(_Base):
             ref = self.wb.views.ref(storage_req)
             storage_arg = ref.url
         else:
-            ref = self.wb.views.ref(info["storage_url"])  # relative paths: the run's cwd is the root
-        job = self.wb.jobs.submit(path, study=info["study"], storage=ref.display, trials=trials, storage_arg=storage_arg)
+            ref = self.wb.views.ref(
+                info["storage_url"]
+            )  # relative paths: the run's cwd is the root
+        job = self.wb.jobs.submit(
+            path, study=info["study"], storage=ref.display, trials=trials, storage_arg=storage_arg
+        )
         self.send(job.to_dict(), status=201)
 
 
@@ -343,7 +399,12 @@ class JobLogHandler(_Base):
         while True:
             self.wb.jobs.poll()
             chunk = self.wb.jobs.read_log(jid, offset)
-            if chunk["text"] or chunk["final"] or time.monotonic() >= deadline or self._client_gone():
+            if (
+                chunk["text"]
+                or chunk["final"]
+                or time.monotonic() >= deadline
+                or self._client_gone()
+            ):
                 break
             await asyncio.sleep(0.25)
         self.send(chunk)

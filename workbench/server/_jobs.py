@@ -78,7 +78,9 @@ def confine_path(root: Path, rel: str, *, suffixes: tuple[str, ...] = (".yaml", 
     if not full.is_file():
         raise PathError(404, f"no config file {pure.as_posix()} under the server's root")
     if full.suffix.lower() not in suffixes:
-        raise PathError(400, f"{pure.as_posix()} is not a study config (expected {' or '.join(suffixes)})")
+        raise PathError(
+            400, f"{pure.as_posix()} is not a study config (expected {' or '.join(suffixes)})"
+        )
     return full
 
 
@@ -150,12 +152,24 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "id": self.id, "config": self.config, "study": self.study, "storage": self.storage,
-            "status": self.status, "created": self.created, "started": self.started, "finished": self.finished,
-            "returncode": self.returncode, "total": self.total, "finished_before": self.finished_before,
-            "done": self.done, "stage": self.stage, "last_trial": self.last_trial,
-            "new_complete": self.new_complete, "new_failed": self.new_failed,
-            "message": self.message(), "pid": self.proc.pid if self.proc is not None else None,
+            "id": self.id,
+            "config": self.config,
+            "study": self.study,
+            "storage": self.storage,
+            "status": self.status,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "returncode": self.returncode,
+            "total": self.total,
+            "finished_before": self.finished_before,
+            "done": self.done,
+            "stage": self.stage,
+            "last_trial": self.last_trial,
+            "new_complete": self.new_complete,
+            "new_failed": self.new_failed,
+            "message": self.message(),
+            "pid": self.proc.pid if self.proc is not None else None,
             "command": " ".join(["workbench", *self.argv[3:]]),
         }
         if self.status in ("failed", "bad-input", "interrupted", "killed"):
@@ -201,8 +215,15 @@ class Job:
 class JobManager:
     """Starts, watches and cancels runs; safe to call from the event loop (nothing here blocks long)."""
 
-    def __init__(self, root: Path, jobs_dir: Path, *, max_running: int = 1, python: str | None = None,
-                 on_change: Callable[[Job], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        jobs_dir: Path,
+        *,
+        max_running: int = 1,
+        python: str | None = None,
+        on_change: Callable[[Job], None] | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.jobs_dir = jobs_dir
         self.max_running = max(1, max_running)
@@ -211,14 +232,29 @@ class JobManager:
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def submit(self, config: Path, *, study: str | None, storage: str | None, trials: int | None,
-               storage_arg: str | None) -> Job:
+    def submit(
+        self,
+        config: Path,
+        *,
+        study: str | None,
+        storage: str | None,
+        trials: int | None,
+        storage_arg: str | None,
+    ) -> Job:
         """Queue a run of ``config`` (already confined and validated); it starts when a slot is free."""
         jid = uuid.uuid4().hex[:12]
         d = self.jobs_dir / jid
         d.mkdir(parents=True, exist_ok=True)
         rel = config.relative_to(self.root).as_posix()
-        argv = [self.python, "-m", "workbench.cli", "run", rel, "--progress-json", str(d / "progress.jsonl")]
+        argv = [
+            self.python,
+            "-m",
+            "workbench.cli",
+            "run",
+            rel,
+            "--progress-json",
+            str(d / "progress.jsonl"),
+        ]
         if trials is not None:
             argv += ["--trials", str(trials)]
         if storage_arg:
@@ -236,7 +272,12 @@ class JobManager:
             log.flush()
             try:
                 job.proc = subprocess.Popen(
-                    job.argv, cwd=job.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    job.argv,
+                    cwd=job.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: SIGINT reaches the run and its workers only
                 )
             except OSError as err:
@@ -344,6 +385,11 @@ class JobManager:
             if cut > 0 and data[cut - 1] >= 0xC0:
                 cut -= 1
         return {
-            "id": jid, "offset": offset, "next_offset": offset + cut, "size": size,
-            "text": data[:cut].decode("utf-8", errors="replace"), "status": job.status, "final": job.final,
+            "id": jid,
+            "offset": offset,
+            "next_offset": offset + cut,
+            "size": size,
+            "text": data[:cut].decode("utf-8", errors="replace"),
+            "status": job.status,
+            "final": job.final,
         }

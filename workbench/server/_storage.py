@@ -18,14 +18,24 @@ from typing import Any, Generic, TypeVar
 
 from workbench._errors import StorageError, UnknownNameError
 
-__all__ = ["DEFAULT_STORAGE", "LRU", "PROCESS_MIN_TRIALS", "EmptyStorage", "StorageRef", "Storages", "file_identity", "load_any_index", "load_points_index", "resolve_storage"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "LRU",
+    "PROCESS_MIN_TRIALS",
+    "EmptyStorage",
+    "StorageRef",
+    "Storages",
+    "file_identity",
+    "load_any_index",
+    "load_points_index",
+    "resolve_storage",
+]
 
 #: where ``workbench run`` writes when run in the server's root with no ``--storage``/``--out``
 DEFAULT_STORAGE = "sqlite:///runs/workbench.db"
 #: studies this large load in the worker process; smaller ones (a fraction of a second) in a thread
 PROCESS_MIN_TRIALS = 2000
 _SQLITE = "sqlite:///"
-
 
 
 class EmptyStorage(StorageError):
@@ -69,11 +79,15 @@ def resolve_storage(url: str | None, root: Path, default: str | None = None) -> 
 
     url = (url or "").strip() or (default or "").strip() or DEFAULT_STORAGE
     if "://" not in url:
-        raise StorageError(f"storage must be a database URL such as {DEFAULT_STORAGE} or postgresql://..., got {url!r}")
+        raise StorageError(
+            f"storage must be a database URL such as {DEFAULT_STORAGE} or postgresql://..., got {url!r}"
+        )
     if url.startswith(_SQLITE):
-        raw = url[len(_SQLITE):]
+        raw = url[len(_SQLITE) :]
         if raw in ("", ":memory:"):
-            raise StorageError("an in-memory SQLite storage holds no studies; give a file, e.g. " + DEFAULT_STORAGE)
+            raise StorageError(
+                "an in-memory SQLite storage holds no studies; give a file, e.g. " + DEFAULT_STORAGE
+            )
         path = Path(raw).expanduser()
         if not path.is_absolute():
             path = root / path
@@ -91,7 +105,7 @@ def file_identity(url: str) -> tuple[int, int] | None:
     if not url.startswith(_SQLITE):
         return None
     try:
-        st = Path(url[len(_SQLITE):]).stat()
+        st = Path(url[len(_SQLITE) :]).stat()
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
@@ -138,7 +152,9 @@ class StudyRow:
 class Storages:
     """Opened storages, and study indexes cached by (storage, study, trial-count signature)."""
 
-    def __init__(self, index_cache: int = 6, loader: Callable[[str, str, bool], Any] | None = None) -> None:
+    def __init__(
+        self, index_cache: int = 6, loader: Callable[[str, str, bool], Any] | None = None
+    ) -> None:
         self._loader = loader
         self._storages: LRU[tuple[str, Any], Any] = LRU(8)
         self._indexes: LRU[tuple[str, str, bool], tuple[tuple[Any, ...], Any]] = LRU(index_cache)
@@ -153,7 +169,9 @@ class Storages:
         if st is not None:
             return st
         if not ref.exists:
-            raise StorageError(f"no study database at {ref.display}: run a study first (workbench run CONFIG) or pick another storage")
+            raise StorageError(
+                f"no study database at {ref.display}: run a study first (workbench run CONFIG) or pick another storage"
+            )
         if ref.sqlite_path is not None:
             _check_optuna_sqlite(ref)
         with self._open_lock:
@@ -192,10 +210,15 @@ class Storages:
         rows = []
         for s in frozen:
             names = s.system_attrs.get("study:metric_names") or []
-            rows.append(StudyRow(
-                s._study_id, s.study_name, [d.name.lower() for d in s.directions], list(names),
-                dict(s.user_attrs),
-            ))
+            rows.append(
+                StudyRow(
+                    s._study_id,
+                    s.study_name,
+                    [d.name.lower() for d in s.directions],
+                    list(names),
+                    dict(s.user_attrs),
+                )
+            )
         return rows
 
     def study_row(self, ref: StorageRef, name: str) -> StudyRow:
@@ -205,18 +228,27 @@ class Storages:
                 return r
         raise UnknownNameError(f"study in {ref.display}", name, [r.name for r in rows])
 
-    def state_counts(self, ref: StorageRef, study_id: int) -> tuple[dict[str, int], str | None, str | None]:
+    def state_counts(
+        self, ref: StorageRef, study_id: int
+    ) -> tuple[dict[str, int], str | None, str | None]:
         """Trials per state, and when the first trial started and the last one finished."""
         from sqlalchemy import text
 
         def q(conn: Any) -> tuple[dict[str, int], str | None, str | None]:
-            res = conn.execute(text(
-                "SELECT state, COUNT(*), MIN(datetime_start), MAX(datetime_complete) FROM trials "
-                "WHERE study_id = :s GROUP BY state"
-            ), {"s": study_id}).all()
+            res = conn.execute(
+                text(
+                    "SELECT state, COUNT(*), MIN(datetime_start), MAX(datetime_complete) FROM trials "
+                    "WHERE study_id = :s GROUP BY state"
+                ),
+                {"s": study_id},
+            ).all()
             starts = [_iso(r[2]) for r in res if r[2] is not None]
             ends = [_iso(r[3]) for r in res if r[3] is not None]
-            return {str(r[0]): int(r[1]) for r in res}, min(starts, default=None), max(ends, default=None)
+            return (
+                {str(r[0]): int(r[1]) for r in res},
+                min(starts, default=None),
+                max(ends, default=None),
+            )
 
         return self._read(ref, q)
 
@@ -225,12 +257,15 @@ class Storages:
         from sqlalchemy import text
 
         def q(conn: Any) -> tuple[Any, ...]:
-            row = conn.execute(text(
-                "SELECT COUNT(*), MAX(trial_id), "
-                "SUM(CASE WHEN state = 'COMPLETE' THEN 1 ELSE 0 END), "
-                "SUM(CASE WHEN state = 'FAIL' THEN 1 ELSE 0 END), MAX(datetime_complete) "
-                "FROM trials WHERE study_id = :s"
-            ), {"s": study_id}).one()
+            row = conn.execute(
+                text(
+                    "SELECT COUNT(*), MAX(trial_id), "
+                    "SUM(CASE WHEN state = 'COMPLETE' THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN state = 'FAIL' THEN 1 ELSE 0 END), MAX(datetime_complete) "
+                    "FROM trials WHERE study_id = :s"
+                ),
+                {"s": study_id},
+            ).one()
             return tuple(str(v) for v in row)
 
         return self._read(ref, q)
@@ -244,15 +279,28 @@ class Storages:
             out = []
             for i, direction in enumerate(row.directions):
                 order = "DESC" if direction == "maximize" else "ASC"
-                hit = conn.execute(text(
-                    "SELECT t.trial_id, t.number, v.value FROM trial_values v JOIN trials t ON t.trial_id = v.trial_id "
-                    "WHERE t.study_id = :s AND t.state = 'COMPLETE' AND v.objective = :o AND v.value_type = 'FINITE' "
-                    f"ORDER BY v.value {order}, t.number ASC LIMIT 1"
-                ), {"s": row.study_id, "o": i}).first()
+                hit = conn.execute(
+                    text(
+                        "SELECT t.trial_id, t.number, v.value FROM trial_values v JOIN trials t ON t.trial_id = v.trial_id "
+                        "WHERE t.study_id = :s AND t.state = 'COMPLETE' AND v.objective = :o AND v.value_type = 'FINITE' "
+                        f"ORDER BY v.value {order}, t.number ASC LIMIT 1"
+                    ),
+                    {"s": row.study_id, "o": i},
+                ).first()
                 name = row.metric_names[i] if i < len(row.metric_names) else f"objective {i}"
-                item: dict[str, Any] = {"name": name, "direction": direction, "value": None, "trial": None, "source": None}
+                item: dict[str, Any] = {
+                    "name": name,
+                    "direction": direction,
+                    "value": None,
+                    "trial": None,
+                    "source": None,
+                }
                 if hit is not None:
-                    item.update(value=float(hit[2]), trial=int(hit[1]), source=_objective_source(conn, int(hit[0])))
+                    item.update(
+                        value=float(hit[2]),
+                        trial=int(hit[1]),
+                        source=_objective_source(conn, int(hit[0])),
+                    )
                 out.append(item)
             return out
 
@@ -278,18 +326,26 @@ class Storages:
                 return cached[1], "cache"
             large = int(sig[1]) >= PROCESS_MIN_TRIALS
             try:
-                if large and self._loader is not None and getattr(self._loader, "ready", lambda: True)():
+                if (
+                    large
+                    and self._loader is not None
+                    and getattr(self._loader, "ready", lambda: True)()
+                ):
                     index, how = self._loader(ref.url, name, lean), "process"
                 else:
                     index, how = load_any_index(self.storage(ref), name, lean), "thread"
             except (StorageError, UnknownNameError):
                 raise
             except Exception as err:  # noqa: BLE001 - database and decode errors
-                raise StorageError(f"cannot read study {name!r} from {ref.display}: {_first_line(err)}") from None
+                raise StorageError(
+                    f"cannot read study {name!r} from {ref.display}: {_first_line(err)}"
+                ) from None
             self._indexes.put(key, (sig, index))
             return index, how
 
-    def attr_of(self, ref: StorageRef, study_id: int, numbers: list[int], key: str) -> dict[int, Any]:
+    def attr_of(
+        self, ref: StorageRef, study_id: int, numbers: list[int], key: str
+    ) -> dict[int, Any]:
         """One user attribute (e.g. ``arch``) of a few trials, by trial number."""
         from sqlalchemy import text
 
@@ -298,32 +354,53 @@ class Storages:
             for start in range(0, len(numbers), 500):
                 chunk = numbers[start : start + 500]
                 ph = ", ".join(f":n{i}" for i in range(len(chunk)))
-                res = conn.execute(text(
-                    "SELECT t.number, a.value_json FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
-                    f"WHERE t.study_id = :s AND a.key = :k AND t.number IN ({ph})"
-                ), {"s": study_id, "k": key, **{f"n{i}": n for i, n in enumerate(chunk)}})
+                res = conn.execute(
+                    text(
+                        "SELECT t.number, a.value_json FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
+                        f"WHERE t.study_id = :s AND a.key = :k AND t.number IN ({ph})"
+                    ),
+                    {"s": study_id, "k": key, **{f"n{i}": n for i, n in enumerate(chunk)}},
+                )
                 out.update((int(n), json.loads(v)) for n, v in res)
             return out
 
         return self._read(ref, q)
 
-    def trial_attrs(self, ref: StorageRef, study_id: int, number: int) -> tuple[str, list[float] | None, dict[str, Any], dict[str, Any], float | None]:
+    def trial_attrs(
+        self, ref: StorageRef, study_id: int, number: int
+    ) -> tuple[str, list[float] | None, dict[str, Any], dict[str, Any], float | None]:
         """(state, values, params, user attrs, duration s) of one trial, read directly."""
         from sqlalchemy import text
 
         def q(conn: Any) -> Any:
-            hit = conn.execute(text(
-                "SELECT trial_id, state, datetime_start, datetime_complete FROM trials WHERE study_id = :s AND number = :n"
-            ), {"s": study_id, "n": number}).first()
+            hit = conn.execute(
+                text(
+                    "SELECT trial_id, state, datetime_start, datetime_complete FROM trials WHERE study_id = :s AND number = :n"
+                ),
+                {"s": study_id, "n": number},
+            ).first()
             if hit is None:
                 raise KeyError(number)
             tid = int(hit[0])
-            attrs = {k: json.loads(v) for k, v in conn.execute(
-                text("SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :t"), {"t": tid})}
-            vals = sorted(conn.execute(text("SELECT objective, value FROM trial_values WHERE trial_id = :t"), {"t": tid}))
+            attrs = {
+                k: json.loads(v)
+                for k, v in conn.execute(
+                    text("SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :t"),
+                    {"t": tid},
+                )
+            }
+            vals = sorted(
+                conn.execute(
+                    text("SELECT objective, value FROM trial_values WHERE trial_id = :t"),
+                    {"t": tid},
+                )
+            )
             params = {}
             for pname, pval, dist in conn.execute(
-                text("SELECT param_name, param_value, distribution_json FROM trial_params WHERE trial_id = :t"), {"t": tid}
+                text(
+                    "SELECT param_name, param_value, distribution_json FROM trial_params WHERE trial_id = :t"
+                ),
+                {"t": tid},
             ):
                 params[pname] = _external_param(pval, dist)
             dur = None
@@ -346,15 +423,21 @@ def _check_optuna_sqlite(ref: StorageRef) -> None:
     try:
         con = sqlite3.connect(f"file:{ref.sqlite_path}?mode=ro", uri=True, timeout=10)
         try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
         finally:
             con.close()
     except sqlite3.Error as err:
         raise StorageError(f"cannot open storage {ref.display}: {err}") from None
     if not tables:
-        raise EmptyStorage(f"no studies in {ref.display} yet (an empty database): launch a run, or pick another storage in the settings")
+        raise EmptyStorage(
+            f"no studies in {ref.display} yet (an empty database): launch a run, or pick another storage in the settings"
+        )
     if not {"studies", "trials"} <= tables:
-        raise StorageError(f"{ref.display} is an SQLite database but not an Optuna study storage (no studies table)")
+        raise StorageError(
+            f"{ref.display} is an SQLite database but not an Optuna study storage (no studies table)"
+        )
 
 
 def load_any_index(storage: Any, name: str, lean: bool) -> Any:
@@ -400,15 +483,20 @@ def load_points_index(storage: Any, name: str) -> Any:
             finally:
                 cur.close()
         else:
-            rows = conn.execute(text(query.format(pk=":pk", s=":s")), {"s": sid, "pk": POINTS_ATTR}).all()
+            rows = conn.execute(
+                text(query.format(pk=":pk", s=":s")), {"s": sid, "pk": POINTS_ATTR}
+            ).all()
         # trials with measurements but no compact points were written before it existed
         missing = [int(r[4]) for r in rows if r[2] is None]
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
             ph = ", ".join(f":t{i}" for i in range(len(chunk)))
-            old = conn.execute(text(
-                f"SELECT 1 FROM trial_user_attributes WHERE trial_id IN ({ph}) AND key LIKE 'measure:%' LIMIT 1"
-            ), {f"t{i}": t for i, t in enumerate(chunk)}).first()
+            old = conn.execute(
+                text(
+                    f"SELECT 1 FROM trial_user_attributes WHERE trial_id IN ({ph}) AND key LIKE 'measure:%' LIMIT 1"
+                ),
+                {f"t{i}": t for i, t in enumerate(chunk)},
+            ).first()
             if old is not None:
                 return load_index(storage, name)
     n = len(rows)
@@ -420,14 +508,24 @@ def load_points_index(storage: Any, name: str) -> Any:
     absent = [None] * (width - 2) + [0, 0]
     tables = {}
     for k in keys:
-        block = np.array([(d or {}).get(k, absent) for d in points], dtype=np.float64).reshape(n, width)
+        block = np.array([(d or {}).get(k, absent) for d in points], dtype=np.float64).reshape(
+            n, width
+        )
         tables[k] = {f: block[:, j] for j, f in enumerate(POINT_FIELDS)}
     empty = np.full(n, np.nan)
     return StudyIndex(
-        study_name=name, directions=directions, metric_names=metric_names,
-        numbers=np.array([r[0] for r in rows], dtype=np.int64), states=np.array([r[1] for r in rows], dtype=object),
-        values=np.full((n, len(directions)), np.nan), arch=[""] * n, params=empty, macs=empty.copy(),
-        float_accuracy=empty.copy(), objective_key=list(objective), tables=tables,
+        study_name=name,
+        directions=directions,
+        metric_names=metric_names,
+        numbers=np.array([r[0] for r in rows], dtype=np.int64),
+        states=np.array([r[1] for r in rows], dtype=object),
+        values=np.full((n, len(directions)), np.nan),
+        arch=[""] * n,
+        params=empty,
+        macs=empty.copy(),
+        float_accuracy=empty.copy(),
+        objective_key=list(objective),
+        tables=tables,
     )
 
 
@@ -454,9 +552,14 @@ def _objective_source(conn: Any, trial_id: int) -> str | None:
     """``measured`` or ``predicted`` for the measurement a trial's objectives came from."""
     from sqlalchemy import text
 
-    got = dict(conn.execute(text(
-        "SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :t AND key IN ('objective_deployment', 'points')"
-    ), {"t": trial_id}).all())
+    got = dict(
+        conn.execute(
+            text(
+                "SELECT key, value_json FROM trial_user_attributes WHERE trial_id = :t AND key IN ('objective_deployment', 'points')"
+            ),
+            {"t": trial_id},
+        ).all()
+    )
     try:
         key = json.loads(got["objective_deployment"])
         point = json.loads(got["points"])[key]

@@ -20,7 +20,14 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench.server._storage import LRU, EmptyStorage, StorageRef, Storages, file_identity
 
-__all__ = ["AXES", "StudyViews", "axis_for_metric", "front_mask_2d", "list_configs", "list_profiles"]
+__all__ = [
+    "AXES",
+    "StudyViews",
+    "axis_for_metric",
+    "front_mask_2d",
+    "list_configs",
+    "list_profiles",
+]
 
 #: axis name -> (label, unit, direction); the names of ``workbench.study.METRICS``
 AXES: dict[str, tuple[str, str, str]] = {
@@ -61,10 +68,15 @@ def _objectives(directions: list[str], metric_names: list[str]) -> list[dict[str
     for i, d in enumerate(directions):
         name = metric_names[i] if i < len(metric_names) else f"objective {i}"
         axis = axis_for_metric(name)
-        out.append({
-            "name": name, "direction": d, "axis": axis,
-            "label": AXES[axis][0] if axis else name, "unit": AXES[axis][1] if axis else "",
-        })
+        out.append(
+            {
+                "name": name,
+                "direction": d,
+                "axis": axis,
+                "label": AXES[axis][0] if axis else name,
+                "unit": AXES[axis][1] if axis else "",
+            }
+        )
     return out
 
 
@@ -76,8 +88,12 @@ def _f(values: np.ndarray) -> list[float]:
 class StudyViews:
     """Studies, trials and Pareto points of the storages a server reads."""
 
-    def __init__(self, root: Path, default_storage: str | None = None,
-                 loader: Callable[[str, str, bool], Any] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        default_storage: str | None = None,
+        loader: Callable[[str, str, bool], Any] | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.default_storage = default_storage
         self.storages = Storages(loader=loader)
@@ -94,7 +110,9 @@ class StudyViews:
         ref = self.ref(url)
         out: dict[str, Any] = {"storage": ref.to_dict(self.root), "studies": []}
         if not ref.exists:
-            out["note"] = f"no study database at {ref.display} yet: launch a run, or pick another storage in the settings"
+            out["note"] = (
+                f"no study database at {ref.display} yet: launch a run, or pick another storage in the settings"
+            )
             return out
         running = running or {}
         try:
@@ -125,24 +143,28 @@ class StudyViews:
                 status = "partial"
             else:
                 status = "finished"
-            out["studies"].append({
-                "name": row.name,
-                "n_trials": n,
-                "n_complete": n_complete,
-                "n_failed": n_failed,
-                "n_running": counts.get("RUNNING", 0),
-                "target_trials": target,
-                "status": status,
-                "job": job,
-                "objectives": _objectives(row.directions, row.metric_names),
-                "best": best,
-                "synthetic": bool(row.user_attrs.get("synthetic")),
-                "objective_deployment": row.user_attrs.get("objective_deployment"),
-                "datetime_start": first_start,
-                "datetime_last": last_complete,
-            })
+            out["studies"].append(
+                {
+                    "name": row.name,
+                    "n_trials": n,
+                    "n_complete": n_complete,
+                    "n_failed": n_failed,
+                    "n_running": counts.get("RUNNING", 0),
+                    "target_trials": target,
+                    "status": status,
+                    "job": job,
+                    "objectives": _objectives(row.directions, row.metric_names),
+                    "best": best,
+                    "synthetic": bool(row.user_attrs.get("synthetic")),
+                    "objective_deployment": row.user_attrs.get("objective_deployment"),
+                    "datetime_start": first_start,
+                    "datetime_last": last_complete,
+                }
+            )
         # most recently active first
-        out["studies"].sort(key=lambda s: s["datetime_last"] or s["datetime_start"] or "", reverse=True)
+        out["studies"].sort(
+            key=lambda s: s["datetime_last"] or s["datetime_start"] or "", reverse=True
+        )
         return out
 
     def study(self, url: str | None, name: str) -> dict[str, Any]:
@@ -156,10 +178,14 @@ class StudyViews:
             table = index.tables[key]
             have = table["ok"] > 0
             pred = table["predicted"][have] > 0
-            keys.append({
-                "key": key, **_split(key), "n_ok": int(have.sum()),
-                "source": _source(pred),
-            })
+            keys.append(
+                {
+                    "key": key,
+                    **_split(key),
+                    "n_ok": int(have.sum()),
+                    "source": _source(pred),
+                }
+            )
         attrs = row.user_attrs
         config = attrs.get("config") or {}
         return {
@@ -179,12 +205,23 @@ class StudyViews:
             "synthetic": bool(attrs.get("synthetic")),
             "artifact_store": attrs.get("artifact_store"),
             "workbench_version": attrs.get("workbench_version"),
-            "space_family": (config.get("space") or {}).get("family") if isinstance(config, dict) else None,
+            "space_family": (config.get("space") or {}).get("family")
+            if isinstance(config, dict)
+            else None,
         }
 
     # -- trials ------------------------------------------------------------------------------
-    def trials(self, url: str | None, name: str, *, offset: int = 0, limit: int = 50, sort: str = "number",
-               order: str = "desc", state: str | None = None) -> dict[str, Any]:
+    def trials(
+        self,
+        url: str | None,
+        name: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        sort: str = "number",
+        order: str = "desc",
+        state: str | None = None,
+    ) -> dict[str, Any]:
         """A page of the trial table (number, state, objective values, architecture, cost)."""
         ref = self.ref(url)
         index, _ = self.storages.index(ref, name)
@@ -205,7 +242,9 @@ class StudyViews:
         elif sort in names:
             keys = index.values[rows, names.index(sort)]
         else:
-            raise ConfigError(f"sort must be one of number, params, macs, {', '.join(names)}; got {sort!r}")
+            raise ConfigError(
+                f"sort must be one of number, params, macs, {', '.join(names)}; got {sort!r}"
+            )
         # NaN (no value) last in both orders
         finite = np.where(np.isfinite(keys), keys, np.inf if order == "asc" else -np.inf)
         idx = np.argsort(finite, kind="stable")
@@ -213,13 +252,21 @@ class StudyViews:
             idx = idx[::-1]
         page = rows[idx][offset : offset + limit]
         return {
-            "study": name, "total": len(rows), "offset": offset, "limit": limit, "sort": sort, "order": order,
+            "study": name,
+            "total": len(rows),
+            "offset": offset,
+            "limit": limit,
+            "sort": sort,
+            "order": order,
             "objectives": _objectives(index.directions, index.metric_names),
             "trials": [
                 {
                     "number": int(index.numbers[r]),
                     "state": str(index.states[r]),
-                    "values": [None if not math.isfinite(v) else float(f"{v:.6g}") for v in index.values[r].tolist()],
+                    "values": [
+                        None if not math.isfinite(v) else float(f"{v:.6g}")
+                        for v in index.values[r].tolist()
+                    ],
                     "arch": index.arch[r],
                     "params": _int_or_none(index.params[r]),
                     "macs": _int_or_none(index.macs[r]),
@@ -234,34 +281,64 @@ class StudyViews:
         ref = self.ref(url)
         row = self.storages.study_row(ref, name)
         try:
-            state, values, params, attrs, duration = self.storages.trial_attrs(ref, row.study_id, number)
+            state, values, params, attrs, duration = self.storages.trial_attrs(
+                ref, row.study_id, number
+            )
         except KeyError:
             raise KeyError(f"study {name!r} has no trial {number}") from None
         measurements = []
         for k in sorted(a for a in attrs if a.startswith("measure:")):
             m = attrs[k] or {}
             lat = m.get("latency") or {}
-            measurements.append({
-                "key": k[len("measure:"):], "source": m.get("source"), "status": m.get("status"),
-                "accuracy": m.get("accuracy"),
-                "latency": {f: lat.get(f) for f in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "n")} if lat else None,
-                "size_bytes": m.get("size_bytes"), "peak_memory_bytes": m.get("peak_memory_bytes"),
-                "error": m.get("error"), "stage": m.get("stage"),
-                "int8_scheme": ((m.get("meta") or {}).get("int8_scheme") or {}).get("label"),
-            })
+            measurements.append(
+                {
+                    "key": k[len("measure:") :],
+                    "source": m.get("source"),
+                    "status": m.get("status"),
+                    "accuracy": m.get("accuracy"),
+                    "latency": {
+                        f: lat.get(f)
+                        for f in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "n")
+                    }
+                    if lat
+                    else None,
+                    "size_bytes": m.get("size_bytes"),
+                    "peak_memory_bytes": m.get("peak_memory_bytes"),
+                    "error": m.get("error"),
+                    "stage": m.get("stage"),
+                    "int8_scheme": ((m.get("meta") or {}).get("int8_scheme") or {}).get("label"),
+                }
+            )
         return {
-            "study": name, "number": number, "state": state,
-            "values": values, "params": params, "duration_s": duration,
+            "study": name,
+            "number": number,
+            "state": state,
+            "values": values,
+            "params": params,
+            "duration_s": duration,
             "objectives": _objectives(row.directions, row.metric_names),
-            "arch": attrs.get("arch"), "arch_hash": attrs.get("arch_hash"), "n_params": attrs.get("params"),
-            "macs": attrs.get("macs"), "float_accuracy": attrs.get("float_accuracy"),
-            "objective_key": attrs.get("objective_deployment"), "failure": attrs.get("failure"),
-            "spec": attrs.get("spec"), "measurements": measurements,
+            "arch": attrs.get("arch"),
+            "arch_hash": attrs.get("arch_hash"),
+            "n_params": attrs.get("params"),
+            "macs": attrs.get("macs"),
+            "float_accuracy": attrs.get("float_accuracy"),
+            "objective_key": attrs.get("objective_deployment"),
+            "failure": attrs.get("failure"),
+            "spec": attrs.get("spec"),
+            "measurements": measurements,
         }
 
     # -- points ------------------------------------------------------------------------------
-    def points(self, url: str | None, name: str, *, profile: str | None = None, deployment: str | None = None,
-               x: str | None = None, y: str | None = None) -> tuple[bytes, bool]:
+    def points(
+        self,
+        url: str | None,
+        name: str,
+        *,
+        profile: str | None = None,
+        deployment: str | None = None,
+        x: str | None = None,
+        y: str | None = None,
+    ) -> tuple[bytes, bool]:
         """The Pareto plot's data as compact JSON bytes, and whether it came from the cache."""
         import json
 
@@ -287,14 +364,31 @@ class StudyViews:
         prof_keys = [k for k in index.tables if k.split("/", 1)[0] == profile]
         choices = [k.split("/", 1)[1] for k in prof_keys]  # framework/deployment
         if deployment is None:
-            deployment = _default_deployment(index, prof_keys, row.user_attrs.get("objective_deployment"))
+            deployment = _default_deployment(
+                index, prof_keys, row.user_attrs.get("objective_deployment")
+            )
         if deployment == "all":
             keys = prof_keys
         else:
-            keys = [k for k in prof_keys if k.split("/", 1)[1] == deployment or k.split("/", 2)[2] == deployment]
+            keys = [
+                k
+                for k in prof_keys
+                if k.split("/", 1)[1] == deployment or k.split("/", 2)[2] == deployment
+            ]
             if not keys:
-                raise ConfigError(f"deployment must be 'all' or one of {', '.join(choices)}; got {deployment!r}")
-        cache_key = (ref.url, file_identity(ref.url), name, self.storages.signature(ref, row.study_id), profile, deployment, x, y)
+                raise ConfigError(
+                    f"deployment must be 'all' or one of {', '.join(choices)}; got {deployment!r}"
+                )
+        cache_key = (
+            ref.url,
+            file_identity(ref.url),
+            name,
+            self.storages.signature(ref, row.study_id),
+            profile,
+            deployment,
+            x,
+            y,
+        )
         body = self._points.get(cache_key)
         if body is not None:
             return body, True
@@ -325,18 +419,22 @@ class StudyViews:
                 mask, front, knee, hv = np.zeros(0, dtype=bool), np.zeros(0, dtype=int), None, 0.0
             for i in front.tolist():
                 front_arch[str(int(index.numbers[rows[i]]))] = ""
-            out_series.append({
-                "key": k, **_split(k),
-                "source": _source(pred),
-                "n": len(rows),
-                "trial": index.numbers[rows].tolist(),
-                "x": _f(xs), "y": _f(ys),
-                "predicted": pred.astype(int).tolist(),
-                "pareto": mask.astype(int).tolist(),
-                "front": front.tolist(),  # indices of the Pareto points, by increasing x
-                "knee": int(index.numbers[rows[knee]]) if knee is not None else None,
-                "hypervolume": float(f"{hv:.6g}"),
-            })
+            out_series.append(
+                {
+                    "key": k,
+                    **_split(k),
+                    "source": _source(pred),
+                    "n": len(rows),
+                    "trial": index.numbers[rows].tolist(),
+                    "x": _f(xs),
+                    "y": _f(ys),
+                    "predicted": pred.astype(int).tolist(),
+                    "pareto": mask.astype(int).tolist(),
+                    "front": front.tolist(),  # indices of the Pareto points, by increasing x
+                    "knee": int(index.numbers[rows[knee]]) if knee is not None else None,
+                    "hypervolume": float(f"{hv:.6g}"),
+                }
+            )
         # architectures of the front points only (the lean index has none)
         archs = self.storages.attr_of(ref, row.study_id, [int(t) for t in front_arch], "arch")
         front_arch = {t: str(archs.get(int(t), "")) for t in front_arch}
@@ -435,13 +533,23 @@ def list_configs(root: Path, max_depth: int = 3, limit: int = 200) -> list[dict[
     found: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         depth = len(Path(dirpath).relative_to(root).parts)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS and depth < max_depth)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and d not in _SKIP_DIRS and depth < max_depth
+        )
         if Path(dirpath).name != "search":
             continue
         for f in sorted(filenames):
             if f.endswith((".yaml", ".yml")) and not f.startswith("."):
                 p = Path(dirpath) / f
-                found.append({"path": p.relative_to(root).as_posix(), "name": p.stem, "mtime": p.stat().st_mtime})
+                found.append(
+                    {
+                        "path": p.relative_to(root).as_posix(),
+                        "name": p.stem,
+                        "mtime": p.stat().st_mtime,
+                    }
+                )
                 if len(found) >= limit:
                     return found
     return found
@@ -475,6 +583,10 @@ def list_profiles(root: Path) -> dict[str, Any]:
         try:
             info["file"] = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
-            info["file"] = "(built in)" if builtin is not None and path.parent.resolve() == builtin.resolve() else str(path)
+            info["file"] = (
+                "(built in)"
+                if builtin is not None and path.parent.resolve() == builtin.resolve()
+                else str(path)
+            )
         profiles.append(info)
     return {"profiles": profiles, "errors": errors}

@@ -48,7 +48,9 @@ def _load(url: str, name: str, lean: bool) -> Any:
         return load_any_index(st, name, lean)
     except Exception as err:  # noqa: BLE001 - sent back as one picklable, readable error
         text = str(getattr(err, "orig", None) or err).strip()
-        raise StorageError(f"cannot read study {name!r}: {text.splitlines()[0] if text else type(err).__name__}") from None
+        raise StorageError(
+            f"cannot read study {name!r}: {text.splitlines()[0] if text else type(err).__name__}"
+        ) from None
 
 
 def _file_identity(url: str) -> Any:
@@ -72,7 +74,9 @@ class IndexLoader:
         with self._lock:
             if self._pool is None:
                 # spawn, not fork: the server has threads, and a forked copy of them can deadlock
-                self._pool = ProcessPoolExecutor(max_workers=_WORKERS, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    max_workers=_WORKERS, mp_context=multiprocessing.get_context("spawn")
+                )
             return self._pool
 
     def warm(self, url: str | None = None) -> None:

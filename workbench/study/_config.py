@@ -47,11 +47,22 @@ OBJECTIVES = ("accuracy", "latency", "size", "memory")
 FRAMEWORKS = ("torch", "keras")
 #: modules a framework needs to build and train models, and the extra that installs them
 FRAMEWORK_REQUIRES = {"torch": (("torch",), "torch"), "keras": (("tensorflow", "keras"), "keras")}
-DEFAULT_DEPLOYMENTS = ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static")
+DEFAULT_DEPLOYMENTS = (
+    "torch-fp32",
+    "onnxruntime-fp32",
+    "onnxruntime-int8-dynamic",
+    "onnxruntime-int8-static",
+)
 #: deployments a study gets when its config names none, per framework
 FRAMEWORK_DEFAULT_DEPLOYMENTS = {
     "torch": DEFAULT_DEPLOYMENTS,
-    "keras": ("keras-fp32", "litert-fp32", "litert-int8-static", "onnxruntime-fp32", "onnxruntime-int8-static"),
+    "keras": (
+        "keras-fp32",
+        "litert-fp32",
+        "litert-int8-static",
+        "onnxruntime-fp32",
+        "onnxruntime-int8-static",
+    ),
 }
 
 
@@ -84,11 +95,17 @@ class StudyConfig:
     constraints: Mapping[str, Any] = field(default_factory=dict)  # profile -> Budget (configured)
     prefilter: bool = True  # reject infeasible candidates before training
 
-    def profile_deployments(self, profile: HardwareProfile, framework: str | None = None) -> tuple[Deployment, ...]:
+    def profile_deployments(
+        self, profile: HardwareProfile, framework: str | None = None
+    ) -> tuple[Deployment, ...]:
         """What a profile is evaluated with: a measured profile, the study's deployments plus its
         recipe; a simulated one, its recipe (the file that would be shipped to it). With
         ``framework``, only those whose backend deploys that framework's models."""
-        recipe: tuple[Deployment, ...] = (Deployment(profile.deploy.backend, profile.deploy.precision),) if profile.deploy else ()
+        recipe: tuple[Deployment, ...] = (
+            (Deployment(profile.deploy.backend, profile.deploy.precision),)
+            if profile.deploy
+            else ()
+        )
         if profile.measured:
             names = {d.name for d in self.deployments}
             recipe = tuple(self.deployments) + tuple(d for d in recipe if d.name not in names)
@@ -121,12 +138,25 @@ class StudyConfig:
 
     def search_fingerprint(self) -> str:
         """Hash of everything that makes trials comparable; a study refuses to resume if it changed."""
-        keys = ("space", "data", "train", "hardware", "deployments", "measure", "frameworks", "objectives", "objective", "constraints")
+        keys = (
+            "space",
+            "data",
+            "train",
+            "hardware",
+            "deployments",
+            "measure",
+            "frameworks",
+            "objectives",
+            "objective",
+            "constraints",
+        )
         body = {k: self.raw.get(k) for k in keys}
         body["study.objective_deployment"] = self.objective_deployment
         body["hardware"] = [p.name for p in self.hardware]
         body["deployments"] = [d.to_dict() for d in self.deployments]
-        if self.frameworks != ("torch",):  # the frameworks built (torch-only studies keep their old hash)
+        if self.frameworks != (
+            "torch",
+        ):  # the frameworks built (torch-only studies keep their old hash)
             body["frameworks"] = list(self.frameworks)
         canon = json.dumps(body, sort_keys=True, default=str)
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
@@ -142,7 +172,12 @@ class StudyConfig:
         return ["maximize" if o == "accuracy" else "minimize" for o in self.objectives]
 
     def metric_names(self) -> list[str]:
-        names = {"accuracy": "accuracy", "latency": "latency_p50_ms", "size": "size_bytes", "memory": "peak_memory_bytes"}
+        names = {
+            "accuracy": "accuracy",
+            "latency": "latency_p50_ms",
+            "size": "size_bytes",
+            "memory": "peak_memory_bytes",
+        }
         return [names[o] for o in self.objectives]
 
 
@@ -209,7 +244,10 @@ def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], w
     recipe = prof.deploy
     if recipe is None:
         if not prof.measured:
-            raise r.error(f"profile {prof.name!r} is simulated and has no deploy recipe (deploy: {{backend, precision, format}})", where)
+            raise r.error(
+                f"profile {prof.name!r} is simulated and has no deploy recipe (deploy: {{backend, precision, format}})",
+                where,
+            )
         return
     dep = Deployment(recipe.backend, recipe.precision)
     if recipe.backend not in backend_names():
@@ -229,8 +267,15 @@ def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], w
         except ConfigError as err:
             errors.append(err.message)
     else:
-        hint = "" if len(frameworks) > 1 or recipe.backend == "onnxruntime" else f"; add one to framework: [{frameworks[0]}, {backend.frameworks[0]}]"
-        raise r.error(f"profile {prof.name!r}'s recipe {dep.name} cannot be produced: {errors[0]}{hint}", where)
+        hint = (
+            ""
+            if len(frameworks) > 1 or recipe.backend == "onnxruntime"
+            else f"; add one to framework: [{frameworks[0]}, {backend.frameworks[0]}]"
+        )
+        raise r.error(
+            f"profile {prof.name!r}'s recipe {dep.name} cannot be produced: {errors[0]}{hint}",
+            where,
+        )
     if not backend.available():
         raise r.error(
             f"profile {prof.name!r}'s recipe needs {', '.join(backend.requires)}; install with: pip install 'workbench-nas[{backend.extra}]'",
@@ -273,13 +318,18 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     fw = r.raw("framework", "torch")
     frameworks = (fw,) if isinstance(fw, str) else tuple(fw) if isinstance(fw, list) else None
     if not frameworks or any(f not in FRAMEWORKS for f in frameworks):
-        raise r.error(f"expected one of {', '.join(FRAMEWORKS)} or a list of them, got {fw!r}", "framework")
+        raise r.error(
+            f"expected one of {', '.join(FRAMEWORKS)} or a list of them, got {fw!r}", "framework"
+        )
     if len(set(frameworks)) != len(frameworks):
         raise r.error(f"a framework is listed twice: {list(frameworks)}", "framework")
     for f in frameworks:
         modules, extra = FRAMEWORK_REQUIRES[f]
         if not all(is_available(m) for m in modules):
-            raise r.error(f"framework {f!r} needs {', '.join(modules)}; install with: pip install 'workbench-nas[{extra}]'", "framework")
+            raise r.error(
+                f"framework {f!r} needs {', '.join(modules)}; install with: pip install 'workbench-nas[{extra}]'",
+                "framework",
+            )
 
     data_cfg = DataConfig.read(r.section("data"), base_dir=base_dir)
     train_cfg = TrainConfig.read(r.section("train"))
@@ -287,7 +337,9 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
 
     q = r.section("quantization")
     calibration_samples = q.get("calibration_samples", Int(min=1, max=100_000), 128)
-    study_fields["max_accuracy_drop"] = q.get("max_accuracy_drop", Float(min=0.0, max=1.0), study_fields["max_accuracy_drop"])
+    study_fields["max_accuracy_drop"] = q.get(
+        "max_accuracy_drop", Float(min=0.0, max=1.0), study_fields["max_accuracy_drop"]
+    )
     q.finish()
     exporter = r.get("onnx_exporter", Choice(("dynamo", "torchscript", "auto")), "dynamo")
 
@@ -303,13 +355,22 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
             raise r.error(f"expected a profile name or file, got {item!r}", f"hardware[{i}]")
         try:
             ref = item
-            if item.endswith((".yaml", ".yml")) and not os.path.isabs(item) and (base_dir / item).exists():
+            if (
+                item.endswith((".yaml", ".yml"))
+                and not os.path.isabs(item)
+                and (base_dir / item).exists()
+            ):
                 ref = str(base_dir / item)  # profile files named relative to the config file
             prof = load_profile(ref)
         except UnknownNameError as err:
-            raise r.error(f"unknown hardware profile {item!r}; known: {', '.join(err.known)}", f"hardware[{i}]") from None
+            raise r.error(
+                f"unknown hardware profile {item!r}; known: {', '.join(err.known)}",
+                f"hardware[{i}]",
+            ) from None
         except ConfigError as err:
-            raise ConfigError(err.message, field=err.field, location=err.location or f"hardware[{i}]") from None
+            raise ConfigError(
+                err.message, field=err.field, location=err.location or f"hardware[{i}]"
+            ) from None
         _check_recipe(r, prof, frameworks, f"hardware[{i}]")
         profiles.append(prof)
     if len({p.name for p in profiles}) != len(profiles):
@@ -319,7 +380,10 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     defaults = list(dict.fromkeys(d for f in frameworks for d in FRAMEWORK_DEFAULT_DEPLOYMENTS[f]))
     dep_raw = r.raw("deployments", defaults)
     if not isinstance(dep_raw, list) or not dep_raw:
-        raise r.error("expected a non-empty list of deployments such as onnxruntime-int8-static", "deployments")
+        raise r.error(
+            "expected a non-empty list of deployments such as onnxruntime-int8-static",
+            "deployments",
+        )
     deployments = []
     for i, item in enumerate(dep_raw):
         where = f"deployments[{i}]"
@@ -351,38 +415,60 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
             if not prof.measured:
                 continue  # a simulated profile is evaluated with its own recipe
             if dep.backend not in prof.backends:
-                raise r.error(f"profile {prof.name!r} does not list backend {dep.backend!r}; it lists: {', '.join(prof.backends)}", where)
+                raise r.error(
+                    f"profile {prof.name!r} does not list backend {dep.backend!r}; it lists: {', '.join(prof.backends)}",
+                    where,
+                )
             if dep.precision not in prof.precisions:
-                raise r.error(f"profile {prof.name!r} does not support precision {dep.precision!r}; it supports: {', '.join(prof.precisions)}", where)
+                raise r.error(
+                    f"profile {prof.name!r} does not support precision {dep.precision!r}; it supports: {', '.join(prof.precisions)}",
+                    where,
+                )
         deployments.append(dep)
     names = [d.name for d in deployments]
     if len(set(names)) != len(names):
         raise r.error("a deployment is listed twice", "deployments")
     for f in frameworks:
         if not any(f in get_backend(d.backend).frameworks for d in deployments):
-            raise r.error(f"no deployment serves framework {f!r}; add one such as {'torch-fp32' if f == 'torch' else 'keras-fp32'}", "deployments")
+            raise r.error(
+                f"no deployment serves framework {f!r}; add one such as {'torch-fp32' if f == 'torch' else 'keras-fp32'}",
+                "deployments",
+            )
     od = study_fields["objective_deployment"]
     # a deployment name, or framework/deployment when several frameworks share it
-    choices = names + [f"{f}/{d.name}" for f in frameworks for d in deployments if f in get_backend(d.backend).frameworks]
+    choices = names + [
+        f"{f}/{d.name}"
+        for f in frameworks
+        for d in deployments
+        if f in get_backend(d.backend).frameworks
+    ]
     if od != "fastest" and od not in choices:
         raise ConfigError(
             f"expected 'fastest' or one of the deployments ({', '.join(names)}), optionally as framework/deployment, got {od!r}",
-            field="study.objective_deployment", location=r.source.where("study.objective_deployment"),
+            field="study.objective_deployment",
+            location=r.source.where("study.objective_deployment"),
         )
     op = study_fields["objective_profile"]
     if op is not None and op not in [p.name for p in profiles]:
         raise ConfigError(
             f"expected one of the hardware profiles ({', '.join(p.name for p in profiles)}), got {op!r}",
-            field="study.objective_profile", location=r.source.where("study.objective_profile"),
+            field="study.objective_profile",
+            location=r.source.where("study.objective_profile"),
         )
     objective_prof = next(p for p in profiles if p.name == (op or profiles[0].name))
-    if od != "fastest" and not objective_prof.measured and (
-        objective_prof.deploy is None or od != f"{objective_prof.deploy.backend}-{objective_prof.deploy.precision}"
+    if (
+        od != "fastest"
+        and not objective_prof.measured
+        and (
+            objective_prof.deploy is None
+            or od != f"{objective_prof.deploy.backend}-{objective_prof.deploy.precision}"
+        )
     ):
         raise ConfigError(
             f"the objective profile {objective_prof.name!r} is simulated and evaluated with its recipe only; "
             f"use 'fastest' or its recipe deployment",
-            field="study.objective_deployment", location=r.source.where("study.objective_deployment"),
+            field="study.objective_deployment",
+            location=r.source.where("study.objective_deployment"),
         )
     from workbench.study._constraints import read_constraints
 
@@ -390,7 +476,10 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
 
     space_r = r.section("space")
     if not space_r.data:
-        raise r.error("missing; expected a search space (family: mlp | mobilenet | resnet, or callable: module:function)", "space")
+        raise r.error(
+            "missing; expected a search space (family: mlp | mobilenet | resnet, or callable: module:function)",
+            "space",
+        )
     space = dict(space_r.data)
     r.finish()
 

@@ -50,7 +50,13 @@ BUDGET_FIELDS: dict[str, tuple[str, float]] = {
     "size_kb": ("size_bytes", 1024.0),
     "size_mb": ("size_bytes", 1024.0**2),
 }
-_UNITS = {"latency_ms": "ms", "memory_bytes": "B", "size_bytes": "B", "arena_bytes": "B", "flash_bytes": "B"}
+_UNITS = {
+    "latency_ms": "ms",
+    "memory_bytes": "B",
+    "size_bytes": "B",
+    "arena_bytes": "B",
+    "flash_bytes": "B",
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,9 @@ def read_constraints(r: Reader, profiles: Sequence[HardwareProfile]) -> dict[str
     out: dict[str, Budget] = {}
     for key in list(r.data):
         if key not in names:
-            raise r.error(f"not one of the study's hardware profiles ({', '.join(names)})", str(key))
+            raise r.error(
+                f"not one of the study's hardware profiles ({', '.join(names)})", str(key)
+            )
         sub = r.section(str(key))
         values: dict[str, float] = {}
         for fld, (metric, scale) in BUDGET_FIELDS.items():
@@ -142,9 +150,16 @@ class TargetFigures:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "profile": self.profile, "deployment": self.deployment, "source": self.source, "stage": self.stage,
-            "latency_ms": self.latency_ms, "memory_bytes": self.memory_bytes, "size_bytes": self.size_bytes,
-            "arena_bytes": self.arena_bytes, "flash_bytes": self.flash_bytes, "notes": self.notes,
+            "profile": self.profile,
+            "deployment": self.deployment,
+            "source": self.source,
+            "stage": self.stage,
+            "latency_ms": self.latency_ms,
+            "memory_bytes": self.memory_bytes,
+            "size_bytes": self.size_bytes,
+            "arena_bytes": self.arena_bytes,
+            "flash_bytes": self.flash_bytes,
+            "notes": self.notes,
         }
 
 
@@ -180,8 +195,14 @@ class ConstraintValue:
         return f"{profile}: {metric} {_fmt(self.value, unit, digits)} ({self.source}) > {whose} {_fmt(self.limit, unit, digits)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "value": self.value, "limit": self.limit, "violation": self.violation,
-                "source": self.source, "from_device": self.from_device}
+        return {
+            "key": self.key,
+            "value": self.value,
+            "limit": self.limit,
+            "violation": self.violation,
+            "source": self.source,
+            "from_device": self.from_device,
+        }
 
 
 def _fmt(v: float, unit: str, digits: int = 4) -> str:
@@ -198,7 +219,15 @@ def evaluate_constraints(figures: TargetFigures, budget: Budget) -> list[Constra
     out = []
     for metric, limit in budget.limits().items():
         value = getattr(figures, metric)
-        out.append(ConstraintValue(f"{budget.profile}:{metric}", value, limit, figures.source, metric in budget.from_device))
+        out.append(
+            ConstraintValue(
+                f"{budget.profile}:{metric}",
+                value,
+                limit,
+                figures.source,
+                metric in budget.from_device,
+            )
+        )
     return out
 
 
@@ -218,7 +247,9 @@ def constraints_from_attrs(trial: Any) -> list[float]:
     return [float(v["violation"]) for _, v in sorted(data.items())]
 
 
-def placeholder_values(objectives: Sequence[str], figures: Mapping[str, TargetFigures], objective_profile: str) -> tuple[float, ...]:
+def placeholder_values(
+    objectives: Sequence[str], figures: Mapping[str, TargetFigures], objective_profile: str
+) -> tuple[float, ...]:
     """Objective values of a rejected (untrained) candidate.
 
     Accuracy is 0 (never trained: no accuracy exists); latency, size and memory are the

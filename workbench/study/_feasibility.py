@@ -34,14 +34,18 @@ def recipe_of(profile: HardwareProfile, deployments: Sequence[Deployment]) -> De
     return deployments[0]
 
 
-def _footprint_figures(spec: ArchSpec, profile: HardwareProfile, precision: str, fig: TargetFigures) -> None:
+def _footprint_figures(
+    spec: ArchSpec, profile: HardwareProfile, precision: str, fig: TargetFigures
+) -> None:
     from workbench.hw._footprint import estimate_footprint
 
     fp = estimate_footprint(spec, profile, precision)
     if profile.device == "mcu":
         fig.arena_bytes = fp.arena["total"] if fp.arena else None
         fig.notes["arena_bytes"] = "predicted: " + fp.notes.get("arena", "")
-        if fig.size_bytes is not None and fp.flash_bytes is not None:  # the real file plus the runtime's code
+        if (
+            fig.size_bytes is not None and fp.flash_bytes is not None
+        ):  # the real file plus the runtime's code
             fig.flash_bytes = fig.size_bytes + (fp.flash_bytes - fp.model_file_bytes)
             fig.notes["flash_bytes"] = "model file (measured size) + runtime code (estimate)"
         else:
@@ -76,23 +80,36 @@ def prefilter_figures(
     """
     from workbench.hw._predict import predict_latency
 
-    fig = TargetFigures(profile.name, deployment.name, "predicted" if not profile.measured else "measured")
+    fig = TargetFigures(
+        profile.name, deployment.name, "predicted" if not profile.measured else "measured"
+    )
     if not profile.measured:
         pred = predict_latency(spec, profile, deployment.backend, deployment.precision)
         fig.latency_ms = pred.latency_ms
         fig.notes["latency_ms"] = "predicted: " + pred.params.basis
         if budget is not None and (budget.size_bytes is not None or budget.flash_bytes is not None):
-            size = _recipe_file_size(spec, profile, deployment, build, framework, workdir, calibration, onnx_exporter)
+            size = _recipe_file_size(
+                spec, profile, deployment, build, framework, workdir, calibration, onnx_exporter
+            )
             if size is not None:
                 fig.size_bytes = float(size)
-                fig.notes["size_bytes"] = "the untrained model's recipe file, built here (weights do not change its size)"
+                fig.notes["size_bytes"] = (
+                    "the untrained model's recipe file, built here (weights do not change its size)"
+                )
         _footprint_figures(spec, profile, deployment.precision, fig)
         return fig
-    source = model_source(framework, build(), spec, workdir, name="untrained", onnx_exporter=onnx_exporter)
+    source = model_source(
+        framework, build(), spec, workdir, name="untrained", onnx_exporter=onnx_exporter
+    )
     wants_memory = budget is not None and budget.memory_bytes is not None
     ms, _ = measure_deployments(
-        source, [deployment], profile, compile_ctx=CompileContext(calibration=calibration), settings=settings,
-        memory=memory if wants_memory else None, on_stage=on_stage,
+        source,
+        [deployment],
+        profile,
+        compile_ctx=CompileContext(calibration=calibration),
+        settings=settings,
+        memory=memory if wants_memory else None,
+        on_stage=on_stage,
     )
     m = ms[0]
     if not m.ok:
@@ -101,15 +118,23 @@ def prefilter_figures(
     fig.latency_ms = m.latency.p50_ms if m.latency else None
     fig.size_bytes = float(m.size_bytes) if m.size_bytes is not None else None
     fig.memory_bytes = float(m.peak_memory_bytes) if m.peak_memory_bytes is not None else None
-    fig.notes["latency_ms"] = f"measured on the untrained model: p50 of {m.latency.n if m.latency else 0} calls (weights do not change latency)"
+    fig.notes["latency_ms"] = (
+        f"measured on the untrained model: p50 of {m.latency.n if m.latency else 0} calls (weights do not change latency)"
+    )
     if profile.device == "mcu":
         _footprint_figures(spec, profile, deployment.precision, fig)
     return fig
 
 
 def _recipe_file_size(
-    spec: ArchSpec, profile: HardwareProfile, deployment: Deployment, build: Callable[[], Any], framework: str,
-    workdir: Path, calibration: list[Any], onnx_exporter: str,
+    spec: ArchSpec,
+    profile: HardwareProfile,
+    deployment: Deployment,
+    build: Callable[[], Any],
+    framework: str,
+    workdir: Path,
+    calibration: list[Any],
+    onnx_exporter: str,
 ) -> int | None:
     """Bytes of the recipe's file for the untrained model, when its backend is installed here."""
     from workbench.backends import Threads, backend_names, get_backend
@@ -120,18 +145,31 @@ def _recipe_file_size(
     backend = get_backend(deployment.backend)
     if not backend.available():
         return None
-    source = model_source(framework, build(), spec, workdir, name="untrained", onnx_exporter=onnx_exporter)
-    ctx = CompileContext(calibration=[source.feed(b) for b in calibration[:16]], threads=Threads(1, 1),
-                         isa_flags=tuple(profile.isa_flags) or host_info().isa_flags)
+    source = model_source(
+        framework, build(), spec, workdir, name="untrained", onnx_exporter=onnx_exporter
+    )
+    ctx = CompileContext(
+        calibration=[source.feed(b) for b in calibration[:16]],
+        threads=Threads(1, 1),
+        isa_flags=tuple(profile.isa_flags) or host_info().isa_flags,
+    )
     try:
         return backend.compile(source, deployment, ctx).size_bytes
     except Exception:  # noqa: BLE001 - the estimate stands in, and says so
         return None
 
 
-def final_figures(spec: ArchSpec | None, profile: HardwareProfile, deployment: Deployment, measurements: Sequence[Measurement]) -> TargetFigures:
+def final_figures(
+    spec: ArchSpec | None,
+    profile: HardwareProfile,
+    deployment: Deployment,
+    measurements: Sequence[Measurement],
+) -> TargetFigures:
     """The trained candidate's figures on ``profile``, from its measurement of ``deployment``."""
-    m = next((x for x in measurements if x.profile == profile.name and x.deployment == deployment.name), None)
+    m = next(
+        (x for x in measurements if x.profile == profile.name and x.deployment == deployment.name),
+        None,
+    )
     fig = TargetFigures(profile.name, deployment.name, m.source if m else "measured", stage="final")
     if m is None or not m.ok:
         fig.notes["error"] = f"{m.stage}: {m.error}" if m else "not measured"

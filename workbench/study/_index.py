@@ -24,7 +24,15 @@ __all__ = ["POINTS_ATTR", "POINT_FIELDS", "StudyIndex", "load_index", "points_su
 
 POINTS_ATTR = "points"
 #: order of the numbers stored per key in the ``points`` attribute
-POINT_FIELDS = ("accuracy", "latency_p50_ms", "latency_p90_ms", "size_bytes", "peak_memory_bytes", "predicted", "ok")
+POINT_FIELDS = (
+    "accuracy",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "size_bytes",
+    "peak_memory_bytes",
+    "predicted",
+    "ok",
+)
 _SUMMARY_ATTRS = ("arch", "params", "macs", "float_accuracy", "objective_deployment")
 _AXIS = {
     "accuracy": ("accuracy", "maximize"),
@@ -36,7 +44,11 @@ _AXIS = {
 
 
 def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+    return (
+        float(v)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        else None
+    )
 
 
 def _short(v: Any) -> float | None:
@@ -79,7 +91,9 @@ class StudyIndex:
     macs: np.ndarray
     float_accuracy: np.ndarray
     objective_key: list[str | None]
-    tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # key -> field -> (n,) float, NaN = absent
+    tables: dict[str, dict[str, np.ndarray]] = field(
+        default_factory=dict
+    )  # key -> field -> (n,) float, NaN = absent
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -103,7 +117,9 @@ class StudyIndex:
             return getattr(self, fieldname).astype(float)
         return self.tables[key][fieldname]
 
-    def points(self, key: str, x: str = "latency", y: str = "accuracy") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def points(
+        self, key: str, x: str = "latency", y: str = "accuracy"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rows with both values present and status ok: (row indices, x values, y values, predicted flags)."""
         xs, ys = self.column(key, x), self.column(key, y)
         ok = self.tables[key]["ok"] > 0
@@ -111,7 +127,9 @@ class StudyIndex:
         rows = np.flatnonzero(mask)
         return rows, xs[rows], ys[rows], self.tables[key]["predicted"][rows] > 0
 
-    def front_mask(self, key: str, x: str = "latency", y: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
+    def front_mask(
+        self, key: str, x: str = "latency", y: str = "accuracy"
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(row indices with points, boolean Pareto mask over those rows)."""
         rows, xs, ys, _ = self.points(key, x, y)
         dirs = [_direction(x), _direction(y)]
@@ -170,7 +188,10 @@ def _rows_sql(engine: Any, study_id: int, n_obj: int) -> list[_Row]:
     by_id: dict[int, _Row] = {}
     with engine.connect() as conn:
         for tid, number, state in conn.execute(
-            text("SELECT trial_id, number, state FROM trials WHERE study_id = :sid ORDER BY number"), {"sid": study_id}
+            text(
+                "SELECT trial_id, number, state FROM trials WHERE study_id = :sid ORDER BY number"
+            ),
+            {"sid": study_id},
         ):
             r = _Row(int(number), str(state), [math.nan] * n_obj, {})
             rows[int(number)] = r
@@ -204,7 +225,9 @@ def _rows_sql(engine: Any, study_id: int, n_obj: int) -> list[_Row]:
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
             ph = ", ".join(f":t{i}" for i in range(len(chunk)))
-            q = text(f"SELECT trial_id, key, value_json FROM trial_user_attributes WHERE trial_id IN ({ph}) AND key LIKE 'measure:%'")
+            q = text(
+                f"SELECT trial_id, key, value_json FROM trial_user_attributes WHERE trial_id IN ({ph}) AND key LIKE 'measure:%'"
+            )
             got: dict[int, list[Any]] = {}
             for tid, _key, value in conn.execute(q, {f"t{i}": t for i, t in enumerate(chunk)}):
                 got.setdefault(int(tid), []).append(json.loads(value))
@@ -227,17 +250,21 @@ def _rows_api(study: Any) -> list[_Row]:
     for t in study.get_trials(deepcopy=False):
         attrs = {k: v for k, v in t.user_attrs.items() if k in (POINTS_ATTR, *_SUMMARY_ATTRS)}
         if POINTS_ATTR not in attrs:
-            attrs[POINTS_ATTR] = points_summary(v for k, v in t.user_attrs.items() if k.startswith("measure:"))
+            attrs[POINTS_ATTR] = points_summary(
+                v for k, v in t.user_attrs.items() if k.startswith("measure:")
+            )
         values = list(t.values) if t.values is not None else [math.nan] * n_obj
         out.append(_Row(t.number, t.state.name, values, attrs))
     return out
 
 
-def _assemble(name: str, directions: list[str], metric_names: list[str], rows: Sequence[_Row]) -> StudyIndex:
+def _assemble(
+    name: str, directions: list[str], metric_names: list[str], rows: Sequence[_Row]
+) -> StudyIndex:
     n = len(rows)
     keys: dict[str, None] = {}
     for r in rows:
-        for k in (r.attrs.get(POINTS_ATTR) or {}):
+        for k in r.attrs.get(POINTS_ATTR) or {}:
             keys.setdefault(k, None)
     width = len(POINT_FIELDS)
     absent = [None] * (width - 2) + [0, 0]  # no measurement: no numbers, not predicted, not ok

@@ -74,7 +74,9 @@ def choose_objective_measurement(
             return float_accuracy.get(m.framework)
         return float_accuracy
 
-    within = [m for m in ok if reference(m) is None or reference(m) - m.accuracy <= max_drop + 1e-12]  # type: ignore[operator]
+    within = [
+        m for m in ok if reference(m) is None or reference(m) - m.accuracy <= max_drop + 1e-12
+    ]  # type: ignore[operator]
     if within:
         return min(within, key=lambda m: m.latency.p50_ms)  # type: ignore[union-attr]
     return max(ok, key=lambda m: (m.accuracy, -m.latency.p50_ms))  # type: ignore[union-attr]
@@ -104,7 +106,9 @@ class StageReporter:
     def _close(self) -> None:
         if self._current is not None:
             name = self._current
-            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - self._since, 3)
+            self.timings[name] = round(
+                self.timings.get(name, 0.0) + time.perf_counter() - self._since, 3
+            )
             self._current = None
 
     def take(self) -> dict[str, float]:
@@ -135,7 +139,9 @@ class TrialPipeline:
         self.artifact_store = artifact_store
         self.memory = memory
         self.report = StageReporter(on_stage, stop_requested=stop_requested)
-        self.calibration = data.calibration_batches(config.calibration_samples, batch=1, seed=config.train.seed)
+        self.calibration = data.calibration_batches(
+            config.calibration_samples, batch=1, seed=config.train.seed
+        )
 
     def __call__(self, trial: Any) -> tuple[float, ...]:
         try:
@@ -175,7 +181,9 @@ class TrialPipeline:
         summary: dict[str, dict[str, Any]] = {}
         failed: dict[str, TrialFailure] = {}
         for fw in cfg.frameworks:
-            self.report(f"trial {trial.number}: train" if single else f"trial {trial.number}: train {fw}")
+            self.report(
+                f"trial {trial.number}: train" if single else f"trial {trial.number}: train {fw}"
+            )
             try:
                 source, result = self._build_and_train(fw, spec, workdir)
             except TrialFailure as err:
@@ -190,7 +198,11 @@ class TrialPipeline:
                 failed[fw] = TrialFailure("train", _reason(err))
                 summary[fw] = {"failure": {"stage": "train", "reason": failed[fw].reason}}
                 continue
-            summary[fw] = {"train": result.to_dict(), "float_accuracy": result.test_accuracy, "float_val_accuracy": result.val_accuracy}
+            summary[fw] = {
+                "train": result.to_dict(),
+                "float_accuracy": result.test_accuracy,
+                "float_val_accuracy": result.val_accuracy,
+            }
             if not trained:  # the first framework's figures, where single-framework readers look
                 trial.set_user_attr("train", result.to_dict())
                 trial.set_user_attr("float_accuracy", result.test_accuracy)
@@ -205,7 +217,9 @@ class TrialPipeline:
             trained[fw] = (source, result)
         trial.set_user_attr("frameworks", summary)
         if not trained:
-            raise TrialFailure("train", "; ".join(f"{fw}: {e.stage}: {e.reason}" for fw, e in failed.items()))
+            raise TrialFailure(
+                "train", "; ".join(f"{fw}: {e.stage}: {e.reason}" for fw, e in failed.items())
+            )
 
         measurements: list[Measurement] = []
         for profile in cfg.hardware:
@@ -221,27 +235,65 @@ class TrialPipeline:
             }
             on_stage = lambda s, n=trial.number: self.report(f"trial {n}: {s}")  # noqa: E731
             if profile.measured:
-                jobs = [DeployJob(source, cfg.profile_deployments(profile, fw), ctxs[fw]) for fw, (source, _) in trained.items()]
+                jobs = [
+                    DeployJob(source, cfg.profile_deployments(profile, fw), ctxs[fw])
+                    for fw, (source, _) in trained.items()
+                ]
                 ms, artifacts = measure_jobs(
-                    jobs, profile, x_test=self.data.x_test, y_test=self.data.y_test,
-                    settings=cfg.measure, memory=self.memory, on_stage=on_stage,
+                    jobs,
+                    profile,
+                    x_test=self.data.x_test,
+                    y_test=self.data.y_test,
+                    settings=cfg.measure,
+                    memory=self.memory,
+                    on_stage=on_stage,
                 )
                 for fw, why in failed.items():  # deployments of a framework that did not train
                     for dep in cfg.profile_deployments(profile, fw):
-                        ms.append(Measurement(profile=profile.name, framework=fw, backend=dep.backend, precision=dep.precision,
-                                              status="failed", stage=why.stage, error=why.reason))
+                        ms.append(
+                            Measurement(
+                                profile=profile.name,
+                                framework=fw,
+                                backend=dep.backend,
+                                precision=dep.precision,
+                                status="failed",
+                                stage=why.stage,
+                                error=why.reason,
+                            )
+                        )
             else:  # the recipe's real file and accuracy; latency and memory predicted
                 ms, by_name = simulated_measurements(
-                    profile, {fw: source for fw, (source, _) in trained.items()}, cfg.profile_deployments(profile),
-                    spec=spec, data=self.data, ctx=ctxs, workdir=workdir / profile.name, onnx_exporter=cfg.onnx_exporter,
+                    profile,
+                    {fw: source for fw, (source, _) in trained.items()},
+                    cfg.profile_deployments(profile),
+                    spec=spec,
+                    data=self.data,
+                    ctx=ctxs,
+                    workdir=workdir / profile.name,
+                    onnx_exporter=cfg.onnx_exporter,
                     on_stage=on_stage,
                 )
-                artifacts = {f"{m.framework}/{m.deployment}": by_name[m.deployment] for m in ms if m.deployment in by_name}
+                artifacts = {
+                    f"{m.framework}/{m.deployment}": by_name[m.deployment]
+                    for m in ms
+                    if m.deployment in by_name
+                }
             for m in ms:
-                if profile.deploy is not None and m.deployment == f"{profile.deploy.backend}-{profile.deploy.precision}":
-                    m.meta["recipe"] = profile.deploy.to_dict()  # the file this profile's device would get
+                if (
+                    profile.deploy is not None
+                    and m.deployment == f"{profile.deploy.backend}-{profile.deploy.precision}"
+                ):
+                    m.meta["recipe"] = (
+                        profile.deploy.to_dict()
+                    )  # the file this profile's device would get
                 art = artifacts.get(f"{m.framework}/{m.deployment}")
-                if art is not None and art.path is not None and art.path.is_file() and self.artifact_store is not None and m.ok:
+                if (
+                    art is not None
+                    and art.path is not None
+                    and art.path.is_file()
+                    and self.artifact_store is not None
+                    and m.ok
+                ):
                     m.meta["artifact_id"] = self._upload(trial, art.path)
                     m.artifact_path = None  # the working file is temporary; the store keeps it
                 trial.set_user_attr(f"{MEASURE_PREFIX}{m.key}", clean(m.to_dict()))
@@ -253,21 +305,36 @@ class TrialPipeline:
         chosen = choose_objective_measurement(
             [m for m in measurements if m.profile == cfg.objective_profile_name()],
             {fw: result.test_accuracy for fw, (_, result) in trained.items()},
-            cfg.objective_deployment, cfg.max_accuracy_drop,
+            cfg.objective_deployment,
+            cfg.max_accuracy_drop,
         )
         if chosen is None:
             errors = "; ".join(f"{m.deployment}: {m.error}" for m in measurements if not m.ok)
-            raise TrialFailure("deploy", f"no deployment produced a result for the objective ({errors or 'none measured'})")
+            raise TrialFailure(
+                "deploy",
+                f"no deployment produced a result for the objective ({errors or 'none measured'})",
+            )
         trial.set_user_attr("objective_deployment", chosen.key)
         return tuple(self._objective_value(o, chosen) for o in cfg.objectives)
 
-    def _build_and_train(self, framework: str, spec: ArchSpec, workdir: Path) -> tuple[ModelSource, TrainResult]:
+    def _build_and_train(
+        self, framework: str, spec: ArchSpec, workdir: Path
+    ) -> tuple[ModelSource, TrainResult]:
         """Build ``spec`` in ``framework``, train it with the study's budget, wrap it as a source."""
         cfg = self.config
         if framework == "torch":
             model = build_torch(spec, seed=cfg.train.seed)
-            result = train_torch(model, self.data, cfg.train, should_stop=self.report.stop_requested)
-            source = model_source("torch", model, spec, workdir / "torch", name="model", onnx_exporter=cfg.onnx_exporter)
+            result = train_torch(
+                model, self.data, cfg.train, should_stop=self.report.stop_requested
+            )
+            source = model_source(
+                "torch",
+                model,
+                spec,
+                workdir / "torch",
+                name="model",
+                onnx_exporter=cfg.onnx_exporter,
+            )
         else:
             from workbench._tf import tf_runtime
             from workbench.arch import build_keras
@@ -280,7 +347,9 @@ class TrialPipeline:
 
             keras.backend.clear_session()  # drop the previous trial's graphs and layer-name counters
             model = build_keras(spec, seed=cfg.train.seed)
-            result = train_keras(model, self.data, cfg.train, threads=threads, should_stop=self.report.stop_requested)
+            result = train_keras(
+                model, self.data, cfg.train, threads=threads, should_stop=self.report.stop_requested
+            )
             source = model_source("keras", model, spec, workdir / "keras", name="model")
         return source, result
 
@@ -303,21 +372,31 @@ class TrialPipeline:
             self.report(f"trial {n}: check budgets on {profile.name}")
             fw = next((f for f in cfg.frameworks if _serves(dep.backend, f)), cfg.frameworks[0])
             fig = prefilter_figures(
-                spec, profile, dep, budget=budget, build=functools.partial(framework_builder(fw), spec, seed=cfg.train.seed),
+                spec,
+                profile,
+                dep,
+                budget=budget,
+                build=functools.partial(framework_builder(fw), spec, seed=cfg.train.seed),
                 framework=fw,
-                workdir=self.work_dir / f"trial-{n}" / f"prefilter-{i}", calibration=self.calibration,
-                settings=cfg.measure, memory=self.memory, onnx_exporter=cfg.onnx_exporter,
+                workdir=self.work_dir / f"trial-{n}" / f"prefilter-{i}",
+                calibration=self.calibration,
+                settings=cfg.measure,
+                memory=self.memory,
+                onnx_exporter=cfg.onnx_exporter,
                 on_stage=lambda s: self.report(f"trial {n}: prefilter {s}"),
             )
             figures[profile.name] = fig
             v, why = check(fig, budget)
             values.extend(v)
             reasons.extend(why)
-        trial.set_user_attr("prefilter", {
-            "figures": {k: f.to_dict() for k, f in figures.items()},
-            "constraints": [v.to_dict() for v in values],
-            "feasible": not reasons,
-        })
+        trial.set_user_attr(
+            "prefilter",
+            {
+                "figures": {k: f.to_dict() for k, f in figures.items()},
+                "constraints": [v.to_dict() for v in values],
+                "feasible": not reasons,
+            },
+        )
         if not reasons:
             return None
         objective = cfg.objective_profile_name()
@@ -326,15 +405,27 @@ class TrialPipeline:
             if not prof.measured:
                 from workbench.study._feasibility import prefilter_figures as _pf
 
-                figures[objective] = _pf(spec, prof, recipe_of(prof, cfg.profile_deployments(prof)), budget=None,
-                                         build=lambda: None, workdir=self.work_dir, calibration=[], settings=cfg.measure,
-                                         memory=None)
+                figures[objective] = _pf(
+                    spec,
+                    prof,
+                    recipe_of(prof, cfg.profile_deployments(prof)),
+                    budget=None,
+                    build=lambda: None,
+                    workdir=self.work_dir,
+                    calibration=[],
+                    settings=cfg.measure,
+                    memory=None,
+                )
         set_trial_constraints(trial, values)
-        trial.set_user_attr("rejected", {"stage": "prefilter", "reasons": reasons, "trained": False})
+        trial.set_user_attr(
+            "rejected", {"stage": "prefilter", "reasons": reasons, "trained": False}
+        )
         trial.set_user_attr("feasible", False)
         return placeholder_values(cfg.objectives, figures, objective)
 
-    def _final_constraints(self, trial: Any, spec: ArchSpec, measurements: list[Measurement]) -> None:
+    def _final_constraints(
+        self, trial: Any, spec: ArchSpec, measurements: list[Measurement]
+    ) -> None:
         """Constraint values from the trained candidate's own measurements of each recipe."""
         from workbench.study._constraints import set_trial_constraints
         from workbench.study._feasibility import check, final_figures, recipe_of
@@ -347,7 +438,9 @@ class TrialPipeline:
             budget = cfg.budget_for(profile)
             if budget is None:
                 continue
-            fig = final_figures(spec, profile, recipe_of(profile, cfg.profile_deployments(profile)), measurements)
+            fig = final_figures(
+                spec, profile, recipe_of(profile, cfg.profile_deployments(profile)), measurements
+            )
             figures[profile.name] = fig.to_dict()
             v, why = check(fig, budget)
             values.extend(v)
@@ -384,4 +477,6 @@ class TrialPipeline:
         from optuna.artifacts import upload_artifact
 
         assert self.artifact_store is not None
-        return upload_artifact(artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial)
+        return upload_artifact(
+            artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial
+        )

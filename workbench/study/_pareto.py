@@ -14,7 +14,9 @@ import numpy as np
 __all__ = ["hypervolume", "knee_point", "non_dominated", "reference_point"]
 
 
-def _as_min(points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
+def _as_min(
+    points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str]
+) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != len(directions):
         raise ValueError(f"points must be (n, {len(directions)}), got {pts.shape}")
@@ -25,7 +27,9 @@ def _as_min(points: np.ndarray | Sequence[Sequence[float]], directions: Sequence
     return pts * sign
 
 
-def non_dominated(points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
+def non_dominated(
+    points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str]
+) -> np.ndarray:
     """Boolean mask of the points on the Pareto front."""
     pts = _as_min(points, directions)
     n = len(pts)
@@ -65,7 +69,9 @@ def _non_dominated_2d(pts: np.ndarray) -> np.ndarray:
     return mask
 
 
-def reference_point(points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str], margin: float = 0.1) -> np.ndarray:
+def reference_point(
+    points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str], margin: float = 0.1
+) -> np.ndarray:
     """A reference point worse than every point: accuracy-like maxima at 0, minima at max * (1 + margin)."""
     pts = np.asarray(points, dtype=np.float64)
     ref = []
@@ -124,7 +130,9 @@ def _hv(pts: np.ndarray, ref: np.ndarray) -> float:
     return vol
 
 
-def knee_point(points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str]) -> int | None:
+def knee_point(
+    points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str]
+) -> int | None:
     """Index of the front point farthest from the line through the front's two extremes (2-D),
     after normalising each objective to [0, 1]; ``None`` for fewer than three front points."""
     pts = _as_min(points, directions)

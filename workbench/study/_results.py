@@ -66,10 +66,18 @@ class TrialRecord:
         if self.rejected is not None:
             return False
         cons = self.user_attrs.get("constraints") or {}
-        return all(float(v.get("violation", 0.0)) <= 0.0 for k, v in cons.items() if k.split(":", 1)[0] == profile)
+        return all(
+            float(v.get("violation", 0.0)) <= 0.0
+            for k, v in cons.items()
+            if k.split(":", 1)[0] == profile
+        )
 
     def measurements(self) -> list[Measurement]:
-        return [Measurement.from_dict(v) for k, v in sorted(self.user_attrs.items()) if k.startswith(MEASURE_PREFIX)]
+        return [
+            Measurement.from_dict(v)
+            for k, v in sorted(self.user_attrs.items())
+            if k.startswith(MEASURE_PREFIX)
+        ]
 
 
 @dataclass
@@ -87,9 +95,14 @@ class Front:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "key": self.key, "x": self.x, "y": self.y, "trials": self.trials,
-            "points": [list(p) for p in self.points], "hypervolume": self.hypervolume,
-            "reference": list(self.reference), "knee_trial": self.knee,
+            "key": self.key,
+            "x": self.x,
+            "y": self.y,
+            "trials": self.trials,
+            "points": [list(p) for p in self.points],
+            "hypervolume": self.hypervolume,
+            "reference": list(self.reference),
+            "knee_trial": self.knee,
         }
 
 
@@ -127,35 +140,41 @@ class StudyResults:
             for m in ms:
                 lat = m.latency
                 # each artifact is compared with the float model of its own framework
-                float_acc = (per_framework.get(m.framework) or {}).get("float_accuracy", base["float_accuracy"])
-                out.append({
-                    **base,
-                    "float_accuracy": float_acc,
-                    "key": m.key,
-                    "profile": m.profile,
-                    "framework": m.framework,
-                    "deployment": m.deployment,
-                    "backend": m.backend,
-                    "precision": m.precision,
-                    "source": m.source,
-                    "status": m.status,
-                    "accuracy": m.accuracy,
-                    "accuracy_drop": (float_acc - m.accuracy) if (m.accuracy is not None and float_acc is not None) else None,
-                    "latency_p50_ms": lat.p50_ms if lat else None,
-                    "latency_p90_ms": lat.p90_ms if lat else None,
-                    "latency_p99_ms": lat.p99_ms if lat else None,
-                    "latency_mean_ms": lat.mean_ms if lat else None,
-                    "latency_std_ms": lat.std_ms if lat else None,
-                    "latency_cv": lat.cv if lat else None,
-                    "latency_n": lat.n if lat else None,
-                    "size_bytes": m.size_bytes,
-                    "peak_memory_bytes": m.peak_memory_bytes,
-                    "int8_scheme": (m.meta.get("int8_scheme") or {}).get("label"),
-                    "feasible_on_profile": t.feasible_on(m.profile),
-                    "trust": _trust_text(m) if m.source == "predicted" else None,
-                    "error": m.error,
-                    "stage": m.stage,
-                })
+                float_acc = (per_framework.get(m.framework) or {}).get(
+                    "float_accuracy", base["float_accuracy"]
+                )
+                out.append(
+                    {
+                        **base,
+                        "float_accuracy": float_acc,
+                        "key": m.key,
+                        "profile": m.profile,
+                        "framework": m.framework,
+                        "deployment": m.deployment,
+                        "backend": m.backend,
+                        "precision": m.precision,
+                        "source": m.source,
+                        "status": m.status,
+                        "accuracy": m.accuracy,
+                        "accuracy_drop": (float_acc - m.accuracy)
+                        if (m.accuracy is not None and float_acc is not None)
+                        else None,
+                        "latency_p50_ms": lat.p50_ms if lat else None,
+                        "latency_p90_ms": lat.p90_ms if lat else None,
+                        "latency_p99_ms": lat.p99_ms if lat else None,
+                        "latency_mean_ms": lat.mean_ms if lat else None,
+                        "latency_std_ms": lat.std_ms if lat else None,
+                        "latency_cv": lat.cv if lat else None,
+                        "latency_n": lat.n if lat else None,
+                        "size_bytes": m.size_bytes,
+                        "peak_memory_bytes": m.peak_memory_bytes,
+                        "int8_scheme": (m.meta.get("int8_scheme") or {}).get("label"),
+                        "feasible_on_profile": t.feasible_on(m.profile),
+                        "trust": _trust_text(m) if m.source == "predicted" else None,
+                        "error": m.error,
+                        "stage": m.stage,
+                    }
+                )
         return out
 
     def keys(self) -> list[str]:
@@ -164,7 +183,7 @@ class StudyResults:
         for t in self.trials:
             for k in t.user_attrs:
                 if k.startswith(MEASURE_PREFIX):
-                    seen.setdefault(k[len(MEASURE_PREFIX):], None)
+                    seen.setdefault(k[len(MEASURE_PREFIX) :], None)
         return list(seen)
 
     def profiles(self) -> list[str]:
@@ -182,13 +201,19 @@ class StudyResults:
         return [t for t in self.trials if t.state == "FAIL"]
 
     # -- fronts -----------------------------------------------------------------------------
-    def points(self, key: str, x: str = "latency", y: str = "accuracy") -> tuple[list[int], np.ndarray]:
+    def points(
+        self, key: str, x: str = "latency", y: str = "accuracy"
+    ) -> tuple[list[int], np.ndarray]:
         """Trial numbers and (x, y) values of every successful measurement for ``key``."""
         fx, fy = METRICS[x][0], METRICS[y][0]
         nums, pts = [], []
         for row in self.rows():
             # a front holds what fits: a point breaking a budget of its profile is left out
-            if row.get("key") != key or row.get("status") != "ok" or row.get("feasible_on_profile") is False:
+            if (
+                row.get("key") != key
+                or row.get("status") != "ok"
+                or row.get("feasible_on_profile") is False
+            ):
                 continue
             vx, vy = row.get(fx), row.get(fy)
             if vx is None or vy is None or not (math.isfinite(vx) and math.isfinite(vy)):
@@ -197,7 +222,13 @@ class StudyResults:
             pts.append((float(vx), float(vy)))
         return nums, np.asarray(pts, dtype=np.float64).reshape(-1, 2)
 
-    def front(self, key: str, x: str = "latency", y: str = "accuracy", reference: Sequence[float] | None = None) -> Front:
+    def front(
+        self,
+        key: str,
+        x: str = "latency",
+        y: str = "accuracy",
+        reference: Sequence[float] | None = None,
+    ) -> Front:
         """Pareto front of deployment ``key`` on objectives ``x`` and ``y`` (e.g. latency vs accuracy)."""
         dirs = [METRICS[x][1], METRICS[y][1]]
         nums, pts = self.points(key, x, y)
@@ -210,7 +241,9 @@ class StudyResults:
         idx = idx[np.argsort(pts[idx, 0], kind="stable")]
         knee = knee_point(pts, dirs)
         return Front(
-            key=key, x=x, y=y,
+            key=key,
+            x=x,
+            y=y,
             trials=[nums[i] for i in idx],
             points=[(float(pts[i, 0]), float(pts[i, 1])) for i in idx],
             hypervolume=hypervolume(pts, reference, dirs),
@@ -218,13 +251,17 @@ class StudyResults:
             knee=nums[knee] if knee is not None else None,
         )
 
-    def common_reference(self, x: str = "latency", y: str = "accuracy", keys: Iterable[str] | None = None) -> np.ndarray:
+    def common_reference(
+        self, x: str = "latency", y: str = "accuracy", keys: Iterable[str] | None = None
+    ) -> np.ndarray:
         """One reference point for every deployment's front, so their hypervolumes compare."""
         allpts = [self.points(k, x, y)[1] for k in (keys or self.keys())]
         stacked = np.concatenate([p for p in allpts if len(p)] or [np.zeros((0, 2))])
         return reference_point(stacked, [METRICS[x][1], METRICS[y][1]])
 
-    def fronts(self, x: str = "latency", y: str = "accuracy", profile: str | None = None) -> dict[str, Front]:
+    def fronts(
+        self, x: str = "latency", y: str = "accuracy", profile: str | None = None
+    ) -> dict[str, Front]:
         keys = [k for k in self.keys() if profile is None or k.startswith(profile + "/")]
         ref = self.common_reference(x, y, keys)
         return {k: self.front(k, x, y, reference=tuple(ref)) for k in keys}
@@ -256,8 +293,12 @@ class StudyResults:
             "config": self.study_attrs.get("config"),
             "trials": [
                 {
-                    "number": t.number, "state": t.state, "values": t.values, "params": t.params,
-                    "duration_s": t.duration_s, "user_attrs": t.user_attrs,
+                    "number": t.number,
+                    "state": t.state,
+                    "values": t.values,
+                    "params": t.params,
+                    "duration_s": t.duration_s,
+                    "user_attrs": t.user_attrs,
                 }
                 for t in self.trials
             ],
@@ -294,7 +335,9 @@ def trust_text(t: dict[str, Any]) -> str:
         )
     if t.get("calibrated"):
         return f"predicted; calibrated {str(t.get('calibrated_at', ''))[:10]} on {t.get('calibration_models')} models, not yet validated on held-out models"
-    return "predicted from datasheet numbers and estimated efficiencies; not validated on this device"
+    return (
+        "predicted from datasheet numbers and estimated efficiencies; not validated on this device"
+    )
 
 
 def load_results(study: Any) -> StudyResults:
@@ -302,7 +345,16 @@ def load_results(study: Any) -> StudyResults:
     trials = []
     for t in study.get_trials(deepcopy=False):
         dur = t.duration.total_seconds() if t.duration is not None else None
-        trials.append(TrialRecord(t.number, t.state.name, list(t.values) if t.values is not None else None, dict(t.params), dict(t.user_attrs), dur))
+        trials.append(
+            TrialRecord(
+                t.number,
+                t.state.name,
+                list(t.values) if t.values is not None else None,
+                dict(t.params),
+                dict(t.user_attrs),
+                dur,
+            )
+        )
     try:
         names = list(study.metric_names) if study.metric_names else []
     except Exception:  # noqa: BLE001 - older storages

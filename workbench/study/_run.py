@@ -54,11 +54,15 @@ def make_sampler(cfg: StudyConfig, constraints_func: Callable[..., Any] | None =
 
     if cfg.sampler == "nsga2":
         pop = cfg.population_size or max(4, min(50, cfg.trials // 4))
-        return optuna.samplers.NSGAIISampler(population_size=pop, seed=cfg.seed, constraints_func=constraints_func)
+        return optuna.samplers.NSGAIISampler(
+            population_size=pop, seed=cfg.seed, constraints_func=constraints_func
+        )
     if cfg.sampler == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True, constraints_func=constraints_func)
+            return optuna.samplers.TPESampler(
+                seed=cfg.seed, multivariate=True, constraints_func=constraints_func
+            )
     return optuna.samplers.RandomSampler(seed=cfg.seed)
 
 
@@ -80,7 +84,9 @@ def count_finished(study: Any) -> int:
 
     n = 0
     for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and "failure" in t.user_attrs):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            t.state == TrialState.FAIL and "failure" in t.user_attrs
+        ):
             n += 1
     return n
 
@@ -92,13 +98,15 @@ def _check_resume(study: Any, cfg: StudyConfig) -> None:
         raise ConfigError(
             f"study {cfg.name!r} already exists in this storage with a different search, data, training, hardware or "
             f"deployment setup; resume with the original config, or give this one a new name (--set study.name=...)",
-            field="study.name", location=cfg.path,
+            field="study.name",
+            location=cfg.path,
         )
     dirs = [d.name.lower() for d in study.directions]
     if dirs != cfg.directions():
         raise ConfigError(
             f"study {cfg.name!r} exists with objectives in directions {dirs}, this config asks for {cfg.directions()}",
-            field="study.objectives", location=cfg.path,
+            field="study.objectives",
+            location=cfg.path,
         )
 
 
@@ -122,10 +130,15 @@ def run_study(
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     data = load_data(cfg.data)
-    space = compile_space(_space_reader(cfg), Task(data.input_shape, data.num_classes), base_dir=cfg.base_dir)
+    space = compile_space(
+        _space_reader(cfg), Task(data.input_shape, data.num_classes), base_dir=cfg.base_dir
+    )
     storage = open_storage(cfg.storage_url())
     study = optuna.create_study(
-        study_name=cfg.name, storage=storage, sampler=make_sampler(cfg, _constraints_func(cfg)), directions=cfg.directions(),
+        study_name=cfg.name,
+        storage=storage,
+        sampler=make_sampler(cfg, _constraints_func(cfg)),
+        directions=cfg.directions(),
         load_if_exists=True,
     )
     _check_resume(study, cfg)
@@ -136,10 +149,17 @@ def run_study(
         study.set_user_attr("workbench_version", __version__)
         study.set_user_attr("objective_deployment", cfg.objective_deployment)
         study.set_user_attr("objective_profile", cfg.objective_profile_name())
-        study.set_user_attr("host", {
-            "cpu_model": info.cpu_model, "isa": info.isa_summary, "available_cpus": info.available_cpus,
-            "physical_cores": info.physical_cores, "os": info.os, "python": info.python,
-        })
+        study.set_user_attr(
+            "host",
+            {
+                "cpu_model": info.cpu_model,
+                "isa": info.isa_summary,
+                "available_cpus": info.available_cpus,
+                "physical_cores": info.physical_cores,
+                "os": info.os,
+                "python": info.python,
+            },
+        )
     store_dir = Path(study.user_attrs.get("artifact_store") or (run_dir / "artifacts").resolve())
     if "artifact_store" not in study.user_attrs:
         study.set_user_attr("artifact_store", str(store_dir))
@@ -163,7 +183,13 @@ def run_study(
 
     interrupt = _InterruptFlag()
     pipeline = TrialPipeline(
-        cfg, space, data, work_dir=run_dir / "work", artifact_store=store, memory=memory, on_stage=stage,
+        cfg,
+        space,
+        data,
+        work_dir=run_dir / "work",
+        artifact_store=store,
+        memory=memory,
+        on_stage=stage,
         stop_requested=interrupt.is_set,
     )
     new = 0
@@ -175,7 +201,11 @@ def run_study(
         bar.trial_done(trial)
         if on_trial is not None:
             on_trial(study_, trial)
-        if interrupt.is_set() or (should_stop is not None and should_stop()) or count_finished(study_) >= cfg.trials:
+        if (
+            interrupt.is_set()
+            or (should_stop is not None and should_stop())
+            or count_finished(study_) >= cfg.trials
+        ):
             study_.stop()
 
     start = time.perf_counter()
@@ -183,8 +213,13 @@ def run_study(
         with interrupt:
             if remaining:
                 study.optimize(
-                    pipeline, n_trials=remaining, timeout=cfg.timeout_s, catch=(TrialFailure,),
-                    callbacks=[after_trial], gc_after_trial=True, show_progress_bar=False,
+                    pipeline,
+                    n_trials=remaining,
+                    timeout=cfg.timeout_s,
+                    catch=(TrialFailure,),
+                    callbacks=[after_trial],
+                    gc_after_trial=True,
+                    show_progress_bar=False,
                 )
     except KeyboardInterrupt:
         interrupted = True
@@ -224,7 +259,10 @@ class _InterruptFlag:
             raise KeyboardInterrupt
         self._set = True
         # os.write, not print: the handler may run while the main thread is inside a write to stderr
-        os.write(2, b"\nstopping: the current trial ends at its next step (Ctrl-C again to stop at once)\n")
+        os.write(
+            2,
+            b"\nstopping: the current trial ends at its next step (Ctrl-C again to stop at once)\n",
+        )
 
     def __enter__(self) -> _InterruptFlag:
         import signal
@@ -249,7 +287,9 @@ def _space_reader(cfg: StudyConfig) -> Any:
     return Reader(dict(cfg.space), field="space", source=SourceMap(cfg.path))
 
 
-def write_outputs(results: StudyResults, cfg: StudyConfig | None, run_dir: Path, store: Any | None) -> dict[str, Path]:
+def write_outputs(
+    results: StudyResults, cfg: StudyConfig | None, run_dir: Path, store: Any | None
+) -> dict[str, Path]:
     """``report.html``, ``results.json``, ``results.csv`` and ``pareto/`` (the Pareto artifacts)."""
     from workbench.report import write_report
 
@@ -260,7 +300,12 @@ def write_outputs(results: StudyResults, cfg: StudyConfig | None, run_dir: Path,
         "csv": _atomic_write(run_dir / "results.csv", results.to_csv()),
     }
     if store is not None:
-        out["pareto"] = export_pareto(results, store, run_dir / "pareto", prune=cfg is not None and cfg.keep_artifacts == "pareto")
+        out["pareto"] = export_pareto(
+            results,
+            store,
+            run_dir / "pareto",
+            prune=cfg is not None and cfg.keep_artifacts == "pareto",
+        )
     return out
 
 
@@ -268,7 +313,13 @@ def _atomic_write(path: Path, text: str) -> Path:
     return atomic_write_text(path, text)
 
 
-_EXT = {"onnxruntime": ".onnx", "torch": ".pt2", "litert": ".tflite", "keras": ".keras", "keras-xla": ".keras"}
+_EXT = {
+    "onnxruntime": ".onnx",
+    "torch": ".pt2",
+    "litert": ".tflite",
+    "keras": ".keras",
+    "keras-xla": ".keras",
+}
 
 
 def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool = False) -> Path:
@@ -289,14 +340,19 @@ def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool 
 
 
 def _fill_pareto(
-    results: StudyResults, store: Any, dest: Path, manifest: list[dict[str, Any]], keep: set[str], by_trial: dict[int, Any]
+    results: StudyResults,
+    store: Any,
+    dest: Path,
+    manifest: list[dict[str, Any]],
+    keep: set[str],
+    by_trial: dict[int, Any],
 ) -> None:
     from optuna.artifacts import download_artifact
 
     for key, front in results.fronts().items():
         for n in front.trials:
             m = next((m for m in by_trial[n].measurements() if m.key == key), None)
-            art = (m.meta.get("artifact_id") if m else None)
+            art = m.meta.get("artifact_id") if m else None
             if m is None or not art:
                 continue
             keep.add(art)
@@ -304,16 +360,29 @@ def _fill_pareto(
             try:
                 download_artifact(artifact_store=store, artifact_id=art, file_path=str(dest / name))
             except Exception as err:  # noqa: BLE001 - a missing file is reported, not fatal
-                manifest.append({"trial": n, "key": key, "error": f"artifact {art} unavailable: {err}"})
+                manifest.append(
+                    {"trial": n, "key": key, "error": f"artifact {art} unavailable: {err}"}
+                )
                 continue
             entry = {
-                "file": name, "trial": n, "key": key, "accuracy": m.accuracy,
-                "latency_p50_ms": m.latency.p50_ms if m.latency else None, "source": m.source,
-                "size_bytes": m.size_bytes, "spec": by_trial[n].spec, "int8_scheme": m.meta.get("int8_scheme"),
+                "file": name,
+                "trial": n,
+                "key": key,
+                "accuracy": m.accuracy,
+                "latency_p50_ms": m.latency.p50_ms if m.latency else None,
+                "source": m.source,
+                "size_bytes": m.size_bytes,
+                "spec": by_trial[n].spec,
+                "int8_scheme": m.meta.get("int8_scheme"),
             }
             if m.meta.get("recipe"):  # the file a simulated device would run
-                entry.update(recipe=m.meta["recipe"], latency_source=m.source, trust=m.meta.get("trust"),
-                             footprint=m.meta.get("footprint"), accuracy_note=m.meta.get("accuracy_note"))
+                entry.update(
+                    recipe=m.meta["recipe"],
+                    latency_source=m.source,
+                    trust=m.meta.get("trust"),
+                    footprint=m.meta.get("footprint"),
+                    accuracy_note=m.meta.get("accuracy_note"),
+                )
             manifest.append(entry)
     (dest / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
 
@@ -340,11 +409,20 @@ class _Progress:
         if self.live:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="trial", dynamic_ncols=True, file=sys.stderr,
-                            desc=f"{study.study_name}", bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}<{remaining}] {postfix}")
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="trial",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                desc=f"{study.study_name}",
+                bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}<{remaining}] {postfix}",
+            )
             self._postfix()
         elif enabled:
-            sys.stderr.write(f"{study.study_name}: {initial}/{total} trials finished; running up to {total - initial} more\n")
+            sys.stderr.write(
+                f"{study.study_name}: {initial}/{total} trials finished; running up to {total - initial} more\n"
+            )
 
     def stage(self, text: str) -> None:
         if self.bar is not None:
@@ -386,7 +464,9 @@ class _Progress:
                 f = trial.user_attrs["failure"]
                 detail = f" ({f.get('stage')}: {f.get('reason')})"
             elapsed = time.perf_counter() - self.t0
-            sys.stderr.write(f"trial {trial.number} {state}{detail} | {self.done}/{self.total} | {elapsed:.0f}s | {self.best()}\n")
+            sys.stderr.write(
+                f"trial {trial.number} {state}{detail} | {self.done}/{self.total} | {elapsed:.0f}s | {self.best()}\n"
+            )
             sys.stderr.flush()
 
     def close(self) -> None:

@@ -64,8 +64,12 @@ class Param:
         if self.kind == "choice":
             return trial.suggest_categorical(name, list(self.choices))
         if self.kind == "int":
-            return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
-        return trial.suggest_float(name, float(self.low), float(self.high), step=self.step, log=self.log)
+            return trial.suggest_int(
+                name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
+        return trial.suggest_float(
+            name, float(self.low), float(self.high), step=self.step, log=self.log
+        )
 
     def values(self) -> list[Any]:
         """Every value this parameter can take (ranges: the ends), for static checks."""
@@ -88,20 +92,35 @@ class Param:
         return d
 
 
-def _param(r: Reader, key: str, default: Any, *, kind: type, lo: float | None = None, hi: float | None = None, options: tuple[Any, ...] | None = None) -> Param:
+def _param(
+    r: Reader,
+    key: str,
+    default: Any,
+    *,
+    kind: type,
+    lo: float | None = None,
+    hi: float | None = None,
+    options: tuple[Any, ...] | None = None,
+) -> Param:
     """Read a parameter spec and check every value it can produce."""
     raw = r.raw(key, default)
 
     def check(v: Any) -> Any:
         if options is not None:
             if v not in options:
-                raise r.error(f"expected values among {', '.join(map(str, options))}, got {v!r}", key)
+                raise r.error(
+                    f"expected values among {', '.join(map(str, options))}, got {v!r}", key
+                )
             return v
         if kind is bool:
             if not isinstance(v, bool):
                 raise r.error(f"expected true or false, got {v!r}", key)
             return v
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not float(v).is_integer()):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or (kind is int and not float(v).is_integer())
+        ):
             raise r.error(f"expected {'integers' if kind is int else 'numbers'}, got {v!r}", key)
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
@@ -115,7 +134,9 @@ def _param(r: Reader, key: str, default: Any, *, kind: type, lo: float | None = 
     if isinstance(raw, Mapping):
         extra = set(raw) - {"min", "max", "step", "log"}
         if extra:
-            raise r.error(f"unknown range key {sorted(extra)[0]!r}; expected min, max, step, log", key)
+            raise r.error(
+                f"unknown range key {sorted(extra)[0]!r}; expected min, max, step, log", key
+            )
         if "min" not in raw or "max" not in raw:
             raise r.error("a range needs min and max", key)
         if options is not None or kind is bool:
@@ -125,7 +146,11 @@ def _param(r: Reader, key: str, default: Any, *, kind: type, lo: float | None = 
             raise r.error(f"min ({low}) is greater than max ({high})", key)
         step = raw.get("step")
         log = bool(raw.get("log", False))
-        is_int = kind is int or (isinstance(raw["min"], int) and isinstance(raw["max"], int) and not isinstance(step, float))
+        is_int = kind is int or (
+            isinstance(raw["min"], int)
+            and isinstance(raw["max"], int)
+            and not isinstance(step, float)
+        )
         if log and low <= 0:
             raise r.error("a log range needs min > 0", key)
         return Param("int" if is_int else "float", low=low, high=high, step=step, log=log)
@@ -135,7 +160,9 @@ def _param(r: Reader, key: str, default: Any, *, kind: type, lo: float | None = 
 class SearchSpace:
     """A define-by-run function ``trial -> ArchSpec`` with a description."""
 
-    def __init__(self, fn: Callable[[Any], ArchSpec], *, description: str, definition: Any = None) -> None:
+    def __init__(
+        self, fn: Callable[[Any], ArchSpec], *, description: str, definition: Any = None
+    ) -> None:
         self.fn = fn
         self.description = description
         self.definition = definition
@@ -143,7 +170,9 @@ class SearchSpace:
     def __call__(self, trial: Any) -> ArchSpec:
         spec = self.fn(trial)
         if not isinstance(spec, ArchSpec):
-            raise ConfigError(f"search space {self.description} returned {type(spec).__name__}, expected an ArchSpec")
+            raise ConfigError(
+                f"search space {self.description} returned {type(spec).__name__}, expected an ArchSpec"
+            )
         return spec
 
 
@@ -155,7 +184,10 @@ def compile_space(r: Reader, task: Task, *, base_dir: Path | None = None) -> Sea
         return _callable_space(target, task, base_dir, r)
     family = r.raw("family")
     if family not in FAMILIES:
-        raise r.error(f"expected one of {', '.join(FAMILIES)} (or 'callable: module:function'), got {family!r}", "family")
+        raise r.error(
+            f"expected one of {', '.join(FAMILIES)} (or 'callable: module:function'), got {family!r}",
+            "family",
+        )
     builder = {"mlp": _mlp_space, "mobilenet": _mobilenet_space, "resnet": _resnet_space}[family]
     space = builder(r, task)
     r.finish()
@@ -203,7 +235,9 @@ def _callable_space(target: str, task: Task, base_dir: Path | None, r: Reader) -
 def _common_head(r: Reader) -> tuple[Param, Param]:
     return (
         _param(r, "head_dropout", 0.0, kind=float, lo=0.0, hi=0.9),
-        _param(r, "activation", None, kind=str, options=ACTIVATIONS) if r.has("activation") else Param("fixed", None),
+        _param(r, "activation", None, kind=str, options=ACTIVATIONS)
+        if r.has("activation")
+        else Param("fixed", None),
     )
 
 
@@ -226,7 +260,13 @@ def _mlp_space(r: Reader, task: Task) -> SearchSpace:
             d = dropout.sample(trial, f"layer{i + 1}.dropout")
             if i < n:
                 blocks.append(Dense(units=u, activation=a, dropout=d, batchnorm=bn))
-        return ArchSpec(task.input_shape, task.num_classes, tuple(blocks), head_dropout.sample(trial, "head_dropout"), family="mlp")
+        return ArchSpec(
+            task.input_shape,
+            task.num_classes,
+            tuple(blocks),
+            head_dropout.sample(trial, "head_dropout"),
+            family="mlp",
+        )
 
     return SearchSpace(fn, description="mlp", definition=r.data)
 
@@ -244,7 +284,10 @@ def _int_check(lo: int, hi: int) -> Any:
 
 def _mobilenet_space(r: Reader, task: Task) -> SearchSpace:
     if len(task.input_shape) != 3:
-        raise r.error(f"the mobilenet family needs image input (C, H, W); the data has shape {task.input_shape}", "family")
+        raise r.error(
+            f"the mobilenet family needs image input (C, H, W); the data has shape {task.input_shape}",
+            "family",
+        )
     stem = _param(r, "stem_channels", [8, 16, 24], kind=int, lo=1)
     stem_stride = _param(r, "stem_stride", 1, kind=int, lo=1, hi=4)
     n_stages = _stage_reader(r)
@@ -259,7 +302,14 @@ def _mobilenet_space(r: Reader, task: Task) -> SearchSpace:
 
     def fn(trial: Any) -> ArchSpec:
         a = activation.sample(trial, "activation")
-        blocks: list[Block] = [ConvBN(stem.sample(trial, "stem_channels"), 3, stem_stride.sample(trial, "stem_stride"), activation=a)]
+        blocks: list[Block] = [
+            ConvBN(
+                stem.sample(trial, "stem_channels"),
+                3,
+                stem_stride.sample(trial, "stem_stride"),
+                activation=a,
+            )
+        ]
         for i in range(n_stages):
             p = f"stage{i + 1}"
             d = depth.sample(trial, f"{p}.depth")
@@ -274,14 +324,23 @@ def _mobilenet_space(r: Reader, task: Task) -> SearchSpace:
         lc = last.sample(trial, "last_channels")
         if lc:
             blocks.append(ConvBN(lc, 1, 1, activation=a))
-        return ArchSpec(task.input_shape, task.num_classes, tuple(blocks), head_dropout.sample(trial, "head_dropout"), family="mobilenet")
+        return ArchSpec(
+            task.input_shape,
+            task.num_classes,
+            tuple(blocks),
+            head_dropout.sample(trial, "head_dropout"),
+            family="mobilenet",
+        )
 
     return SearchSpace(fn, description="mobilenet", definition=r.data)
 
 
 def _resnet_space(r: Reader, task: Task) -> SearchSpace:
     if len(task.input_shape) != 3:
-        raise r.error(f"the resnet family needs image input (C, H, W); the data has shape {task.input_shape}", "family")
+        raise r.error(
+            f"the resnet family needs image input (C, H, W); the data has shape {task.input_shape}",
+            "family",
+        )
     block = _param(r, "block", ["basic"], kind=str, options=("basic", "bottleneck"))
     stem = _param(r, "stem_channels", [16, 32], kind=int, lo=1)
     stem_kernel = _param(r, "stem_kernel", 3, kind=int, options=(1, 3, 5, 7))
@@ -295,7 +354,14 @@ def _resnet_space(r: Reader, task: Task) -> SearchSpace:
 
     def fn(trial: Any) -> ArchSpec:
         kind = block.sample(trial, "block")
-        blocks: list[Block] = [ConvBN(stem.sample(trial, "stem_channels"), stem_kernel.sample(trial, "stem_kernel"), stem_stride.sample(trial, "stem_stride"), activation="relu")]
+        blocks: list[Block] = [
+            ConvBN(
+                stem.sample(trial, "stem_channels"),
+                stem_kernel.sample(trial, "stem_kernel"),
+                stem_stride.sample(trial, "stem_stride"),
+                activation="relu",
+            )
+        ]
         if stem_pool.sample(trial, "stem_pool"):
             blocks.append(Pool("max", 3, 2))
         for i in range(n_stages):
@@ -307,7 +373,15 @@ def _resnet_space(r: Reader, task: Task) -> SearchSpace:
                 d = max(d, 1)
             for j in range(d):
                 st = s if j == 0 else 1
-                blocks.append(BasicBlock(w, st) if kind == "basic" else Bottleneck(max(1, w // 4), st))
-        return ArchSpec(task.input_shape, task.num_classes, tuple(blocks), head_dropout.sample(trial, "head_dropout"), family="resnet")
+                blocks.append(
+                    BasicBlock(w, st) if kind == "basic" else Bottleneck(max(1, w // 4), st)
+                )
+        return ArchSpec(
+            task.input_shape,
+            task.num_classes,
+            tuple(blocks),
+            head_dropout.sample(trial, "head_dropout"),
+            family="resnet",
+        )
 
     return SearchSpace(fn, description="resnet", definition=r.data)

@@ -22,7 +22,7 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
     from optuna.exceptions import ExperimentalWarning
 
     if url.startswith("sqlite:///"):
-        db = Path(url[len("sqlite:///"):])
+        db = Path(url[len("sqlite:///") :])
         if str(db) not in ("", ":memory:"):
             try:
                 db.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,9 @@ def open_study(name: str, storage: str | Any) -> Any:
     import optuna
 
     st = open_storage(storage, heartbeat=False) if isinstance(storage, str) else storage
-    names = [s.study_name for s in optuna.study.get_all_study_summaries(st, include_best_trial=False)]
+    names = [
+        s.study_name for s in optuna.study.get_all_study_summaries(st, include_best_trial=False)
+    ]
     if name not in names:
         from workbench._errors import UnknownNameError
 

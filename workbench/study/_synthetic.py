@@ -24,7 +24,12 @@ from workbench.study._results import MEASURE_PREFIX
 
 __all__ = ["DEFAULT_SYNTHETIC_DEPLOYMENTS", "make_synthetic_study"]
 
-DEFAULT_SYNTHETIC_DEPLOYMENTS = ("torch-fp32", "onnxruntime-fp32", "onnxruntime-int8-dynamic", "onnxruntime-int8-static")
+DEFAULT_SYNTHETIC_DEPLOYMENTS = (
+    "torch-fp32",
+    "onnxruntime-fp32",
+    "onnxruntime-int8-dynamic",
+    "onnxruntime-int8-static",
+)
 # (fixed overhead ms, ms per GMAC, accuracy drop mean) per deployment, shaped like digits-sized runs on a CPU
 _SPEED = {
     "torch-fp32": (0.25, 40.0, 0.0),
@@ -45,16 +50,27 @@ def _spec(rng: np.random.Generator) -> tuple[ArchSpec, dict[str, Any]]:
     }
     blocks: list[Block] = [ConvBN(params["stem_channels"])]
     for j in range(params["depth"]):
-        blocks.append(InvertedResidual(params["width"], params["expansion"], params["kernel"], 2 if j == 1 else 1))
+        blocks.append(
+            InvertedResidual(
+                params["width"], params["expansion"], params["kernel"], 2 if j == 1 else 1
+            )
+        )
     return ArchSpec((1, 8, 8), 10, tuple(blocks), family="mobilenet"), params
 
 
 def _latency(rng: np.random.Generator, p50: float) -> dict[str, Any]:
     spread = p50 * float(rng.uniform(0.02, 0.15))
     return {
-        "p50_ms": p50, "p90_ms": p50 + 1.3 * spread, "p99_ms": p50 + 2.5 * spread, "mean_ms": p50 + 0.2 * spread,
-        "std_ms": spread, "min_ms": max(0.0, p50 - spread), "n": int(rng.integers(30, 400)),
-        "ci95_low_ms": p50 - 0.1 * spread, "ci95_high_ms": p50 + 0.1 * spread, "cv": spread / p50,
+        "p50_ms": p50,
+        "p90_ms": p50 + 1.3 * spread,
+        "p99_ms": p50 + 2.5 * spread,
+        "mean_ms": p50 + 0.2 * spread,
+        "std_ms": spread,
+        "min_ms": max(0.0, p50 - spread),
+        "n": int(rng.integers(30, 400)),
+        "ci95_low_ms": p50 - 0.1 * spread,
+        "ci95_high_ms": p50 + 0.1 * spread,
+        "cv": spread / p50,
     }
 
 
@@ -100,10 +116,17 @@ def make_synthetic_study(
         spec, params = _spec(rng)
         cost = cost_summary(spec)
         gmacs = cost.macs / 1e9
-        base_acc = float(np.clip(0.99 - 0.45 * math.exp(-cost.params / 4000) + rng.normal(0, 0.01), 0.1, 1.0))
+        base_acc = float(
+            np.clip(0.99 - 0.45 * math.exp(-cost.params / 4000) + rng.normal(0, 0.01), 0.1, 1.0)
+        )
         attrs: dict[str, Any] = {
-            "spec": spec.to_dict(), "arch": spec.summary(), "arch_hash": spec.hash, "params": cost.params,
-            "macs": cost.macs, "float_accuracy": base_acc, "synthetic": True,
+            "spec": spec.to_dict(),
+            "arch": spec.summary(),
+            "arch_hash": spec.hash,
+            "params": cost.params,
+            "macs": cost.macs,
+            "float_accuracy": base_acc,
+            "synthetic": True,
         }
         failed = rng.random() < fail_fraction
         ms: list[dict[str, Any]] = []
@@ -112,29 +135,53 @@ def make_synthetic_study(
             for dep in deployments:
                 over, per_gmac, drop = _SPEED[dep]
                 p50 = slow * (over + per_gmac * gmacs) * float(rng.lognormal(0, 0.05))
-                acc = float(np.clip(base_acc - max(0.0, rng.normal(drop, drop / 2 + 1e-4)), 0.0, 1.0))
+                acc = float(
+                    np.clip(base_acc - max(0.0, rng.normal(drop, drop / 2 + 1e-4)), 0.0, 1.0)
+                )
                 backend, precision = dep.split("-", 1)
                 m: dict[str, Any] = {
-                    "profile": prof, "framework": "torch", "deployment": dep, "backend": backend, "precision": precision,
-                    "source": "measured" if prof_i == 0 else "predicted", "status": "ok", "latency": _latency(rng, p50),
-                    "accuracy": acc, "size_bytes": int(cost.params * (1 if "int8" in dep else 4) + 2000),
-                    "peak_memory_bytes": int(cost.peak_activation_bytes * 3 + cost.params * 4 + 500_000),
-                    "memory_note": None, "error": None, "stage": None, "artifact_path": None,
-                    "receipt": {"note": _GENERATED}, "meta": {"synthetic": True},
+                    "profile": prof,
+                    "framework": "torch",
+                    "deployment": dep,
+                    "backend": backend,
+                    "precision": precision,
+                    "source": "measured" if prof_i == 0 else "predicted",
+                    "status": "ok",
+                    "latency": _latency(rng, p50),
+                    "accuracy": acc,
+                    "size_bytes": int(cost.params * (1 if "int8" in dep else 4) + 2000),
+                    "peak_memory_bytes": int(
+                        cost.peak_activation_bytes * 3 + cost.params * 4 + 500_000
+                    ),
+                    "memory_note": None,
+                    "error": None,
+                    "stage": None,
+                    "artifact_path": None,
+                    "receipt": {"note": _GENERATED},
+                    "meta": {"synthetic": True},
                 }
                 attrs[f"{MEASURE_PREFIX}{prof}/torch/{dep}"] = m
                 ms.append(m)
         attrs[POINTS_ATTR] = points_summary(ms)
         if failed:
             attrs["failure"] = {"stage": "deploy", "reason": "generated failure"}
-            trial = create_trial(state=TrialState.FAIL, params=params, distributions=dists, user_attrs=clean(attrs))
+            trial = create_trial(
+                state=TrialState.FAIL, params=params, distributions=dists, user_attrs=clean(attrs)
+            )
         else:
             first = [m for m in ms if m["profile"] == profiles[0]]
-            chosen = min((m for m in first if base_acc - m["accuracy"] <= 0.01), key=lambda m: m["latency"]["p50_ms"], default=first[0])
+            chosen = min(
+                (m for m in first if base_acc - m["accuracy"] <= 0.01),
+                key=lambda m: m["latency"]["p50_ms"],
+                default=first[0],
+            )
             attrs["objective_deployment"] = f"{profiles[0]}/torch/{chosen['deployment']}"
             trial = create_trial(
-                state=TrialState.COMPLETE, values=[chosen["accuracy"], chosen["latency"]["p50_ms"]], params=params,
-                distributions=dists, user_attrs=clean(attrs),
+                state=TrialState.COMPLETE,
+                values=[chosen["accuracy"], chosen["latency"]["p50_ms"]],
+                params=params,
+                distributions=dists,
+                user_attrs=clean(attrs),
             )
         trial.datetime_start = now
         trial.datetime_complete = now
@@ -163,24 +210,63 @@ def _add(study: Any, storage: Any, trials: list[Any]) -> None:
     sid = study._study_id
     with engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) VALUES (:n, :s, :st, :a, :b)"),
-            [{"n": t.number, "s": sid, "st": t.state.name, "a": t.datetime_start, "b": t.datetime_complete} for t in trials],
-        )
-        ids = dict(conn.execute(
-            text("SELECT number, trial_id FROM trials WHERE study_id = :s AND number >= :lo AND number <= :hi"),
-            {"s": sid, "lo": trials[0].number, "hi": trials[-1].number},
-        ).all())
-        conn.execute(
-            text("INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) VALUES (:t, :k, :v, :d)"),
+            text(
+                "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) VALUES (:n, :s, :st, :a, :b)"
+            ),
             [
-                {"t": ids[t.number], "k": k, "v": t.distributions[k].to_internal_repr(v), "d": distribution_to_json(t.distributions[k])}
-                for t in trials for k, v in t.params.items()
+                {
+                    "n": t.number,
+                    "s": sid,
+                    "st": t.state.name,
+                    "a": t.datetime_start,
+                    "b": t.datetime_complete,
+                }
+                for t in trials
             ],
         )
-        values = [{"t": ids[t.number], "o": i, "v": v} for t in trials if t.values for i, v in enumerate(t.values)]
-        if values:
-            conn.execute(text("INSERT INTO trial_values (trial_id, objective, value, value_type) VALUES (:t, :o, :v, 'FINITE')"), values)
+        ids = dict(
+            conn.execute(
+                text(
+                    "SELECT number, trial_id FROM trials WHERE study_id = :s AND number >= :lo AND number <= :hi"
+                ),
+                {"s": sid, "lo": trials[0].number, "hi": trials[-1].number},
+            ).all()
+        )
         conn.execute(
-            text("INSERT INTO trial_user_attributes (trial_id, key, value_json) VALUES (:t, :k, :v)"),
-            [{"t": ids[t.number], "k": k, "v": json.dumps(v)} for t in trials for k, v in t.user_attrs.items()],
+            text(
+                "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) VALUES (:t, :k, :v, :d)"
+            ),
+            [
+                {
+                    "t": ids[t.number],
+                    "k": k,
+                    "v": t.distributions[k].to_internal_repr(v),
+                    "d": distribution_to_json(t.distributions[k]),
+                }
+                for t in trials
+                for k, v in t.params.items()
+            ],
+        )
+        values = [
+            {"t": ids[t.number], "o": i, "v": v}
+            for t in trials
+            if t.values
+            for i, v in enumerate(t.values)
+        ]
+        if values:
+            conn.execute(
+                text(
+                    "INSERT INTO trial_values (trial_id, objective, value, value_type) VALUES (:t, :o, :v, 'FINITE')"
+                ),
+                values,
+            )
+        conn.execute(
+            text(
+                "INSERT INTO trial_user_attributes (trial_id, key, value_json) VALUES (:t, :k, :v)"
+            ),
+            [
+                {"t": ids[t.number], "k": k, "v": json.dumps(v)}
+                for t in trials
+                for k, v in t.user_attrs.items()
+            ],
         )

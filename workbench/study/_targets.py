@@ -28,11 +28,15 @@ def framework_builder(framework: str) -> Callable[..., Any]:
 
     fn = getattr(arch, f"build_{framework}", None)
     if fn is None:
-        raise WorkbenchError(f"no model builder for framework {framework!r} (workbench.arch.build_{framework})")
+        raise WorkbenchError(
+            f"no model builder for framework {framework!r} (workbench.arch.build_{framework})"
+        )
     return fn
 
 
-def recipe_source(profile: HardwareProfile, sources: Mapping[str, ModelSource]) -> ModelSource | None:
+def recipe_source(
+    profile: HardwareProfile, sources: Mapping[str, ModelSource]
+) -> ModelSource | None:
     """The first trained model (in the study's framework order) the profile's recipe can deploy."""
     if profile.deploy is None:
         return next(iter(sources.values()), None)
@@ -59,23 +63,63 @@ def simulated_measurements(
     src = recipe_source(profile, sources)
     if src is None:
         fw = next(iter(sources), "torch")
-        out = [Measurement(profile.name, fw, d.backend, d.precision, source="predicted", status="failed", stage="config",
-                           error=f"no trained model of a framework the {d.backend} backend deploys ({', '.join(sources)})")
-               for d in deployments]
+        out = [
+            Measurement(
+                profile.name,
+                fw,
+                d.backend,
+                d.precision,
+                source="predicted",
+                status="failed",
+                stage="config",
+                error=f"no trained model of a framework the {d.backend} backend deploys ({', '.join(sources)})",
+            )
+            for d in deployments
+        ]
         return out, {}
-    own = ModelSource(src.framework, src.model, src.input_shape, workdir, name="model", onnx_exporter=onnx_exporter,
-                      layout=src.layout)
+    own = ModelSource(
+        src.framework,
+        src.model,
+        src.input_shape,
+        workdir,
+        name="model",
+        onnx_exporter=onnx_exporter,
+        layout=src.layout,
+    )
     own_ctx = ctx if isinstance(ctx, CompileContext) else ctx[src.framework]
     return predict_deployments(
-        own, deployments, profile, spec=spec, x_test=data.x_test, y_test=data.y_test,
-        compile_ctx=dataclasses.replace(own_ctx), on_stage=on_stage,
+        own,
+        deployments,
+        profile,
+        spec=spec,
+        x_test=data.x_test,
+        y_test=data.y_test,
+        compile_ctx=dataclasses.replace(own_ctx),
+        on_stage=on_stage,
     )
 
 
-def model_source(framework: str, model: Any, spec: ArchSpec, workdir: Path, *, name: str, onnx_exporter: str = "auto") -> ModelSource:
+def model_source(
+    framework: str,
+    model: Any,
+    spec: ArchSpec,
+    workdir: Path,
+    *,
+    name: str,
+    onnx_exporter: str = "auto",
+) -> ModelSource:
     """``model`` (built from ``spec`` in ``framework``) as a :class:`ModelSource` in its own layout."""
     if framework == "keras":
         from workbench.arch import keras_input_shape
 
-        return ModelSource("keras", model, keras_input_shape(spec.input_shape), workdir, name=name, layout="channels_last")
-    return ModelSource(framework, model, spec.input_shape, workdir, name=name, onnx_exporter=onnx_exporter)
+        return ModelSource(
+            "keras",
+            model,
+            keras_input_shape(spec.input_shape),
+            workdir,
+            name=name,
+            layout="channels_last",
+        )
+    return ModelSource(
+        framework, model, spec.input_shape, workdir, name=name, onnx_exporter=onnx_exporter
+    )

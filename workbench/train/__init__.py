@@ -17,7 +17,14 @@ import numpy as np
 from workbench._imports import require
 from workbench._schema import Choice, Float, Int, Optional, Reader, SourceMap
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate_keras", "evaluate_torch", "train_keras", "train_torch"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "evaluate_keras",
+    "evaluate_torch",
+    "train_keras",
+    "train_torch",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -91,7 +98,11 @@ def evaluate_torch(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -
 
 
 def train_torch(
-    model: Any, data: Any, config: TrainConfig | None = None, *, should_stop: Callable[[], bool] | None = None
+    model: Any,
+    data: Any,
+    config: TrainConfig | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` (a :class:`workbench.data.Dataset`) with ``config``.
 
@@ -107,7 +118,9 @@ def train_torch(
     n = len(x)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True
+        )
     elif cfg.optimizer == "adamw":
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
@@ -115,7 +128,9 @@ def train_torch(
     steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
     total = cfg.epochs * steps_per_epoch
     sched = (
-        torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+        )
         if cfg.schedule == "cosine"
         else None
     )

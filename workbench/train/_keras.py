@@ -45,10 +45,14 @@ def _optimizer(keras: Any, cfg: TrainConfig, total_steps: int) -> Any:
     lr: Any = cfg.lr
     if cfg.schedule == "cosine":
         # 0.5 * (1 + cos(pi * step / total)), as train_torch's LambdaLR
-        lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(1, total_steps), alpha=0.0)
+        lr = keras.optimizers.schedules.CosineDecay(
+            cfg.lr, decay_steps=max(1, total_steps), alpha=0.0
+        )
     if cfg.optimizer == "sgd":
         # PyTorch's SGD weight decay is an L2 term in the gradient; Keras' is decoupled (noted)
-        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay or None)
+        return keras.optimizers.SGD(
+            lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay or None
+        )
     if cfg.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
     return keras.optimizers.Adam(lr, weight_decay=cfg.weight_decay or None)
@@ -81,7 +85,9 @@ def train_keras(
     steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
     model.compile(
         optimizer=_optimizer(keras, cfg, cfg.epochs * steps_per_epoch),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=cfg.label_smoothing
+        ),
         jit_compile=False,  # XLA compilation costs more than a few epochs of these small nets save
     )
     onehot = np.eye(num_classes, dtype=np.float32)[y]
@@ -95,7 +101,15 @@ def train_keras(
         order = rng.permutation(n)
         if n >= 2 and n % cfg.batch_size == 1:  # batch norm needs two samples, as in train_torch
             order = order[:-1]
-        hist = model.fit(x[order], onehot[order], batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+        hist = model.fit(
+            x[order],
+            onehot[order],
+            batch_size=cfg.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks,
+        )
         last_loss = float(hist.history["loss"][-1])
         epochs_run += 1
         if not math.isfinite(last_loss):

@@ -29,8 +29,11 @@ def _fmt(v: float) -> str:
 def bars_html(series: Any, *, max_rows: int = 60) -> str:
     """A horizontal bar per layer of ``series`` (a LayerSeries), labelled with its source."""
     color = COLORS.get(series.kind, "#7f7f7f")
-    fill = (f"repeating-linear-gradient(45deg,{color},{color} 4px,#c9b6e0 4px,#c9b6e0 7px)"
-            if series.kind == "predicted" else color)
+    fill = (
+        f"repeating-linear-gradient(45deg,{color},{color} 4px,#c9b6e0 4px,#c9b6e0 7px)"
+        if series.kind == "predicted"
+        else color
+    )
     values = list(series.values)
     top = max(values, default=0.0) or 1.0
     rows = []
@@ -42,7 +45,11 @@ def bars_html(series: Any, *, max_rows: int = 60) -> str:
             f"<span class='wb-bar-track'><span class='wb-bar-fill' style='width:{pct:.1f}%;background:{fill}'></span></span>"
             f"<span class='wb-bar-value'>{_fmt(v)}</span></div>"
         )
-    more = f"<div class='wb-bar-more'>+{len(values) - max_rows} more layers</div>" if len(values) > max_rows else ""
+    more = (
+        f"<div class='wb-bar-more'>+{len(values) - max_rows} more layers</div>"
+        if len(values) > max_rows
+        else ""
+    )
     total = sum(values)
     return (
         "<style>.wb-bars{font-size:11px;margin:4px 0}.wb-bar{display:flex;align-items:center;gap:6px;height:16px}"
@@ -52,5 +59,7 @@ def bars_html(series: Any, *, max_rows: int = 60) -> str:
         ".wb-bars-title{font-weight:600;margin-bottom:3px}</style>"
         f"<div class='wb-bars' data-kind='{series.kind}' data-n='{len(values)}'>"
         f"<div class='wb-bars-title'>{html.escape(series.label)} · total {_fmt(total)} {html.escape(series.unit)}</div>"
-        + "".join(rows) + more + "</div>"
+        + "".join(rows)
+        + more
+        + "</div>"
     )

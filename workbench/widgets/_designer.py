@@ -56,8 +56,12 @@ BLOCK_DEFAULTS: dict[str, Block] = {
     "dense": Dense(64),
 }
 _BLOCK_LABELS = {
-    "conv": "conv-BN-act", "inverted_residual": "inverted residual", "basic": "ResNet basic", "bottleneck": "ResNet bottleneck",
-    "pool": "pool", "dense": "dense",
+    "conv": "conv-BN-act",
+    "inverted_residual": "inverted residual",
+    "basic": "ResNet basic",
+    "bottleneck": "ResNet bottleneck",
+    "pool": "pool",
+    "dense": "dense",
 }
 _BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "bf16": 2, "int8-dynamic": 1, "int8-static": 1}
 _BYTES_PER_ACT = {"fp32": 4, "fp16": 2, "bf16": 2, "int8-dynamic": 4, "int8-static": 1}
@@ -94,17 +98,38 @@ def _field_widget(block: Block, name: str, value: Any) -> w.Widget:
     lay = w.Layout(width="auto")
     style = {"description_width": "initial"}
     if name == "activation":
-        return w.Dropdown(options=list(ACTIVATIONS), value=value, description=name, layout=lay, style=style)
+        return w.Dropdown(
+            options=list(ACTIVATIONS), value=value, description=name, layout=lay, style=style
+        )
     if name == "kind":
-        return w.Dropdown(options=["max", "avg"], value=value, description=name, layout=lay, style=style)
+        return w.Dropdown(
+            options=["max", "avg"], value=value, description=name, layout=lay, style=style
+        )
     if isinstance(value, bool):
         return w.Checkbox(value=value, description=name, indent=False, layout=lay)
     if isinstance(value, float):
-        return w.BoundedFloatText(value=value, min=0.0, max=0.95, step=0.05, description=name, layout=w.Layout(width="130px"), style=style)
+        return w.BoundedFloatText(
+            value=value,
+            min=0.0,
+            max=0.95,
+            step=0.05,
+            description=name,
+            layout=w.Layout(width="130px"),
+            style=style,
+        )
     lo = 0 if name == "groups" else 1
     tip = "0 = depthwise" if name == "groups" else ""
-    return w.BoundedIntText(value=value, min=lo, max=65536, description=name, layout=w.Layout(width="150px" if name in ("out_channels", "units", "width", "expansion") else "110px"),
-                            style=style, tooltip=tip)
+    return w.BoundedIntText(
+        value=value,
+        min=lo,
+        max=65536,
+        description=name,
+        layout=w.Layout(
+            width="150px" if name in ("out_channels", "units", "width", "expansion") else "110px"
+        ),
+        style=style,
+        tooltip=tip,
+    )
 
 
 class ModelDesigner(w.VBox):
@@ -145,7 +170,12 @@ class ModelDesigner(w.VBox):
             self._ref = resolve_study(study, storage)
         if spec is None:
             shape, classes = self._task(input_shape, num_classes)
-            spec = ArchSpec(shape, classes, (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)), name=name)
+            spec = ArchSpec(
+                shape,
+                classes,
+                (ConvBN(16), InvertedResidual(24, 4, 3, 2), InvertedResidual(32, 4, 3, 2)),
+                name=name,
+            )
         if not isinstance(spec, ArchSpec):
             raise ConfigError(f"spec must be an ArchSpec, got {type(spec).__name__}")
         self._blocks: list[dict[str, Any]] = [b.to_dict() for b in spec.blocks]
@@ -155,57 +185,113 @@ class ModelDesigner(w.VBox):
         chosen = list(profiles) if profiles is not None else list(self._profiles)
         unknown = [p for p in chosen if p not in self._profiles]
         if unknown:
-            raise ConfigError(f"unknown hardware profile {unknown[0]!r}; known: {', '.join(self._profiles)}")
+            raise ConfigError(
+                f"unknown hardware profile {unknown[0]!r}; known: {', '.join(self._profiles)}"
+            )
         self._extra_budgets = {p: dict(b) for p, b in (budgets or {}).items()}
         self.measurement: Any = None  # BenchmarkResult of the last "Measure"
         self.added_trial: int | None = None
 
-        self.name = w.Text(value=spec.name or name, description="name", layout=w.Layout(width="200px"))
-        self.input_shape = w.Text(value=",".join(map(str, spec.input_shape)), description="input", layout=w.Layout(width="170px"),
-                                  continuous_update=False, tooltip="C,H,W or features")
-        self.num_classes = w.BoundedIntText(value=spec.num_classes, min=2, max=100000, description="classes", layout=w.Layout(width="150px"))
-        self.head_dropout = w.BoundedFloatText(value=spec.head_dropout, min=0.0, max=0.95, step=0.05, description="head dropout",
-                                               layout=w.Layout(width="170px"), style={"description_width": "initial"})
+        self.name = w.Text(
+            value=spec.name or name, description="name", layout=w.Layout(width="200px")
+        )
+        self.input_shape = w.Text(
+            value=",".join(map(str, spec.input_shape)),
+            description="input",
+            layout=w.Layout(width="170px"),
+            continuous_update=False,
+            tooltip="C,H,W or features",
+        )
+        self.num_classes = w.BoundedIntText(
+            value=spec.num_classes,
+            min=2,
+            max=100000,
+            description="classes",
+            layout=w.Layout(width="150px"),
+        )
+        self.head_dropout = w.BoundedFloatText(
+            value=spec.head_dropout,
+            min=0.0,
+            max=0.95,
+            step=0.05,
+            description="head dropout",
+            layout=w.Layout(width="170px"),
+            style={"description_width": "initial"},
+        )
         for ctl in (self.name, self.input_shape, self.num_classes, self.head_dropout):
             ctl.observe(lambda _c: self._rebuild_spec(), "value")
         self.blocks_box = w.VBox()
-        self.new_type = w.Dropdown(options=[(label, t) for t, label in _BLOCK_LABELS.items()], value="inverted_residual",
-                                   layout=w.Layout(width="190px"))
-        self.add_button = w.Button(description="Add block", icon="plus", layout=w.Layout(width="auto"))
+        self.new_type = w.Dropdown(
+            options=[(label, t) for t, label in _BLOCK_LABELS.items()],
+            value="inverted_residual",
+            layout=w.Layout(width="190px"),
+        )
+        self.add_button = w.Button(
+            description="Add block", icon="plus", layout=w.Layout(width="auto")
+        )
         self.add_button.on_click(lambda _b: self.add_block(self.new_type.value))
-        self.profile_select = w.SelectMultiple(options=list(self._profiles), value=tuple(chosen), description="profiles",
-                                               rows=min(6, max(2, len(self._profiles))), layout=w.Layout(width="260px"))
+        self.profile_select = w.SelectMultiple(
+            options=list(self._profiles),
+            value=tuple(chosen),
+            description="profiles",
+            rows=min(6, max(2, len(self._profiles))),
+            layout=w.Layout(width="260px"),
+        )
         self.profile_select.observe(lambda _c: self._refresh_stats(), "value")
         self.error_html = w.HTML()
         self.stats_html = w.HTML()
         self.profiles_html = w.HTML()
         self.bars = w.HTML()
         self.series: Any = None  # the LayerSeries drawn
-        self.measure_button = w.Button(description="Measure on this host", icon="stopwatch", layout=w.Layout(width="auto"),
-                                       tooltip="build the model and measure latency, size and memory here (untrained weights)")
+        self.measure_button = w.Button(
+            description="Measure on this host",
+            icon="stopwatch",
+            layout=w.Layout(width="auto"),
+            tooltip="build the model and measure latency, size and memory here (untrained weights)",
+        )
         self.measure_button.on_click(lambda _b: self.measure(_raise=False))
-        self.add_study_button = w.Button(description="Add to study", icon="plus-square", layout=w.Layout(width="auto"),
-                                         disabled=self._ref is None,
-                                         tooltip="train, deploy and measure it as a trial of the study" if self._ref else "pass study= to enable")
+        self.add_study_button = w.Button(
+            description="Add to study",
+            icon="plus-square",
+            layout=w.Layout(width="auto"),
+            disabled=self._ref is None,
+            tooltip="train, deploy and measure it as a trial of the study"
+            if self._ref
+            else "pass study= to enable",
+        )
         self.add_study_button.on_click(lambda _b: self.add_to_study(_raise=False))
         self.job_status = w.HTML()
         self.measure_html = w.HTML()
-        left = w.VBox([
-            w.HBox([self.name, self.input_shape, self.num_classes, self.head_dropout], layout=w.Layout(flex_flow="row wrap")),
-            w.HTML("<b>blocks</b> <span style='color:#666'>(in order; the classifier head follows)</span>"),
-            self.blocks_box,
-            w.HBox([self.new_type, self.add_button]),
-            self.error_html,
-        ], layout=w.Layout(flex="1 1 55%", min_width="460px"))
-        right = w.VBox([self.stats_html, self.profile_select, self.profiles_html, self.bars],
-                       layout=w.Layout(flex="1 1 45%", min_width="560px"))
-        super().__init__([
-            w.HTML("<b>Model designer</b> · edit blocks; cost, fit and predicted speed update as you type"),
-            w.HBox([left, right], layout=w.Layout(width="100%", align_items="flex-start")),
-            w.HBox([self.measure_button, self.add_study_button]),
-            self.job_status,
-            self.measure_html,
-        ])
+        left = w.VBox(
+            [
+                w.HBox(
+                    [self.name, self.input_shape, self.num_classes, self.head_dropout],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HTML(
+                    "<b>blocks</b> <span style='color:#666'>(in order; the classifier head follows)</span>"
+                ),
+                self.blocks_box,
+                w.HBox([self.new_type, self.add_button]),
+                self.error_html,
+            ],
+            layout=w.Layout(flex="1 1 55%", min_width="460px"),
+        )
+        right = w.VBox(
+            [self.stats_html, self.profile_select, self.profiles_html, self.bars],
+            layout=w.Layout(flex="1 1 45%", min_width="560px"),
+        )
+        super().__init__(
+            [
+                w.HTML(
+                    "<b>Model designer</b> · edit blocks; cost, fit and predicted speed update as you type"
+                ),
+                w.HBox([left, right], layout=w.Layout(width="100%", align_items="flex-start")),
+                w.HBox([self.measure_button, self.add_study_button]),
+                self.job_status,
+                self.measure_html,
+            ]
+        )
         self.add_class("wb-designer")
         self._render_blocks()
         self._rebuild_spec()
@@ -237,7 +323,9 @@ class ModelDesigner(w.VBox):
         finally:
             self._quiet = False
 
-    def _task(self, input_shape: Sequence[int] | None, num_classes: int | None) -> tuple[tuple[int, ...], int]:
+    def _task(
+        self, input_shape: Sequence[int] | None, num_classes: int | None
+    ) -> tuple[tuple[int, ...], int]:
         if input_shape is not None and num_classes is not None:
             return tuple(int(d) for d in input_shape), int(num_classes)
         if self._ref is not None:
@@ -253,7 +341,9 @@ class ModelDesigner(w.VBox):
         """Insert a block (or a new one of a type name such as ``"conv"``) at ``index`` (default: the end)."""
         if isinstance(block, str):
             if block not in BLOCK_DEFAULTS:
-                raise ConfigError(f"unknown block type {block!r}; expected one of: {', '.join(BLOCK_DEFAULTS)}")
+                raise ConfigError(
+                    f"unknown block type {block!r}; expected one of: {', '.join(BLOCK_DEFAULTS)}"
+                )
             block = BLOCK_DEFAULTS[block]
         if not isinstance(block, Block):
             raise ConfigError(f"expected a Block or a block type name, got {type(block).__name__}")
@@ -286,14 +376,18 @@ class ModelDesigner(w.VBox):
         names = {f for f in self._blocks[index] if f != "type"}
         unknown = set(changes) - names
         if unknown:
-            raise ConfigError(f"block {index} ({self._blocks[index]['type']}) has no field {sorted(unknown)[0]!r}; fields: {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"block {index} ({self._blocks[index]['type']}) has no field {sorted(unknown)[0]!r}; fields: {', '.join(sorted(names))}"
+            )
         self._blocks[index].update(changes)
         self._render_blocks()
         self._rebuild_spec()
 
     def _check_index(self, index: int) -> None:
         if not isinstance(index, int) or not 0 <= index < len(self._blocks):
-            raise IndexError(f"block index {index!r} out of range (the design has {len(self._blocks)} blocks)")
+            raise IndexError(
+                f"block index {index!r} out of range (the design has {len(self._blocks)} blocks)"
+            )
 
     def _render_blocks(self) -> None:
         old = self.blocks_box.children
@@ -303,17 +397,34 @@ class ModelDesigner(w.VBox):
             controls = []
             for f in fields(cls_block):
                 ctl = _field_widget(cls_block, f.name, data.get(f.name, getattr(cls_block, f.name)))
-                ctl.observe(lambda c, i=i, name=f.name: self._field_changed(i, name, c["new"]), "value")
+                ctl.observe(
+                    lambda c, i=i, name=f.name: self._field_changed(i, name, c["new"]), "value"
+                )
                 controls.append(ctl)
-            up = w.Button(icon="arrow-up", tooltip="move up", layout=w.Layout(width="34px"), disabled=i == 0)
-            down = w.Button(icon="arrow-down", tooltip="move down", layout=w.Layout(width="34px"), disabled=i == len(self._blocks) - 1)
-            rm = w.Button(icon="trash", tooltip="remove", layout=w.Layout(width="34px"), button_style="danger")
+            up = w.Button(
+                icon="arrow-up", tooltip="move up", layout=w.Layout(width="34px"), disabled=i == 0
+            )
+            down = w.Button(
+                icon="arrow-down",
+                tooltip="move down",
+                layout=w.Layout(width="34px"),
+                disabled=i == len(self._blocks) - 1,
+            )
+            rm = w.Button(
+                icon="trash", tooltip="remove", layout=w.Layout(width="34px"), button_style="danger"
+            )
             up.on_click(lambda _b, i=i: self.move_block(i, -1))
             down.on_click(lambda _b, i=i: self.move_block(i, 1))
             rm.on_click(lambda _b, i=i: self.remove_block(i))
-            label = w.HTML(f"<b>{i}</b> {_e(_BLOCK_LABELS[data['type']])}", layout=w.Layout(width="150px"))
-            row = w.HBox([label, *controls, up, down, rm], layout=w.Layout(flex_flow="row wrap", align_items="center",
-                                                                           border_bottom="1px solid #eee"))
+            label = w.HTML(
+                f"<b>{i}</b> {_e(_BLOCK_LABELS[data['type']])}", layout=w.Layout(width="150px")
+            )
+            row = w.HBox(
+                [label, *controls, up, down, rm],
+                layout=w.Layout(
+                    flex_flow="row wrap", align_items="center", border_bottom="1px solid #eee"
+                ),
+            )
             row.add_class("wb-block-row")
             rows.append(row)
         self.blocks_box.children = rows
@@ -329,13 +440,25 @@ class ModelDesigner(w.VBox):
         if self._quiet:
             return
         try:
-            shape = tuple(int(p) for p in self.input_shape.value.replace("x", ",").split(",") if p.strip())
+            shape = tuple(
+                int(p) for p in self.input_shape.value.replace("x", ",").split(",") if p.strip()
+            )
         except ValueError:
-            self._invalid(f"input: expected integers like 1,8,8 or 64, got {self.input_shape.value!r}")
+            self._invalid(
+                f"input: expected integers like 1,8,8 or 64, got {self.input_shape.value!r}"
+            )
             return
         try:
-            blocks = tuple(block_from_dict(b, where=f"blocks[{i}]") for i, b in enumerate(self._blocks))
-            spec = ArchSpec(shape, int(self.num_classes.value), blocks, float(self.head_dropout.value), name=self.name.value.strip())
+            blocks = tuple(
+                block_from_dict(b, where=f"blocks[{i}]") for i, b in enumerate(self._blocks)
+            )
+            spec = ArchSpec(
+                shape,
+                int(self.num_classes.value),
+                blocks,
+                float(self.head_dropout.value),
+                name=self.name.value.strip(),
+            )
         except ConfigError as err:
             self._invalid(str(err))
             return
@@ -346,8 +469,10 @@ class ModelDesigner(w.VBox):
 
     def _invalid(self, message: str) -> None:
         self.error = message
-        self.error_html.value = (f"<span style='color:#b00'>⚠ {_e(message)}</span> "
-                                 "<span style='color:#666'>(the value stays the last valid design)</span>")
+        self.error_html.value = (
+            f"<span style='color:#b00'>⚠ {_e(message)}</span> "
+            "<span style='color:#666'>(the value stays the last valid design)</span>"
+        )
 
     # -- live figures ------------------------------------------------------------------------
     def profiles(self) -> list[Any]:
@@ -387,22 +512,33 @@ class ModelDesigner(w.VBox):
             for b in self.budgets(prof):
                 value, what = None, ""
                 if b.metric == "memory":
-                    value, what = est.memory_bytes / 2**20, f"memory estimate (spec: {est.precision} weights + peak activations)"
+                    value, what = (
+                        est.memory_bytes / 2**20,
+                        f"memory estimate (spec: {est.precision} weights + peak activations)",
+                    )
                 elif b.metric == "size":
-                    value, what = est.size_bytes / 1024, f"size estimate (spec: {est.precision} weights)"
+                    value, what = (
+                        est.size_bytes / 1024,
+                        f"size estimate (spec: {est.precision} weights)",
+                    )
                 elif b.metric in ("latency", "latency_p90"):
                     p = preds.get(prof.name)
                     if not isinstance(p, str) and p is not None:
                         value, what = p.latency_ms, f"predicted latency ({p.deployment})"
                     elif prof.measured and measured is not None:
-                        value, what = measured[1], f"measured latency on this host ({measured[0]}, p50)"
+                        value, what = (
+                            measured[1],
+                            f"measured latency on this host ({measured[0]}, p50)",
+                        )
                 if value is None:
                     continue
                 unit = {"memory": "MiB", "size": "KiB"}.get(b.metric, "ms")
                 if b.metric == "accuracy":
                     continue  # accuracy needs training: "Add to study" measures it
                 if value > b.bound:
-                    out.append(f"{prof.name}: {what} {value:.4g} {unit} exceeds the budget {b.bound:g} {unit} ({b.source})")
+                    out.append(
+                        f"{prof.name}: {what} {value:.4g} {unit} exceeds the budget {b.bound:g} {unit} ({b.source})"
+                    )
         return out
 
     def _measured_p50(self) -> tuple[str, float] | None:
@@ -435,7 +571,9 @@ class ModelDesigner(w.VBox):
             if prof.measured and measured is not None:
                 lat += f"<br>{measured[1]:.4g} ms measured here ({_e(measured[0])})"
             est = self.estimates(prof)
-            budgets = ", ".join(f"{b.metric} ≤ {b.bound:g}" for b in self.budgets(prof)) or "none stated"
+            budgets = (
+                ", ".join(f"{b.metric} ≤ {b.bound:g}" for b in self.budgets(prof)) or "none stated"
+            )
             rows.append(
                 f"<tr><td><b>{_e(prof.name)}</b><br><span style='color:#666'>{_e(prof.kind)}"
                 f"{', ' + _e(prof.deploy.backend + '-' + prof.deploy.precision) if prof.deploy else ''}</span></td>"
@@ -444,14 +582,18 @@ class ModelDesigner(w.VBox):
             )
         warnings = self.warnings()
         warn_html = "".join(f"<div style='color:#b00'>⚠ {_e(x)}</div>" for x in warnings) or (
-            "<div style='color:#2a7d2a'>✓ within every stated budget</div>" if self.profiles() else "")
+            "<div style='color:#2a7d2a'>✓ within every stated budget</div>"
+            if self.profiles()
+            else ""
+        )
         note = ""
         if any(isinstance(p, str) for p in preds.values()):
             note = f"<div style='color:#666;font-size:11px'>latency: {_e(next(p for p in preds.values() if isinstance(p, str)))}; use Measure for this host</div>"
         self.profiles_html.value = (
             "<table style='font-size:12px;border-collapse:collapse'><tr><th style='text-align:left'>profile</th><th style='text-align:left'>latency</th>"
             "<th style='text-align:left'>memory (estimate)</th><th style='text-align:left'>budgets</th></tr>"
-            + "".join(rows) + f"</table>{warn_html}{note}"
+            + "".join(rows)
+            + f"</table>{warn_html}{note}"
         )
         self._draw_bars(preds)
         self.measure_html.value = self._measurement_html()
@@ -460,7 +602,9 @@ class ModelDesigner(w.VBox):
         from workbench.report import layer_breakdown_info
 
         first = next((p for p in preds.values() if not isinstance(p, str)), None)
-        info = layer_breakdown_info(self._spec, metric="macs", predicted=first.breakdown() if first is not None else None)
+        info = layer_breakdown_info(
+            self._spec, metric="macs", predicted=first.breakdown() if first is not None else None
+        )
         self.series = info.series[-1]
         self.bars.value = bars_html(self.series)
 
@@ -476,7 +620,9 @@ class ModelDesigner(w.VBox):
         try:
             return target()
         except Exception as err:
-            self.job_status.value = f"<span style='color:#b00'>{_e(type(err).__name__)}: {_e(err)}</span>"
+            self.job_status.value = (
+                f"<span style='color:#b00'>{_e(type(err).__name__)}: {_e(err)}</span>"
+            )
             if raise_errors:
                 raise
             return None
@@ -498,8 +644,15 @@ class ModelDesigner(w.VBox):
         reported here ("Add to study" trains and measures it). Returns the BenchmarkResult.
         """
         spec = self._spec
-        settings = {"warmup": 5, "warmup_s": 0.05, "min_repeats": 20, "max_repeats": 2000, "min_time_s": 0.2, "max_time_s": 1.0,
-                    **(measure or {})}
+        settings = {
+            "warmup": 5,
+            "warmup_s": 0.05,
+            "min_repeats": 20,
+            "max_repeats": 2000,
+            "min_time_s": 0.2,
+            "max_time_s": 1.0,
+            **(measure or {}),
+        }
 
         def job() -> Any:
             import workbench
@@ -508,13 +661,26 @@ class ModelDesigner(w.VBox):
             self.job_status.value = f"<span>measuring {_e(spec.summary())} on this host…</span>"
             model = build_torch(spec, seed=0).eval()
             out = Path(tempfile.mkdtemp(prefix="wb-designer-"))
-            res = workbench.benchmark(model, input_shape=spec.input_shape, data=None, deployments=list(deployments),
-                                      profile="host-cpu", out=out, name=spec.name or "designed", measure=settings,
-                                      memory=memory, report=False)
+            res = workbench.benchmark(
+                model,
+                input_shape=spec.input_shape,
+                data=None,
+                deployments=list(deployments),
+                profile="host-cpu",
+                out=out,
+                name=spec.name or "designed",
+                measure=settings,
+                memory=memory,
+                report=False,
+            )
             ok = [m for m in res.measurements if m.ok and m.latency is not None]
             fastest = min(ok, key=lambda m: m.latency.p50_ms) if ok else None
-            self.measurement = {"spec_hash": spec.hash, "spec": spec, "result": res,
-                                "fastest": (fastest.deployment, fastest.latency.p50_ms) if fastest else None}
+            self.measurement = {
+                "spec_hash": spec.hash,
+                "spec": spec,
+                "result": res,
+                "fastest": (fastest.deployment, fastest.latency.p50_ms) if fastest else None,
+            }
             self.job_status.value = "<span>measured on this host (see below)</span>"
             self._refresh_stats()
             return res
@@ -525,15 +691,24 @@ class ModelDesigner(w.VBox):
         if self.measurement is None:
             return ""
         res, spec = self.measurement["result"], self.measurement["spec"]
-        stale = "" if spec.hash == self._spec.hash else " <span style='color:#b00'>(an earlier version of the design: measure again)</span>"
-        return f"<div style='color:#666'>{_e(spec.summary())}{stale}</div>" + self._measurement_table(res)
+        stale = (
+            ""
+            if spec.hash == self._spec.hash
+            else " <span style='color:#b00'>(an earlier version of the design: measure again)</span>"
+        )
+        return (
+            f"<div style='color:#666'>{_e(spec.summary())}{stale}</div>"
+            + self._measurement_table(res)
+        )
 
     @staticmethod
     def _measurement_table(res: Any) -> str:
         rows = []
         for m in res.measurements:
             if not m.ok:
-                rows.append(f"<tr><td>{_e(m.deployment)}</td><td colspan=5 style='color:#b00'>failed at {_e(m.stage)}: {_e(m.error)}</td></tr>")
+                rows.append(
+                    f"<tr><td>{_e(m.deployment)}</td><td colspan=5 style='color:#b00'>failed at {_e(m.stage)}: {_e(m.error)}</td></tr>"
+                )
                 continue
             lat = m.latency
             rows.append(
@@ -541,7 +716,11 @@ class ModelDesigner(w.VBox):
                 f"<td style='text-align:right'>{lat.n}</td><td style='text-align:right'>{_mib(m.size_bytes or 0)}</td>"
                 f"<td style='text-align:right'>{_mib(m.peak_memory_bytes) if m.peak_memory_bytes else '–'}</td></tr>"
             )
-        host = res.measurements[0].receipt.get("host", {}).get("cpu_model", "") if res.measurements else ""
+        host = (
+            res.measurements[0].receipt.get("host", {}).get("cpu_model", "")
+            if res.measurements
+            else ""
+        )
         notes = "".join(f"<div style='color:#666;font-size:11px'>{_e(n)}</div>" for n in res.notes)
         return (
             f"<div><b>measured on this host</b> <span style='color:#666'>({_e(host)}; untrained weights, batch 1, "
@@ -553,7 +732,9 @@ class ModelDesigner(w.VBox):
         """Train, deploy and measure the design as a new trial of the study (its own pipeline and
         settings); returns the trial number. It then shows on a ParetoExplorer of the study."""
         if self._ref is None:
-            raise ConfigError("no study to add to: create the designer with study=... (and storage=...)")
+            raise ConfigError(
+                "no study to add to: create the designer with study=... (and storage=...)"
+            )
         if self.error is not None:
             raise ConfigError(f"the design is not valid: {self.error}")
         spec = self._spec
@@ -563,18 +744,26 @@ class ModelDesigner(w.VBox):
             self.job_status.value = f"<span>adding {_e(spec.summary())} to study <code>{_e(self._ref.name)}</code>…</span>"
 
             def stage(text: str) -> None:
-                self.job_status.value = f"<span>adding to study <code>{_e(self._ref.name)}</code>: {_e(text)}</span>"
+                self.job_status.value = (
+                    f"<span>adding to study <code>{_e(self._ref.name)}</code>: {_e(text)}</span>"
+                )
 
-            number = add_designed_trial(spec, self._ref, config=self.config, on_stage=stage, measure_memory=measure_memory)
+            number = add_designed_trial(
+                spec, self._ref, config=self.config, on_stage=stage, measure_memory=measure_memory
+            )
             self.added_trial = number
             t = self._ref.trial(number)
             key = t.user_attrs.get("objective_deployment")
             m = t.measurement(key) if key else None
-            figures = (f"accuracy {m.accuracy:.4f}, p50 {m.latency.p50_ms:.4g} ms ({m.source}) on {key}"
-                       if m is not None and m.latency is not None and m.accuracy is not None else "")
-            self.job_status.value = (f"<span>added as trial <b>{number}</b> of <code>{_e(self._ref.name)}</code>: {_e(figures)}. "
-                                     "Refresh a ParetoExplorer of the study to see it (★).</span>")
+            figures = (
+                f"accuracy {m.accuracy:.4f}, p50 {m.latency.p50_ms:.4g} ms ({m.source}) on {key}"
+                if m is not None and m.latency is not None and m.accuracy is not None
+                else ""
+            )
+            self.job_status.value = (
+                f"<span>added as trial <b>{number}</b> of <code>{_e(self._ref.name)}</code>: {_e(figures)}. "
+                "Refresh a ParetoExplorer of the study to see it (★).</span>"
+            )
             return number
 
         return self._run_job(job, raise_errors=_raise)
-

@@ -82,7 +82,9 @@ def spec_table_html(spec: Any) -> str:
 
 
 def _kv(rows: list[tuple[str, Any]]) -> str:
-    return "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    return (
+        "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    )
 
 
 def receipt_html(trial: TrialDetail, key: str) -> str:
@@ -92,15 +94,37 @@ def receipt_html(trial: TrialDetail, key: str) -> str:
         return f"<p>trial {trial.number} has no measurement {_e(key)}</p>"
     src = "<span class='pred'>predicted</span>" if m.source == "predicted" else "measured"
     lat = m.latency
-    figures: list[tuple[str, Any]] = [("status", _e(m.status) + (f" at {_e(m.stage)}: {_e(m.error)}" if not m.ok else ""))]
-    figures.append(("accuracy", f"{_num(m.accuracy, '.4f')} <span class='src'>this artifact's own, on the test split "
-                                f"(float model: {_num(trial.user_attrs.get('float_accuracy'), '.4f')})</span>"))
+    figures: list[tuple[str, Any]] = [
+        ("status", _e(m.status) + (f" at {_e(m.stage)}: {_e(m.error)}" if not m.ok else ""))
+    ]
+    figures.append(
+        (
+            "accuracy",
+            f"{_num(m.accuracy, '.4f')} <span class='src'>this artifact's own, on the test split "
+            f"(float model: {_num(trial.user_attrs.get('float_accuracy'), '.4f')})</span>",
+        )
+    )
     if lat is not None:
-        figures.append(("latency", f"p50 {lat.p50_ms:.4g} ms · p90 {lat.p90_ms:.4g} · p99 {lat.p99_ms:.4g} · mean {lat.mean_ms:.4g} "
-                                   f"± {lat.std_ms:.3g} (cv {lat.cv:.2f}, n={lat.n}) · median 95% CI [{_num(getattr(lat, 'ci95_low_ms', None))}, "
-                                   f"{_num(getattr(lat, 'ci95_high_ms', None))}] <span class='src'>{src}</span>"))
-    figures.append(("size on disk", f"{_bytes(m.size_bytes)} <span class='src'>{src if m.source == 'predicted' else 'the artifact file'}</span>"))
-    figures.append(("peak memory", f"{_bytes(m.peak_memory_bytes)} <span class='src'>{src}{'; ' + _e(m.memory_note) if m.memory_note else ''}</span>"))
+        figures.append(
+            (
+                "latency",
+                f"p50 {lat.p50_ms:.4g} ms · p90 {lat.p90_ms:.4g} · p99 {lat.p99_ms:.4g} · mean {lat.mean_ms:.4g} "
+                f"± {lat.std_ms:.3g} (cv {lat.cv:.2f}, n={lat.n}) · median 95% CI [{_num(getattr(lat, 'ci95_low_ms', None))}, "
+                f"{_num(getattr(lat, 'ci95_high_ms', None))}] <span class='src'>{src}</span>",
+            )
+        )
+    figures.append(
+        (
+            "size on disk",
+            f"{_bytes(m.size_bytes)} <span class='src'>{src if m.source == 'predicted' else 'the artifact file'}</span>",
+        )
+    )
+    figures.append(
+        (
+            "peak memory",
+            f"{_bytes(m.peak_memory_bytes)} <span class='src'>{src}{'; ' + _e(m.memory_note) if m.memory_note else ''}</span>",
+        )
+    )
     scheme = (m.meta.get("int8_scheme") or {}).get("label")
     if scheme:
         figures.append(("int8 scheme", _e(scheme)))
@@ -115,13 +139,19 @@ def receipt_html(trial: TrialDetail, key: str) -> str:
         ("measured at", r.get("measured_at")),
         ("CPU", host.get("cpu_model")),
         ("ISA", host.get("isa")),
-        ("cores / CPUs", f"{host.get('physical_cores')} / {host.get('available_cpus')}" if host else None),
+        (
+            "cores / CPUs",
+            f"{host.get('physical_cores')} / {host.get('available_cpus')}" if host else None,
+        ),
         ("OS / Python", f"{host.get('os')} / {host.get('python')}" if host else None),
         ("backend", f"{r.get('backend')} {r.get('backend_version')}" if r.get("backend") else None),
         ("precision", r.get("precision")),
         ("threads", ", ".join(f"{k} {v}" for k, v in (r.get("threads") or {}).items()) or None),
         ("input shape", "×".join(map(str, r.get("input_shape") or [])) or None),
-        ("warm-up / repeats", f"{r.get('warmup')} / {r.get('repeats')}" if r.get("repeats") is not None else None),
+        (
+            "warm-up / repeats",
+            f"{r.get('warmup')} / {r.get('repeats')}" if r.get("repeats") is not None else None,
+        ),
         ("interleaved with", ", ".join(r.get("interleaved_with") or []) or None),
         ("latency method", r.get("latency_method")),
         ("memory method", r.get("memory_method")),
@@ -134,15 +164,26 @@ def receipt_html(trial: TrialDetail, key: str) -> str:
     train = trial.user_attrs.get("train") or {}
     trial_rows: list[tuple[str, Any]] = [("state", _e(trial.state))]
     if trial.designed:
-        trial_rows.append(("origin", "designed by hand (model designer), measured by the study's own pipeline"))
+        trial_rows.append(
+            ("origin", "designed by hand (model designer), measured by the study's own pipeline")
+        )
     if train:
-        trial_rows.append(("training", _e(f"{train.get('epochs')} epochs in {_num(train.get('seconds'), '.3g')} s, "
-                                          f"val accuracy {_num(train.get('val_accuracy'), '.4f')}")))
+        trial_rows.append(
+            (
+                "training",
+                _e(
+                    f"{train.get('epochs')} epochs in {_num(train.get('seconds'), '.3g')} s, "
+                    f"val accuracy {_num(train.get('val_accuracy'), '.4f')}"
+                ),
+            )
+        )
     if trial.user_attrs.get("objective_deployment"):
         trial_rows.append(("objective from", _e(trial.user_attrs["objective_deployment"])))
     if trial.user_attrs.get("failure"):
         f = trial.user_attrs["failure"]
-        trial_rows.append(("failure", f"<span class='warn'>{_e(f.get('stage'))}: {_e(f.get('reason'))}</span>"))
+        trial_rows.append(
+            ("failure", f"<span class='warn'>{_e(f.get('stage'))}: {_e(f.get('reason'))}</span>")
+        )
     return (
         f"<h4>{_e(key)}</h4>{_kv(figures)}<h4>receipt</h4>{_kv(rec) if rec else '<p>no receipt stored</p>'}"
         f"<h4>trial</h4>{_kv(trial_rows)}"
@@ -152,8 +193,14 @@ def receipt_html(trial: TrialDetail, key: str) -> str:
 class DetailPane(w.VBox):
     """Shows one (trial, measurement key) of a study; empty until :meth:`show` is called."""
 
-    def __init__(self, ref: StudyRef, *, predictor: Predictor | None = None, export_dir: str | Path | None = None,
-                 auto_profile: bool = False) -> None:
+    def __init__(
+        self,
+        ref: StudyRef,
+        *,
+        predictor: Predictor | None = None,
+        export_dir: str | Path | None = None,
+        auto_profile: bool = False,
+    ) -> None:
         self.ref = ref
         self.predictor = predictor
         self.auto_profile = auto_profile
@@ -162,30 +209,60 @@ class DetailPane(w.VBox):
         self.spec: Any = None
         self.operator_profile: Any = None
         self.prediction: Any = None
-        self.header = w.HTML("<i>Click a point to see its architecture, per-layer breakdown and receipt.</i>")
+        self.header = w.HTML(
+            "<i>Click a point to see its architecture, per-layer breakdown and receipt.</i>"
+        )
         self.spec_html = w.HTML()
         self.receipt_html = w.HTML()
-        self.source = w.ToggleButtons(options=[("MACs (spec)", "macs"), ("params (spec)", "params"), ("activations (spec)", "activation")],
-                                      value="macs", style={"button_width": "auto"}, layout=w.Layout(width="auto"))
+        self.source = w.ToggleButtons(
+            options=[
+                ("MACs (spec)", "macs"),
+                ("params (spec)", "params"),
+                ("activations (spec)", "activation"),
+            ],
+            value="macs",
+            style={"button_width": "auto"},
+            layout=w.Layout(width="auto"),
+        )
         self._quiet = False
         self.source.observe(lambda _c: None if self._quiet else self._draw_breakdown(), "value")
-        self.profile_button = w.Button(description="Measure per-operator time", icon="stopwatch", disabled=True,
-                                       tooltip="Run ONNX Runtime's profiler on this artifact on this host", layout=w.Layout(width="auto"))
+        self.profile_button = w.Button(
+            description="Measure per-operator time",
+            icon="stopwatch",
+            disabled=True,
+            tooltip="Run ONNX Runtime's profiler on this artifact on this host",
+            layout=w.Layout(width="auto"),
+        )
         self.profile_button.on_click(lambda _b: self._profile_clicked())
         self.breakdown_note = w.HTML()
         self.bars = w.HTML()
         self.series: Any = None  # the LayerSeries drawn
         folder = Path(export_dir) if export_dir is not None else Path("exports") / ref.name
-        self.export_folder = w.Text(value=str(folder), description="folder", layout=w.Layout(width="60%"))
-        self.export_button = w.Button(description="Export artifact", icon="download", disabled=True, layout=w.Layout(width="auto"))
+        self.export_folder = w.Text(
+            value=str(folder), description="folder", layout=w.Layout(width="60%")
+        )
+        self.export_button = w.Button(
+            description="Export artifact",
+            icon="download",
+            disabled=True,
+            layout=w.Layout(width="auto"),
+        )
         self.export_button.on_click(lambda _b: self._export_clicked())
         self.export_status = w.HTML()
-        per_layer = w.VBox([w.HBox([self.source, self.profile_button]), self.breakdown_note, self.bars])
+        per_layer = w.VBox(
+            [w.HBox([self.source, self.profile_button]), self.breakdown_note, self.bars]
+        )
         self.tabs = w.Tab(children=[per_layer, self.spec_html, self.receipt_html])
         for i, title in enumerate(("Per-layer", "Architecture", "Receipt")):
             self.tabs.set_title(i, title)
         super().__init__(
-            [w.HTML(_STYLE), self.header, w.HBox([self.export_folder, self.export_button]), self.export_status, self.tabs],
+            [
+                w.HTML(_STYLE),
+                self.header,
+                w.HBox([self.export_folder, self.export_button]),
+                self.export_status,
+                self.tabs,
+            ],
             layout=w.Layout(min_width="500px", flex="1 1 40%"),
         )
         self.add_class("wb-detail")
@@ -199,7 +276,7 @@ class DetailPane(w.VBox):
         self.operator_profile = None
         self.prediction = None
         m = self.trial.measurement(key)
-        src = (m.source if m else "?")
+        src = m.source if m else "?"
         arch = self.trial.user_attrs.get("arch", "")
         designed = " · <b>designed by hand</b>" if self.trial.designed else ""
         self.header.value = (
@@ -207,17 +284,26 @@ class DetailPane(w.VBox):
             f"<div class='src'>figures {('<span class=pred>predicted</span>' if src == 'predicted' else src)}; "
             f"architecture counts from the spec</div>"
         )
-        self.spec_html.value = spec_table_html(self.spec) if self.spec is not None else "<p>no spec stored for this trial</p>"
+        self.spec_html.value = (
+            spec_table_html(self.spec)
+            if self.spec is not None
+            else "<p>no spec stored for this trial</p>"
+        )
         self.receipt_html.value = receipt_html(self.trial, key)
         self._set_breakdown_options()
         has_artifact = bool(m and m.meta.get("artifact_id"))
         self.export_button.disabled = not has_artifact
-        self.profile_button.disabled = not (has_artifact and m is not None and m.backend == "onnxruntime")
+        self.profile_button.disabled = not (
+            has_artifact and m is not None and m.backend == "onnxruntime"
+        )
         self.profile_button.tooltip = (
-            "Run ONNX Runtime's profiler on this artifact on this host" if not self.profile_button.disabled
+            "Run ONNX Runtime's profiler on this artifact on this host"
+            if not self.profile_button.disabled
             else "per-operator timing needs a stored ONNX Runtime artifact"
         )
-        self.export_status.value = "" if has_artifact else f"<span class='src'>{_e(self._no_artifact_reason(m))}</span>"
+        self.export_status.value = (
+            "" if has_artifact else f"<span class='src'>{_e(self._no_artifact_reason(m))}</span>"
+        )
         if self.auto_profile and not self.profile_button.disabled:
             self.profile_operators()
         else:
@@ -230,7 +316,11 @@ class DetailPane(w.VBox):
         return "no artifact to export: " + _why_missing(m.to_dict() if m is not None else None)
 
     def _set_breakdown_options(self, prefer: str | None = None) -> None:
-        options: list[tuple[str, str]] = [("MACs (spec)", "macs"), ("params (spec)", "params"), ("activations (spec)", "activation")]
+        options: list[tuple[str, str]] = [
+            ("MACs (spec)", "macs"),
+            ("params (spec)", "params"),
+            ("activations (spec)", "activation"),
+        ]
         m = self.trial.measurement(self.key) if self.trial and self.key else None
         if self.spec is not None and m is not None:
             from workbench.hw import load_profile
@@ -247,7 +337,13 @@ class DetailPane(w.VBox):
             options.append(("latency (measured)", "measured"))
         values = [v for _, v in options]
         if prefer not in values:
-            prefer = "predicted" if "predicted" in values else self.source.value if self.source.value in values else "macs"
+            prefer = (
+                "predicted"
+                if "predicted" in values
+                else self.source.value
+                if self.source.value in values
+                else "macs"
+            )
         self._quiet = True
         try:
             self.source.options = options
@@ -262,10 +358,18 @@ class DetailPane(w.VBox):
 
         if self.spec is None:
             return None
-        metric = self.source.value if self.source.value in ("macs", "params", "activation") else "macs"
+        metric = (
+            self.source.value if self.source.value in ("macs", "params", "activation") else "macs"
+        )
         measured = self.operator_profile.breakdown() if self.operator_profile is not None else None
-        predicted = self.prediction.breakdown() if self.prediction is not None and not isinstance(self.prediction, str) else None
-        return layer_breakdown_info(self.spec, metric=metric, measured=measured, predicted=predicted)
+        predicted = (
+            self.prediction.breakdown()
+            if self.prediction is not None and not isinstance(self.prediction, str)
+            else None
+        )
+        return layer_breakdown_info(
+            self.spec, metric=metric, measured=measured, predicted=predicted
+        )
 
     def _draw_breakdown(self) -> None:
         info = self.breakdown()
@@ -295,14 +399,26 @@ class DetailPane(w.VBox):
             raise ValueError("no point shown: click a point first")
         m = self.trial.measurement(self.key)
         if m is None or m.backend != "onnxruntime" or not m.meta.get("artifact_id"):
-            raise WorkbenchError(f"trial {self.trial.number} {self.key}: per-operator timing needs a stored ONNX Runtime artifact")
+            raise WorkbenchError(
+                f"trial {self.trial.number} {self.key}: per-operator timing needs a stored ONNX Runtime artifact"
+            )
         store = self.ref.artifact_store()
         if store is None:
-            raise WorkbenchError(f"the artifact store of study {self.ref.name!r} is not on this disk")
+            raise WorkbenchError(
+                f"the artifact store of study {self.ref.name!r} is not on this disk"
+            )
         threads = int((m.receipt.get("threads") or {}).get("intra_op", 1))
-        shape = tuple(self.spec.input_shape) if self.spec is not None else tuple((m.receipt.get("input_shape") or [1, 1])[1:])
+        shape = (
+            tuple(self.spec.input_shape)
+            if self.spec is not None
+            else tuple((m.receipt.get("input_shape") or [1, 1])[1:])
+        )
         with tempfile.TemporaryDirectory(prefix="wb-art-") as tmp:
-            path = download(store, m.meta["artifact_id"], Path(tmp) / artifact_name(self.trial.number, self.key, m.to_dict()))
+            path = download(
+                store,
+                m.meta["artifact_id"],
+                Path(tmp) / artifact_name(self.trial.number, self.key, m.to_dict()),
+            )
             self.operator_profile = profile_onnx_operators(path, shape, threads=threads, **kwargs)
         self._set_breakdown_options(prefer="measured")
         self._draw_breakdown()
@@ -314,7 +430,9 @@ class DetailPane(w.VBox):
         try:
             self.profile_operators()
         except Exception as err:  # noqa: BLE001 - shown in the pane
-            self.breakdown_note.value = f"<div class='warn'>{_e(type(err).__name__)}: {_e(err)}</div>"
+            self.breakdown_note.value = (
+                f"<div class='warn'>{_e(type(err).__name__)}: {_e(err)}</div>"
+            )
         finally:
             self.profile_button.disabled = False
 
@@ -330,6 +448,8 @@ class DetailPane(w.VBox):
     def _export_clicked(self) -> None:
         try:
             path = self.export()
-            self.export_status.value = f"<span>saved <code>{_e(path)}</code> and <code>{_e(path.name)}.json</code></span>"
+            self.export_status.value = (
+                f"<span>saved <code>{_e(path)}</code> and <code>{_e(path.name)}.json</code></span>"
+            )
         except Exception as err:  # noqa: BLE001 - shown in the pane
             self.export_status.value = f"<span class='warn'>{_e(err)}</span>"

@@ -30,13 +30,27 @@ from workbench.widgets._view import ScatterView
 __all__ = ["ParetoExplorer"]
 
 #: constraint fields shown in the controls: objective, label, display unit
-_BUDGET_FIELDS = (("latency", "latency ≤", "ms"), ("size", "size ≤", "KiB"), ("memory", "memory ≤", "MiB"), ("accuracy", "accuracy ≥", ""))
+_BUDGET_FIELDS = (
+    ("latency", "latency ≤", "ms"),
+    ("size", "size ≤", "KiB"),
+    ("memory", "memory ≤", "MiB"),
+    ("accuracy", "accuracy ≥", ""),
+)
 _TABLE_COLUMNS = (
-    ("trial", "trial", "int"), ("deployment", "deployment", "text"), ("profile", "profile", "text"),
-    ("framework", "framework", "text"), ("source", "source", "text"), ("accuracy", "accuracy", "float"),
-    ("latency_p50_ms", "p50 ms", "float"), ("latency_p90_ms", "p90 ms", "float"), ("size_kib", "size KiB", "float"),
-    ("memory_mib", "memory MiB", "float"), ("params", "params", "int"), ("macs", "MACs", "int"),
-    ("on_front", "Pareto", "text"), ("arch", "architecture", "text"),
+    ("trial", "trial", "int"),
+    ("deployment", "deployment", "text"),
+    ("profile", "profile", "text"),
+    ("framework", "framework", "text"),
+    ("source", "source", "text"),
+    ("accuracy", "accuracy", "float"),
+    ("latency_p50_ms", "p50 ms", "float"),
+    ("latency_p90_ms", "p90 ms", "float"),
+    ("size_kib", "size KiB", "float"),
+    ("memory_mib", "memory MiB", "float"),
+    ("params", "params", "int"),
+    ("macs", "MACs", "int"),
+    ("on_front", "Pareto", "text"),
+    ("arch", "architecture", "text"),
 )
 
 
@@ -89,7 +103,9 @@ class ParetoExplorer(w.VBox):
         self.designed = self.ref.designed_rows(self.index.numbers)
         self.load_seconds = time.perf_counter() - t0
         self.predictor = resolve_predictor(predictor)
-        self.export_dir = Path(export_dir) if export_dir is not None else Path("exports") / self.ref.name
+        self.export_dir = (
+            Path(export_dir) if export_dir is not None else Path("exports") / self.ref.name
+        )
         self.info: ExplorerInfo | None = None
         self.last_update_seconds = 0.0
         self._hold = 0
@@ -100,54 +116,122 @@ class ParetoExplorer(w.VBox):
         profiles = self.index.profiles()
         if profile == "":
             profile = profiles[0] if profiles else None
-        for name, value, known in (("profile", profile, profiles), ("framework", framework, self.index.frameworks()),
-                                   ("deployment", deployment, self.index.deployments())):
+        for name, value, known in (
+            ("profile", profile, profiles),
+            ("framework", framework, self.index.frameworks()),
+            ("deployment", deployment, self.index.deployments()),
+        ):
             if value is not None and value not in known:
-                raise ValueError(f"unknown {name} {value!r}; study {self.ref.name!r} has: {', '.join(known) or '(none)'}")
+                raise ValueError(
+                    f"unknown {name} {value!r}; study {self.ref.name!r} has: {', '.join(known) or '(none)'}"
+                )
         axis_options = [(AXES[k].label, k) for k in AXES]
-        self.x = w.Dropdown(options=axis_options, value=x, description="x", layout=w.Layout(width="250px"))
-        self.y = w.Dropdown(options=axis_options, value=y, description="y", layout=w.Layout(width="250px"))
-        self.profile = w.Dropdown(options=self._profile_options(), value=_opt(profile), description="profile",
-                                  layout=w.Layout(width="230px"))
-        self.framework = w.Dropdown(options=self._filter_options(self.index.frameworks()), value=_opt(framework),
-                                    description="framework", layout=w.Layout(width="190px"))
-        self.deployment = w.Dropdown(options=self._filter_options(self.index.deployments()), value=_opt(deployment),
-                                     description="deployment", layout=w.Layout(width="290px"))
-        self.color_by = w.Dropdown(options=["deployment", "profile", "framework"], value=color_by, description="colour by",
-                                   layout=w.Layout(width="210px"))
-        self.facet_by = w.Dropdown(options=[("none", ALL), *[(d, d) for d in ("deployment", "profile", "framework")]], value=_opt(facet_by),
-                                   description="facet by", layout=w.Layout(width="210px"))
-        self.log_x = w.Checkbox(value=False, description="log x", indent=False, layout=w.Layout(width="80px"))
+        self.x = w.Dropdown(
+            options=axis_options, value=x, description="x", layout=w.Layout(width="250px")
+        )
+        self.y = w.Dropdown(
+            options=axis_options, value=y, description="y", layout=w.Layout(width="250px")
+        )
+        self.profile = w.Dropdown(
+            options=self._profile_options(),
+            value=_opt(profile),
+            description="profile",
+            layout=w.Layout(width="230px"),
+        )
+        self.framework = w.Dropdown(
+            options=self._filter_options(self.index.frameworks()),
+            value=_opt(framework),
+            description="framework",
+            layout=w.Layout(width="190px"),
+        )
+        self.deployment = w.Dropdown(
+            options=self._filter_options(self.index.deployments()),
+            value=_opt(deployment),
+            description="deployment",
+            layout=w.Layout(width="290px"),
+        )
+        self.color_by = w.Dropdown(
+            options=["deployment", "profile", "framework"],
+            value=color_by,
+            description="colour by",
+            layout=w.Layout(width="210px"),
+        )
+        self.facet_by = w.Dropdown(
+            options=[("none", ALL), *[(d, d) for d in ("deployment", "profile", "framework")]],
+            value=_opt(facet_by),
+            description="facet by",
+            layout=w.Layout(width="210px"),
+        )
+        self.log_x = w.Checkbox(
+            value=False, description="log x", indent=False, layout=w.Layout(width="80px")
+        )
         self._log_auto = True
         self.budget_fields: dict[str, w.Text] = {}
         for metric, label, unit in _BUDGET_FIELDS:
             self.budget_fields[metric] = w.Text(
-                value=_fmt_bound((constraints or {}).get(metric)), placeholder="no limit", description=f"{label}",
-                layout=w.Layout(width="180px"), style={"description_width": "80px"}, continuous_update=False,
+                value=_fmt_bound((constraints or {}).get(metric)),
+                placeholder="no limit",
+                description=f"{label}",
+                layout=w.Layout(width="180px"),
+                style={"description_width": "80px"},
+                continuous_update=False,
                 tooltip=f"bound in {unit}" if unit else "bound",
             )
         unknown = set(constraints or {}) - {m for m, _, _ in _BUDGET_FIELDS} - set(AXES)
         if unknown:
-            raise ValueError(f"unknown constraint {sorted(unknown)[0]!r}; expected one of: {', '.join(AXES)}")
-        self._extra_constraints = {k: v for k, v in (constraints or {}).items() if k not in self.budget_fields}
-        self.use_profile_budgets = w.Checkbox(value=profile_budgets, description="profile's budgets", indent=False,
-                                              layout=w.Layout(width="140px"))
+            raise ValueError(
+                f"unknown constraint {sorted(unknown)[0]!r}; expected one of: {', '.join(AXES)}"
+            )
+        self._extra_constraints = {
+            k: v for k, v in (constraints or {}).items() if k not in self.budget_fields
+        }
+        self.use_profile_budgets = w.Checkbox(
+            value=profile_budgets,
+            description="profile's budgets",
+            indent=False,
+            layout=w.Layout(width="140px"),
+        )
         self.budget_error = w.HTML()
         self.status = w.HTML()
-        self.view = ScatterView(on_click=self._on_click, on_selection=self._on_selection, max_facets=self._max_facets())
+        self.view = ScatterView(
+            on_click=self._on_click, on_selection=self._on_selection, max_facets=self._max_facets()
+        )
         self.figure = self.view.figure
-        self.detail = DetailPane(self.ref, predictor=self.predictor, export_dir=self.export_dir, auto_profile=auto_profile)
-        self.table = SortableTable(_TABLE_COLUMNS, empty="Box- or lasso-select points on the plot to list them here.")
+        self.detail = DetailPane(
+            self.ref,
+            predictor=self.predictor,
+            export_dir=self.export_dir,
+            auto_profile=auto_profile,
+        )
+        self.table = SortableTable(
+            _TABLE_COLUMNS, empty="Box- or lasso-select points on the plot to list them here."
+        )
         self.table.observe(self._on_table_pick, "selected_row")
-        self.export_folder = w.Text(value=str(self.export_dir), description="folder", layout=w.Layout(width="340px"))
-        self.export_artifacts = w.Checkbox(value=True, description="with artifacts", indent=False, layout=w.Layout(width="120px"))
-        self.export_selection_button = w.Button(description="Export selection", icon="download", layout=w.Layout(width="auto"))
-        self.export_pareto_button = w.Button(description="Export Pareto set", icon="download", layout=w.Layout(width="auto"))
+        self.export_folder = w.Text(
+            value=str(self.export_dir), description="folder", layout=w.Layout(width="340px")
+        )
+        self.export_artifacts = w.Checkbox(
+            value=True, description="with artifacts", indent=False, layout=w.Layout(width="120px")
+        )
+        self.export_selection_button = w.Button(
+            description="Export selection", icon="download", layout=w.Layout(width="auto")
+        )
+        self.export_pareto_button = w.Button(
+            description="Export Pareto set", icon="download", layout=w.Layout(width="auto")
+        )
         self.export_selection_button.on_click(lambda _b: self._export_clicked("selection"))
         self.export_pareto_button.on_click(lambda _b: self._export_clicked("pareto"))
         self.export_status = w.HTML()
 
-        for control in (self.x, self.y, self.profile, self.framework, self.deployment, self.color_by, self.facet_by):
+        for control in (
+            self.x,
+            self.y,
+            self.profile,
+            self.framework,
+            self.deployment,
+            self.color_by,
+            self.facet_by,
+        ):
             control.observe(self._on_control, "value")
         self.log_x.observe(self._on_log, "value")
         for field in self.budget_fields.values():
@@ -156,20 +240,43 @@ class ParetoExplorer(w.VBox):
 
         plot_box = w.Box([self.figure], layout=w.Layout(flex="1 1 60%", min_width="480px"))
         self.header = w.HTML(self._header())
-        super().__init__([
-            self.header,
-            w.HBox([self.x, self.y, self.profile, self.framework, self.deployment], layout=w.Layout(flex_flow="row wrap")),
-            w.HBox([self.color_by, self.facet_by, self.log_x], layout=w.Layout(flex_flow="row wrap")),
-            w.HBox([w.HTML("<b>budgets</b>", layout=w.Layout(width="60px")), *self.budget_fields.values(), self.use_profile_budgets],
-                   layout=w.Layout(flex_flow="row wrap")),
-            self.budget_error,
-            self.status,
-            w.HBox([plot_box, self.detail], layout=w.Layout(width="100%", align_items="flex-start")),
-            w.HBox([self.export_selection_button, self.export_pareto_button, self.export_artifacts, self.export_folder],
-                   layout=w.Layout(flex_flow="row wrap")),
-            self.export_status,
-            self.table,
-        ])
+        super().__init__(
+            [
+                self.header,
+                w.HBox(
+                    [self.x, self.y, self.profile, self.framework, self.deployment],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HBox(
+                    [self.color_by, self.facet_by, self.log_x],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HBox(
+                    [
+                        w.HTML("<b>budgets</b>", layout=w.Layout(width="60px")),
+                        *self.budget_fields.values(),
+                        self.use_profile_budgets,
+                    ],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                self.budget_error,
+                self.status,
+                w.HBox(
+                    [plot_box, self.detail], layout=w.Layout(width="100%", align_items="flex-start")
+                ),
+                w.HBox(
+                    [
+                        self.export_selection_button,
+                        self.export_pareto_button,
+                        self.export_artifacts,
+                        self.export_folder,
+                    ],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                self.export_status,
+                self.table,
+            ]
+        )
         self.add_class("wb-explorer")
         if profile_budgets:
             self._fill_profile_budgets()
@@ -213,7 +320,9 @@ class ParetoExplorer(w.VBox):
                     else:
                         self._extra_constraints[metric] = float(value)
                 else:
-                    raise ValueError(f"unknown constraint {metric!r}; expected one of: {', '.join(AXES)}")
+                    raise ValueError(
+                        f"unknown constraint {metric!r}; expected one of: {', '.join(AXES)}"
+                    )
 
     # -- drawing -----------------------------------------------------------------------------
     def update(self) -> ExplorerInfo | None:
@@ -228,9 +337,16 @@ class ParetoExplorer(w.VBox):
             self.budget_error.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
             return self.info
         info = explorer_info(
-            self.index, x=self.x.value, y=self.y.value, profile=_val(self.profile.value), framework=_val(self.framework.value),
-            deployment=_val(self.deployment.value), color_by=self.color_by.value, facet_by=_val(self.facet_by.value),
-            constraints=cons, designed=self.designed,
+            self.index,
+            x=self.x.value,
+            y=self.y.value,
+            profile=_val(self.profile.value),
+            framework=_val(self.framework.value),
+            deployment=_val(self.deployment.value),
+            color_by=self.color_by.value,
+            facet_by=_val(self.facet_by.value),
+            constraints=cons,
+            designed=self.designed,
         )
         if self._log_auto:
             self.log_x.unobserve(self._on_log, "value")
@@ -241,7 +357,11 @@ class ParetoExplorer(w.VBox):
         self.info = info
         self.picked = None
         self.last_update_seconds = time.perf_counter() - t0
-        within = f" · {info.n_feasible:,} within {' and '.join(c.label for c in info.constraints)}" if info.constraints else ""
+        within = (
+            f" · {info.n_feasible:,} within {' and '.join(c.label for c in info.constraints)}"
+            if info.constraints
+            else ""
+        )
         self.status.value = (
             f"<span style='color:#555'>{info.n_points:,} points{within} · {info.n_front} on the Pareto fronts "
             f"(per {info.color_by}{', per facet' if info.facet_by else ''}) · hollow = predicted, ★ = designed by hand · "
@@ -280,7 +400,12 @@ class ParetoExplorer(w.VBox):
         return f"<b>Pareto explorer</b> · study <code>{html.escape(self.ref.name)}</code> · {len(self.index):,} trials"
 
     def _max_facets(self) -> int:
-        return max(1, len(self.index.deployments()), len(self.index.profiles()), len(self.index.frameworks()))
+        return max(
+            1,
+            len(self.index.deployments()),
+            len(self.index.profiles()),
+            len(self.index.frameworks()),
+        )
 
     def _on_control(self, change: Any) -> None:
         if change["owner"] is self.x:
@@ -302,7 +427,9 @@ class ParetoExplorer(w.VBox):
         """Fill the budget fields from what the profile states (RAM, flash, its budgets)."""
         profile = _val(self.profile.value)
         if profile is None:
-            self.budget_error.value = "<span style='color:#b00'>pick one profile to use its budgets</span>"
+            self.budget_error.value = (
+                "<span style='color:#b00'>pick one profile to use its budgets</span>"
+            )
             return
         try:
             budgets = profile_budgets(profile)
@@ -338,14 +465,20 @@ class ParetoExplorer(w.VBox):
 
     def _on_selection(self, trace: Any, points: Any, _selector: Any) -> None:
         self._pending_selection[points.trace_index] = list(points.point_inds)
-        if points.trace_index == len(self.figure.data) - 1:  # plotly dispatches every trace, in order
+        if (
+            points.trace_index == len(self.figure.data) - 1
+        ):  # plotly dispatches every trace, in order
             pending, self._pending_selection = self._pending_selection, {}
-            self.set_selection([self.point_at(ti, pi) for ti, inds in sorted(pending.items()) for pi in inds])
+            self.set_selection(
+                [self.point_at(ti, pi) for ti, inds in sorted(pending.items()) for pi in inds]
+            )
 
     def set_selection(self, points: Sequence[tuple[int, str]]) -> None:
         """Select (trial, key) points: they fill the table (duplicates from front traces dropped)."""
         self.selection = list(dict.fromkeys((int(n), str(k)) for n, k in points))
-        self.table.set_records(self.records(self.selection), caption=f"selection of {len(self.selection):,} points")
+        self.table.set_records(
+            self.records(self.selection), caption=f"selection of {len(self.selection):,} points"
+        )
 
     def pareto_points(self) -> list[tuple[int, str]]:
         """Every point on a drawn Pareto front (within the budgets), as (trial, key)."""
@@ -358,19 +491,37 @@ class ParetoExplorer(w.VBox):
         ix = self.index
         numbers = np.fromiter((int(n) for n, _ in points), dtype=np.int64, count=len(points))
         rows = np.searchsorted(ix.numbers, numbers)  # the index is ordered by trial number
-        if len(rows) and ((rows >= len(ix.numbers)) | (ix.numbers[np.minimum(rows, len(ix.numbers) - 1)] != numbers)).any():
+        if (
+            len(rows)
+            and (
+                (rows >= len(ix.numbers))
+                | (ix.numbers[np.minimum(rows, len(ix.numbers) - 1)] != numbers)
+            ).any()
+        ):
             raise KeyError(f"a trial of the selection is not in study {self.ref.name!r}")
         for (n, key), r in zip(points, rows.tolist()):
             t = ix.tables[key]
             profile, framework, deployment = key.split("/", 2)
-            out.append({
-                "trial": n, "key": key, "deployment": deployment, "profile": profile, "framework": framework,
-                "source": "predicted" if t["predicted"][r] > 0 else "measured",
-                "accuracy": _f(t["accuracy"][r]), "latency_p50_ms": _f(t["latency_p50_ms"][r]),
-                "latency_p90_ms": _f(t["latency_p90_ms"][r]), "size_kib": _f(t["size_bytes"][r] / 1024),
-                "memory_mib": _f(t["peak_memory_bytes"][r] / 2**20), "params": _i(ix.params[r]), "macs": _i(ix.macs[r]),
-                "on_front": "yes" if (n, key) in front else "", "designed": bool(self.designed[r]), "arch": ix.arch[r],
-            })
+            out.append(
+                {
+                    "trial": n,
+                    "key": key,
+                    "deployment": deployment,
+                    "profile": profile,
+                    "framework": framework,
+                    "source": "predicted" if t["predicted"][r] > 0 else "measured",
+                    "accuracy": _f(t["accuracy"][r]),
+                    "latency_p50_ms": _f(t["latency_p50_ms"][r]),
+                    "latency_p90_ms": _f(t["latency_p90_ms"][r]),
+                    "size_kib": _f(t["size_bytes"][r] / 1024),
+                    "memory_mib": _f(t["peak_memory_bytes"][r] / 2**20),
+                    "params": _i(ix.params[r]),
+                    "macs": _i(ix.macs[r]),
+                    "on_front": "yes" if (n, key) in front else "",
+                    "designed": bool(self.designed[r]),
+                    "arch": ix.arch[r],
+                }
+            )
         return out
 
     def _on_table_pick(self, change: Any) -> None:
@@ -379,24 +530,44 @@ class ParetoExplorer(w.VBox):
             self.show_point(rec["trial"], rec["key"])
 
     # -- exports -----------------------------------------------------------------------------
-    def export_selection(self, folder: str | Path | None = None, *, artifacts: bool = True) -> ExportResult:
+    def export_selection(
+        self, folder: str | Path | None = None, *, artifacts: bool = True
+    ) -> ExportResult:
         """Write the selected points as CSV (and their artifacts with a manifest) to ``folder``."""
         if not self.selection:
             raise ValueError("nothing is selected: box- or lasso-select points first")
-        return export_points(self.ref, self.table.records, folder or self.export_folder.value, name="selection", artifacts=artifacts)
+        return export_points(
+            self.ref,
+            self.table.records,
+            folder or self.export_folder.value,
+            name="selection",
+            artifacts=artifacts,
+        )
 
-    def export_pareto(self, folder: str | Path | None = None, *, artifacts: bool = True) -> ExportResult:
+    def export_pareto(
+        self, folder: str | Path | None = None, *, artifacts: bool = True
+    ) -> ExportResult:
         """Write the points on the drawn Pareto fronts as CSV (and their artifacts) to ``folder``."""
         points = self.pareto_points()
         if not points:
             raise ValueError("no Pareto front is drawn (no point meets the budgets)")
-        return export_points(self.ref, self.records(points), folder or self.export_folder.value, name="pareto", artifacts=artifacts)
+        return export_points(
+            self.ref,
+            self.records(points),
+            folder or self.export_folder.value,
+            name="pareto",
+            artifacts=artifacts,
+        )
 
     def _export_clicked(self, which: str) -> None:
         try:
             fn = self.export_selection if which == "selection" else self.export_pareto
             res = fn(artifacts=self.export_artifacts.value)
-            missing = f" ({len(res.missing)} without a file, reasons in the manifest)" if res.missing else ""
+            missing = (
+                f" ({len(res.missing)} without a file, reasons in the manifest)"
+                if res.missing
+                else ""
+            )
             self.export_status.value = f"<span>{html.escape(res.summary())}{missing}</span>"
         except Exception as err:  # noqa: BLE001 - shown under the buttons
             self.export_status.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"

@@ -24,7 +24,9 @@ class ExportResult:
     csv: Path | None = None
     manifest: Path | None = None
     files: list[Path] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # one line per point without a file, saying why
+    missing: list[str] = field(
+        default_factory=list
+    )  # one line per point without a file, saying why
 
     def summary(self) -> str:
         parts = [f"{len(self.files)} artifact file(s)"]
@@ -55,7 +57,9 @@ def _why_missing(m: dict[str, Any] | None) -> str:
     return "no artifact was stored for it"
 
 
-def measurement_dicts(ref: StudyRef, points: Sequence[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+def measurement_dicts(
+    ref: StudyRef, points: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], dict[str, Any]]:
     """The stored measurement dicts of ``(trial number, key)`` points, read in a few queries."""
     wanted = {(int(n), k) for n, k in points}
     out: dict[tuple[int, str], dict[str, Any]] = {}
@@ -86,7 +90,7 @@ def measurement_dicts(ref: StudyRef, points: Sequence[tuple[int, str]]) -> dict[
             params.update({f"n{i}": n for i, n in enumerate(chunk)})
             params.update({f"k{i}": k for i, k in enumerate(keys)})
             for number, key, value in conn.execute(q, params):
-                point = (int(number), key[len("measure:"):])
+                point = (int(number), key[len("measure:") :])
                 if point in wanted:
                     out[point] = json.loads(value)
     return out
@@ -126,11 +130,16 @@ def export_points(
         entry: dict[str, Any] = {"trial": n, "key": key}
         if m is not None:
             lat = m.get("latency") or {}
-            entry.update({
-                "source": m.get("source"), "accuracy": m.get("accuracy"), "latency_p50_ms": lat.get("p50_ms"),
-                "latency_p90_ms": lat.get("p90_ms"), "size_bytes": m.get("size_bytes"),
-                "int8_scheme": ((m.get("meta") or {}).get("int8_scheme") or {}).get("label"),
-            })
+            entry.update(
+                {
+                    "source": m.get("source"),
+                    "accuracy": m.get("accuracy"),
+                    "latency_p50_ms": lat.get("p50_ms"),
+                    "latency_p90_ms": lat.get("p90_ms"),
+                    "size_bytes": m.get("size_bytes"),
+                    "int8_scheme": ((m.get("meta") or {}).get("int8_scheme") or {}).get("label"),
+                }
+            )
         if not art or store is None:
             why = _why_missing(m) if not art else "the study's artifact store is not on this disk"
             entry["error"] = why
@@ -158,12 +167,24 @@ def export_artifact(ref: StudyRef, trial: TrialDetail, key: str, folder: str | P
         raise StorageError(f"trial {trial.number} {key}: {_why_missing(m)}")
     store = ref.artifact_store()
     if store is None:
-        raise StorageError(f"the artifact store of study {ref.name!r} is not on this disk ({ref.user_attrs().get('artifact_store')})")
+        raise StorageError(
+            f"the artifact store of study {ref.name!r} is not on this disk ({ref.user_attrs().get('artifact_store')})"
+        )
     dest = Path(folder)
     path = download(store, art, dest / artifact_name(trial.number, key, m or {}))
     sidecar = path.with_name(path.name + ".json")
-    sidecar.write_text(dumps({
-        "study": ref.name, "trial": trial.number, "key": key, "spec": trial.user_attrs.get("spec"),
-        "arch": trial.user_attrs.get("arch"), "float_accuracy": trial.user_attrs.get("float_accuracy"), "measurement": m,
-    }), encoding="utf-8")
+    sidecar.write_text(
+        dumps(
+            {
+                "study": ref.name,
+                "trial": trial.number,
+                "key": key,
+                "spec": trial.user_attrs.get("spec"),
+                "arch": trial.user_attrs.get("arch"),
+                "float_accuracy": trial.user_attrs.get("float_accuracy"),
+                "measurement": m,
+            }
+        ),
+        encoding="utf-8",
+    )
     return path

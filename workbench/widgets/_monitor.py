@@ -55,12 +55,18 @@ class StudyMonitor(w.VBox):
         if isinstance(config, StudyConfig):
             cfg = config
             if overrides:
-                raise ValueError("overrides apply to a YAML path or a mapping; change the StudyConfig with dataclasses.replace")
+                raise ValueError(
+                    "overrides apply to a YAML path or a mapping; change the StudyConfig with dataclasses.replace"
+                )
         elif isinstance(config, (str, os.PathLike, Mapping)):
             cfg = load_config(config, overrides=overrides)
         else:
-            raise TypeError(f"config must be a YAML path, a mapping or a StudyConfig, got {type(config).__name__}")
-        self.config = with_overrides(cfg, trials=trials, storage=storage, out_dir=out_dir, timeout_s=timeout_s)
+            raise TypeError(
+                f"config must be a YAML path, a mapping or a StudyConfig, got {type(config).__name__}"
+            )
+        self.config = with_overrides(
+            cfg, trials=trials, storage=storage, out_dir=out_dir, timeout_s=timeout_s
+        )
         self.measure_memory = measure_memory
         self.write = write
         self.x, self.y = x, y
@@ -83,24 +89,40 @@ class StudyMonitor(w.VBox):
             f"{', '.join(d.name for d in cfg.deployments)} on {', '.join(p.name for p in cfg.hardware)} · "
             f"storage <code>{html.escape(_redact(cfg.storage_url()))}</code>"
         )
-        self.progress = w.IntProgress(value=0, min=0, max=max(1, cfg.trials), description="trials", bar_style="info",
-                                      layout=w.Layout(width="420px"))
+        self.progress = w.IntProgress(
+            value=0,
+            min=0,
+            max=max(1, cfg.trials),
+            description="trials",
+            bar_style="info",
+            layout=w.Layout(width="420px"),
+        )
         self.stats = w.HTML()
         self.stage = w.HTML()
-        self.start_button = w.Button(description="Start", icon="play", button_style="success", layout=w.Layout(width="auto"))
-        self.stop_button = w.Button(description="Stop", icon="stop", button_style="warning", disabled=True, layout=w.Layout(width="auto"))
+        self.start_button = w.Button(
+            description="Start", icon="play", button_style="success", layout=w.Layout(width="auto")
+        )
+        self.stop_button = w.Button(
+            description="Stop",
+            icon="stop",
+            button_style="warning",
+            disabled=True,
+            layout=w.Layout(width="auto"),
+        )
         self.start_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop(now=self._stop_after_trial.is_set()))
         self.message = w.HTML()
         self.view = ScatterView(max_facets=1, height=420)
-        super().__init__([
-            self.title,
-            w.HBox([self.progress, self.start_button, self.stop_button]),
-            self.stats,
-            self.stage,
-            self.message,
-            self.view.figure,
-        ])
+        super().__init__(
+            [
+                self.title,
+                w.HBox([self.progress, self.start_button, self.stop_button]),
+                self.stats,
+                self.stage,
+                self.message,
+                self.view.figure,
+            ]
+        )
         self.add_class("wb-monitor")
         self._render_stats()
 
@@ -120,7 +142,9 @@ class StudyMonitor(w.VBox):
             self.new_trials = 0
             self.state = "running"
             self.started_at = time.perf_counter()
-            self._thread = threading.Thread(target=self._run, name=f"workbench-study-{self.config.name}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"workbench-study-{self.config.name}", daemon=True
+            )
             self.start_button.disabled = True
             self.stop_button.disabled = False
             self.stop_button.description = "Stop"
@@ -139,8 +163,9 @@ class StudyMonitor(w.VBox):
         self.stop_button.description = "Stop now" if not now else "Stopping…"
         self.stop_button.disabled = now
         self.message.value = (
-            "<span>stopping: interrupting the current trial at its next stage</span>" if now else
-            "<span>stopping after the current trial (press <b>Stop now</b> to interrupt it)</span>"
+            "<span>stopping: interrupting the current trial at its next stage</span>"
+            if now
+            else "<span>stopping after the current trial (press <b>Stop now</b> to interrupt it)</span>"
         )
         self._render_stats()
 
@@ -152,8 +177,10 @@ class StudyMonitor(w.VBox):
         torch = sys.modules.get("torch")
         if torch is None or torch.get_num_threads() <= 1:
             return ""
-        return ("<span style='color:#666'>note: PyTorch is already loaded in this kernel with several threads; for the "
-                "cleanest eager-PyTorch timings run the study in a fresh kernel or with <code>workbench run</code></span>")
+        return (
+            "<span style='color:#666'>note: PyTorch is already loaded in this kernel with several threads; for the "
+            "cleanest eager-PyTorch timings run the study in a fresh kernel or with <code>workbench run</code></span>"
+        )
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the run ends; return its :class:`~workbench.study.RunResult` (re-raise its error)."""
@@ -190,8 +217,13 @@ class StudyMonitor(w.VBox):
             self.finished_before = self._count_finished()
             self._render_stats()
             self.result = run_study(
-                self.config, progress=False, on_stage=self._on_stage, on_trial=self._on_trial,
-                should_stop=self._stop_after_trial.is_set, measure_memory=self.measure_memory, write=self.write,
+                self.config,
+                progress=False,
+                on_stage=self._on_stage,
+                on_trial=self._on_trial,
+                should_stop=self._stop_after_trial.is_set,
+                measure_memory=self.measure_memory,
+                write=self.write,
             )
             stopped = self._stop_after_trial.is_set() or self.result.interrupted
             self.state = "stopped" if stopped else "finished"
@@ -201,7 +233,9 @@ class StudyMonitor(w.VBox):
         finally:
             self.stage_text = ""
             self.start_button.disabled = False
-            self.start_button.description = "Resume" if self.state in ("stopped", "failed") else "Start"
+            self.start_button.description = (
+                "Resume" if self.state in ("stopped", "failed") else "Start"
+            )
             self.stop_button.disabled = True
             self.stop_button.description = "Stop"
             if self.state == "failed":
@@ -234,7 +268,9 @@ class StudyMonitor(w.VBox):
 
     def _on_trial(self, _study: Any, trial: Any) -> None:
         state = trial.state.name
-        counts = state in ("COMPLETE", "PRUNED") or (state == "FAIL" and "failure" in trial.user_attrs)
+        counts = state in ("COMPLETE", "PRUNED") or (
+            state == "FAIL" and "failure" in trial.user_attrs
+        )
         if counts:
             self.new_trials += 1
         self._refresh_front()
@@ -251,7 +287,9 @@ class StudyMonitor(w.VBox):
         if not len(index) or not index.keys():
             return
         profile = self.config.objective_profile_name()
-        info = explorer_info(index, x=self.x, y=self.y, profile=profile if profile in index.profiles() else "")
+        info = explorer_info(
+            index, x=self.x, y=self.y, profile=profile if profile in index.profiles() else ""
+        )
         self.view.title = f"{self.config.name}: Pareto fronts on {info.profile} after {len(index)} trials (updates live)"
         self.view.apply(info)
         self.refreshes += 1
@@ -260,7 +298,11 @@ class StudyMonitor(w.VBox):
         done = self.finished_before + self.new_trials
         self.progress.max = max(1, self.config.trials)
         self.progress.value = min(done, self.progress.max)
-        self.progress.bar_style = {"failed": "danger", "finished": "success", "stopped": "warning"}.get(self.state, "info")
+        self.progress.bar_style = {
+            "failed": "danger",
+            "finished": "success",
+            "stopped": "warning",
+        }.get(self.state, "info")
         rate = self.trials_per_minute()
         elapsed = time.perf_counter() - self.started_at if self.started_at is not None else 0.0
         parts = [

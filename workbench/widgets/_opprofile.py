@@ -70,8 +70,16 @@ def profile_onnx_operators(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX file at {path}")
-    t = profile_ort_nodes(path, input_shape, threads=threads, warmup=warmup, runs=runs, min_runs=3,
-                          max_seconds=max_seconds, seed=seed)
+    t = profile_ort_nodes(
+        path,
+        input_shape,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        min_runs=3,
+        max_seconds=max_seconds,
+        seed=seed,
+    )
     info = host_info()
     notes = []
     if t.runs < runs:

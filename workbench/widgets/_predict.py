@@ -18,11 +18,17 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["Budget", "Prediction", "Predictor", "default_predictor", "predict", "profile_budgets", "resolve_predictor"]
+__all__ = [
+    "Budget",
+    "Prediction",
+    "Predictor",
+    "default_predictor",
+    "predict",
+    "profile_budgets",
+    "resolve_predictor",
+]
 
-PREDICTOR_MISSING = (
-    "predicted latency needs the latency predictor (workbench.hw.predict_latency), which this installation does not have"
-)
+PREDICTOR_MISSING = "predicted latency needs the latency predictor (workbench.hw.predict_latency), which this installation does not have"
 
 
 class Prediction(NamedTuple):
@@ -55,10 +61,15 @@ def default_predictor() -> Predictor | None:
     if fn is None:
         return None
 
-    def predictor(spec: Any, profile: Any, backend: str | None = None, precision: str | None = None) -> Prediction:
+    def predictor(
+        spec: Any, profile: Any, backend: str | None = None, precision: str | None = None
+    ) -> Prediction:
         pred = fn(spec, profile, backend, precision)
         name = getattr(profile, "name", str(profile))
-        layers = [(str(row.get("name")), float(row.get("ms", 0.0))) for row in getattr(pred, "layers", []) or []]
+        layers = [
+            (str(row.get("name")), float(row.get("ms", 0.0)))
+            for row in getattr(pred, "layers", []) or []
+        ]
         trust = getattr(pred, "trust", {}) or {}
         basis = str(trust.get("basis") or "the library's latency predictor")
         if trust.get("calibrated") is not None:
@@ -67,7 +78,11 @@ def default_predictor() -> Predictor | None:
             from workbench.hw import load_profile
 
             recipe = load_profile(profile).deploy
-            backend, precision = (recipe.backend, recipe.precision) if recipe else (backend, getattr(pred, "precision", None))
+            backend, precision = (
+                (recipe.backend, recipe.precision)
+                if recipe
+                else (backend, getattr(pred, "precision", None))
+            )
         dep = f"{backend}-{precision}" if backend and precision else "recipe"
         return Prediction(name, dep, float(pred.latency_ms), layers, basis)
 
@@ -81,12 +96,18 @@ def resolve_predictor(predictor: Predictor | str | None) -> Predictor | None:
             raise ValueError(f"predictor must be 'default', a callable or None, got {predictor!r}")
         return default_predictor()
     if predictor is not None and not callable(predictor):
-        raise ValueError(f"predictor must be 'default', a callable or None, got {type(predictor).__name__}")
+        raise ValueError(
+            f"predictor must be 'default', a callable or None, got {type(predictor).__name__}"
+        )
     return predictor
 
 
 def predict(
-    predictor: Predictor | None, spec: Any, profile: Any, backend: str | None = None, precision: str | None = None
+    predictor: Predictor | None,
+    spec: Any,
+    profile: Any,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> Prediction | str:
     """A prediction, or the one-line reason there is none."""
     if predictor is None:
@@ -108,11 +129,21 @@ class Budget(NamedTuple):
 
 #: how a profile's own budget names map to objectives and display units (value * factor)
 _BUDGET_NAMES: dict[str, tuple[str, float]] = {
-    "latency": ("latency", 1.0), "latency_ms": ("latency", 1.0), "latency_p50_ms": ("latency", 1.0),
-    "latency_p90": ("latency_p90", 1.0), "latency_p90_ms": ("latency_p90", 1.0),
-    "memory": ("memory", 1.0), "memory_mb": ("memory", 1.0), "ram_mb": ("memory", 1.0), "peak_memory_mb": ("memory", 1.0),
-    "size": ("size", 1.0), "size_kb": ("size", 1.0), "flash_kb": ("size", 1.0), "size_mb": ("size", 1024.0),
-    "accuracy": ("accuracy", 1.0), "min_accuracy": ("accuracy", 1.0),
+    "latency": ("latency", 1.0),
+    "latency_ms": ("latency", 1.0),
+    "latency_p50_ms": ("latency", 1.0),
+    "latency_p90": ("latency_p90", 1.0),
+    "latency_p90_ms": ("latency_p90", 1.0),
+    "memory": ("memory", 1.0),
+    "memory_mb": ("memory", 1.0),
+    "ram_mb": ("memory", 1.0),
+    "peak_memory_mb": ("memory", 1.0),
+    "size": ("size", 1.0),
+    "size_kb": ("size", 1.0),
+    "flash_kb": ("size", 1.0),
+    "size_mb": ("size", 1024.0),
+    "accuracy": ("accuracy", 1.0),
+    "min_accuracy": ("accuracy", 1.0),
 }
 
 
@@ -137,7 +168,9 @@ def profile_budgets(profile: Any) -> list[Budget]:
     for attr, metric in (("ram_mb", "memory"), ("flash_kb", "size")):
         value, source = _value(getattr(profile, attr, None))
         if value is not None:
-            out[metric] = Budget(metric, value, f"{profile.name}.{attr}" + (f" ({source})" if source else ""))
+            out[metric] = Budget(
+                metric, value, f"{profile.name}.{attr}" + (f" ({source})" if source else "")
+            )
     for attr in ("budgets", "constraints"):
         extra = getattr(profile, attr, None)
         if not isinstance(extra, Mapping):
@@ -148,5 +181,9 @@ def profile_budgets(profile: Any) -> list[Budget]:
             metric, factor = _BUDGET_NAMES[name]
             value, source = _value(raw)
             if value is not None:
-                out[metric] = Budget(metric, value * factor, f"{profile.name}.{attr}.{name}" + (f" ({source})" if source else ""))
+                out[metric] = Budget(
+                    metric,
+                    value * factor,
+                    f"{profile.name}.{attr}.{name}" + (f" ({source})" if source else ""),
+                )
     return list(out.values())

@@ -74,13 +74,21 @@ class StudyRef:
         from sqlalchemy import text
 
         with engine.connect() as conn:
-            trials = conn.execute(text(
-                "SELECT COUNT(*), MAX(trial_id), MAX(datetime_complete), "
-                "SUM(CASE WHEN state = 'RUNNING' THEN 1 ELSE 0 END), SUM(CASE WHEN state = 'COMPLETE' THEN 1 ELSE 0 END) "
-                "FROM trials WHERE study_id = :sid"), {"sid": self.study_id}).one()
-            attrs = conn.execute(text(
-                "SELECT COUNT(*), MAX(a.trial_user_attribute_id) FROM trial_user_attributes a "
-                "JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :sid"), {"sid": self.study_id}).one()
+            trials = conn.execute(
+                text(
+                    "SELECT COUNT(*), MAX(trial_id), MAX(datetime_complete), "
+                    "SUM(CASE WHEN state = 'RUNNING' THEN 1 ELSE 0 END), SUM(CASE WHEN state = 'COMPLETE' THEN 1 ELSE 0 END) "
+                    "FROM trials WHERE study_id = :sid"
+                ),
+                {"sid": self.study_id},
+            ).one()
+            attrs = conn.execute(
+                text(
+                    "SELECT COUNT(*), MAX(a.trial_user_attribute_id) FROM trial_user_attributes a "
+                    "JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :sid"
+                ),
+                {"sid": self.study_id},
+            ).one()
         return (*tuple(trials), *tuple(attrs))
 
     def user_attrs(self) -> dict[str, Any]:
@@ -103,8 +111,11 @@ class StudyRef:
             raise KeyError(f"no trial {number} in study {self.name!r}") from None
         t = self.storage.get_trial(tid)
         return TrialDetail(
-            number=t.number, state=t.state.name, values=list(t.values) if t.values is not None else None,
-            params=dict(t.params), user_attrs=dict(t.user_attrs),
+            number=t.number,
+            state=t.state.name,
+            values=list(t.values) if t.values is not None else None,
+            params=dict(t.params),
+            user_attrs=dict(t.user_attrs),
         )
 
     def designed_rows(self, numbers: np.ndarray) -> np.ndarray:
@@ -119,7 +130,12 @@ class StudyRef:
                 "WHERE t.study_id = :sid AND a.key = :key AND a.value_json = :val"
             )
             with engine.connect() as conn:
-                found = {int(r[0]) for r in conn.execute(q, {"sid": self.study_id, "key": ORIGIN_ATTR, "val": f'"{DESIGNED}"'})}
+                found = {
+                    int(r[0])
+                    for r in conn.execute(
+                        q, {"sid": self.study_id, "key": ORIGIN_ATTR, "val": f'"{DESIGNED}"'}
+                    )
+                }
         else:
             for t in self.load().get_trials(deepcopy=False):
                 if t.user_attrs.get(ORIGIN_ATTR) == DESIGNED:
@@ -149,7 +165,7 @@ class TrialDetail:
         return Measurement.from_dict(data) if data else None
 
     def keys(self) -> list[str]:
-        return sorted(k[len("measure:"):] for k in self.user_attrs if k.startswith("measure:"))
+        return sorted(k[len("measure:") :] for k in self.user_attrs if k.startswith("measure:"))
 
     @property
     def designed(self) -> bool:
@@ -215,6 +231,8 @@ def download(store: Any, artifact_id: str, dest: Path) -> Path:
             shutil.copyfileobj(reader, writer)
     except FileNotFoundError:
         tmp.unlink(missing_ok=True)
-        raise StorageError(f"artifact {artifact_id} is missing from the study's artifact store") from None
+        raise StorageError(
+            f"artifact {artifact_id} is missing from the study's artifact store"
+        ) from None
     tmp.replace(dest)
     return dest

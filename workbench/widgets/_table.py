@@ -107,15 +107,26 @@ class SortableTable(anywidget.AnyWidget):
     _esm = _ESM
     _css = _CSS
 
-    columns = traitlets.List(traitlets.Dict()).tag(sync=True)  # [{name, label, kind: int|float|text}]
-    rows = traitlets.List(traitlets.List()).tag(sync=True)  # the page shown: first page_size sorted rows
+    columns = traitlets.List(traitlets.Dict()).tag(
+        sync=True
+    )  # [{name, label, kind: int|float|text}]
+    rows = traitlets.List(traitlets.List()).tag(
+        sync=True
+    )  # the page shown: first page_size sorted rows
     sort_by = traitlets.Unicode("").tag(sync=True)
     ascending = traitlets.Bool(True).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
     selected_row = traitlets.Int(-1).tag(sync=True)  # position in ``rows``; -1 = none
     page_size = traitlets.Int(200).tag(sync=False)
 
-    def __init__(self, columns: Sequence[tuple[str, str, str]] = (), *, page_size: int = 200, empty: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, str, str]] = (),
+        *,
+        page_size: int = 200,
+        empty: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.page_size = page_size
         self._records: list[dict[str, Any]] = []
@@ -164,7 +175,11 @@ class SortableTable(anywidget.AnyWidget):
         if not n:
             self.caption = self._empty
             return
-        shown = f"showing {len(page):,} of {n:,} rows (exports include all)" if n > len(page) else f"{n:,} rows"
+        shown = (
+            f"showing {len(page):,} of {n:,} rows (exports include all)"
+            if n > len(page)
+            else f"{n:,} rows"
+        )
         self.caption = f"{self._head} · {shown}" if self._head else shown
 
 

@@ -36,7 +36,9 @@ def study_config(ref: StudyRef, config: Any = None) -> Any:
             )
         cfg = load_config(raw, display=f"config stored in study {ref.name}")
     else:
-        raise ConfigError(f"config must be a path, a mapping or a StudyConfig, got {type(config).__name__}")
+        raise ConfigError(
+            f"config must be a path, a mapping or a StudyConfig, got {type(config).__name__}"
+        )
     changes: dict[str, Any] = {"name": ref.name}
     if ref.url is not None:
         changes["storage"] = ref.url
@@ -73,34 +75,50 @@ def add_designed_trial(
     opt_study = ref.load(sampler=optuna.samplers.RandomSampler())
     dirs = [d.name.lower() for d in opt_study.directions]
     if dirs != cfg.directions():
-        raise ConfigError(f"study {ref.name!r} optimises {dirs}, but the config asks for {cfg.directions()}: pass the config it was run with")
+        raise ConfigError(
+            f"study {ref.name!r} optimises {dirs}, but the config asks for {cfg.directions()}: pass the config it was run with"
+        )
     data = load_data(cfg.data)
     if tuple(spec.input_shape) != tuple(data.input_shape) or spec.num_classes != data.num_classes:
         raise ConfigError(
             f"the spec takes {spec.input_shape} with {spec.num_classes} classes, but study {ref.name!r} uses data of shape "
             f"{data.input_shape} with {data.num_classes} classes"
         )
-    space = SearchSpace(lambda _trial: spec, description="designed by hand", definition={"designed": spec.to_dict()})
+    space = SearchSpace(
+        lambda _trial: spec, description="designed by hand", definition={"designed": spec.to_dict()}
+    )
     from optuna.artifacts import FileSystemArtifactStore
 
-    store_dir = Path(ref.user_attrs().get("artifact_store") or (cfg.run_dir / "artifacts").resolve())
+    store_dir = Path(
+        ref.user_attrs().get("artifact_store") or (cfg.run_dir / "artifacts").resolve()
+    )
     store_dir.mkdir(parents=True, exist_ok=True)
     work = cfg.run_dir / "work-designed"
     memory = MemoryProbe() if measure_memory else None
     try:
         pipeline = TrialPipeline(
-            cfg, space, data, work_dir=work, artifact_store=FileSystemArtifactStore(str(store_dir)), memory=memory,
-            on_stage=on_stage, stop_requested=stop_requested,
+            cfg,
+            space,
+            data,
+            work_dir=work,
+            artifact_store=FileSystemArtifactStore(str(store_dir)),
+            memory=memory,
+            on_stage=on_stage,
+            stop_requested=stop_requested,
         )
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # heartbeats serve optimize(); one asked trial needs none
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # heartbeats serve optimize(); one asked trial needs none
             trial = opt_study.ask()
         trial.set_user_attr(ORIGIN_ATTR, DESIGNED)
         try:
             values = pipeline(trial)
         except TrialFailure as err:
             opt_study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise WorkbenchError(f"trial {trial.number} (designed) failed at {err.stage}: {err.reason}") from None
+            raise WorkbenchError(
+                f"trial {trial.number} (designed) failed at {err.stage}: {err.reason}"
+            ) from None
         except BaseException:
             opt_study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise

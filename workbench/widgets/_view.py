@@ -18,8 +18,19 @@ from workbench.report._study_figures import ExplorerInfo, explorer_layout, explo
 __all__ = ["ScatterView"]
 
 _HIGHLIGHT = {
-    "type": "scattergl", "x": [], "y": [], "mode": "markers", "name": "picked point", "showlegend": False, "hoverinfo": "skip",
-    "marker": {"size": 18, "symbol": "circle-open", "color": "#111", "line": {"width": 3, "color": "#111"}},
+    "type": "scattergl",
+    "x": [],
+    "y": [],
+    "mode": "markers",
+    "name": "picked point",
+    "showlegend": False,
+    "hoverinfo": "skip",
+    "marker": {
+        "size": 18,
+        "symbol": "circle-open",
+        "color": "#111",
+        "line": {"width": 3, "color": "#111"},
+    },
     "meta": {"role": "highlight"},
 }
 
@@ -47,7 +58,9 @@ class ScatterView:
         self.signature: tuple[Any, ...] | None = None
         #: per trace: (index rows, key positions) of its points; the last trace is the highlight ring
         self.points: list[tuple[np.ndarray, np.ndarray]] = []
-        self.replaced = 0  # how many times traces had to be replaced (in-place updates do not count)
+        self.replaced = (
+            0  # how many times traces had to be replaced (in-place updates do not count)
+        )
         self._layout: dict[str, Any] = {}
 
     def apply(self, info: ExplorerInfo) -> None:
@@ -59,7 +72,9 @@ class ScatterView:
         changed = {k: v for k, v in layout.items() if self._layout.get(k) != v}
         self._layout = layout
         shapes, annotations = changed.pop("shapes", None), changed.pop("annotations", None)
-        signature = tuple((d["meta"]["role"], d["meta"]["group"], d["meta"]["facet"]) for d in traces)
+        signature = tuple(
+            (d["meta"]["role"], d["meta"]["group"], d["meta"]["facet"]) for d in traces
+        )
         fig = self.figure
 
         def relayout() -> None:
@@ -97,7 +112,9 @@ class ScatterView:
         if self.info is None:
             raise ValueError("nothing is drawn yet")
         rows, keyidx = self.points[trace_index]
-        return int(self.info.index.numbers[rows[point_index]]), self.info.keys[int(keyidx[point_index])]
+        return int(self.info.index.numbers[rows[point_index]]), self.info.keys[
+            int(keyidx[point_index])
+        ]
 
     def locate(self, trial: int, key: str) -> tuple[int, int] | None:
         """(trace index, point index) of a drawn point, or None."""
