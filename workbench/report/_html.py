@@ -138,18 +138,18 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
             "ones), broke a budget, and were never trained.</p><ul>"
         )
         for t in rejected:
-            parts.append(
-                f"<li>trial {t.number}: {_e(t.user_attrs.get('arch', ''))} — {_e('; '.join(t.rejected.get('reasons', [])))}</li>"
-            )  # type: ignore[union-attr]
+            arch = t.user_attrs.get("arch", "")
+            reasons = "; ".join((t.rejected or {}).get("reasons", []))
+            parts.append(f"<li>trial {t.number}: {_e(arch)} — {_e(reasons)}</li>")
         parts.append("</ul>")
     failures = [t for t in results.trials if t.failure]
     dep_failures = [r for r in results.rows() if r.get("status") == "failed"]
     if failures or dep_failures:
         parts.append("<h2>Failures</h2><ul>")
         for t in failures:
-            parts.append(
-                f"<li class='fail'>trial {t.number}: {_e(t.failure.get('stage'))}: {_e(t.failure.get('reason'))}</li>"
-            )  # type: ignore[union-attr]
+            failure = t.failure or {}
+            stage, reason = _e(failure.get("stage")), _e(failure.get("reason"))
+            parts.append(f"<li class='fail'>trial {t.number}: {stage}: {reason}</li>")
         for r in dep_failures:
             parts.append(
                 f"<li class='fail'>trial {r['trial']} · {_e(r['key'])}: {_e(r.get('stage'))}: {_e(r.get('error'))}</li>"

@@ -74,9 +74,12 @@ def choose_objective_measurement(
             return float_accuracy.get(m.framework)
         return float_accuracy
 
-    within = [
-        m for m in ok if reference(m) is None or reference(m) - m.accuracy <= max_drop + 1e-12
-    ]  # type: ignore[operator]
+    def within_drop(m: Measurement) -> bool:
+        ref = reference(m)
+        # ``ok`` holds only measurements with an accuracy
+        return ref is None or ref - (m.accuracy or 0.0) <= max_drop + 1e-12
+
+    within = [m for m in ok if within_drop(m)]
     if within:
         return min(within, key=lambda m: m.latency.p50_ms)  # type: ignore[union-attr]
     return max(ok, key=lambda m: (m.accuracy, -m.latency.p50_ms))  # type: ignore[union-attr]
