@@ -144,7 +144,8 @@ class Measurement:
         if lat is None:
             return f"{self.key}: {acc}"
         return (
-            f"{self.key}: p50 {lat.p50_ms:.3f} ms ({self.source}; p90 {lat.p90_ms:.3f}, cv {lat.cv:.2f}, n={lat.n}), "
+            f"{self.key}: p50 {lat.p50_ms:.3f} ms "
+            f"({self.source}; p90 {lat.p90_ms:.3f}, cv {lat.cv:.2f}, n={lat.n}), "
             f"{acc}, {self.size_bytes or 0:,} B"
         )
 

@@ -75,7 +75,8 @@ def _non_dominated_2d(pts: np.ndarray) -> np.ndarray:
 def reference_point(
     points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str], margin: float = 0.1
 ) -> np.ndarray:
-    """A reference point worse than every point: accuracy-like maxima at 0, minima at max * (1 + margin)."""
+    """A reference point worse than every point: accuracy-like maxima at 0, minima at
+    max * (1 + margin)."""
     pts = np.asarray(points, dtype=np.float64)
     ref = []
     for j, d in enumerate(directions):
