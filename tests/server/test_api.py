@@ -511,26 +511,6 @@ def test_point_arrays_match_the_index(tmp_path):
     assert Path(tmp_path / "runs" / "workbench.db").exists()
 
 
-def test_the_vectorised_front_is_the_librarys_front():
-    """Random clouds with ties in x, in y and whole duplicate points, every direction pair."""
-    from workbench.server._views import front_mask_2d
-    from workbench.study import non_dominated
-
-    rng = np.random.default_rng(0)
-    for trial in range(200):
-        n = int(rng.integers(1, 300))
-        pts = rng.integers(0, 12, size=(n, 2)).astype(float) if trial % 2 else rng.random((n, 2))
-        if n > 3:
-            pts[-1] = pts[0]  # a duplicate
-        for dirs in (
-            ["minimize", "maximize"],
-            ["maximize", "minimize"],
-            ["minimize", "minimize"],
-            ["maximize", "maximize"],
-        ):
-            np.testing.assert_array_equal(front_mask_2d(pts, dirs), non_dominated(pts, dirs))
-
-
 def test_the_lean_plot_index_matches_the_full_index(tmp_path):
     """The Pareto view reads a lean index (points only); its tables are the library's."""
     from workbench.server._storage import load_points_index

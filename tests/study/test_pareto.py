@@ -7,15 +7,19 @@ from workbench.study import hypervolume, knee_point, non_dominated, reference_po
 
 
 def brute_front(points, directions):
+    """O(n^2) reference: rows with NaN are off the front and dominate nothing."""
     sign = np.array([-1 if d == "maximize" else 1 for d in directions])
-    p = np.asarray(points) * sign
+    p = np.asarray(points, dtype=float).reshape(-1, len(directions)) * sign
+    valid = [not np.isnan(row).any() for row in p]
     keep = []
     for i in range(len(p)):
         dominated = any(
-            (p[j] <= p[i]).all() and (p[j] < p[i]).any() for j in range(len(p)) if j != i
+            (p[j] <= p[i]).all() and (p[j] < p[i]).any()
+            for j in range(len(p))
+            if j != i and valid[j]
         )
-        keep.append(not dominated)
-    return np.array(keep)
+        keep.append(valid[i] and not dominated)
+    return np.array(keep, dtype=bool)
 
 
 @pytest.mark.parametrize("dims", [2, 3, 4])
@@ -26,6 +30,38 @@ def test_front_matches_brute_force(dims, seed):
     pts = rng.integers(0, 6, size=(60, dims)).astype(float)
     dirs = ["maximize"] + ["minimize"] * (dims - 1)
     np.testing.assert_array_equal(non_dominated(pts, dirs), brute_front(pts, dirs))
+
+
+ALL_DIRECTIONS = ("minimize", "maximize")
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("seed", range(40))
+def test_front_with_ties_and_nan_matches_brute_force(dims, seed):
+    """Ties in every column, duplicate points and NaN cells, every direction pattern."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 90))
+    grid = seed % 2 == 0
+    pts = rng.integers(0, 6, size=(n, dims)).astype(float) if grid else rng.random((n, dims))
+    if n > 3:
+        pts[-1] = pts[0]  # a duplicate
+        pts[rng.random((n, dims)) < 0.05] = np.nan
+    dirs = [ALL_DIRECTIONS[int(rng.integers(2))] for _ in range(dims)]
+    np.testing.assert_array_equal(non_dominated(pts, dirs), brute_front(pts, dirs))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_nan_rows_are_never_on_the_front(dims):
+    pts = np.array([[np.nan] * dims, [1.0] * dims, [np.nan] + [0.0] * (dims - 1)])
+    assert non_dominated(pts, ["minimize"] * dims).tolist() == [False, True, False]
+    assert not non_dominated(np.full((4, dims), np.nan), ["minimize"] * dims).any()
+
+
+def test_front_keeps_infinite_values():
+    pts = np.array([[0.0, np.inf], [1.0, np.inf], [np.inf, 0.0]])
+    expected = brute_front(pts, ["minimize", "minimize"])
+    assert expected.tolist() == [True, False, True]
+    np.testing.assert_array_equal(non_dominated(pts, ["minimize", "minimize"]), expected)
 
 
 @pytest.mark.parametrize("seed", range(5))

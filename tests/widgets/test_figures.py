@@ -20,27 +20,14 @@ from workbench.report._study_figures import (
     explorer_layout,
     explorer_trace_dicts,
     figures_text,
-    front_mask,
     hover,
 )
-from workbench.study import load_index, load_results, non_dominated, open_study
+from workbench.study import load_index, load_results, open_study
 
 
 @pytest.fixture(scope="module")
 def index(synthetic_url):
     return load_index(synthetic_url, "syn")
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_front_mask_matches_the_reference_sweep(seed):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(0, 80))
-    # few distinct values, so ties and duplicates are common
-    x = rng.integers(0, 6, n).astype(float)
-    y = rng.integers(0, 6, n).astype(float)
-    dirs = [("minimize", "maximize")[int(rng.integers(2))] for _ in range(2)]
-    expected = non_dominated(np.column_stack([x, y]).reshape(-1, 2), dirs)
-    assert (front_mask(x, y, dirs) == expected).all()
 
 
 def test_fronts_equal_the_full_results_path(index, synthetic_url):

@@ -8,7 +8,7 @@ from workbench.bench._deploy import (
     profile_threads,
 )
 from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved, median_ci
-from workbench.bench._measurement import Measurement, measurement_key
+from workbench.bench._measurement import Measurement, MeasurementKey, measurement_key
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
 from workbench.bench._predicted import (
     PREDICTION_METHOD,
@@ -23,6 +23,7 @@ __all__ = [
     "LatencyStats",
     "MeasureSettings",
     "Measurement",
+    "MeasurementKey",
     "MemoryProbe",
     "accuracy_of",
     "measure_deployments",

@@ -32,7 +32,7 @@ from workbench.backends import (
     get_backend,
 )
 from workbench.bench._latency import MeasureSettings, measure_interleaved
-from workbench.bench._measurement import Measurement, now_iso
+from workbench.bench._measurement import Measurement, MeasurementKey, now_iso
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
 from workbench.hw import HardwareProfile, host_info
 
@@ -109,7 +109,7 @@ def measure_deployments(
         threads=threads,
         on_stage=on_stage,
     )
-    return ms, {key.split("/", 1)[1]: art for key, art in artifacts.items()}
+    return ms, {MeasurementKey.parse(key).variant: art for key, art in artifacts.items()}
 
 
 def _fed_context(ctx: CompileContext, source: ModelSource) -> CompileContext:

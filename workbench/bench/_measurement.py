@@ -5,15 +5,51 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from workbench._errors import ConfigError
 from workbench.bench._latency import LatencyStats
 
-__all__ = ["Measurement", "measurement_key"]
+__all__ = ["Measurement", "MeasurementKey", "measurement_key"]
+
+
+class MeasurementKey(NamedTuple):
+    """Which measurement: ``profile/framework/deployment``, the text stored studies use.
+
+    The profile and the framework hold no slash; the deployment is the rest of the text.
+    ``framework/deployment`` (the key without its profile) is the *variant*.
+    """
+
+    profile: str
+    framework: str
+    deployment: str
+
+    @classmethod
+    def parse(cls, text: str) -> MeasurementKey:
+        parts = text.split("/", 2) if isinstance(text, str) else []
+        if len(parts) != 3 or not all(parts):
+            raise ConfigError(f"measurement key must be profile/framework/deployment, got {text!r}")
+        return cls(*parts)
+
+    @staticmethod
+    def parse_variant(text: str) -> tuple[str, str]:
+        """``(framework, deployment)`` of a ``framework/deployment`` label."""
+        parts = text.split("/", 1) if isinstance(text, str) else []
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"deployment label must be framework/deployment, got {text!r}")
+        return parts[0], parts[1]
+
+    @property
+    def variant(self) -> str:
+        return f"{self.framework}/{self.deployment}"
+
+    def __str__(self) -> str:
+        return f"{self.profile}/{self.framework}/{self.deployment}"
 
 
 def measurement_key(profile: str, framework: str, deployment: str) -> str:
-    return f"{profile}/{framework}/{deployment}"
+    """The text of :class:`MeasurementKey`; equal to ``str(MeasurementKey(...))``."""
+    return str(MeasurementKey(profile, framework, deployment))
 
 
 @dataclass
@@ -108,7 +144,8 @@ class Measurement:
         if lat is None:
             return f"{self.key}: {acc}"
         return (
-            f"{self.key}: p50 {lat.p50_ms:.3f} ms ({self.source}; p90 {lat.p90_ms:.3f}, cv {lat.cv:.2f}, n={lat.n}), "
+            f"{self.key}: p50 {lat.p50_ms:.3f} ms "
+            f"({self.source}; p90 {lat.p90_ms:.3f}, cv {lat.cv:.2f}, n={lat.n}), "
             f"{acc}, {self.size_bytes or 0:,} B"
         )
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from workbench.bench import MeasurementKey
 from workbench.study._results import METRICS, StudyResults
 
 __all__ = [
@@ -154,7 +155,7 @@ def pareto_figure(
     fig = go.Figure()
     for i, s in enumerate(info.series):
         color = _PALETTE[i % len(_PALETTE)]
-        label = s.key.split("/", 1)[1] if "/" in s.key else s.key
+        label = MeasurementKey.parse(s.key).variant
         symbol = "circle-open" if s.source == "predicted" else "circle"
         fig.add_trace(
             go.Scatter(
@@ -236,7 +237,7 @@ def comparison_info(
     deps = list(dict.fromkeys(f"{r['framework']}/{r['deployment']}" for r in rows))
     bases: dict[str, str] = {}
     for d in deps:
-        fw = d.split("/", 1)[0]
+        fw, _ = MeasurementKey.parse_variant(d)
         eager = f"{fw}/{EAGER_BASELINES.get(fw, '')}"
         bases.setdefault(fw, baseline or (eager if eager in deps else d))
     label = baseline or ", ".join(dict.fromkeys(bases.values()))
@@ -247,7 +248,7 @@ def comparison_info(
     drops: dict[str, list[float]] = {d: [] for d in deps}
     for per in by_trial.values():
         for d, r in per.items():
-            base = per.get(bases[d.split("/", 1)[0]])
+            base = per.get(bases[MeasurementKey.parse_variant(d)[0]])
             if base is not None and base["latency_p50_ms"]:
                 ratios[d].append(r["latency_p50_ms"] / base["latency_p50_ms"])
             if r.get("accuracy_drop") is not None:

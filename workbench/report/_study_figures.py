@@ -14,6 +14,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from workbench.bench import MeasurementKey
+from workbench.study import non_dominated
+
 __all__ = [
     "AXES",
     "GROUP_DIMENSIONS",
@@ -77,8 +80,7 @@ def _axis(name: str, what: str = "objective") -> Axis:
 
 
 def _part(key: str, dim: str) -> str:
-    profile, framework, deployment = key.split("/", 2)
-    return {"profile": profile, "framework": framework, "deployment": deployment, "key": key}[dim]
+    return key if dim == "key" else str(getattr(MeasurementKey.parse(key), dim))
 
 
 class Constraint(NamedTuple):
@@ -268,7 +270,7 @@ def explorer_info(
             series.append(take(feas & pred_all, f"{g} (predicted)", "predicted", g, fi, color))
             idx = np.flatnonzero(feas)
             if len(idx):
-                on = front_mask(x_all[idx], y_all[idx], dirs)
+                on = non_dominated(np.column_stack([x_all[idx], y_all[idx]]), dirs)
                 front_idx = idx[on]
                 front_idx = front_idx[np.lexsort((y_all[front_idx], x_all[front_idx]))]
                 n_front += len(front_idx)
@@ -320,26 +322,6 @@ def explorer_info(
     )
 
 
-def front_mask(x: np.ndarray, y: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Pareto mask of 2-D points, vectorised (sort, then a running minimum); the same set as
-    :func:`workbench.study.non_dominated`: identical points on the front are all kept."""
-    n = len(x)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    px = -x if directions[0] == "maximize" else x
-    py = -y if directions[1] == "maximize" else y
-    order = np.lexsort((py, px))
-    xs, ys = px[order], py[order]
-    start = np.searchsorted(xs, xs, side="left")  # first point of each equal-x run
-    best_before = np.concatenate(
-        [[np.inf], np.minimum.accumulate(ys)[:-1]]
-    )  # min y of earlier points
-    on_sorted = (ys == ys[start]) & (ys < best_before[start])
-    mask = np.zeros(n, dtype=bool)
-    mask[order] = on_sorted
-    return mask
-
-
 def _constraints(
     constraints: Mapping[str, float] | Sequence[Constraint] | None,
 ) -> list[Constraint]:
@@ -375,8 +357,8 @@ def _arch(index: Any) -> np.ndarray:
 
 
 def _key_label(key: str) -> str:
-    profile, framework, deployment = key.split("/", 2)
-    return f"{deployment} ({framework}) on {profile}"
+    k = MeasurementKey.parse(key)
+    return f"{k.deployment} ({k.framework}) on {k.profile}"
 
 
 def _fmt(values: np.ndarray, spec: str, scale: float = 1.0) -> list[str]:

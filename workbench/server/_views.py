@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from workbench._errors import ConfigError
+from workbench.bench import MeasurementKey
 from workbench.server._storage import LRU, EmptyStorage, StorageRef, Storages, file_identity
 
 __all__ = [
     "AXES",
     "StudyViews",
     "axis_for_metric",
-    "front_mask_2d",
     "list_configs",
     "list_profiles",
 ]
@@ -361,8 +361,8 @@ class StudyViews:
             profile = wanted if wanted in profiles else profiles[0]
         elif profile not in profiles:
             raise ConfigError(f"profile must be one of {', '.join(profiles)}; got {profile!r}")
-        prof_keys = [k for k in index.tables if k.split("/", 1)[0] == profile]
-        choices = [k.split("/", 1)[1] for k in prof_keys]  # framework/deployment
+        prof_keys = [k for k in index.tables if MeasurementKey.parse(k).profile == profile]
+        choices = [MeasurementKey.parse(k).variant for k in prof_keys]  # framework/deployment
         if deployment is None:
             deployment = _default_deployment(
                 index, prof_keys, row.user_attrs.get("objective_deployment")
@@ -373,7 +373,8 @@ class StudyViews:
             keys = [
                 k
                 for k in prof_keys
-                if k.split("/", 1)[1] == deployment or k.split("/", 2)[2] == deployment
+                if deployment
+                in (MeasurementKey.parse(k).variant, MeasurementKey.parse(k).deployment)
             ]
             if not keys:
                 raise ConfigError(
@@ -392,7 +393,7 @@ class StudyViews:
         body = self._points.get(cache_key)
         if body is not None:
             return body, True
-        from workbench.study import hypervolume, knee_point, reference_point
+        from workbench.study import hypervolume, knee_point, non_dominated, reference_point
 
         dirs = [AXES[x][2], AXES[y][2]]
         series = []
@@ -408,7 +409,7 @@ class StudyViews:
         for k, rows, xs, ys, pred in series:
             pts = np.column_stack([xs, ys])
             if len(rows):
-                mask = front_mask_2d(pts, dirs)
+                mask = non_dominated(pts, dirs)
                 front = np.flatnonzero(mask)
                 front = front[np.argsort(xs[front], kind="stable")]
                 # the knee and the hypervolume depend on the front alone: compute them on it
@@ -463,44 +464,22 @@ class StudyViews:
         return body, False
 
 
-def front_mask_2d(points: np.ndarray, directions: list[str]) -> np.ndarray:
-    """Pareto mask of 2-D points, vectorised (O(n log n)); the same set as
-    ``workbench.study.non_dominated``: the best y of each distinct x when it beats every smaller
-    x's, identical points all kept."""
-    n = len(points)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    p = np.asarray(points, dtype=np.float64) * sign
-    order = np.lexsort((p[:, 1], p[:, 0]))
-    xs, ys = p[order, 0], p[order, 1]
-    starts = np.r_[True, xs[1:] != xs[:-1]]
-    group = np.cumsum(starts) - 1
-    gmin = ys[starts]  # sorted by y within a group: its first point has its lowest y
-    before = np.r_[np.inf, np.minimum.accumulate(gmin)[:-1]]
-    on_front = (gmin < before)[group] & (ys == gmin[group])
-    mask = np.zeros(n, dtype=bool)
-    mask[order[on_front]] = True
-    return mask
-
-
 def _default_deployment(index: Any, prof_keys: list[str], objective_deployment: Any) -> str:
     """The deployment the study optimised: its named one, else the one most trials chose ("fastest")."""
     if not prof_keys:
         return "all"
     if isinstance(objective_deployment, str):
         for k in prof_keys:
-            if k.split("/", 2)[2] == objective_deployment:
-                return k.split("/", 1)[1]
+            if MeasurementKey.parse(k).deployment == objective_deployment:
+                return MeasurementKey.parse(k).variant
     chosen = Counter(k for k in index.objective_key if k in prof_keys)
     if chosen:
-        return chosen.most_common(1)[0][0].split("/", 1)[1]
-    return prof_keys[0].split("/", 1)[1]
+        return MeasurementKey.parse(chosen.most_common(1)[0][0]).variant
+    return MeasurementKey.parse(prof_keys[0]).variant
 
 
 def _split(key: str) -> dict[str, str]:
-    profile, framework, deployment = key.split("/", 2)
-    return {"profile": profile, "framework": framework, "deployment": deployment}
+    return MeasurementKey.parse(key)._asdict()
 
 
 def _source(pred: np.ndarray) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.bench import MeasurementKey
 from workbench.study._pareto import non_dominated
 
 __all__ = ["POINTS_ATTR", "POINT_FIELDS", "StudyIndex", "load_index", "points_summary"]
@@ -102,13 +103,13 @@ class StudyIndex:
         return list(self.tables)
 
     def profiles(self) -> list[str]:
-        return list(dict.fromkeys(k.split("/")[0] for k in self.tables))
+        return list(dict.fromkeys(MeasurementKey.parse(k).profile for k in self.tables))
 
     def frameworks(self) -> list[str]:
-        return list(dict.fromkeys(k.split("/")[1] for k in self.tables))
+        return list(dict.fromkeys(MeasurementKey.parse(k).framework for k in self.tables))
 
     def deployments(self) -> list[str]:
-        return list(dict.fromkeys(k.split("/", 2)[2] for k in self.tables))
+        return list(dict.fromkeys(MeasurementKey.parse(k).deployment for k in self.tables))
 
     def column(self, key: str, metric: str) -> np.ndarray:
         """Values of ``metric`` (an axis name such as ``latency`` or a field) for ``key``; NaN where absent."""

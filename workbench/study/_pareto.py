@@ -30,15 +30,24 @@ def _as_min(
 def non_dominated(
     points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str]
 ) -> np.ndarray:
-    """Boolean mask of the points on the Pareto front."""
+    """Boolean mask of the points on the Pareto front, vectorised (O(n log n) in 2-D).
+
+    A row holding NaN is never on the front and dominates nothing.
+    """
     pts = _as_min(points, directions)
+    mask = np.zeros(len(pts), dtype=bool)
+    rows = np.flatnonzero(~np.isnan(pts).any(axis=1))
+    if len(rows) == 0:
+        return mask
+    valid = pts[rows]
+    mask[rows] = _non_dominated_2d(valid) if valid.shape[1] == 2 else _non_dominated_nd(valid)
+    return mask
+
+
+def _non_dominated_nd(pts: np.ndarray) -> np.ndarray:
     n = len(pts)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    if pts.shape[1] == 2:
-        return _non_dominated_2d(pts)
     mask = np.ones(n, dtype=bool)
-    chunk = max(1, 4_000_000 // max(1, n))
+    chunk = max(1, 4_000_000 // max(1, n * pts.shape[1]))
     for start in range(0, n, chunk):
         block = pts[start : start + chunk]  # (b, d)
         le = (pts[None, :, :] <= block[:, None, :]).all(axis=2)  # others at least as good
@@ -48,31 +57,26 @@ def non_dominated(
 
 
 def _non_dominated_2d(pts: np.ndarray) -> np.ndarray:
-    # sort by first objective, then second; sweep keeping the best second objective so far
+    # sort by x then y; within a run of equal x only the run's lowest y can be on the front, and
+    # only when it is below the lowest y of every smaller x (the first run always is)
     order = np.lexsort((pts[:, 1], pts[:, 0]))
+    xs, ys = pts[order, 0], pts[order, 1]
+    starts = np.r_[True, xs[1:] != xs[:-1]]
+    run = np.cumsum(starts) - 1
+    run_min = ys[starts]  # sorted by y within a run: its first point has its lowest y
+    best_before = np.minimum.accumulate(run_min)[:-1]
+    run_on = np.r_[True, run_min[1:] < best_before]
+    on_front = run_on[run] & (ys == run_min[run])
     mask = np.zeros(len(pts), dtype=bool)
-    best_y = np.inf
-    i = 0
-    n = len(order)
-    while i < n:
-        # group of equal x: only those with the group's minimal y can be on the front
-        j = i
-        x = pts[order[i], 0]
-        while j < n and pts[order[j], 0] == x:
-            j += 1
-        group = order[i:j]
-        gy = pts[group, 1].min()
-        if gy < best_y:
-            mask[group[pts[group, 1] == gy]] = True
-            best_y = gy
-        i = j
+    mask[order[on_front]] = True
     return mask
 
 
 def reference_point(
     points: np.ndarray | Sequence[Sequence[float]], directions: Sequence[str], margin: float = 0.1
 ) -> np.ndarray:
-    """A reference point worse than every point: accuracy-like maxima at 0, minima at max * (1 + margin)."""
+    """A reference point worse than every point: accuracy-like maxima at 0, minima at
+    max * (1 + margin)."""
     pts = np.asarray(points, dtype=np.float64)
     ref = []
     for j, d in enumerate(directions):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.bench import Measurement
+from workbench.bench import Measurement, MeasurementKey
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
 
 __all__ = ["METRICS", "Front", "StudyResults", "TrialRecord", "load_results"]
@@ -187,7 +187,7 @@ class StudyResults:
         return list(seen)
 
     def profiles(self) -> list[str]:
-        return list(dict.fromkeys(k.split("/")[0] for k in self.keys()))
+        return list(dict.fromkeys(MeasurementKey.parse(k).profile for k in self.keys()))
 
     def completed(self) -> list[TrialRecord]:
         """Trials that were trained and evaluated (rejected candidates are COMPLETE in Optuna but not here)."""

@@ -19,6 +19,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
+from workbench.bench import MeasurementKey
 from workbench.report._study_figures import AXES, ExplorerInfo, explorer_info
 from workbench.widgets._detail import DetailPane
 from workbench.widgets._export import ExportResult, export_points
@@ -501,7 +502,7 @@ class ParetoExplorer(w.VBox):
             raise KeyError(f"a trial of the selection is not in study {self.ref.name!r}")
         for (n, key), r in zip(points, rows.tolist()):
             t = ix.tables[key]
-            profile, framework, deployment = key.split("/", 2)
+            profile, framework, deployment = MeasurementKey.parse(key)
             out.append(
                 {
                     "trial": n,
