@@ -1,5 +1,6 @@
 """Measurement: latency with spread and receipts, artifact accuracy, size and peak memory."""
 
+from workbench._stats import median_ci
 from workbench.bench._deploy import (
     DeployJob,
     accuracy_of,
@@ -7,7 +8,7 @@ from workbench.bench._deploy import (
     measure_jobs,
     profile_threads,
 )
-from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved, median_ci
+from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved
 from workbench.bench._measurement import Measurement, measurement_key
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
 from workbench.bench._predicted import (
