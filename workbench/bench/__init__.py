@@ -1,9 +1,9 @@
 """Measurement: latency with spread and receipts, artifact accuracy, size and peak memory."""
 
 from workbench._stats import median_ci
+from workbench.backends import accuracy_of
 from workbench.bench._deploy import (
     DeployJob,
-    accuracy_of,
     measure_deployments,
     measure_jobs,
     profile_threads,
