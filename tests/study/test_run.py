@@ -108,6 +108,13 @@ def test_the_study_package_writes_results_but_no_html(in_tmp):
     assert res.outputs["json"].exists() and res.outputs["csv"].exists()
     assert "report" not in res.outputs
     assert not (res.run_dir / "report.html").exists()
+    # the facade adds the report to what the study package writes
+    from workbench._api import write_outputs
+
+    out = write_outputs(res.results, None, in_tmp / "again", None)
+    assert sorted(out) == ["csv", "json", "report"]
+    assert out["report"] == in_tmp / "again" / "report.html"
+    assert "<html" in out["report"].read_text().lower()
 
 
 def test_a_changed_setup_does_not_resume_silently(in_tmp):
