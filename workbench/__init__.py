@@ -49,7 +49,7 @@ _LAZY = {
     "load_profile": "workbench.hw",
     "load_results": "workbench.study",
     "open_study": "workbench.study",
-    "run_study": "workbench.study",
+    "run_study": "workbench._api",
 }
 
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,7 +27,41 @@ from workbench.bench import (
 from workbench.data import Dataset, load_digits, load_npz, synthetic
 from workbench.hw import HardwareProfile, load_profile
 
-__all__ = ["BenchmarkResult", "benchmark", "load_model"]
+if TYPE_CHECKING:
+    from workbench.study import RunResult, StudyConfig, StudyResults
+
+__all__ = ["BenchmarkResult", "benchmark", "load_model", "run_study", "write_outputs"]
+
+
+def run_study(cfg: StudyConfig, **kwargs: Any) -> RunResult:
+    """Run (or resume) the study ``cfg`` describes, as :func:`workbench.study.run_study` does
+    (same keywords), and write its ``report.html`` next to the results it writes.
+
+    With ``write=False`` nothing is written, the report included.
+    """
+    from workbench.study import run_study as _run_study
+
+    result = _run_study(cfg, **kwargs)
+    if result.outputs:
+        result.outputs = _with_report(result.results, result.run_dir, result.outputs)
+    return result
+
+
+def write_outputs(
+    results: StudyResults, cfg: StudyConfig | None, run_dir: Path, store: Any | None
+) -> dict[str, Path]:
+    """``report.html`` and what :func:`workbench.study.write_outputs` writes (``results.json``,
+    ``results.csv``, ``pareto/``)."""
+    from workbench.study import write_outputs as _write_outputs
+
+    return _with_report(results, run_dir, _write_outputs(results, cfg, run_dir, store))
+
+
+def _with_report(results: StudyResults, run_dir: Path, outputs: dict[str, Path]) -> dict[str, Path]:
+    from workbench.report import write_report
+
+    return {"report": write_report(results, run_dir / "report.html"), **outputs}
+
 
 DEFAULTS = {
     "torch": (

@@ -50,7 +50,7 @@ def tf_runtime(threads: Any | None = None) -> Any:
 def tf_threads_in_effect() -> dict[str, Any]:
     """TensorFlow's thread pools as they are (0 in TensorFlow means one per CPU core)."""
     tf = tf_runtime()
-    from workbench.hw import available_cpus
+    from workbench._host import available_cpus
 
     intra = int(tf.config.threading.get_intra_op_parallelism_threads())
     inter = int(tf.config.threading.get_inter_op_parallelism_threads())

@@ -23,7 +23,7 @@ def test_host_fingerprint_reads_the_cpu():
 
 
 def test_the_last_level_cache_is_the_largest_data_cache_sysfs_lists(tmp_path):
-    from workbench.hw._host import last_level_cache_bytes
+    from workbench._host import last_level_cache_bytes
 
     for i, (kind, size) in enumerate(
         (("Data", "32K"), ("Instruction", "64M"), ("Unified", "1024K"), ("Unified", "16384K"))

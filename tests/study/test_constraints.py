@@ -266,7 +266,8 @@ def test_rejected_trials_teach_the_sampler_where_the_feasible_region_is(sampler)
 def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     """Budgets on a simulated server (size) and GPU (latency); rejected candidates are never trained;
     simulated profiles get real recipe files with predicted latency; fronts per profile from storage."""
-    from workbench.study import load_results, open_study, run_study
+    from workbench import run_study
+    from workbench.study import load_results, open_study
 
     monkeypatch.setenv("WORKBENCH_CALIBRATION_DIR", str(in_tmp / "cal"))
     cfg = load_config(

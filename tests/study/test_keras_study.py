@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, tiny_config_dict
-from workbench import ConfigError
-from workbench.study import load_config, run_study
+from workbench import ConfigError, run_study
+from workbench.study import load_config
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")

@@ -7,9 +7,9 @@ import optuna
 import pytest
 
 from tests.conftest import tiny_config_dict
-from workbench import ConfigError
+from workbench import ConfigError, run_study
 from workbench.arch import ArchSpec
-from workbench.study import count_finished, load_config, load_results, run_study
+from workbench.study import count_finished, load_config, load_results
 
 pytestmark = [pytest.mark.torch, pytest.mark.onnxruntime, pytest.mark.slow]
 
@@ -99,6 +99,22 @@ def test_rerunning_resumes_and_only_runs_the_rest(in_tmp):
     assert again.new_trials == 1
     assert len(again.results.trials) == 3
     assert run_study(cfg, progress=False, measure_memory=False, write=False).new_trials == 0
+
+
+def test_the_study_package_writes_results_but_no_html(in_tmp):
+    import workbench.study
+
+    res = workbench.study.run_study(_cfg(in_tmp), progress=False, measure_memory=False)
+    assert res.outputs["json"].exists() and res.outputs["csv"].exists()
+    assert "report" not in res.outputs
+    assert not (res.run_dir / "report.html").exists()
+    # the facade adds the report to what the study package writes
+    from workbench._api import write_outputs
+
+    out = write_outputs(res.results, None, in_tmp / "again", None)
+    assert sorted(out) == ["csv", "json", "report"]
+    assert out["report"] == in_tmp / "again" / "report.html"
+    assert "<html" in out["report"].read_text().lower()
 
 
 def test_a_changed_setup_does_not_resume_silently(in_tmp):

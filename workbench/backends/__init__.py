@@ -14,6 +14,7 @@ from workbench.backends._base import (
     ModelSource,
     Runner,
     Threads,
+    accuracy_of,
 )
 from workbench.backends._registry import backend_names, get_backend, register_backend
 
@@ -25,6 +26,7 @@ __all__ = [
     "ModelSource",
     "Runner",
     "Threads",
+    "accuracy_of",
     "backend_names",
     "get_backend",
     "register_backend",

@@ -30,6 +30,7 @@ __all__ = [
     "ModelSource",
     "Runner",
     "Threads",
+    "accuracy_of",
 ]
 
 
@@ -111,6 +112,15 @@ class Runner(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the runtime's resources."""
+
+
+def accuracy_of(runner: Runner, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
+    """Top-1 accuracy of a loaded artifact on ``(x, y)``."""
+    correct = 0
+    for i in range(0, len(x), batch):
+        logits = np.asarray(runner(x[i : i + batch]))
+        correct += int((logits.argmax(axis=1) == y[i : i + batch]).sum())
+    return correct / max(1, len(x))
 
 
 @dataclass

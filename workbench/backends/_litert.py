@@ -311,7 +311,7 @@ class LiteRTBackend(Backend):
             raise DeploymentError("convert", _converter_reason(err)) from err
 
     def _accuracy(self, path: Path, ctx: CompileContext) -> float:
-        from workbench.bench._deploy import accuracy_of
+        from workbench.backends._base import accuracy_of
 
         it, meta = _interpreter(path, ctx.threads.intra_op)
         runner = _LiteRTRunner(it, meta)

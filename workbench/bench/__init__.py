@@ -1,13 +1,14 @@
 """Measurement: latency with spread and receipts, artifact accuracy, size and peak memory."""
 
+from workbench._stats import median_ci
+from workbench.backends import accuracy_of
 from workbench.bench._deploy import (
     DeployJob,
-    accuracy_of,
     measure_deployments,
     measure_jobs,
     profile_threads,
 )
-from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved, median_ci
+from workbench.bench._latency import LatencyStats, MeasureSettings, measure_interleaved
 from workbench.bench._measurement import Measurement, MeasurementKey, measurement_key
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
 from workbench.bench._predicted import (

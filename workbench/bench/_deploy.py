@@ -29,6 +29,7 @@ from workbench.backends import (
     ModelSource,
     Runner,
     Threads,
+    accuracy_of,
     get_backend,
 )
 from workbench.bench._latency import MeasureSettings, measure_interleaved
@@ -36,7 +37,7 @@ from workbench.bench._measurement import Measurement, MeasurementKey, now_iso
 from workbench.bench._memory import MEMORY_METHOD, MemoryProbe
 from workbench.hw import HardwareProfile, host_info
 
-__all__ = ["DeployJob", "accuracy_of", "measure_deployments", "measure_jobs", "profile_threads"]
+__all__ = ["DeployJob", "measure_deployments", "measure_jobs", "profile_threads"]
 
 LATENCY_METHOD = (
     "wall-clock time.perf_counter per call, batch {batch}, after warm-up; variants interleaved in rounds "
@@ -49,15 +50,6 @@ def profile_threads(profile: HardwareProfile, override: int | None = None) -> Th
     return Threads(
         intra_op=override or profile.resolved_threads(), inter_op=profile.inter_op_threads
     )
-
-
-def accuracy_of(runner: Runner, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
-    """Top-1 accuracy of a loaded artifact on ``(x, y)``."""
-    correct = 0
-    for i in range(0, len(x), batch):
-        logits = np.asarray(runner(x[i : i + batch]))
-        correct += int((logits.argmax(axis=1) == y[i : i + batch]).sum())
-    return correct / max(1, len(x))
 
 
 def _fail(m: Measurement, stage: str, err: BaseException) -> Measurement:

@@ -12,7 +12,6 @@ every variant's median is stable: the distribution-free 95% confidence interval 
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -23,8 +22,9 @@ import numpy as np
 
 from workbench._errors import ConfigError
 from workbench._schema import Float, Int, Reader, SourceMap
+from workbench._stats import median_ci
 
-__all__ = ["LatencyStats", "MeasureSettings", "measure_interleaved", "median_ci"]
+__all__ = ["LatencyStats", "MeasureSettings", "measure_interleaved"]
 
 
 @dataclass(frozen=True)
@@ -125,17 +125,6 @@ class LatencyStats:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LatencyStats:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__})
-
-
-def median_ci(sorted_values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
-    """Distribution-free CI of the median from order statistics (normal approximation of the binomial)."""
-    n = len(sorted_values)
-    if n < 3:
-        return float(sorted_values[0]), float(sorted_values[-1])
-    half = z * math.sqrt(n) / 2
-    lo = max(0, math.floor(n / 2 - half))
-    hi = min(n - 1, math.ceil(n / 2 + half))
-    return float(sorted_values[lo]), float(sorted_values[hi])
 
 
 def measure_interleaved(

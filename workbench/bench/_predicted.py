@@ -24,9 +24,10 @@ from workbench.backends import (
     Deployment,
     ModelSource,
     Threads,
+    accuracy_of,
     get_backend,
 )
-from workbench.bench._deploy import _backend_version, _fail, _fed_context, accuracy_of
+from workbench.bench._deploy import _backend_version, _fail, _fed_context
 from workbench.bench._latency import LatencyStats
 from workbench.bench._measurement import Measurement, now_iso
 from workbench.hw import HardwareProfile, host_info

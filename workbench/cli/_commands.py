@@ -30,7 +30,8 @@ def _set_thread_env(threads: int) -> None:
 
 
 def cmd_run(args: Any) -> int:
-    from workbench.study import load_config, run_study, with_overrides
+    from workbench._api import run_study
+    from workbench.study import load_config, with_overrides
 
     if args.trials is not None and args.trials < 1:
         raise ConfigError(f"--trials: expected an integer >= 1, got {args.trials}")
@@ -210,7 +211,7 @@ def cmd_show(args: Any) -> int:
     _out(f"objectives: {', '.join(f'{n} ({d})' for n, d in zip(res.metric_names, res.directions))}")
     _print_summary(res)
     if args.report:
-        from workbench.study import write_outputs
+        from workbench._api import write_outputs
 
         outputs = write_outputs(res, None, Path(args.out) / args.study, _artifact_store(res))
         _out(f"\nreport: {outputs['report']}")

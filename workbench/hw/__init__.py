@@ -1,6 +1,7 @@
 """Hardware: profiles (where a model runs), the host fingerprint (where it was measured), and the
 roofline latency predictor with its per-host calibration and trust figures."""
 
+from workbench._host import HostInfo, available_cpus, host_info, library_versions
 from workbench.hw._calibrate import (
     AccuracyReport,
     Calibration,
@@ -13,7 +14,6 @@ from workbench.hw._calibrate import (
     validate_profile,
 )
 from workbench.hw._footprint import Footprint, estimate_footprint, tensor_arena_bytes
-from workbench.hw._host import HostInfo, available_cpus, host_info, library_versions
 from workbench.hw._predict import (
     LatencyPrediction,
     OpRecord,

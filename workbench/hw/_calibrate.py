@@ -126,7 +126,7 @@ def _writable_dir(d: Path) -> bool:
 
 def host_fingerprint() -> dict[str, Any]:
     """What makes latencies of this host comparable: CPU, ISA, machine (runtimes: per entry)."""
-    from workbench.hw._host import host_info
+    from workbench._host import host_info
 
     info = host_info()
     return {"cpu_model": info.cpu_model, "machine": info.machine, "isa_flags": list(info.isa_flags)}
@@ -539,9 +539,9 @@ def _compile_population(
 ) -> tuple[dict[str, _Compiled], list[Any]]:
     """Export, quantize and load every spec for every deployment (untrained weights: latency does
     not depend on them; static int8 is calibrated on random inputs for the same reason)."""
+    from workbench._host import host_info
     from workbench.arch import build_torch
     from workbench.backends import CompileContext, Deployment, ModelSource, get_backend
-    from workbench.hw._host import host_info
 
     rng = np.random.default_rng(0)
     compiled: dict[str, _Compiled] = {}

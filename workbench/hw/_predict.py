@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench._errors import ConfigError
+from workbench._host import last_level_cache_bytes
 from workbench.arch import (
     ArchSpec,
     BasicBlock,
@@ -58,7 +59,6 @@ from workbench.arch import (
     Pool,
     layer_costs,
 )
-from workbench.hw._host import last_level_cache_bytes
 from workbench.hw._profile import EFFICIENCY_KEYS, HardwareProfile
 
 __all__ = [
@@ -773,7 +773,7 @@ def roofline_peaks(
         raise ConfigError(
             f"profile {profile.name!r} has no peak_gops.{precision} or memory_bandwidth_gbs to predict with"
         )
-    from workbench.hw._host import host_info
+    from workbench._host import host_info
 
     info = host_info()
     flags = set(info.isa_flags)

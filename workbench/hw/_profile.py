@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench._errors import ConfigError, UnknownNameError
+from workbench._host import available_cpus
 from workbench._resources import builtin_dir
 from workbench._schema import Check, Choice, Func, Int, ListOf, Optional, Reader, Str, load_yaml
-from workbench.hw._host import available_cpus
 
 __all__ = [
     "DEVICE_BACKENDS",

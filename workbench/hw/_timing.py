@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.bench import median_ci
+from workbench._stats import median_ci
 
 __all__ = ["StableTiming", "clock_for", "noise_floor", "time_rounds"]
 

@@ -46,6 +46,7 @@ class RunResult:
 
     @property
     def report_path(self) -> Path:
+        """``report.html``, written by :func:`workbench.run_study` (not by this package)."""
         return self.outputs["report"]
 
 
@@ -290,12 +291,10 @@ def _space_reader(cfg: StudyConfig) -> Any:
 def write_outputs(
     results: StudyResults, cfg: StudyConfig | None, run_dir: Path, store: Any | None
 ) -> dict[str, Path]:
-    """``report.html``, ``results.json``, ``results.csv`` and ``pareto/`` (the Pareto artifacts)."""
-    from workbench.report import write_report
-
+    """``results.json``, ``results.csv`` and ``pareto/`` (the Pareto artifacts); the HTML report
+    is written by :func:`workbench.run_study`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     out = {
-        "report": write_report(results, run_dir / "report.html"),
         "json": _atomic_write(run_dir / "results.json", dumps(results.to_json())),
         "csv": _atomic_write(run_dir / "results.csv", results.to_csv()),
     }

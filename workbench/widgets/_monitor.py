@@ -211,7 +211,7 @@ class StudyMonitor(w.VBox):
 
     # -- the worker thread -------------------------------------------------------------------
     def _run(self) -> None:
-        from workbench.study import run_study
+        from workbench._api import run_study
 
         try:
             self.finished_before = self._count_finished()
