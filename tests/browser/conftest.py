@@ -3,6 +3,8 @@
 The server runs in its own process group with a token, a temporary root, settings and
 workspace folders, and the news pop-up disabled; ``lab_page`` is a Playwright page already
 showing JupyterLab with the application shell ready (``window.jupyterapp`` exposed).
+``screenshot_dir`` is where a test saves its screenshots: the test's own ``tmp_path``, or the
+folder named by ``WORKBENCH_SCREENSHOTS`` (``docs/make_images.sh`` sets it to ``docs/``).
 """
 
 from __future__ import annotations
@@ -164,6 +166,16 @@ def browser() -> Iterator[object]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Path:
+    """The folder a test's screenshots go to: ``$WORKBENCH_SCREENSHOTS`` when set, else its
+    ``tmp_path``, so a test run never rewrites the tracked pictures in ``docs/``."""
+    named = os.environ.get("WORKBENCH_SCREENSHOTS")
+    folder = Path(named).resolve() if named else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ One story, in order: the panel lists a study made by a tiny ``workbench run``; i
 draws the points the server sent; "Open in notebook" writes the exploring notebook; "Run" on a
 ``search/*.yaml`` in the file browser launches a run that finishes and whose study appears; a
 malformed config, a failing run and an unreadable storage each show a readable message.
-Screenshots go to ``docs/``.
+Screenshots go to the test's ``tmp_path``, or to the folder named by ``WORKBENCH_SCREENSHOTS``
+(``docs/make_images.sh`` sets it to ``docs/``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from tests.extensions.build import REPO, ensure_built
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.torch, pytest.mark.onnxruntime]
 
-DOCS = REPO / "docs"
 RUN_TIMEOUT_MS = 300_000
 
 
@@ -75,9 +75,8 @@ def lab_extra_args(panel_root: Path, tmp_path_factory: pytest.TempPathFactory) -
     ]
 
 
-def _shot(page, name: str) -> None:
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / name))
+def _shot(page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / name))
 
 
 def _open_panel(page) -> None:
@@ -87,7 +86,7 @@ def _open_panel(page) -> None:
     page.locator("#workbench-panel").wait_for(state="visible", timeout=30_000)
 
 
-def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
+def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page, screenshot_dir):
     page = lab_page
     lab = jupyter_lab
     assert lab.api("workbench/api/status")["storage"]["exists"] is True
@@ -105,7 +104,7 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     page.locator('.wb-profile[data-profile="host-cpu"]').wait_for()
     assert "measured here" in page.locator('.wb-profile[data-profile="host-cpu"]').inner_text()
     page.locator(".wb-config-select").wait_for()
-    _shot(page, "panel_studies.png")
+    _shot(page, screenshot_dir, "panel_studies.png")
 
     # 2. selecting it draws its Pareto plot: every point the server sent is an SVG marker
     row.click()
@@ -134,7 +133,7 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     view.locator(".wb-trial table tbody tr").first.wait_for()
     assert view.locator(".wb-trial tbody tr").count() == 3
     assert "measured" in view.locator(".wb-trial tbody").inner_text()
-    _shot(page, "panel_pareto.png")
+    _shot(page, screenshot_dir, "panel_pareto.png")
 
     # 3. "Open in notebook" writes a notebook exploring the study with the widget library
     view.locator(".wb-open-notebook").click()
@@ -197,7 +196,7 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
         and '  File "' not in tail
     )
     page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("Pareto: tiny_seed")').click()
-    _shot(page, "panel_jobs.png")
+    _shot(page, screenshot_dir, "panel_jobs.png")
     jobs = {j["config"]: j for j in lab.api("workbench/api/jobs")["jobs"]}
     assert (
         jobs["search/panel_run.yaml"]["status"] == "done"
@@ -213,7 +212,7 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page):
     bad.wait_for(timeout=30_000)
     assert bad.inner_text().startswith("cannot open storage sqlite:///broken.db")
     assert page.locator(".wb-study").count() == 0
-    _shot(page, "panel_error.png")
+    _shot(page, screenshot_dir, "panel_error.png")
     page.evaluate(
         "() => window.jupyterapp.commands.execute('workbench:set-storage', {storage: ''})"
     )

@@ -205,6 +205,8 @@ def test_onnx_graph_costs_match_the_spec_and_predict_the_same(tmp_path):
 def test_a_users_own_module_is_predicted_through_its_onnx_graph():
     import torch
 
+    from workbench.hw._predict import _ops_of
+
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 32, 3, padding=1),
         torch.nn.ReLU(),
@@ -214,13 +216,43 @@ def test_a_users_own_module_is_predicted_through_its_onnx_graph():
         torch.nn.Flatten(),
         torch.nn.Linear(64, 10),
     )
+    # Expected MACs from the module's own layer shapes, independently of the ONNX graph:
+    # Linear in*out; Conv k*k*cin/groups*cout*hout*wout, with hout/wout seen by a forward hook.
+    out_hw: dict[torch.nn.Module, tuple[int, int]] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, _i, out: out_hw.__setitem__(mod, out.shape[-2:]))
+        for m in model
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 64, 64))
+    for h in hooks:
+        h.remove()
+    expected = {"conv": 0, "linear": 0}
+    for m in model:
+        if isinstance(m, torch.nn.Conv2d):
+            kh, kw = m.kernel_size
+            hout, wout = out_hw[m]
+            cin_per_group = m.in_channels // m.groups
+            expected["conv"] += kh * kw * cin_per_group * m.out_channels * hout * wout
+        elif isinstance(m, torch.nn.Linear):
+            expected["linear"] += m.in_features * m.out_features
+    assert expected == {"conv": 64 * 64 * 32 * 3 * 9 + 32 * 32 * 64 * 32 * 9, "linear": 640}
+
+    # The records the predictor costs (the module exported to ONNX) carry exactly those MACs;
+    # ReLU, the global average pool and the flatten carry none.
+    ops = _ops_of(model, (3, 64, 64))
+    got = {kind: sum(o.macs for o in ops if o.kind == kind) for kind in expected}
+    assert got == expected
+    assert sum(o.macs for o in ops) == sum(expected.values())
+
     p = predict_latency(model, "raspberry-pi-5", input_shape=(3, 64, 64))
-    expected_macs = 64 * 64 * 32 * 3 * 9 + 32 * 32 * 64 * 32 * 9 + 64 * 10
     assert sum(1 for layer in p.layers if layer["kind"] == "conv") == 2
     assert p.latency_ms > 0
+    # The module's prediction is the prediction of those records.
+    assert p.latency_ms == predict_latency(ops, "raspberry-pi-5").latency_ms
     with pytest.raises(ConfigError, match="input_shape"):
         predict_latency(model, "raspberry-pi-5")
-    assert expected_macs > 0
 
 
 def test_onnx_file_errors_are_one_line(tmp_path):
