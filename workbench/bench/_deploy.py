@@ -101,7 +101,8 @@ def measure_deployments(
         threads=threads,
         on_stage=on_stage,
     )
-    return ms, {MeasurementKey.parse(key).variant: art for key, art in artifacts.items()}
+    # artifacts are keyed "framework/deployment"; callers key them by deployment
+    return ms, {MeasurementKey.parse_variant(key)[1]: art for key, art in artifacts.items()}
 
 
 def _fed_context(ctx: CompileContext, source: ModelSource) -> CompileContext:
