@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from workbench.bench import MeasurementKey
+from workbench.report._study_figures import PALETTE
 from workbench.study._results import METRICS, StudyResults
 
 __all__ = [
@@ -23,19 +24,6 @@ __all__ = [
     "history_figure",
     "pareto_figure",
     "pareto_info",
-]
-
-_PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
 ]
 
 
@@ -154,7 +142,7 @@ def pareto_figure(
     info = pareto_info(results, x=x, y=y, profile=profile, keys=keys)
     fig = go.Figure()
     for i, s in enumerate(info.series):
-        color = _PALETTE[i % len(_PALETTE)]
+        color = PALETTE[i % len(PALETTE)]
         label = MeasurementKey.parse(s.key).variant
         symbol = "circle-open" if s.source == "predicted" else "circle"
         fig.add_trace(
@@ -274,7 +262,7 @@ def deployment_comparison_figure(
         ),
     )
     for i, d in enumerate(info.deployments):
-        color = _PALETTE[i % len(_PALETTE)]
+        color = PALETTE[i % len(PALETTE)]
         fig.add_trace(
             go.Box(
                 y=info.ratios[d],
@@ -316,7 +304,7 @@ def history_figure(results: StudyResults) -> Any:
         xs = [t.number for t in done if t.values]
         ys = [t.values[j] for t in done if t.values]
         fig.add_trace(
-            go.Scatter(x=xs, y=ys, mode="markers", showlegend=False, marker={"color": _PALETTE[j]}),
+            go.Scatter(x=xs, y=ys, mode="markers", showlegend=False, marker={"color": PALETTE[j]}),
             1,
             j + 1,
         )
