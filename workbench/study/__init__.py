@@ -1,6 +1,21 @@
 """Studies: configs, search spaces, the trial pipeline, storage, Pareto fronts and results."""
 
 from workbench.study._config import OBJECTIVES, SAMPLERS, StudyConfig, apply_overrides, load_config
+from workbench.study._constraints import Budget
+from workbench.study._design import (
+    DESIGNED,
+    ORIGIN_ATTR,
+    BudgetVerdict,
+    DesignCheck,
+    DesignFigure,
+    PredictedLatency,
+    Predictor,
+    RecipeCheck,
+    add_designed_trial,
+    check_design,
+    default_predictor,
+    study_config,
+)
 from workbench.study._index import POINT_FIELDS, POINTS_ATTR, StudyIndex, load_index, points_summary
 from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
@@ -18,14 +33,23 @@ from workbench.study._storage import list_studies, open_storage, open_study
 from workbench.study._synthetic import make_synthetic_study
 
 __all__ = [
+    "DESIGNED",
     "FAMILIES",
     "METRICS",
     "OBJECTIVES",
+    "ORIGIN_ATTR",
     "POINTS_ATTR",
     "POINT_FIELDS",
     "SAMPLERS",
+    "Budget",
+    "BudgetVerdict",
+    "DesignCheck",
+    "DesignFigure",
     "Front",
     "Param",
+    "PredictedLatency",
+    "Predictor",
+    "RecipeCheck",
     "RunResult",
     "SearchSpace",
     "StudyConfig",
@@ -35,10 +59,13 @@ __all__ = [
     "TrialFailure",
     "TrialPipeline",
     "TrialRecord",
+    "add_designed_trial",
     "apply_overrides",
+    "check_design",
     "choose_objective_measurement",
     "compile_space",
     "count_finished",
+    "default_predictor",
     "hypervolume",
     "knee_point",
     "list_studies",
@@ -53,6 +80,7 @@ __all__ = [
     "points_summary",
     "reference_point",
     "run_study",
+    "study_config",
     "with_overrides",
     "write_outputs",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "ConstraintValue",
     "TargetFigures",
     "budgets_for",
+    "combine_budgets",
     "evaluate_constraints",
     "placeholder_values",
     "read_constraints",
@@ -59,6 +60,10 @@ _UNITS = {
 }
 
 
+#: the metrics a budget may bound, in the order they are checked
+LIMIT_METRICS = ("latency_ms", "memory_bytes", "size_bytes", "arena_bytes", "flash_bytes")
+
+
 @dataclass(frozen=True)
 class Budget:
     """Upper limits on one profile's recipe deployment; ``device`` ones come from the profile."""
@@ -70,21 +75,31 @@ class Budget:
     arena_bytes: float | None = None  # microcontroller SRAM (tensor arena)
     flash_bytes: float | None = None  # microcontroller flash (model + runtime code)
     from_device: tuple[str, ...] = ()  # which limits come from the profile's own numbers
+    #: (metric, where its bound came from), e.g. ("arena_bytes", "cortex-m7.sram_kb (datasheet)")
+    sources: tuple[tuple[str, str], ...] = ()
 
     def limits(self) -> dict[str, float]:
         out = {}
-        for metric in ("latency_ms", "memory_bytes", "size_bytes", "arena_bytes", "flash_bytes"):
+        for metric in LIMIT_METRICS:
             v = getattr(self, metric)
             if v is not None:
                 out[metric] = float(v)
         return out
+
+    def source_of(self, metric: str) -> str:
+        """Where the bound on ``metric`` came from (a profile field, the config, a caller)."""
+        own = dict(self.sources).get(metric)
+        if own:
+            return own
+        return f"{self.profile} device limit" if metric in self.from_device else "budget"
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, **self.limits(), "from_device": list(self.from_device)}
 
 
 def read_constraints(r: Reader, profiles: Sequence[HardwareProfile]) -> dict[str, Budget]:
-    """The ``constraints`` section: ``{profile: {latency_ms, memory_kb|memory_mb, size_kb|size_mb}}``."""
+    """The ``constraints`` section:
+    ``{profile: {latency_ms, memory_kb|memory_mb, size_kb|size_mb}}``."""
     names = [p.name for p in profiles]
     out: dict[str, Budget] = {}
     for key in list(r.data):
@@ -102,35 +117,76 @@ def read_constraints(r: Reader, profiles: Sequence[HardwareProfile]) -> dict[str
         sub.finish(extra_known=tuple(BUDGET_FIELDS))
         if not values:
             raise sub.error(f"expected at least one of: {', '.join(BUDGET_FIELDS)}")
-        out[str(key)] = Budget(profile=str(key), **values)  # type: ignore[arg-type]  # float fields by name
+        where = tuple((m, f"study config (constraints.{key})") for m in values)
+        out[str(key)] = Budget(str(key), sources=where, **values)  # type: ignore[arg-type]
     r.finish()
     return out
+
+
+def combine_budgets(profile: str, *budgets: Budget | None) -> Budget | None:
+    """One budget of ``profile`` from several: per metric the tightest bound (the first on a
+    tie), with where it came from; None when none bounds anything."""
+    vals: dict[str, float] = {}
+    device: set[str] = set()
+    sources: dict[str, str] = {}
+    for b in budgets:
+        if b is None:
+            continue
+        for metric, limit in b.limits().items():
+            if metric not in vals or limit < vals[metric]:
+                vals[metric] = limit
+                sources[metric] = b.source_of(metric)
+                device.discard(metric)
+                if metric in b.from_device:
+                    device.add(metric)
+    if not vals:
+        return None
+    return Budget(
+        profile,
+        from_device=tuple(m for m in LIMIT_METRICS if m in device),
+        sources=tuple((m, sources[m]) for m in LIMIT_METRICS if m in vals),
+        **vals,  # type: ignore[arg-type]  # float fields by name
+    )
 
 
 def budgets_for(profile: HardwareProfile, configured: Budget | None) -> Budget | None:
     """The configured budget of ``profile`` combined with its device's own limits.
 
-    Microcontrollers: the tensor arena must fit the SRAM and model plus runtime the flash.
+    Microcontrollers: the tensor arena must fit the SRAM and model plus runtime the flash (a
+    microcontroller that names no SRAM block: its peak memory, the arena, must fit its RAM).
     Simulated devices with a RAM figure: peak memory must fit it (the tighter of the two
     when a memory budget is configured too).
     """
-    vals = configured.limits() if configured else {}
-    device: list[str] = []
+    return combine_budgets(profile.name, configured, device_budget(profile))
+
+
+def device_budget(profile: HardwareProfile) -> Budget | None:
+    """The limits ``profile``'s own numbers set (see :func:`budgets_for`); None when none."""
+    vals: dict[str, float] = {}
+    sources: list[tuple[str, str]] = []
+
+    def limit(metric: str, attr: str, scale: float) -> None:
+        sourced = getattr(profile, attr)
+        vals[metric] = sourced.value * scale
+        basis = f" ({sourced.source})" if sourced.source else ""
+        sources.append((metric, f"{profile.name}.{attr}{basis}"))
+
     if not profile.measured:
-        if profile.device == "mcu" and profile.sram_kb is not None:
-            vals["arena_bytes"] = profile.sram_kb.value * 1024
-            device.append("arena_bytes")
-        if profile.device == "mcu" and profile.flash_kb is not None:
-            vals["flash_bytes"] = profile.flash_kb.value * 1024
-            device.append("flash_bytes")
-        if profile.device != "mcu" and profile.ram_mb is not None:
-            ram = profile.ram_mb.value * 1024**2
-            if "memory_bytes" not in vals or ram < vals["memory_bytes"]:
-                vals["memory_bytes"] = ram
-                device.append("memory_bytes")
+        mcu = profile.device == "mcu"
+        if mcu and profile.sram_kb is not None:
+            limit("arena_bytes", "sram_kb", 1024)
+        if mcu and profile.flash_kb is not None:
+            limit("flash_bytes", "flash_kb", 1024)
+        if (not mcu or profile.sram_kb is None) and profile.ram_mb is not None:
+            limit("memory_bytes", "ram_mb", 1024**2)
     if not vals:
         return None
-    return Budget(profile=profile.name, from_device=tuple(device), **vals)
+    return Budget(
+        profile.name,
+        from_device=tuple(vals),
+        sources=tuple(sources),
+        **vals,  # type: ignore[arg-type]  # float fields by name
+    )
 
 
 @dataclass

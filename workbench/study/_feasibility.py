@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.arch import ArchSpec
 from workbench.backends import CompileContext, Deployment
@@ -24,7 +24,16 @@ from workbench.study._constraints import (
 )
 from workbench.study._targets import model_source
 
-__all__ = ["final_figures", "prefilter_figures", "recipe_of"]
+if TYPE_CHECKING:
+    from workbench.hw import LatencyPrediction
+
+__all__ = [
+    "final_figures",
+    "footprint_figures",
+    "predict_recipe_latency",
+    "prefilter_figures",
+    "recipe_of",
+]
 
 
 def recipe_of(profile: HardwareProfile, deployments: Sequence[Deployment]) -> Deployment:
@@ -34,9 +43,21 @@ def recipe_of(profile: HardwareProfile, deployments: Sequence[Deployment]) -> De
     return deployments[0]
 
 
-def _footprint_figures(
+def predict_recipe_latency(
+    spec: ArchSpec, profile: HardwareProfile, backend: str | None, precision: str | None
+) -> LatencyPrediction:
+    """The latency a study predicts for ``spec`` on ``profile`` with ``backend``/``precision``
+    (default: the profile's recipe)."""
+    from workbench.hw._predict import predict_latency
+
+    return predict_latency(spec, profile, backend, precision)
+
+
+def footprint_figures(
     spec: ArchSpec, profile: HardwareProfile, precision: str, fig: TargetFigures
 ) -> None:
+    """Fill what ``fig`` lacks (and a microcontroller's arena and flash) from the footprint
+    estimate of ``spec``; each figure filled says in ``fig.notes`` that it is predicted."""
     from workbench.hw._footprint import estimate_footprint
 
     fp = estimate_footprint(spec, profile, precision)
@@ -78,13 +99,11 @@ def prefilter_figures(
 
     ``build`` returns the untrained ``framework`` model (only called for measured profiles).
     """
-    from workbench.hw._predict import predict_latency
-
     fig = TargetFigures(
         profile.name, deployment.name, "predicted" if not profile.measured else "measured"
     )
     if not profile.measured:
-        pred = predict_latency(spec, profile, deployment.backend, deployment.precision)
+        pred = predict_recipe_latency(spec, profile, deployment.backend, deployment.precision)
         fig.latency_ms = pred.latency_ms
         fig.notes["latency_ms"] = "predicted: " + pred.params.basis
         if budget is not None and (budget.size_bytes is not None or budget.flash_bytes is not None):
@@ -96,7 +115,7 @@ def prefilter_figures(
                 fig.notes["size_bytes"] = (
                     "the untrained model's recipe file, built here (weights do not change its size)"
                 )
-        _footprint_figures(spec, profile, deployment.precision, fig)
+        footprint_figures(spec, profile, deployment.precision, fig)
         return fig
     source = model_source(
         framework, build(), spec, workdir, name="untrained", onnx_exporter=onnx_exporter
@@ -122,7 +141,7 @@ def prefilter_figures(
         f"measured on the untrained model: p50 of {m.latency.n if m.latency else 0} calls (weights do not change latency)"
     )
     if profile.device == "mcu":
-        _footprint_figures(spec, profile, deployment.precision, fig)
+        footprint_figures(spec, profile, deployment.precision, fig)
     return fig
 
 
@@ -178,7 +197,7 @@ def final_figures(
     fig.size_bytes = float(m.size_bytes) if m.size_bytes is not None else None
     fig.memory_bytes = float(m.peak_memory_bytes) if m.peak_memory_bytes is not None else None
     if spec is not None and profile.device == "mcu":
-        _footprint_figures(spec, profile, deployment.precision, fig)
+        footprint_figures(spec, profile, deployment.precision, fig)
     return fig
 
 
