@@ -22,6 +22,8 @@ ram_mb: {value: 0.01, source: "test board datasheet: 10 KB SRAM"}
 flash_kb: {value: 64, source: "test board datasheet"}
 peak_gops: {int8-static: {value: 0.4, source: "test board datasheet"}}
 memory_bandwidth_gbs: {value: 0.2, source: "test board datasheet"}
+predictor:
+  runtime_flash_kb: {value: 16, source: "test board's runtime build (code size)"}
 """
 
 

@@ -295,9 +295,7 @@ def check_design(
         raise ConfigError(f"expected an ArchSpec, got {type(spec).__name__}")
     if isinstance(predictor, str):
         if predictor != "default":
-            raise ConfigError(
-                f"predictor must be 'default', a callable or None, got {predictor!r}"
-            )
+            raise ConfigError(f"predictor must be 'default', a callable or None, got {predictor!r}")
         predictor = default_predictor()
     out = []
     for p in profiles:

@@ -11,18 +11,18 @@ from workbench.widgets._explorer import ParetoExplorer
 from workbench.widgets._export import ExportResult, export_artifact, export_points
 from workbench.widgets._monitor import StudyMonitor
 from workbench.widgets._opprofile import OperatorProfile, profile_onnx_operators
-from workbench.widgets._predict import Budget, Prediction, default_predictor, profile_budgets
+from workbench.widgets._predict import Prediction, ProfileBound, default_predictor, profile_budgets
 from workbench.widgets._source import StudyRef, TrialDetail, resolve_study
 from workbench.widgets._table import SortableTable
 from workbench.widgets._trial import add_designed_trial, study_config
 
 __all__ = [
-    "Budget",
     "ExportResult",
     "ModelDesigner",
     "OperatorProfile",
     "ParetoExplorer",
     "Prediction",
+    "ProfileBound",
     "SortableTable",
     "StudyMonitor",
     "StudyRef",

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import ipywidgets as w
 
@@ -34,17 +34,14 @@ from workbench.arch import (
     block_from_dict,
     cost_summary,
 )
+from workbench.hw import HardwareProfile
+from workbench.study import BudgetVerdict, DesignCheck, DesignFigure, RecipeCheck, check_design
+from workbench.study._constraints import BUDGET_FIELDS
+from workbench.study._design import FIGURE_UNITS, NO_PREDICTOR
 from workbench.widgets._bars import bars_html
-from workbench.widgets._predict import (
-    Budget,
-    Prediction,
-    Predictor,
-    predict,
-    profile_budgets,
-    resolve_predictor,
-)
+from workbench.widgets._predict import Prediction, Predictor, resolve_predictor
 
-__all__ = ["BLOCK_DEFAULTS", "Estimate", "ModelDesigner"]
+__all__ = ["BLOCK_DEFAULTS", "ModelDesigner"]
 
 #: new blocks of each type start from these
 BLOCK_DEFAULTS: dict[str, Block] = {
@@ -63,20 +60,81 @@ _BLOCK_LABELS = {
     "pool": "pool",
     "dense": "dense",
 }
-_BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "bf16": 2, "int8-dynamic": 1, "int8-static": 1}
-_BYTES_PER_ACT = {"fp32": 4, "fp16": 2, "bf16": 2, "int8-dynamic": 4, "int8-static": 1}
-
-
-class Estimate(NamedTuple):
-    """Size and memory of a design at a precision, estimated from the spec (not measured)."""
-
-    precision: str
-    size_bytes: float  # weights
-    memory_bytes: float  # weights + peak live activations
+#: the designer's budget names (display units: ms, MiB, KiB) as a study config writes them
+_BUDGET_KEYS = {"latency": "latency_ms", "memory": "memory_mb", "size": "size_kb"}
 
 
 def _e(v: Any) -> str:
     return html.escape("" if v is None else str(v))
+
+
+def _fig(f: DesignFigure) -> str:
+    """A figure in its display unit, with how it was known."""
+    value = f.display()
+    if value is None:
+        return "<span style='color:#666'>unknown</span>"
+    unit = FIGURE_UNITS[f.metric][1]
+    return f"{value:.4g} {unit} <span style='color:#666'>({_e(f.source)})</span>"
+
+
+def _latency_cell(r: RecipeCheck) -> str:
+    f = r.figures.get("latency_ms")
+    if f is None or f.value is None:
+        why = f.note if f is not None else NO_PREDICTOR
+        return f"<span style='color:#666' title='{_e(why)}'>– (no predictor)</span>"
+    if f.source == "measured":
+        return f"{f.value:.4g} ms measured ({_e(r.deployment)})"
+    trust = ", ".join(f"{k}: {v}" for k, v in r.trust.items() if k != "basis")
+    return f"<i style='color:#6a3d9a' title='{_e(f.note)}'>{f.value:.4g} ms predicted</i>" + (
+        f"<br><span style='color:#666;font-size:11px'>{_e(trust)}</span>" if trust else ""
+    )
+
+
+def _verdict_cell(v: BudgetVerdict) -> str:
+    mark = {"met": "✓", "broken": "✗", "unknown": "?"}[v.status]
+    colour = {"met": "#2a7d2a", "broken": "#b00", "unknown": "#666"}[v.status]
+    _, bound = v.display()
+    name = FIGURE_UNITS[v.metric][0]
+    return (
+        f"<span style='color:{colour}' title='{_e(v.bound_source)}'>{mark} {_e(name)} "
+        f"≤ {bound:g} {_e(v.unit)}</span>"
+    )
+
+
+def _verdict_line(r: RecipeCheck, v: BudgetVerdict) -> str:
+    """``profile: <figure> <value> exceeds the budget <bound> (<where the bound came from>)``."""
+    f = r.figures.get(v.metric)
+    what = f.label if f is not None else FIGURE_UNITS[v.metric][0]
+    if v.metric == "latency_ms" or v.value_source == "measured":
+        what += f" ({v.deployment})"
+    if f is not None and f.note and v.value_source == "predicted" and v.metric != "latency_ms":
+        what += f" ({f.note.removeprefix('predicted: ')})"
+    value, bound = v.display()
+    if value is None:
+        return f"{v.profile}: {what} unknown; the budget is {bound:g} {v.unit} ({v.bound_source})"
+    return (
+        f"{v.profile}: {what} {value:.4g} {v.unit} exceeds the budget {bound:g} {v.unit} "
+        f"({v.bound_source})"
+    )
+
+
+def _designer_budgets(
+    budgets: Mapping[str, Mapping[str, float]] | None,
+) -> dict[str, dict[str, float]]:
+    """The designer's ``{profile: {latency, memory, size}}`` in a study config's keys."""
+    out: dict[str, dict[str, float]] = {}
+    for profile, given in (budgets or {}).items():
+        keys = {}
+        for name, bound in given.items():
+            if name == "accuracy":
+                continue  # accuracy needs training: "Add to study" measures it
+            key = _BUDGET_KEYS.get(name, name)
+            if key not in BUDGET_FIELDS:
+                known = ", ".join([*_BUDGET_KEYS, *BUDGET_FIELDS])
+                raise ConfigError(f"budgets[{profile!r}]: unknown budget {name!r}; known: {known}")
+            keys[key] = float(bound)
+        out[str(profile)] = keys
+    return out
 
 
 def _mib(n: float) -> str:
@@ -188,7 +246,8 @@ class ModelDesigner(w.VBox):
             raise ConfigError(
                 f"unknown hardware profile {unknown[0]!r}; known: {', '.join(self._profiles)}"
             )
-        self._extra_budgets = {p: dict(b) for p, b in (budgets or {}).items()}
+        self._extra_budgets = _designer_budgets(budgets)
+        self._check = DesignCheck(spec)
         self.measurement: Any = None  # BenchmarkResult of the last "Measure"
         self.added_trial: int | None = None
 
@@ -330,9 +389,9 @@ class ModelDesigner(w.VBox):
             return tuple(int(d) for d in input_shape), int(num_classes)
         if self._ref is not None:
             from workbench.data import load_data
-            from workbench.widgets._trial import study_config
+            from workbench.study import study_config
 
-            data = load_data(study_config(self._ref, self.config).data)
+            data = load_data(study_config(self._ref.load(), self.config).data)
             return tuple(input_shape or data.input_shape), int(num_classes or data.num_classes)
         return tuple(input_shape or (1, 8, 8)), int(num_classes or 10)
 
@@ -475,74 +534,40 @@ class ModelDesigner(w.VBox):
         )
 
     # -- live figures ------------------------------------------------------------------------
-    def profiles(self) -> list[Any]:
+    def profiles(self) -> list[HardwareProfile]:
         return [self._profiles[n] for n in self.profile_select.value]
 
+    def check(self) -> DesignCheck:
+        """The library's design check of the current spec on the selected profiles: the figures
+        of each recipe and a verdict per budget (the study's rules, the designer's budgets)."""
+        measured = self.measurement if self._measurement_current() else None
+        return check_design(
+            self._spec,
+            self.profiles(),
+            budgets=self._extra_budgets,
+            predictor=self.predictor,
+            measurements=measured["result"].measurements if measured else (),
+            budget_source="given to the designer",
+        )
+
     def predictions(self) -> dict[str, Prediction | str]:
-        """Per selected profile: the predicted latency of its deploy recipe, or why there is none."""
+        """Per selected profile: the predicted latency of its recipe, or why there is none."""
         out: dict[str, Prediction | str] = {}
-        for prof in self.profiles():
-            backend = prof.deploy.backend if prof.deploy else None
-            precision = prof.deploy.precision if prof.deploy else None
-            out[prof.name] = predict(self.predictor, self._spec, prof, backend, precision)
+        for r in self._check.recipes:
+            lat = r.figures.get("latency_ms")
+            out[r.profile] = r.prediction or (lat.note if lat else NO_PREDICTOR)
         return out
-
-    def estimates(self, profile: Any) -> Estimate:
-        """Size and memory of the design at ``profile``'s deploy precision, estimated from the spec."""
-        cost = cost_summary(self._spec)
-        precision = profile.deploy.precision if profile.deploy else "fp32"
-        size = cost.params * _BYTES_PER_WEIGHT.get(precision, 4)
-        act = cost.peak_activation_bytes // 4 * _BYTES_PER_ACT.get(precision, 4)
-        return Estimate(precision, float(size), float(size + act))
-
-    def budgets(self, profile: Any) -> list[Budget]:
-        """The profile's own budgets plus those passed to the designer for it (display units)."""
-        out = {b.metric: b for b in profile_budgets(profile)}
-        for metric, bound in self._extra_budgets.get(profile.name, {}).items():
-            out[metric] = Budget(metric, float(bound), "given to the designer")
-        return list(out.values())
 
     def warnings(self) -> list[str]:
-        """Every budget the current design breaks, one line each, naming the source of both numbers."""
-        out = []
-        preds = self.predictions()
-        measured = self._measured_p50()
-        for prof in self.profiles():
-            est = self.estimates(prof)
-            for b in self.budgets(prof):
-                value, what = None, ""
-                if b.metric == "memory":
-                    value, what = (
-                        est.memory_bytes / 2**20,
-                        f"memory estimate (spec: {est.precision} weights + peak activations)",
-                    )
-                elif b.metric == "size":
-                    value, what = (
-                        est.size_bytes / 1024,
-                        f"size estimate (spec: {est.precision} weights)",
-                    )
-                elif b.metric in ("latency", "latency_p90"):
-                    p = preds.get(prof.name)
-                    if not isinstance(p, str) and p is not None:
-                        value, what = p.latency_ms, f"predicted latency ({p.deployment})"
-                    elif prof.measured and measured is not None:
-                        value, what = (
-                            measured[1],
-                            f"measured latency on this host ({measured[0]}, p50)",
-                        )
-                if value is None:
-                    continue
-                unit = {"memory": "MiB", "size": "KiB"}.get(b.metric, "ms")
-                if b.metric == "accuracy":
-                    continue  # accuracy needs training: "Add to study" measures it
-                if value > b.bound:
-                    out.append(
-                        f"{prof.name}: {what} {value:.4g} {unit} exceeds the budget {b.bound:g} {unit} ({b.source})"
-                    )
-        return out
+        """Every budget the current design breaks, one line each, naming the source of both
+        numbers."""
+        return [_verdict_line(self._check[v.profile], v) for v in self._check.broken()]
+
+    def _measurement_current(self) -> bool:
+        return self.measurement is not None and self.measurement.get("spec_hash") == self._spec.hash
 
     def _measured_p50(self) -> tuple[str, float] | None:
-        if self.measurement is None or self.measurement.get("spec_hash") != self._spec.hash:
+        if not self._measurement_current():
             return None
         best = self.measurement.get("fastest")
         return best if best else None
@@ -554,54 +579,53 @@ class ModelDesigner(w.VBox):
             f"<div><b>{_e(spec.summary())}</b></div><table style='font-size:12px'>"
             f"<tr><td>parameters</td><td style='text-align:right'><b>{cost.params:,}</b></td></tr>"
             f"<tr><td>MACs</td><td style='text-align:right'><b>{cost.macs:,}</b></td></tr>"
-            f"<tr><td>peak activation memory (fp32, batch 1)</td><td style='text-align:right'><b>{_mib(cost.peak_activation_bytes)}</b></td></tr>"
-            f"<tr><td>weights fp32 / int8</td><td style='text-align:right'>{_mib(cost.weight_bytes)} / {_mib(cost.params)}</td></tr>"
+            "<tr><td>peak activation memory (fp32, batch 1)</td>"
+            f"<td style='text-align:right'><b>{_mib(cost.peak_activation_bytes)}</b></td></tr>"
+            "<tr><td>weights fp32 / int8</td><td style='text-align:right'>"
+            f"{_mib(cost.weight_bytes)} / {_mib(cost.params)}</td></tr>"
             f"<tr><td>layers</td><td style='text-align:right'>{cost.layers}</td></tr></table>"
             "<div style='color:#666;font-size:11px'>computed from the spec</div>"
         )
-        preds = self.predictions()
+        self._check = self.check()
         measured = self._measured_p50()
         rows = []
-        for prof in self.profiles():
-            p = preds[prof.name]
-            if isinstance(p, str):
-                lat = f"<span style='color:#666' title='{_e(p)}'>– (no predictor)</span>"
-            else:
-                lat = f"<i style='color:#6a3d9a'>{p.latency_ms:.4g} ms predicted</i>"
-            if prof.measured and measured is not None:
+        for r in self._check.recipes:
+            lat = _latency_cell(r)
+            if r.kind == "measured" and measured is not None:
                 lat += f"<br>{measured[1]:.4g} ms measured here ({_e(measured[0])})"
-            est = self.estimates(prof)
-            budgets = (
-                ", ".join(f"{b.metric} ≤ {b.bound:g}" for b in self.budgets(prof)) or "none stated"
+            footprint = "<br>".join(
+                f"<span title='{_e(f.note)}'>{_e(FIGURE_UNITS[m][0])} {_fig(f)}</span>"
+                for m, f in r.figures.items()
+                if m != "latency_ms"
             )
+            budgets = "<br>".join(_verdict_cell(v) for v in r.verdicts) or "none stated"
             rows.append(
-                f"<tr><td><b>{_e(prof.name)}</b><br><span style='color:#666'>{_e(prof.kind)}"
-                f"{', ' + _e(prof.deploy.backend + '-' + prof.deploy.precision) if prof.deploy else ''}</span></td>"
-                f"<td>{lat}</td><td>{_mib(est.memory_bytes)}<br><span style='color:#666'>size {_mib(est.size_bytes)}</span></td>"
-                f"<td style='color:#666'>{_e(budgets)}</td></tr>"
+                f"<tr><td><b>{_e(r.profile)}</b><br><span style='color:#666'>{_e(r.kind)}, "
+                f"{_e(r.deployment)}</span></td><td>{lat}</td><td>{footprint}</td>"
+                f"<td>{budgets}</td></tr>"
             )
-        warnings = self.warnings()
-        warn_html = "".join(f"<div style='color:#b00'>⚠ {_e(x)}</div>" for x in warnings) or (
-            "<div style='color:#2a7d2a'>✓ within every stated budget</div>"
-            if self.profiles()
-            else ""
+        broken = self.warnings()
+        warn_html = "".join(f"<div style='color:#b00'>⚠ {_e(x)}</div>" for x in broken)
+        unknown = [v for v in self._check.verdicts() if v.status == "unknown"]
+        warn_html += "".join(
+            f"<div style='color:#666'>? {_e(_verdict_line(self._check[v.profile], v))}</div>"
+            for v in unknown
         )
-        note = ""
-        if any(isinstance(p, str) for p in preds.values()):
-            note = f"<div style='color:#666;font-size:11px'>latency: {_e(next(p for p in preds.values() if isinstance(p, str)))}; use Measure for this host</div>"
+        if not broken and not unknown and self._check.recipes:
+            warn_html = "<div style='color:#2a7d2a'>✓ within every stated budget</div>"
         self.profiles_html.value = (
-            "<table style='font-size:12px;border-collapse:collapse'><tr><th style='text-align:left'>profile</th><th style='text-align:left'>latency</th>"
-            "<th style='text-align:left'>memory (estimate)</th><th style='text-align:left'>budgets</th></tr>"
-            + "".join(rows)
-            + f"</table>{warn_html}{note}"
+            "<table style='font-size:12px;border-collapse:collapse'><tr>"
+            "<th style='text-align:left'>profile</th><th style='text-align:left'>latency</th>"
+            "<th style='text-align:left'>memory, size</th>"
+            "<th style='text-align:left'>budgets</th></tr>" + "".join(rows) + f"</table>{warn_html}"
         )
-        self._draw_bars(preds)
+        self._draw_bars([r.prediction for r in self._check.recipes if r.prediction is not None])
         self.measure_html.value = self._measurement_html()
 
-    def _draw_bars(self, preds: Mapping[str, Prediction | str]) -> None:
+    def _draw_bars(self, preds: Sequence[Prediction]) -> None:
         from workbench.report import layer_breakdown_info
 
-        first = next((p for p in preds.values() if not isinstance(p, str)), None)
+        first = preds[0] if preds else None
         info = layer_breakdown_info(
             self._spec, metric="macs", predicted=first.breakdown() if first is not None else None
         )
@@ -738,7 +762,7 @@ class ModelDesigner(w.VBox):
         if self.error is not None:
             raise ConfigError(f"the design is not valid: {self.error}")
         spec = self._spec
-        from workbench.widgets._trial import add_designed_trial
+        from workbench.study import add_designed_trial
 
         def job() -> int:
             self.job_status.value = f"<span>adding {_e(spec.summary())} to study <code>{_e(self._ref.name)}</code>…</span>"
@@ -749,7 +773,11 @@ class ModelDesigner(w.VBox):
                 )
 
             number = add_designed_trial(
-                spec, self._ref, config=self.config, on_stage=stage, measure_memory=measure_memory
+                spec,
+                self._ref.load(),
+                config=self.config,
+                on_stage=stage,
+                measure_memory=measure_memory,
             )
             self.added_trial = number
             t = self._ref.trial(number)

@@ -16,12 +16,9 @@ import numpy as np
 
 from workbench._errors import StorageError
 from workbench.bench import Measurement
+from workbench.study import DESIGNED, ORIGIN_ATTR
 
 __all__ = ["StudyRef", "TrialDetail", "resolve_study"]
-
-#: trial user attribute that marks a trial added by hand (the model designer), not sampled
-ORIGIN_ATTR = "origin"
-DESIGNED = "designed"
 
 
 _INDEX_CACHE: dict[tuple[Any, str], tuple[tuple[Any, ...], Any]] = {}
