@@ -128,6 +128,22 @@ def test_budgets_of_a_profile_are_checked(mcu_profile):
     assert any("size estimate" in w and "given to the designer" in w for w in d2.warnings())
 
 
+def test_a_cortex_m7_tensor_arena_beyond_its_sram_is_shown_broken():
+    wide = ArchSpec((3, 96, 96), 10, (ConvBN(64),), name="wide")
+    d = ModelDesigner(wide, profiles=["cortex-m7"])
+    broken = d.warnings()
+    assert len(broken) == 1 and broken[0].startswith("cortex-m7: tensor arena estimate")
+    assert "exceeds the budget 512 KiB" in broken[0] and "cortex-m7.sram_kb" in broken[0]
+    html = d.profiles_html.value
+    assert "⚠" in html and "✗ tensor arena ≤ 512 KiB" in html and "✓ flash ≤ 2048 KiB" in html
+    assert "ms predicted" in html and "calibrated: False" in html  # trust figures shown
+    d.value = ArchSpec((1, 8, 8), 10, (ConvBN(4, stride=2),))
+    assert d.warnings() == [] and "✓ tensor arena ≤ 512 KiB" in d.profiles_html.value
+    assert "within every stated budget" in d.profiles_html.value
+    # what it renders is the library's check, verdict for verdict
+    assert [v.status for v in d.check().verdicts()] == ["met", "met"]
+
+
 def _roofline(spec, profile, backend=None, precision=None):
     """A user-supplied predictor: 1 ms per 10 MMAC plus 5 us per layer (the hook's contract)."""
     layers = [(la.name, la.macs / 1e7 + 0.005) for la in layer_costs(spec)]
