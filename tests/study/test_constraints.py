@@ -16,6 +16,8 @@ from workbench.study._constraints import (
     ConstraintValue,
     TargetFigures,
     budgets_for,
+    combine_budgets,
+    device_budget,
     evaluate_constraints,
     placeholder_values,
     set_trial_constraints,
@@ -46,7 +48,8 @@ def test_simulated_profiles_and_budgets_are_accepted(tmp_path):
     )
     host, server, gpu = cfg.hardware
     assert not server.measured and not gpu.measured
-    # measured: the study's deployments plus the recipe; simulated: the recipe, the file it would ship
+    # measured: the study's deployments plus the recipe; simulated: the recipe, the file it would
+    # ship
     assert [d.name for d in cfg.profile_deployments(host)] == [
         "torch-fp32",
         "onnxruntime-fp32",
@@ -73,11 +76,13 @@ def test_a_recipe_missing_from_the_deployments_is_added_for_measured_profiles(tm
     [
         (
             {"constraints": {"nvidia-h100": {"latency_ms": 1}}},
-            "study.yaml:{line}: constraints.nvidia-h100: not one of the study's hardware profiles (host-cpu)",
+            "study.yaml:{line}: constraints.nvidia-h100: "
+            "not one of the study's hardware profiles (host-cpu)",
         ),
         (
             {"constraints": {"host-cpu": {"latency": 1}}},
-            "constraints.host-cpu.latency: unknown key; expected one of: latency_ms, memory_kb, memory_mb, size_kb, size_mb",
+            "constraints.host-cpu.latency: unknown key; expected one of: "
+            "latency_ms, memory_kb, memory_mb, size_kb, size_mb",
         ),
         (
             {"constraints": {"host-cpu": {"latency_ms": -1}}},
@@ -100,7 +105,8 @@ def test_a_recipe_missing_from_the_deployments_is_added_for_measured_profiles(tm
                     "objective_deployment": "torch-fp32",
                 },
             },
-            "study.objective_deployment: the objective profile 'nvidia-h100' is simulated and evaluated with its recipe only",
+            "study.objective_deployment: the objective profile 'nvidia-h100' is simulated and "
+            "evaluated with its recipe only",
         ),
     ],
 )
@@ -137,7 +143,8 @@ def test_a_two_framework_study_ships_each_recipe_from_the_framework_that_can_pro
     in_tmp, monkeypatch
 ):
     """A Raspberry Pi's LiteRT recipe comes from the Keras model, the Xeon's ONNX one from both;
-    the .tflite's accuracy is that file's own, evaluated here in the model's channels-last layout."""
+    the .tflite's accuracy is that file's own, evaluated here in the model's channels-last
+    layout."""
     pytest.importorskip("ai_edge_litert")
     from workbench.study import run_study
 
@@ -196,6 +203,41 @@ def test_device_limits_are_budgets_too():
     )  # this machine: only what is configured
 
 
+def test_every_bound_says_where_it_came_from(tmp_path):
+    m7 = device_budget(load_profile("cortex-m7"))
+    assert m7.source_of("arena_bytes").startswith("cortex-m7.sram_kb (ST DS12110: 512 KB")
+    assert m7.source_of("flash_bytes").startswith("cortex-m7.flash_kb (")
+    cfg = _cfg(tmp_path, constraints={"host-cpu": {"latency_ms": 2}})
+    assert cfg.budget_for(cfg.hardware[0]).source_of("latency_ms") == (
+        "study config (constraints.host-cpu)"
+    )
+    pi = load_profile("raspberry-pi-5")
+    loose = Budget(pi.name, memory_bytes=1e12, sources=(("memory_bytes", "mine"),))
+    tight = Budget(pi.name, memory_bytes=1e6, latency_ms=3.0, sources=(("memory_bytes", "mine"),))
+    both = budgets_for(pi, loose)
+    assert both.source_of("memory_bytes").startswith("raspberry-pi-5.ram_mb")
+    assert both.from_device == ("memory_bytes",)
+    both = budgets_for(pi, tight)
+    assert both.memory_bytes == 1e6 and both.source_of("memory_bytes") == "mine"
+    assert both.from_device == () and both.source_of("latency_ms") == "budget"
+    assert combine_budgets("x", None, None) is None
+
+
+def test_a_microcontroller_without_an_sram_block_has_its_ram_bound_memory(tmp_path, monkeypatch):
+    (tmp_path / "tiny.yaml").write_text(
+        "schema: 1\nname: tiny\nkind: simulated\ndevice: mcu\nbackends: [onnxruntime]\n"
+        "precisions: [int8-static]\n"
+        "deploy: {backend: onnxruntime, precision: int8-static, format: onnx}\n"
+        "peak_gops: {int8-static: {value: 0.4, source: 'test board datasheet'}}\n"
+        "memory_bandwidth_gbs: {value: 0.2, source: 'test board datasheet'}\n"
+        "ram_mb: {value: 0.01, source: 'test board datasheet'}\n"
+    )
+    monkeypatch.setenv("WORKBENCH_PROFILE_PATH", str(tmp_path))
+    b = budgets_for(load_profile("tiny"), None)
+    assert b.limits() == {"memory_bytes": 0.01 * 2**20} and b.from_device == ("memory_bytes",)
+    assert b.source_of("memory_bytes") == "tiny.ram_mb (test board datasheet)"
+
+
 def test_constraint_values_are_relative_violations():
     b = Budget("dev", latency_ms=2.0, size_bytes=1000)
     vals = evaluate_constraints(
@@ -220,8 +262,9 @@ def test_placeholder_values_never_invent_an_accuracy():
 
 
 def _constrained_objective(trial):
-    """x < 0.25 is feasible. A rejected trial gets the placeholder values of the pipeline: accuracy 0
-    and latency 0 -- the best latency of all, so a sampler that ignored constraints would chase it."""
+    """x < 0.25 is feasible. A rejected trial gets the placeholder values of the pipeline:
+    accuracy 0 and latency 0 -- the best latency of all, so a sampler that ignored constraints
+    would chase it."""
     x = trial.suggest_float("x", 0.0, 1.0)
     y = trial.suggest_float("y", 0.0, 1.0)
     v = [ConstraintValue("dev:latency_ms", x, 0.25, "predicted")]
@@ -264,8 +307,9 @@ def test_rejected_trials_teach_the_sampler_where_the_feasible_region_is(sampler)
 @pytest.mark.onnxruntime
 @pytest.mark.slow
 def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
-    """Budgets on a simulated server (size) and GPU (latency); rejected candidates are never trained;
-    simulated profiles get real recipe files with predicted latency; fronts per profile from storage."""
+    """Budgets on a simulated server (size) and GPU (latency); rejected candidates are never
+    trained; simulated profiles get real recipe files with predicted latency; fronts per profile
+    from storage."""
     from workbench import run_study
     from workbench.study import load_results, open_study
 
@@ -311,7 +355,8 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
         assert all(v <= 0 for v in t.constraints.values()) and t.user_attrs["feasible"] is True
     assert {t.number for t in study.best_trials} <= {t.number for t in trained}
 
-    # predicted numbers are labelled, carry their trust figures, and the accuracy is the recipe file's own
+    # predicted numbers are labelled, carry their trust figures, and the accuracy is the recipe
+    # file's own
     m = trained[0].user_attrs["measure:nvidia-h100/torch/onnxruntime-fp32"]
     assert m["source"] == "predicted" and m["status"] == "ok" and m["latency"]["n"] == 0
     assert m["meta"]["trust"]["validated_on_device"] is False and m["meta"]["recipe"][
@@ -334,7 +379,8 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
         assert all(n in {t.number for t in trained} for f in fronts.values() for n in f.trials)
     assert len(again.rejected()) == len(rejected) and len(again.completed()) == len(trained)
 
-    # the recipe files of the Pareto-optimal candidates, predicted ones included, ready to carry to the device
+    # the recipe files of the Pareto-optimal candidates, predicted ones included, ready to carry
+    # to the device
     manifest = json.loads((res.outputs["pareto"] / "manifest.json").read_text())
     gpu = [e for e in manifest if e["key"].startswith("nvidia-h100/")]
     assert gpu and all(
@@ -343,7 +389,8 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     )
     assert all((res.outputs["pareto"] / e["file"]).stat().st_size > 0 for e in gpu)
 
-    # the CLI summary labels every front measured or PREDICTED, with the trust line beside predicted ones
+    # the CLI summary labels every front measured or PREDICTED, with the trust line beside
+    # predicted ones
     from workbench.cli._commands import _print_summary
 
     capsys.readouterr()
@@ -356,7 +403,8 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
     assert "host-cpu/torch/onnxruntime-fp32: Pareto front" in out and "latency measured p50" in out
     assert "trust: predicted from datasheet numbers" in out and "rejected before training" in out
 
-    # the report shows trust figures beside predicted numbers, and the rejected candidates with reasons
+    # the report shows trust figures beside predicted numbers, and the rejected candidates with
+    # reasons
     html = res.outputs["report"].read_text()
     assert "not validated on this device" in html and "Rejected before training" in html
     assert "(predicted)" in html and "rejected before training" in html

@@ -202,7 +202,8 @@ def test_default_predictor_wraps_the_library_predictor():
 @pytest.mark.onnxruntime
 def test_measure_on_this_host_for_real():
     d = ModelDesigner(profiles=["host-cpu"])
-    # the time cap stops a measurement even short of min_repeats: give a loaded machine room to reach them
+    # the time cap stops a measurement even short of min_repeats: give a loaded machine room to
+    # reach them
     res = d.measure(
         deployments=("torch-fp32", "onnxruntime-fp32"),
         measure={"min_repeats": 10, "max_time_s": 5.0, "min_time_s": 0.05},

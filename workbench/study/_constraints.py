@@ -145,7 +145,7 @@ def combine_budgets(profile: str, *budgets: Budget | None) -> Budget | None:
         profile,
         from_device=tuple(m for m in LIMIT_METRICS if m in device),
         sources=tuple((m, sources[m]) for m in LIMIT_METRICS if m in vals),
-        **vals,  # type: ignore[arg-type]  # float fields by name
+        **vals,
     )
 
 
@@ -185,7 +185,7 @@ def device_budget(profile: HardwareProfile) -> Budget | None:
         profile.name,
         from_device=tuple(vals),
         sources=tuple(sources),
-        **vals,  # type: ignore[arg-type]  # float fields by name
+        **vals,
     )
 
 
@@ -248,7 +248,8 @@ class ConstraintValue:
         digits = 4
         while _fmt(self.value, unit, digits) == _fmt(self.limit, unit, digits) and digits < 12:
             digits += 2  # show the figure as precisely as it takes to see it is over
-        return f"{profile}: {metric} {_fmt(self.value, unit, digits)} ({self.source}) > {whose} {_fmt(self.limit, unit, digits)}"
+        value, limit = _fmt(self.value, unit, digits), _fmt(self.limit, unit, digits)
+        return f"{profile}: {metric} {value} ({self.source}) > {whose} {limit}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from workbench._errors import ConfigError, WorkbenchError
 from workbench.arch import ArchSpec
@@ -74,6 +74,9 @@ FIGURE_UNITS: dict[str, tuple[str, str, float]] = {
 }
 
 NO_PREDICTOR = "no latency predictor given"
+
+#: a study config as the functions here take it: a StudyConfig, a YAML path, or its mapping
+ConfigLike: TypeAlias = "StudyConfig | str | os.PathLike[str] | Mapping[str, Any] | None"
 
 
 class PredictedLatency(NamedTuple):
@@ -381,7 +384,7 @@ def _storage_url(study: optuna.Study) -> str | None:
     return url if isinstance(url, str) else None
 
 
-def study_config(study: optuna.Study, config: Any = None) -> StudyConfig:
+def study_config(study: optuna.Study, config: ConfigLike = None) -> StudyConfig:
     """The :class:`~workbench.study.StudyConfig` ``study`` was run with: ``config`` (a path, a
     mapping or a StudyConfig) when given, else the config stored in the study itself."""
     from workbench.study._config import StudyConfig, load_config
@@ -413,7 +416,7 @@ def add_designed_trial(
     spec: ArchSpec,
     study: optuna.Study,
     *,
-    config: Any = None,
+    config: ConfigLike = None,
     on_stage: Callable[[str], None] | None = None,
     measure_memory: bool = True,
     stop_requested: Callable[[], bool] | None = None,

@@ -138,7 +138,8 @@ def prefilter_figures(
     fig.size_bytes = float(m.size_bytes) if m.size_bytes is not None else None
     fig.memory_bytes = float(m.peak_memory_bytes) if m.peak_memory_bytes is not None else None
     fig.notes["latency_ms"] = (
-        f"measured on the untrained model: p50 of {m.latency.n if m.latency else 0} calls (weights do not change latency)"
+        f"measured on the untrained model: p50 of {m.latency.n if m.latency else 0} calls "
+        "(weights do not change latency)"
     )
     if profile.device == "mcu":
         footprint_figures(spec, profile, deployment.precision, fig)

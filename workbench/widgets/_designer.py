@@ -142,7 +142,8 @@ def _mib(n: float) -> str:
 
 
 def _close_tree(widget: Any) -> None:
-    """Close a widget, its children, and their layout and style models (ipywidgets leaves those open)."""
+    """Close a widget, its children, and their layout and style models (ipywidgets leaves those
+    open)."""
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     for part in ("layout", "style"):
@@ -328,7 +329,8 @@ class ModelDesigner(w.VBox):
                     layout=w.Layout(flex_flow="row wrap"),
                 ),
                 w.HTML(
-                    "<b>blocks</b> <span style='color:#666'>(in order; the classifier head follows)</span>"
+                    "<b>blocks</b> <span style='color:#666'>"
+                    "(in order; the classifier head follows)</span>"
                 ),
                 self.blocks_box,
                 w.HBox([self.new_type, self.add_button]),
@@ -343,7 +345,8 @@ class ModelDesigner(w.VBox):
         super().__init__(
             [
                 w.HTML(
-                    "<b>Model designer</b> · edit blocks; cost, fit and predicted speed update as you type"
+                    "<b>Model designer</b> · edit blocks; "
+                    "cost, fit and predicted speed update as you type"
                 ),
                 w.HBox([left, right], layout=w.Layout(width="100%", align_items="flex-start")),
                 w.HBox([self.measure_button, self.add_study_button]),
@@ -397,7 +400,8 @@ class ModelDesigner(w.VBox):
 
     # -- editing -----------------------------------------------------------------------------
     def add_block(self, block: Block | str, index: int | None = None) -> None:
-        """Insert a block (or a new one of a type name such as ``"conv"``) at ``index`` (default: the end)."""
+        """Insert a block (or a new one of a type name such as ``"conv"``) at ``index``
+        (default: the end)."""
         if isinstance(block, str):
             if block not in BLOCK_DEFAULTS:
                 raise ConfigError(
@@ -436,7 +440,8 @@ class ModelDesigner(w.VBox):
         unknown = set(changes) - names
         if unknown:
             raise ConfigError(
-                f"block {index} ({self._blocks[index]['type']}) has no field {sorted(unknown)[0]!r}; fields: {', '.join(sorted(names))}"
+                f"block {index} ({self._blocks[index]['type']}) has no field "
+                f"{sorted(unknown)[0]!r}; fields: {', '.join(sorted(names))}"
             )
         self._blocks[index].update(changes)
         self._render_blocks()
@@ -718,7 +723,8 @@ class ModelDesigner(w.VBox):
         stale = (
             ""
             if spec.hash == self._spec.hash
-            else " <span style='color:#b00'>(an earlier version of the design: measure again)</span>"
+            else " <span style='color:#b00'>"
+            "(an earlier version of the design: measure again)</span>"
         )
         return (
             f"<div style='color:#666'>{_e(spec.summary())}{stale}</div>"
@@ -728,17 +734,20 @@ class ModelDesigner(w.VBox):
     @staticmethod
     def _measurement_table(res: Any) -> str:
         rows = []
+        right = "<td style='text-align:right'>"
         for m in res.measurements:
             if not m.ok:
                 rows.append(
-                    f"<tr><td>{_e(m.deployment)}</td><td colspan=5 style='color:#b00'>failed at {_e(m.stage)}: {_e(m.error)}</td></tr>"
+                    f"<tr><td>{_e(m.deployment)}</td><td colspan=5 style='color:#b00'>"
+                    f"failed at {_e(m.stage)}: {_e(m.error)}</td></tr>"
                 )
                 continue
             lat = m.latency
             rows.append(
-                f"<tr><td>{_e(m.deployment)}</td><td style='text-align:right'>{lat.p50_ms:.4g}</td><td style='text-align:right'>{lat.p90_ms:.4g}</td>"
-                f"<td style='text-align:right'>{lat.n}</td><td style='text-align:right'>{_mib(m.size_bytes or 0)}</td>"
-                f"<td style='text-align:right'>{_mib(m.peak_memory_bytes) if m.peak_memory_bytes else '–'}</td></tr>"
+                f"<tr><td>{_e(m.deployment)}</td>{right}{lat.p50_ms:.4g}</td>"
+                f"{right}{lat.p90_ms:.4g}</td>{right}{lat.n}</td>"
+                f"{right}{_mib(m.size_bytes or 0)}</td>"
+                f"{right}{_mib(m.peak_memory_bytes) if m.peak_memory_bytes else '–'}</td></tr>"
             )
         host = (
             res.measurements[0].receipt.get("host", {}).get("cpu_model", "")
@@ -747,9 +756,12 @@ class ModelDesigner(w.VBox):
         )
         notes = "".join(f"<div style='color:#666;font-size:11px'>{_e(n)}</div>" for n in res.notes)
         return (
-            f"<div><b>measured on this host</b> <span style='color:#666'>({_e(host)}; untrained weights, batch 1, "
-            f"interleaved timing with warm-up)</span></div><table style='font-size:12px'><tr><th>deployment</th><th>p50 ms</th>"
-            f"<th>p90 ms</th><th>n</th><th>size</th><th>peak mem</th></tr>{''.join(rows)}</table>{notes}"
+            "<div><b>measured on this host</b> <span style='color:#666'>"
+            f"({_e(host)}; untrained weights, batch 1, interleaved timing with warm-up)"
+            "</span></div>"
+            "<table style='font-size:12px'><tr><th>deployment</th><th>p50 ms</th>"
+            "<th>p90 ms</th><th>n</th><th>size</th><th>peak mem</th></tr>"
+            f"{''.join(rows)}</table>{notes}"
         )
 
     def add_to_study(self, *, measure_memory: bool = True, _raise: bool = True) -> int | None:
@@ -765,7 +777,10 @@ class ModelDesigner(w.VBox):
         from workbench.study import add_designed_trial
 
         def job() -> int:
-            self.job_status.value = f"<span>adding {_e(spec.summary())} to study <code>{_e(self._ref.name)}</code>…</span>"
+            self.job_status.value = (
+                f"<span>adding {_e(spec.summary())} to study "
+                f"<code>{_e(self._ref.name)}</code>…</span>"
+            )
 
             def stage(text: str) -> None:
                 self.job_status.value = (
@@ -789,7 +804,8 @@ class ModelDesigner(w.VBox):
                 else ""
             )
             self.job_status.value = (
-                f"<span>added as trial <b>{number}</b> of <code>{_e(self._ref.name)}</code>: {_e(figures)}. "
+                f"<span>added as trial <b>{number}</b> of <code>{_e(self._ref.name)}</code>: "
+                f"{_e(figures)}. "
                 "Refresh a ParetoExplorer of the study to see it (★).</span>"
             )
             return number

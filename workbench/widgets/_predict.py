@@ -13,6 +13,7 @@ from typing import NamedTuple
 from workbench.arch import ArchSpec
 from workbench.hw import HardwareProfile
 from workbench.study import PredictedLatency, Predictor, default_predictor
+from workbench.study._design import NO_PREDICTOR
 
 __all__ = [
     "Prediction",
@@ -24,7 +25,7 @@ __all__ = [
     "resolve_predictor",
 ]
 
-PREDICTOR_MISSING = "no latency predictor given"
+PREDICTOR_MISSING = NO_PREDICTOR
 
 #: a predicted latency with its per-layer breakdown and basis (the study layer's type)
 Prediction = PredictedLatency
