@@ -163,3 +163,37 @@ def test_the_default_predictor_is_the_studys_prediction():
     assert p.deployment == "litert-int8-static" and p.source == "predicted"
     assert p.latency_ms == predict_recipe_latency(spec, prof, None, None).latency_ms
     assert p.breakdown()["note"].startswith("predicted, not measured")
+
+
+def test_a_measurement_of_the_recipe_replaces_the_predictions():
+    from workbench.bench import LatencyStats, Measurement
+
+    lat = LatencyStats(2.0, 2.5, 3.0, 2.1, 0.2, 1.9, 50, 1.95, 2.05)
+    host = load_profile("host-cpu")
+    recipe = f"{host.deploy.backend}-{host.deploy.precision}"
+    other = Measurement("host-cpu", "torch", "torch", "fp32", latency=lat, size_bytes=1)
+    m = Measurement(
+        "host-cpu",
+        "torch",
+        host.deploy.backend,
+        host.deploy.precision,
+        latency=lat,
+        size_bytes=40_000,
+        peak_memory_bytes=30 * 2**20,
+    )
+    budgets = {"host-cpu": {"latency_ms": 1.0, "size_kb": 100}}
+    assert check_design(MEDIUM, [host], budgets=budgets, measurements=[other])["host-cpu"].figures[
+        "latency_ms"
+    ].source == ("predicted")  # not the recipe: its figures stay predicted
+    check = check_design(MEDIUM, [host], budgets=budgets, measurements=[other, m])
+    r = check["host-cpu"]
+    assert r.deployment == recipe and r.kind == "measured" and r.prediction is None
+    assert {k: f.source for k, f in r.figures.items()} == {
+        "latency_ms": "measured",
+        "memory_bytes": "measured",
+        "size_bytes": "measured",
+    }
+    v = _by_metric(check, "host-cpu")
+    assert v["latency_ms"].status == "broken" and v["latency_ms"].value == 2.0
+    assert v["latency_ms"].value_source == "measured"
+    assert v["size_bytes"].status == "met" and v["size_bytes"].value == 40_000
