@@ -2,11 +2,13 @@
 
 Blocks are added, removed, reordered and edited with widgets; every edit re-validates the spec
 (an invalid edit shows its one-line reason and keeps the last valid spec as the value) and
-recomputes, from the spec alone, parameters, MACs and peak activation memory, plus the
-predicted latency on each selected profile when a latency predictor is installed, with a
-warning for every budget the design breaks. "Measure" builds the model and measures it on this
-host for real; "Add to study" runs it through a study's own trial pipeline, so it appears on the
-Pareto explorer beside the searched trials.
+recomputes, from the spec alone, parameters, MACs and peak activation memory, and shows the
+library's design check (:func:`workbench.study.check_design`) on each selected profile: its
+recipe's predicted (or measured) latency, size, memory and, on a microcontroller, tensor arena
+and flash, with a verdict for every budget a study would apply and a warning for each the
+design breaks. It renders that check and computes nothing of its own. "Measure" builds the
+model and measures it on this host for real; "Add to study" runs it through a study's own trial
+pipeline, so it appears on the Pareto explorer beside the searched trials.
 """
 
 from __future__ import annotations
@@ -197,7 +199,10 @@ class ModelDesigner(w.VBox):
     Start from ``spec``, or an empty network for ``input_shape``/``num_classes`` (default:
     digits, 1x8x8, 10 classes; with ``study`` the study's data decides). ``profiles`` are the
     hardware profiles to check (default: every installed one); ``budgets`` adds bounds per
-    profile in display units, e.g. ``{"host-cpu": {"latency": 1.0, "memory": 64}}`` (ms, MiB).
+    profile in display units, e.g. ``{"host-cpu": {"latency": 1.0, "memory": 64}}`` (ms, MiB;
+    ``size`` in KiB; or a study config's keys such as ``latency_ms``) to the profile's own
+    limits. ``predictor``: ``"default"`` (the study's prediction), a callable
+    ``(spec, profile, backend, precision) -> Prediction``, or None.
     ``study`` (+ ``storage``, ``config``) is where "Add to study" puts the design.
     """
 
