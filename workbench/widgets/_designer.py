@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import html
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
@@ -42,6 +42,10 @@ from workbench.study._constraints import BUDGET_FIELDS
 from workbench.study._design import FIGURE_UNITS, NO_PREDICTOR
 from workbench.widgets._bars import bars_html
 from workbench.widgets._predict import Prediction, Predictor, resolve_predictor
+
+if TYPE_CHECKING:
+    from workbench.study._design import ConfigLike
+    from workbench.widgets._source import StudyRef
 
 __all__ = ["BLOCK_DEFAULTS", "ModelDesigner"]
 
@@ -216,7 +220,7 @@ class ModelDesigner(w.VBox):
         budgets: Mapping[str, Mapping[str, float]] | None = None,
         study: Any = None,
         storage: Any = None,
-        config: Any = None,
+        config: ConfigLike = None,
         predictor: Predictor | str | None = "default",
         name: str = "designed",
     ) -> None:
@@ -227,7 +231,7 @@ class ModelDesigner(w.VBox):
         self.study = study
         self.storage = storage
         self.config = config
-        self._ref: Any = None
+        self._ref: StudyRef | None = None
         if study is not None:
             from workbench.widgets._source import resolve_study
 
@@ -643,7 +647,7 @@ class ModelDesigner(w.VBox):
         self.bars.value = bars_html(self.series)
 
     # -- actions -----------------------------------------------------------------------------
-    def _run_job(self, target: Any, *, raise_errors: bool) -> Any:
+    def _run_job(self, target: Callable[[], Any], *, raise_errors: bool) -> Any:
         """Run an action in the calling thread (the kernel's), buttons disabled meanwhile.
 
         Not in a background thread on purpose: a thread of its own gets its own OpenMP pool
@@ -778,29 +782,28 @@ class ModelDesigner(w.VBox):
             )
         if self.error is not None:
             raise ConfigError(f"the design is not valid: {self.error}")
-        spec = self._spec
+        spec, ref = self._spec, self._ref
         from workbench.study import add_designed_trial
 
         def job() -> int:
             self.job_status.value = (
-                f"<span>adding {_e(spec.summary())} to study "
-                f"<code>{_e(self._ref.name)}</code>…</span>"
+                f"<span>adding {_e(spec.summary())} to study <code>{_e(ref.name)}</code>…</span>"
             )
 
             def stage(text: str) -> None:
                 self.job_status.value = (
-                    f"<span>adding to study <code>{_e(self._ref.name)}</code>: {_e(text)}</span>"
+                    f"<span>adding to study <code>{_e(ref.name)}</code>: {_e(text)}</span>"
                 )
 
             number = add_designed_trial(
                 spec,
-                self._ref.load(),
+                ref.load(),
                 config=self.config,
                 on_stage=stage,
                 measure_memory=measure_memory,
             )
             self.added_trial = number
-            t = self._ref.trial(number)
+            t = ref.trial(number)
             key = t.user_attrs.get("objective_deployment")
             m = t.measurement(key) if key else None
             figures = (
@@ -809,7 +812,7 @@ class ModelDesigner(w.VBox):
                 else ""
             )
             self.job_status.value = (
-                f"<span>added as trial <b>{number}</b> of <code>{_e(self._ref.name)}</code>: "
+                f"<span>added as trial <b>{number}</b> of <code>{_e(ref.name)}</code>: "
                 f"{_e(figures)}. "
                 "Refresh a ParetoExplorer of the study to see it (★).</span>"
             )
