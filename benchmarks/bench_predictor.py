@@ -9,7 +9,7 @@ rank correlation (Spearman), beside the noise floor of the measurements themselv
 machine's drift between the two sessions. It works on a temporary copy of the profile, so the
 repository's calibration is left alone. Part 1b measures the same predictor with that drift kept
 out: calibration and held-out architectures timed interleaved in one session, the fit made on the
-calibration ones only (``workbench.hw.interleaved_accuracy``).
+calibration ones only (``workbench.calibrate.interleaved_accuracy``).
 
 Part 2 runs the same constrained study twice, with and without rejecting infeasible
 candidates before training, and prints the wall-time ratio. Both runs use the random sampler
@@ -45,7 +45,8 @@ def _say(text: str = "") -> None:
 
 
 def part_predictor(args: argparse.Namespace, tmp: Path) -> None:
-    from workbench.hw import calibrate_profile, host_info, validate_profile
+    from workbench.calibrate import calibrate_profile, validate_profile
+    from workbench.hw import host_info
 
     prof_dir = tmp / "profiles"
     prof_dir.mkdir()
@@ -118,7 +119,7 @@ def part_predictor(args: argparse.Namespace, tmp: Path) -> None:
 
 
 def part_interleaved(args: argparse.Namespace) -> None:
-    from workbench.hw import interleaved_accuracy
+    from workbench.calibrate import interleaved_accuracy
 
     deps = args.deploy or ["onnxruntime-int8-static", "onnxruntime-fp32"]
     _say(

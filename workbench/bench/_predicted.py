@@ -30,7 +30,7 @@ from workbench.backends import (
 from workbench.bench._deploy import _backend_version, _fail, _fed_context
 from workbench.bench._latency import LatencyStats
 from workbench.bench._measurement import Measurement, now_iso
-from workbench.hw import HardwareProfile, host_info
+from workbench.hw import Calibration, HardwareProfile, host_info
 
 __all__ = ["PREDICTION_METHOD", "predict_deployments", "predicted_latency_stats"]
 
@@ -73,11 +73,13 @@ def predict_deployments(
     compile_ctx: CompileContext | None = None,
     eval_threads: Threads | None = None,
     on_stage: Callable[[str], None] | None = None,
+    calibration: Calibration | None = None,
 ) -> tuple[list[Measurement], dict[str, Artifact]]:
     """Build each deployment's artifact, evaluate its accuracy here, predict its latency there.
 
     ``spec`` gives the per-layer cost and the memory estimate; without it the exported ONNX
-    graph's cost is used (a user's own model) and peak memory is not estimated.
+    graph's cost is used (a user's own model) and peak memory is not estimated. ``calibration``
+    is the profile's calibration on this host, if any (:func:`workbench.calibrate.find_calibration`).
     """
     from workbench.hw._footprint import estimate_footprint
     from workbench.hw._onnx_cost import ops_from_onnx
@@ -146,7 +148,9 @@ def predict_deployments(
         stage(f"predict {dep.name} on {profile.name}")
         try:
             ops = ops_from_spec(spec) if spec is not None else ops_from_onnx(source.onnx_path())
-            pred = predict_latency(ops, profile, dep.backend, dep.precision)
+            pred = predict_latency(
+                ops, profile, dep.backend, dep.precision, calibration=calibration
+            )
         except KeyboardInterrupt:
             raise
         except Exception as err:  # noqa: BLE001 - recorded on the measurement

@@ -24,7 +24,7 @@ channels too), output positions and channels, output, input and weight elements,
 the residual add after it and non-folded activation elements, per unit kind
 (:class:`KernelModel`); an activation the runtime runs as a kernel of its own is a unit of its
 own (:func:`split_activations`). The terms are fitted to
-per-kernel times from the runtime's profiler (:mod:`workbench.hw._kernels`); the
+per-kernel times from the runtime's profiler (:mod:`workbench.calibrate._kernels`); the
 model's latency is the sum of its units plus the runtime's time per kernel and per call::
 
     t = call + sum_u [ per_kernel + sum_j term(kind_u, j) * feature_j(u) ]
@@ -44,7 +44,7 @@ import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._errors import ConfigError
 from workbench._host import last_level_cache_bytes
@@ -60,6 +60,9 @@ from workbench.arch import (
     layer_costs,
 )
 from workbench.hw._profile import EFFICIENCY_KEYS, HardwareProfile
+
+if TYPE_CHECKING:
+    from workbench.hw._calibration import Calibration
 
 __all__ = [
     "COMPUTE_KINDS",
@@ -1002,15 +1005,15 @@ def predict_latency(
     *,
     threads: int | None = None,
     input_shape: Sequence[int] | None = None,
-    calibration: Any = None,
-    use_calibration: bool = True,
+    calibration: Calibration | None = None,
 ) -> LatencyPrediction:
     """Predict batch-1 latency of ``model`` on ``profile`` for a deployment (default: its recipe).
 
     ``model`` is an ArchSpec, predictor records, the path of an ONNX file, or a PyTorch module
     (exported to ONNX first; pass ``input_shape`` without the batch axis). On a measured profile
-    the calibration fitted on this host for these threads is used when one exists and is fresh;
-    otherwise the profile's own terms (estimates) are, and the trust figures say so.
+    the given ``calibration``'s fit of this deployment at these threads is used when it has one
+    (look it up with :func:`workbench.calibrate.find_calibration`); otherwise, and with no
+    calibration, the profile's own terms (estimates) are, and the trust figures say so.
     """
     from workbench.hw._profile import load_profile
 
@@ -1027,16 +1030,16 @@ def predict_latency(
     params = None
     trust: dict[str, Any] = {}
     note = ""
-    if use_calibration and prof.measured:
-        from workbench.hw._calibrate import calibration_status
-
-        cal, note = (calibration, "given") if calibration is not None else calibration_status(prof)
-        if cal is not None and cal.has(backend, precision, th):
-            params = cal.params_for(backend, precision, th)
-            trust = cal.trust_for(backend, precision, th)
-        elif cal is not None:
-            fitted = sorted({f"{e.deployment}@{e.intra_op}t" for e in cal.entries})
-            note = f"no calibration of {backend}-{precision} at {th} thread(s) (fitted: {', '.join(fitted) or 'none'})"
+    if calibration is not None and prof.measured:
+        if calibration.has(backend, precision, th):
+            params = calibration.params_for(backend, precision, th)
+            trust = calibration.trust_for(backend, precision, th)
+        else:
+            fitted = sorted({f"{e.deployment}@{e.intra_op}t" for e in calibration.entries})
+            note = (
+                f"no calibration of {backend}-{precision} at {th} thread(s) "
+                f"(fitted: {', '.join(fitted) or 'none'})"
+            )
     if params is None:
         params = default_params(prof, backend, precision, th)
         trust = uncalibrated_trust(prof)

@@ -78,13 +78,20 @@ def prefilter_figures(
 
     ``build`` returns the untrained ``framework`` model (only called for measured profiles).
     """
+    from workbench.calibrate import find_calibration
     from workbench.hw._predict import predict_latency
 
     fig = TargetFigures(
         profile.name, deployment.name, "predicted" if not profile.measured else "measured"
     )
     if not profile.measured:
-        pred = predict_latency(spec, profile, deployment.backend, deployment.precision)
+        pred = predict_latency(
+            spec,
+            profile,
+            deployment.backend,
+            deployment.precision,
+            calibration=find_calibration(profile),
+        )
         fig.latency_ms = pred.latency_ms
         fig.notes["latency_ms"] = "predicted: " + pred.params.basis
         if budget is not None and (budget.size_bytes is not None or budget.flash_bytes is not None):

@@ -64,7 +64,9 @@ def default_predictor() -> Predictor | None:
     def predictor(
         spec: Any, profile: Any, backend: str | None = None, precision: str | None = None
     ) -> Prediction:
-        pred = fn(spec, profile, backend, precision)
+        from workbench.calibrate import find_calibration
+
+        pred = fn(spec, profile, backend, precision, calibration=find_calibration(profile))
         name = getattr(profile, "name", str(profile))
         layers = [
             (str(row.get("name")), float(row.get("ms", 0.0)))

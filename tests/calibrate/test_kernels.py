@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, Pool
-from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
-from workbench.hw._kernels import (
+from workbench.calibrate._kernels import (
     CORRECTIONS,
     KernelNode,
     activations_apart,
     attribute_nodes,
     fit_kernel_model,
 )
-from workbench.hw._population import calibration_population, heldout_population
+from workbench.calibrate._population import calibration_population, heldout_population
+from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
 from workbench.hw._predict import KernelModel, KernelUnit, kernel_units, split_activations
 
 SPEC = ArchSpec(
@@ -68,7 +68,7 @@ def test_kernel_units_fold_batchnorm_and_activations_into_the_layer_before():
 
 def _export(spec, deployments, tmp):
     from workbench.backends import Deployment, Threads
-    from workbench.hw._calibrate import _compile_population
+    from workbench.calibrate._run import _compile_population
 
     compiled, runners = _compile_population(
         [spec],
@@ -88,7 +88,7 @@ def _export(spec, deployments, tmp):
 @pytest.mark.parametrize("deployment", ["onnxruntime-fp32", "onnxruntime-int8-static"])
 def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
     from workbench.backends import Deployment, Threads
-    from workbench.hw._calibrate import _compile_population, _time
+    from workbench.calibrate._run import _compile_population, _time
 
     with tempfile.TemporaryDirectory() as tmp:
         compiled, runners = _compile_population(
@@ -129,7 +129,7 @@ def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
 @pytest.mark.onnxruntime
 @pytest.mark.torch
 def test_profiled_runs_between_other_work_keep_all_but_each_visits_first_run():
-    from workbench.hw._ort_profiler import ProfiledRuns
+    from workbench.calibrate._ort_profiler import ProfiledRuns
 
     with tempfile.TemporaryDirectory() as tmp:
         (c,) = _export(SPEC, ["onnxruntime-fp32"], tmp).values()
@@ -327,7 +327,7 @@ def test_a_per_node_profiler_slowdown_is_taken_out_by_the_per_node_correction_an
 
 
 def test_the_blend_of_the_two_corrections_stays_near_the_truth_however_the_profiler_divides_its_slowdown():
-    from workbench.hw._kernels import _unprofiled
+    from workbench.calibrate._kernels import _unprofiled
 
     rng = np.random.default_rng(0)
     true_us = rng.lognormal(3.0, 1.2, 30)  # kernels of a few to a few hundred µs
@@ -349,7 +349,7 @@ def test_the_blend_of_the_two_corrections_stays_near_the_truth_however_the_profi
 
 
 def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_exponent(monkeypatch):
-    import workbench.hw._kernels as kernels_module
+    import workbench.calibrate._kernels as kernels_module
 
     # the size exponent alone: no shape correction, no negative per-kernel term (both take out part of it)
     monkeypatch.setattr(kernels_module, "_SHAPE_MIN", 10**9)
@@ -473,7 +473,7 @@ def _heldout_errors_of_a_shaped_truth(factor: Callable[[KernelUnit], float]) -> 
 def test_an_efficiency_that_varies_with_the_kernels_shape_is_learnt_by_the_shape_correction(
     monkeypatch,
 ):
-    import workbench.hw._kernels as kernels_module
+    import workbench.calibrate._kernels as kernels_module
 
     def factor(u: KernelUnit) -> float:
         if u.kind not in ("conv", "pwconv", "dwconv"):
@@ -553,7 +553,7 @@ def test_an_onnx_graph_groups_into_the_same_kernel_units_as_its_spec():
 
 
 def test_the_profilers_per_node_cost_is_measured_against_a_plain_run_taken_at_the_same_moment():
-    from workbench.hw._kernels import _unprofiled
+    from workbench.calibrate._kernels import _unprofiled
 
     true_us = [400.0, 25.0, 6.0, 3.0, 120.0]
     nodes = [1, 2, 1, 1, 3]
