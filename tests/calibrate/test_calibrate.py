@@ -3,7 +3,6 @@ calibration and accuracy run on this host (tiny populations), and interleaved ti
 
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -30,7 +29,6 @@ from workbench.calibrate._population import (
     situations,
 )
 from workbench.hw import default_params, load_profile, ops_from_spec, predict_latency, predict_ops
-from workbench.hw._timing import noise_floor, time_rounds
 
 
 @pytest.fixture
@@ -241,66 +239,6 @@ def test_simulated_profiles_cannot_be_calibrated_here():
         validate_profile("nvidia-h100")
 
 
-def test_time_rounds_interleaves_and_reports_halves():
-    calls = {"fast": 0, "slow": 0}
-
-    def fast():
-        calls["fast"] += 1
-        sum(range(2000))
-
-    def slow():
-        calls["slow"] += 1
-        sum(range(20000))
-
-    res = time_rounds(
-        {"fast": fast, "slow": slow},
-        slice_s=0.002,
-        min_rounds=6,
-        max_rounds=12,
-        target_rel_ci=0.5,
-        warmup=1,
-    )
-    assert res["slow"].p50_ms > res["fast"].p50_ms
-    for t in res.values():
-        assert 6 <= t.rounds <= 12 and t.n >= 3 * 6 * (1 - t.preempted_share) - 1
-        assert t.first_half_ms > 0 and t.second_half_ms > 0 and 0.0 <= t.preempted_share <= 1.0
-    nf = noise_floor(res)
-    assert nf["models"] == 2 and 0.0 <= nf["within_10pct"] <= 1.0
-
-
-def test_time_rounds_runs_each_companion_right_after_its_models_calls_in_every_round():
-    log: list[str] = []
-    fns = {"a": lambda: log.append("a"), "b": lambda: log.append("b")}
-    res = time_rounds(
-        fns,
-        slice_s=0.0,
-        min_calls=2,
-        min_rounds=4,
-        max_rounds=4,
-        target_rel_ci=1.0,
-        warmup=0,
-        companions={"b": lambda: log.append("B")},
-    )
-    assert res["a"].rounds == 4 and log.count("B") == 4
-    # every companion visit follows b's untimed call and its timed calls, before the next model's
-    for i, x in enumerate(log):
-        if x == "B":
-            assert log[i - 3 : i] == ["b", "b", "b"]
-
-
-def test_time_rounds_stops_at_its_time_cap():
-    start = time.perf_counter()
-    time_rounds(
-        {"a": lambda: time.sleep(0.001)},
-        slice_s=0.01,
-        min_rounds=2,
-        max_rounds=10_000,
-        target_rel_ci=1e-9,
-        max_time_s=0.3,
-    )
-    assert time.perf_counter() - start < 5.0
-
-
 @pytest.mark.slow
 @pytest.mark.onnxruntime
 @pytest.mark.torch
@@ -367,32 +305,6 @@ def test_calibrate_then_validate_on_this_host(profile_dir):
     )
     cal, _ = calibration_status("host-cpu")
     assert cal.trust_for("onnxruntime", "fp32", 1)["validated_on_device"] is False
-
-
-def test_the_thread_cpu_clock_leaves_out_time_the_thread_did_not_run():
-    """Time off the CPU (here: sleeping, as when another process holds the core) is not the model's."""
-
-    def busy_then_off_cpu():
-        sum(range(20000))
-        time.sleep(0.01)
-
-    res = time_rounds(
-        {"m": busy_then_off_cpu},
-        slice_s=0.0,
-        min_calls=3,
-        min_rounds=3,
-        max_rounds=3,
-        warmup=1,
-        clock="thread-cpu",
-    )
-    t = res["m"]
-    assert t.clock == "thread-cpu" and t.wall_p50_ms >= 10.0 and t.p50_ms < 5.0
-    wall = time_rounds(
-        {"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1
-    )["m"]
-    assert wall.clock.startswith("wall") and wall.p50_ms >= 10.0
-    with pytest.raises(ValueError, match="clock must be wall or thread-cpu"):
-        time_rounds({"m": busy_then_off_cpu}, clock="gpu")
 
 
 def test_interleaved_accuracy_fits_on_the_calibration_models_alone_and_predicts_the_held_out_ones(

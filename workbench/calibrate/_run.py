@@ -33,6 +33,7 @@ from workbench._errors import ConfigError
 from workbench._host import host_info
 from workbench.arch import ArchSpec, build_torch
 from workbench.backends import CompileContext, Deployment, ModelSource, Threads, get_backend
+from workbench.bench import clock_for, noise_floor, time_rounds
 from workbench.calibrate._accuracy import accuracy_figures
 from workbench.calibrate._fit import fit_params
 from workbench.calibrate._kernels import (
@@ -56,7 +57,6 @@ from workbench.hw import (
     predict_ops,
 )
 from workbench.hw._predict import kernel_units, split_activations
-from workbench.hw._timing import clock_for, noise_floor, time_rounds
 
 __all__ = ["DEFAULT_CALIBRATION_MODELS", "CalibrationReport", "calibrate_profile"]
 

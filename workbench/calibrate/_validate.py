@@ -23,6 +23,7 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench.arch import ArchSpec
 from workbench.backends import Threads
+from workbench.bench import noise_floor
 from workbench.calibrate._accuracy import accuracy_figures
 from workbench.calibrate._population import calibration_population, heldout_population
 from workbench.calibrate._run import (
@@ -38,7 +39,6 @@ from workbench.calibrate._run import (
 )
 from workbench.calibrate._store import calibration_status, save_calibration
 from workbench.hw import HardwareProfile, PredictorParams, ops_from_spec, predict_ops
-from workbench.hw._timing import noise_floor
 
 __all__ = ["AccuracyReport", "interleaved_accuracy", "validate_profile"]
 
