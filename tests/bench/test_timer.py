@@ -1,4 +1,4 @@
-"""The one interleaved timer: its round-robin core, and time_rounds' stable medians of many models."""
+"""The one interleaved timer: its round-robin core, and time_rounds' stable medians of models."""
 
 import time
 
@@ -106,7 +106,8 @@ def test_time_rounds_stops_at_its_time_cap():
 
 
 def test_the_thread_cpu_clock_leaves_out_time_the_thread_did_not_run():
-    """Time off the CPU (here: sleeping, as when another process holds the core) is not the model's."""
+    """Time off the CPU (sleeping here, as when another process holds the core) is not the
+    model's."""
 
     def busy_then_off_cpu():
         sum(range(20000))

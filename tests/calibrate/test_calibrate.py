@@ -59,7 +59,8 @@ def test_the_calibration_set_is_chosen_to_cover_every_kernel_situation_the_held_
     covered = set().union(*(situations(s) for s in cal))
     held = heldout_population(30, calibration=cal)
     assert [s.name for s in held if situations(s) - covered] == []
-    # the same number of models in draw order leaves a third of the held-out ones meeting something new
+    # the same number of models in draw order leaves a third of the held-out ones meeting something
+    # new
     plain = _population(20, _CALIBRATION_STREAM, 0, set(), FAMILY_NAMES)
     seen = set().union(*(situations(s) for s in plain))
     assert sum(1 for s in held if situations(s) - seen) >= 5

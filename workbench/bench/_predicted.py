@@ -35,8 +35,9 @@ from workbench.hw import Calibration, HardwareProfile, host_info
 __all__ = ["PREDICTION_METHOD", "predict_deployments", "predicted_latency_stats"]
 
 PREDICTION_METHOD = (
-    "roofline per layer (compute: 2 x MACs over the precision's peak x per-op efficiency; memory: bytes over "
-    "bandwidth x efficiency; the larger, plus a per-layer overhead), summed with a per-call overhead"
+    "roofline per layer (compute: 2 x MACs over the precision's peak x per-op efficiency; memory: "
+    "bytes over bandwidth x efficiency; the larger, plus a per-layer overhead), summed with a "
+    "per-call overhead"
 )
 
 
@@ -79,7 +80,8 @@ def predict_deployments(
 
     ``spec`` gives the per-layer cost and the memory estimate; without it the exported ONNX
     graph's cost is used (a user's own model) and peak memory is not estimated. ``calibration``
-    is the profile's calibration on this host, if any (:func:`workbench.calibrate.find_calibration`).
+    is the profile's calibration on this host, if any
+    (:func:`workbench.calibrate.find_calibration`).
     """
     from workbench.hw._footprint import estimate_footprint
     from workbench.hw._onnx_cost import ops_from_onnx
@@ -142,8 +144,9 @@ def predict_deployments(
                 _fail(m, "evaluate", err)
                 continue
             m.meta["accuracy_note"] = (
-                f"accuracy of this artifact, run on this host ({info.cpu_model}) with {dep.backend} "
-                f"{_backend_version(dep.backend)} on the test split; the device runs the same file"
+                f"accuracy of this artifact, run on this host ({info.cpu_model}) with "
+                f"{dep.backend} {_backend_version(dep.backend)} on the test split; the device "
+                "runs the same file"
             )
         stage(f"predict {dep.name} on {profile.name}")
         try:

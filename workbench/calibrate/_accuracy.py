@@ -21,7 +21,8 @@ def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -
 def accuracy_figures(
     predicted_ms: Sequence[float], measured_ms: Sequence[float]
 ) -> dict[str, float]:
-    """nn-Meter's figures: share within ±10%, median and mean absolute relative error, Spearman, bias."""
+    """nn-Meter's figures: share within ±10%, median and mean absolute relative error, Spearman
+    and bias."""
     p = np.asarray(predicted_ms, dtype=float)
     m = np.asarray(measured_ms, dtype=float)
     rel = p / m - 1.0

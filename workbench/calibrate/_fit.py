@@ -154,7 +154,9 @@ def fit_params(
         "rms_log_error": float(np.sqrt(np.mean(np.log1p(rel) ** 2))),
         "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
         "median_abs_error": float(np.median(np.abs(rel))),
-        "method": "least squares on log(predicted/measured), terms pulled towards the profile priors (weight "
-        f"{prior_weight:g} in log space)",
+        "method": (
+            "least squares on log(predicted/measured), terms pulled towards the profile priors "
+            f"(weight {prior_weight:g} in log space)"
+        ),
     }
     return params, report

@@ -172,7 +172,7 @@ class ProfiledRuns:
             self._n += 1
 
     def trace(self) -> ProfilerTrace:
-        """End profiling and return the kept runs' node medians (the session cannot profile again)."""
+        """End profiling; the kept runs' node medians (the session cannot profile again)."""
         try:
             events = json.loads(Path(self._session.end_profiling()).read_text())
         finally:

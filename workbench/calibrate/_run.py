@@ -32,8 +32,15 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench._host import host_info
 from workbench.arch import ArchSpec, build_torch
-from workbench.backends import CompileContext, Deployment, ModelSource, Threads, get_backend
-from workbench.bench import clock_for, noise_floor, time_rounds
+from workbench.backends import (
+    CompileContext,
+    Deployment,
+    ModelSource,
+    Runner,
+    Threads,
+    get_backend,
+)
+from workbench.bench import StableTiming, clock_for, noise_floor, time_rounds
 from workbench.calibrate._accuracy import accuracy_figures
 from workbench.calibrate._fit import fit_params
 from workbench.calibrate._kernels import (
@@ -82,13 +89,13 @@ class _Compiled:
 
 def _compile_population(
     specs: Sequence[ArchSpec],
-    deployments: Sequence[Any],
-    threads: Any,
+    deployments: Sequence[Deployment | str],
+    threads: Threads,
     workdir: Path,
     *,
     exporter: str,
     on_progress: Callable[[str], None],
-) -> tuple[dict[str, _Compiled], list[Any]]:
+) -> tuple[dict[str, _Compiled], list[Runner]]:
     """Export, quantize and load every spec for every deployment (untrained weights: latency does
     not depend on them; static int8 is calibrated on random inputs for the same reason)."""
     rng = np.random.default_rng(0)
@@ -122,13 +129,13 @@ def _compile_population(
 
 def _time(
     compiled: Mapping[str, _Compiled],
-    threads: Any,
+    threads: Threads,
     *,
     max_time_s: float,
     target_rel_ci: float,
     on_progress: Callable[[str], None],
     profile: Sequence[str] = (),
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, StableTiming], dict[str, KernelProfile]]:
     """Stable medians of every model of ``compiled``, and the kernel profiles of those of
     ``profile`` that run on ONNX Runtime (others are left out), taken in the same rounds: each
     profiled model runs under the profiler right after its timed calls, so its kernel times and
@@ -169,9 +176,9 @@ def _time(
 
 
 def _fit_kernels(
-    params: PredictorParams, models: Sequence[tuple[ArchSpec, Any, float]], precision: str
+    params: PredictorParams, models: Sequence[tuple[ArchSpec, KernelProfile, float]], precision: str
 ) -> tuple[PredictorParams, dict[str, Any]]:
-    """Add a kernel-level model fitted to ``(spec, kernel profile, end-to-end ms)`` to ``params``."""
+    """``params`` with a kernel-level model fitted to ``(spec, kernel profile, end-to-end ms)``."""
     all_units = [kernel_units(ops_from_spec(spec)) for spec, _prof, _ms in models]
     apart = activations_apart(
         [
@@ -196,16 +203,22 @@ def _fit_kernels(
     return dataclasses.replace(params, kernels=km, basis=basis), report
 
 
-def _clock_note(threads: Any) -> str:
+def _clock_note(threads: Threads) -> str:
     if clock_for(threads.intra_op, threads.inter_op) == "thread-cpu":
         return (
-            "per-call CPU time of the calling thread (the runtime runs on it alone): the latency on a core of its "
-            "own, with time taken by other processes left out; wall-clock medians are kept beside"
+            "per-call CPU time of the calling thread (the runtime runs on it alone): the latency "
+            "on a core of its own, with time taken by other processes left out; wall-clock "
+            "medians are kept beside"
         )
-    return "wall-clock per call, calls preempted by another process left out (all calls when nearly every one was)"
+    return (
+        "wall-clock per call, calls preempted by another process left out (all calls when nearly "
+        "every one was)"
+    )
 
 
-def _resolve_deployments(profile: HardwareProfile, deployments: Sequence[str] | None) -> list[Any]:
+def _resolve_deployments(
+    profile: HardwareProfile, deployments: Sequence[str] | None
+) -> list[Deployment]:
     if deployments:
         deps = [Deployment.parse(d) for d in deployments]
     else:
@@ -219,8 +232,8 @@ def _resolve_deployments(profile: HardwareProfile, deployments: Sequence[str] | 
     for d in deps:
         if not profile.supports(d.backend, d.precision):
             raise ConfigError(
-                f"profile {profile.name!r} does not support {d.name}; it lists backends {', '.join(profile.backends)} "
-                f"and precisions {', '.join(profile.precisions)}"
+                f"profile {profile.name!r} does not support {d.name}; it lists backends "
+                f"{', '.join(profile.backends)} and precisions {', '.join(profile.precisions)}"
             )
         get_backend(d.backend).check(d, "torch")
     return deps
@@ -230,7 +243,8 @@ def _profile_for_measuring(profile: HardwareProfile | str) -> HardwareProfile:
     prof = load_profile(profile)
     if not prof.measured:
         raise ConfigError(
-            f"profile {prof.name!r} is simulated: there is no device here to measure it on; calibrate a measured profile"
+            f"profile {prof.name!r} is simulated: there is no device here to measure it on; "
+            "calibrate a measured profile"
         )
     return prof
 
@@ -246,23 +260,23 @@ class CalibrationReport:
 
 def _fit_entry(
     prof: HardwareProfile,
-    d: Any,
-    th: Any,
+    d: Deployment,
+    th: Threads,
     compiled: Mapping[str, _Compiled],
-    timings: Mapping[str, Any],
-    kernels: Mapping[str, Any],
+    timings: Mapping[str, StableTiming],
+    kernels: Mapping[str, KernelProfile],
     *,
     created: str,
     seed: int,
     exporter: str,
 ) -> CalibrationEntry:
-    """The calibration entry of deployment ``d``, fitted on every model of ``compiled`` timed for it."""
+    """The calibration entry of deployment ``d``, fitted on each model of ``compiled`` timed."""
     base = default_params(prof, d.backend, d.precision, th.intra_op)
     keys = [k for k, c in compiled.items() if c.deployment == d.name]
     samples = [(ops_from_spec(compiled[k].spec), timings[k].p50_ms) for k in keys]
     basis = (
-        f"fitted on {len(samples)} architectures timed on this host ({created}); "
-        f"nominal peaks: {base.basis.split(';')[0]}"
+        f"fitted on {len(samples)} architectures timed on this host ({created}); nominal peaks: "
+        f"{base.basis.split(';')[0]}"
     )
     params, fit = fit_params(samples, base, d.precision, basis=basis)
     fit = {"roofline": fit, "models": fit["models"]}
@@ -272,15 +286,18 @@ def _fit_entry(
         )
         fit["kernels"] = kfit
         fit["method"] = (
-            "kernel level: per-kernel times of every calibration model from the runtime's profiler, taken in the "
-            "same interleaved rounds as the end-to-end timings, attributed to the predictor's kernel units by node "
-            "name and brought to the model's end-to-end time (the profiler's slowdown taken out as the geometric mean "
-            "of a deduction per node and one in proportion); per unit kind, non-negative terms fitted in "
-            "log space on MACs, output positions and channels, output, input and weight elements, window reads, "
-            "residual adds, non-folded activations (an activation the runtime runs as a kernel of its own fitted "
-            "apart) and a head's weights read from memory as the model outgrows the cache, with a ridge-regularised correction over the kernel's shape and the octave of its reduction length; per-call and per-kernel runtime "
-            "time and a size exponent fitted to end-to-end timings; "
-            "roofline terms (fitted end to end) for unit kinds the calibration did not exercise"
+            "kernel level: per-kernel times of every calibration model from the runtime's "
+            "profiler, taken in the same interleaved rounds as the end-to-end timings, attributed "
+            "to the predictor's kernel units by node name and brought to the model's end-to-end "
+            "time (the profiler's slowdown taken out as the geometric mean of a deduction per "
+            "node and one in proportion); per unit kind, non-negative terms fitted in log space "
+            "on MACs, output positions and channels, output, input and weight elements, window "
+            "reads, residual adds, non-folded activations (an activation the runtime runs as a "
+            "kernel of its own fitted apart) and a head's weights read from memory as the model "
+            "outgrows the cache, with a ridge-regularised correction over the kernel's shape and "
+            "the octave of its reduction length; per-call and per-kernel runtime time and a size "
+            "exponent fitted to end-to-end timings; roofline terms (fitted end to end) for unit "
+            "kinds the calibration did not exercise"
         )
     else:
         fit["method"] = fit["roofline"]["method"]
@@ -291,7 +308,7 @@ def _fit_entry(
         "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
     )
     fit["clock"] = _clock_note(th)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k in keys:
         c = compiled[k]
         pred = predict_ops(ops_from_spec(c.spec), params, d.precision).latency_ms

@@ -55,7 +55,7 @@ def user_calibration_dir() -> Path:
 
 
 def calibration_candidates(profile: HardwareProfile) -> list[Path]:
-    """Where ``profile``'s calibration file may be, in order: beside the profile, the user folder."""
+    """Where ``profile``'s calibration file may be, in order: beside the profile, user folder."""
     name = f"{profile.name}.calibration.json"
     out = []
     if profile.path:
@@ -135,7 +135,7 @@ def load_calibration(path: Path) -> Calibration:
 
 
 def _old_schema(path: Path) -> int | None:
-    """The schema of the calibration file at ``path`` when it is older than this version's, else None."""
+    """The schema of the calibration file at ``path`` if older than this version's, else None."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -161,7 +161,8 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
         old = _old_schema(path)
         if old is not None:
             stale_notes.append(
-                f"{path} has calibration schema {old}, older than this predictor's ({SCHEMA_VERSION})"
+                f"{path} has calibration schema {old}, older than this predictor's "
+                f"({SCHEMA_VERSION})"
             )
             continue
         cal = load_calibration(path)
@@ -169,8 +170,8 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
         if diffs:
             stale_notes.append(f"{path} was fitted on another host ({'; '.join(diffs)})")
             continue
-        fresh: list[Any] = []
-        stale: list[Any] = []
+        fresh: list[CalibrationEntry] = []
+        stale: list[CalibrationEntry] = []
         for e in cal.entries:
             now = _runtime_version(e.backend)
             (fresh if now == e.runtime_version else stale).append(e)
@@ -191,7 +192,7 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
 def find_calibration(
     profile: HardwareProfile | str, *, threads: int | None = None
 ) -> Calibration | None:
-    """The fresh calibration of ``profile`` for this host, or None (see :func:`calibration_status`)."""
+    """The fresh calibration of ``profile`` on this host, or None (:func:`calibration_status`)."""
     cal, _note = calibration_status(profile)
     return cal
 
@@ -209,8 +210,8 @@ def merge_and_save(
         notes.append(f"{p.parent} is not writable")
     if target is None:  # pragma: no cover - no writable folder at all
         raise ConfigError(
-            f"no writable folder for the calibration file (tried {', '.join(str(p.parent) for p in candidates)}); "
-            "set WORKBENCH_CALIBRATION_DIR"
+            "no writable folder for the calibration file (tried "
+            f"{', '.join(str(p.parent) for p in candidates)}); set WORKBENCH_CALIBRATION_DIR"
         )
     if target != candidates[0]:
         notes.append(f"the calibration is stored in the user folder {target.parent} instead")
@@ -223,7 +224,8 @@ def merge_and_save(
                 cal.entries = list(old.entries)
             else:
                 notes.append(
-                    f"replaced a calibration fitted on another host ({'; '.join(_diff(old.host, host))})"
+                    "replaced a calibration fitted on another host "
+                    f"({'; '.join(_diff(old.host, host))})"
                 )
         except ConfigError as err:
             notes.append(f"replaced an unreadable calibration file ({err})")

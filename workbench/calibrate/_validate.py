@@ -23,7 +23,7 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench.arch import ArchSpec
 from workbench.backends import Threads
-from workbench.bench import noise_floor
+from workbench.bench import StableTiming, noise_floor
 from workbench.calibrate._accuracy import accuracy_figures
 from workbench.calibrate._population import calibration_population, heldout_population
 from workbench.calibrate._run import (
@@ -68,7 +68,7 @@ class AccuracyReport:
 def _prediction_rows(
     compiled: Mapping[str, _Compiled],
     keys: Sequence[str],
-    timings: Mapping[str, Any],
+    timings: Mapping[str, StableTiming],
     params: PredictorParams,
     precision: str,
 ) -> list[dict[str, Any]]:
@@ -94,7 +94,7 @@ def _prediction_rows(
 def _heldout_figures(
     rows: Sequence[dict[str, Any]], keys: Sequence[str], timings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """nn-Meter's figures of ``rows``, their count, the noise floor of their timings and their range."""
+    """nn-Meter's figures of ``rows``, their count, their timings' noise floor and their range."""
     return {
         **accuracy_figures([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows]),
         "models": len(rows),
@@ -132,7 +132,8 @@ def interleaved_accuracy(
     prof = _profile_for_measuring(profile)
     if not 3 <= calibration <= 200 or not 3 <= heldout <= 500:
         raise ConfigError(
-            f"calibration and heldout: expected 3-200 and 3-500 models, got {calibration} and {heldout}"
+            f"calibration and heldout: expected 3-200 and 3-500 models, got {calibration} and "
+            f"{heldout}"
         )
     progress = on_progress or (lambda _s: None)
     deps = _resolve_deployments(prof, deployments)
@@ -178,7 +179,10 @@ def interleaved_accuracy(
             "calibration_models": len(e.models),
             "in_sample": {k: e.fit[k] for k in ("within_10pct", "median_abs_error", "spearman")},
             "threads": th.intra_op,
-            "method": "calibration and held-out models timed interleaved in one session; fitted on the calibration models only",
+            "method": (
+                "calibration and held-out models timed interleaved in one session; fitted on the "
+                "calibration models only"
+            ),
             "rows": rows,
         }
     return out
@@ -209,8 +213,8 @@ def validate_profile(
         e = cal.entry(d.backend, d.precision, th.intra_op, th.inter_op) if cal else None
         if e is None:
             raise ConfigError(
-                f"{prof.name} has no calibration of {d.name} at {th.intra_op} thread(s) on this host ({note}); "
-                f"run: workbench profiles calibrate {prof.name}"
+                f"{prof.name} has no calibration of {d.name} at {th.intra_op} thread(s) on this "
+                f"host ({note}); run: workbench profiles calibrate {prof.name}"
                 + (f" --threads {th.intra_op}" if threads else "")
             )
         entries.append(e)
@@ -255,7 +259,10 @@ def validate_profile(
         "models": len(ratios),
         "deployment": entries[0].deployment,
         "median_ratio_now_to_calibration": ratio,
-        "about": "calibration models timed again in this run: latency now / latency when calibrated (1.0 = no drift)",
+        "about": (
+            "calibration models timed again in this run: latency now / latency when calibrated "
+            "(1.0 = no drift)"
+        ),
     }
     results: dict[str, dict[str, Any]] = {}
     measured_at = now()
@@ -271,7 +278,8 @@ def validate_profile(
         )
         e.accuracy = {
             **_heldout_figures(rows, keys, timings),
-            # the same predictions scaled by the drift the anchors measured: what is left of the error
+            # the same predictions scaled by the drift the anchors measured: what is left of the
+            # error
             # when the machine's change of speed since calibration is taken out (a separate figure,
             # never the headline one)
             "drift_adjusted": adjusted,
@@ -282,9 +290,9 @@ def validate_profile(
             "drift_since_calibration": drift,
             "clock": _clock_note(th),
             "method": (
-                "held-out architectures (disjoint from the calibration set) timed interleaved in rounds until each "
-                "median's 95% CI is within the target or the time cap; noise floor = disagreement of the first- and "
-                "second-half medians of the same run"
+                "held-out architectures (disjoint from the calibration set) timed interleaved in "
+                "rounds until each median's 95% CI is within the target or the time cap; noise "
+                "floor = disagreement of the first- and second-half medians of the same run"
             ),
             "rows": rows,
         }

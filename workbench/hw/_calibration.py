@@ -135,7 +135,8 @@ class Calibration:
             )
         else:
             t["note"] = (
-                f"not yet validated on held-out models: run `workbench profiles accuracy {self.profile}`"
+                "not yet validated on held-out models: run `workbench profiles accuracy "
+                f"{self.profile}`"
             )
         return t
 
@@ -154,7 +155,7 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: Path | None = None) -> Calibration:
-        """The calibration of a file's body; raises KeyError, TypeError or ValueError if malformed."""
+        """The calibration of a file's body; KeyError, TypeError or ValueError if malformed."""
         entries = [CalibrationEntry.from_dict(e) for e in data.get("entries", [])]
         return cls(
             profile=data["profile"],
