@@ -95,7 +95,7 @@ def test_accuracy_figures_are_nn_meters():
 
 
 def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None):
-    from workbench.calibrate._store import _runtime_version
+    from workbench.calibrate._store import runtime_version
 
     prof = load_profile("host-cpu")
     p = default_params(prof, backend, precision, threads)
@@ -104,7 +104,7 @@ def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None
         "backend": backend,
         "precision": precision,
         "threads": {"intra_op": threads, "inter_op": 1},
-        "runtime_version": version or _runtime_version(backend),
+        "runtime_version": version or runtime_version(backend),
         "created": "2026-01-01T00:00:00+00:00",
         "params": p.to_dict(),
         "fit": {"models": 20},

@@ -69,9 +69,9 @@ def test_kernel_units_fold_batchnorm_and_activations_into_the_layer_before():
 
 def _export(spec, deployments, tmp):
     from workbench.backends import Deployment, Threads
-    from workbench.calibrate._run import _compile_population
+    from workbench.calibrate._run import compile_population
 
-    compiled, runners = _compile_population(
+    compiled, runners = compile_population(
         [spec],
         [Deployment.parse(d) for d in deployments],
         Threads(1, 1),
@@ -89,10 +89,10 @@ def _export(spec, deployments, tmp):
 @pytest.mark.parametrize("deployment", ["onnxruntime-fp32", "onnxruntime-int8-static"])
 def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
     from workbench.backends import Deployment, Threads
-    from workbench.calibrate._run import _compile_population, _time
+    from workbench.calibrate._run import compile_population, time_population
 
     with tempfile.TemporaryDirectory() as tmp:
-        compiled, runners = _compile_population(
+        compiled, runners = compile_population(
             [SPEC],
             [Deployment.parse(deployment)],
             Threads(1, 1),
@@ -101,7 +101,7 @@ def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
             on_progress=lambda _s: None,
         )
         try:  # the calibration's own path: kernel profiles taken in the timing rounds
-            timings, kernels = _time(
+            timings, kernels = time_population(
                 compiled,
                 Threads(1, 1),
                 max_time_s=3.0,

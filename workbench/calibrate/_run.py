@@ -52,7 +52,7 @@ from workbench.calibrate._kernels import (
 )
 from workbench.calibrate._ort_profiler import ProfiledRuns
 from workbench.calibrate._population import calibration_population
-from workbench.calibrate._store import _runtime_version, merge_and_save
+from workbench.calibrate._store import merge_and_save, runtime_version
 from workbench.hw import (
     Calibration,
     CalibrationEntry,
@@ -80,14 +80,16 @@ def now() -> str:
 
 
 @dataclass
-class _Compiled:
+class Compiled:
+    """One population model compiled for one deployment, ready to time."""
+
     spec: ArchSpec
     deployment: str
     fn: Callable[[], Any]
     path: Path | None = None  # the deployed file (ONNX for ONNX Runtime), for kernel profiling
 
 
-def _compile_population(
+def compile_population(
     specs: Sequence[ArchSpec],
     deployments: Sequence[Deployment | str],
     threads: Threads,
@@ -95,11 +97,11 @@ def _compile_population(
     *,
     exporter: str,
     on_progress: Callable[[str], None],
-) -> tuple[dict[str, _Compiled], list[Runner]]:
+) -> tuple[dict[str, Compiled], list[Runner]]:
     """Export, quantize and load every spec for every deployment (untrained weights: latency does
     not depend on them; static int8 is calibrated on random inputs for the same reason)."""
     rng = np.random.default_rng(0)
-    compiled: dict[str, _Compiled] = {}
+    compiled: dict[str, Compiled] = {}
     runners = []
     for i, spec in enumerate(specs):
         on_progress(f"compile {i + 1}/{len(specs)}: {spec.name}")
@@ -121,14 +123,14 @@ def _compile_population(
             artifact = backend.compile(source, d, ctx)
             runner = backend.load(artifact, threads)
             runners.append(runner)
-            compiled[f"{spec.hash}|{d.name}"] = _Compiled(
+            compiled[f"{spec.hash}|{d.name}"] = Compiled(
                 spec, d.name, functools.partial(runner, x), artifact.path
             )
     return compiled, runners
 
 
-def _time(
-    compiled: Mapping[str, _Compiled],
+def time_population(
+    compiled: Mapping[str, Compiled],
     threads: Threads,
     *,
     max_time_s: float,
@@ -203,7 +205,8 @@ def _fit_kernels(
     return dataclasses.replace(params, kernels=km, basis=basis), report
 
 
-def _clock_note(threads: Threads) -> str:
+def clock_note(threads: Threads) -> str:
+    """What the clock :func:`workbench.bench.clock_for` picks at ``threads`` measures."""
     if clock_for(threads.intra_op, threads.inter_op) == "thread-cpu":
         return (
             "per-call CPU time of the calling thread (the runtime runs on it alone): the latency "
@@ -216,9 +219,11 @@ def _clock_note(threads: Threads) -> str:
     )
 
 
-def _resolve_deployments(
+def resolve_deployments(
     profile: HardwareProfile, deployments: Sequence[str] | None
 ) -> list[Deployment]:
+    """``deployments`` parsed and checked against ``profile``; default: its recipe and
+    onnxruntime-fp32."""
     if deployments:
         deps = [Deployment.parse(d) for d in deployments]
     else:
@@ -239,7 +244,8 @@ def _resolve_deployments(
     return deps
 
 
-def _profile_for_measuring(profile: HardwareProfile | str) -> HardwareProfile:
+def profile_for_measuring(profile: HardwareProfile | str) -> HardwareProfile:
+    """``profile`` loaded; a simulated one is refused (there is no device here to time)."""
     prof = load_profile(profile)
     if not prof.measured:
         raise ConfigError(
@@ -251,6 +257,8 @@ def _profile_for_measuring(profile: HardwareProfile | str) -> HardwareProfile:
 
 @dataclass
 class CalibrationReport:
+    """What :func:`calibrate_profile` fitted, where it stored it, how long it took."""
+
     calibration: Calibration
     path: Path
     entries: list[CalibrationEntry]
@@ -258,11 +266,11 @@ class CalibrationReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _fit_entry(
+def fit_entry(
     prof: HardwareProfile,
     d: Deployment,
     th: Threads,
-    compiled: Mapping[str, _Compiled],
+    compiled: Mapping[str, Compiled],
     timings: Mapping[str, StableTiming],
     kernels: Mapping[str, KernelProfile],
     *,
@@ -307,7 +315,7 @@ def _fit_entry(
     fit["weights"] = (
         "untrained (latency does not depend on weights); static int8 calibrated on random inputs"
     )
-    fit["clock"] = _clock_note(th)
+    fit["clock"] = clock_note(th)
     rows: list[dict[str, Any]] = []
     for k in keys:
         c = compiled[k]
@@ -334,7 +342,7 @@ def _fit_entry(
         precision=d.precision,
         intra_op=th.intra_op,
         inter_op=th.inter_op,
-        runtime_version=_runtime_version(d.backend),
+        runtime_version=runtime_version(d.backend),
         params=params,
         fit=fit,
         models=rows,
@@ -355,19 +363,19 @@ def calibrate_profile(
     on_progress: Callable[[str], None] | None = None,
 ) -> CalibrationReport:
     """Fit ``profile``'s predictor terms on this host from ``models`` timed architectures."""
-    prof = _profile_for_measuring(profile)
+    prof = profile_for_measuring(profile)
     if not 3 <= models <= 200:
         raise ConfigError(f"models: expected an integer in [3, 200], got {models}")
     progress = on_progress or (lambda _s: None)
-    deps = _resolve_deployments(prof, deployments)
+    deps = resolve_deployments(prof, deployments)
     th = Threads(intra_op=threads or prof.resolved_threads(), inter_op=prof.inter_op_threads)
     specs = calibration_population(models, seed=seed)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wb-calibrate-") as tmp:
-        compiled, runners = _compile_population(
+        compiled, runners = compile_population(
             specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress
         )
-        timings, kernels = _time(
+        timings, kernels = time_population(
             compiled,
             th,
             max_time_s=max_time_s,
@@ -379,7 +387,7 @@ def calibrate_profile(
             r.close()
     created = now()
     entries = [
-        _fit_entry(
+        fit_entry(
             prof, d, th, compiled, timings, kernels, created=created, seed=seed, exporter=exporter
         )
         for d in deps

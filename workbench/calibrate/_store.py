@@ -83,7 +83,8 @@ def host_fingerprint() -> dict[str, Any]:
     return {"cpu_model": info.cpu_model, "machine": info.machine, "isa_flags": list(info.isa_flags)}
 
 
-def _runtime_version(backend: str) -> str:
+def runtime_version(backend: str) -> str:
+    """The installed version of ``backend``'s runtime, or ``unknown``."""
     try:
         return get_backend(backend).version()
     except WorkbenchError:
@@ -173,7 +174,7 @@ def calibration_status(profile: HardwareProfile | str) -> tuple[Calibration | No
         fresh: list[CalibrationEntry] = []
         stale: list[CalibrationEntry] = []
         for e in cal.entries:
-            now = _runtime_version(e.backend)
+            now = runtime_version(e.backend)
             (fresh if now == e.runtime_version else stale).append(e)
             if now != e.runtime_version:
                 cal.stale_entries.append(

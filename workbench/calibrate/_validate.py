@@ -28,14 +28,14 @@ from workbench.calibrate._accuracy import accuracy_figures
 from workbench.calibrate._population import calibration_population, heldout_population
 from workbench.calibrate._run import (
     DEFAULT_CALIBRATION_MODELS,
-    _clock_note,
-    _compile_population,
-    _Compiled,
-    _fit_entry,
-    _profile_for_measuring,
-    _resolve_deployments,
-    _time,
+    Compiled,
+    clock_note,
+    compile_population,
+    fit_entry,
     now,
+    profile_for_measuring,
+    resolve_deployments,
+    time_population,
 )
 from workbench.calibrate._store import calibration_status, save_calibration
 from workbench.hw import HardwareProfile, PredictorParams, ops_from_spec, predict_ops
@@ -66,7 +66,7 @@ class AccuracyReport:
 
 
 def _prediction_rows(
-    compiled: Mapping[str, _Compiled],
+    compiled: Mapping[str, Compiled],
     keys: Sequence[str],
     timings: Mapping[str, StableTiming],
     params: PredictorParams,
@@ -129,24 +129,24 @@ def interleaved_accuracy(
     predicts the held-out ones. Nothing is stored. Returns per deployment the held-out figures
     (as :func:`accuracy_figures`), their noise floor, the in-sample figures and the rows.
     """
-    prof = _profile_for_measuring(profile)
+    prof = profile_for_measuring(profile)
     if not 3 <= calibration <= 200 or not 3 <= heldout <= 500:
         raise ConfigError(
             f"calibration and heldout: expected 3-200 and 3-500 models, got {calibration} and "
             f"{heldout}"
         )
     progress = on_progress or (lambda _s: None)
-    deps = _resolve_deployments(prof, deployments)
+    deps = resolve_deployments(prof, deployments)
     th = Threads(intra_op=threads or prof.resolved_threads(), inter_op=prof.inter_op_threads)
     cal = calibration_population(calibration, seed=seed)
     held = heldout_population(heldout, seed=seed, calibration=cal)
     fitted = {s.hash for s in cal}
     with tempfile.TemporaryDirectory(prefix="wb-accuracy-") as tmp:
-        compiled, runners = _compile_population(
+        compiled, runners = compile_population(
             cal + held, deps, th, Path(tmp), exporter=exporter, on_progress=progress
         )
         cal_compiled = {k: c for k, c in compiled.items() if c.spec.hash in fitted}
-        timings, kernels = _time(
+        timings, kernels = time_population(
             compiled,
             th,
             max_time_s=max_time_s,
@@ -159,7 +159,7 @@ def interleaved_accuracy(
     created = now()
     out: dict[str, dict[str, Any]] = {}
     for d in deps:
-        e = _fit_entry(
+        e = fit_entry(
             prof,
             d,
             th,
@@ -201,13 +201,13 @@ def validate_profile(
     on_progress: Callable[[str], None] | None = None,
 ) -> AccuracyReport:
     """Measure the calibrated predictor on ``models`` held-out architectures; store the figures."""
-    prof = _profile_for_measuring(profile)
+    prof = profile_for_measuring(profile)
     if not 3 <= models <= 500:
         raise ConfigError(f"models: expected an integer in [3, 500], got {models}")
     progress = on_progress or (lambda _s: None)
     th = Threads(intra_op=threads or prof.resolved_threads(), inter_op=prof.inter_op_threads)
     cal, note = calibration_status(prof)
-    deps = _resolve_deployments(prof, deployments)
+    deps = resolve_deployments(prof, deployments)
     entries = []
     for d in deps:
         e = cal.entry(d.backend, d.precision, th.intra_op, th.inter_op) if cal else None
@@ -231,10 +231,10 @@ def validate_profile(
     anchors = [ArchSpec.from_dict(m["spec"]) for m in anchor_rows]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wb-validate-") as tmp:
-        compiled, runners = _compile_population(
+        compiled, runners = compile_population(
             specs, deps, th, Path(tmp), exporter=exporter, on_progress=progress
         )
-        anchor_compiled, anchor_runners = _compile_population(
+        anchor_compiled, anchor_runners = compile_population(
             anchors,
             [entries[0].deployment],
             th,
@@ -243,7 +243,7 @@ def validate_profile(
             on_progress=progress,
         )
         everything = {**compiled, **{f"anchor|{k}": v for k, v in anchor_compiled.items()}}
-        timings, _ = _time(
+        timings, _ = time_population(
             everything, th, max_time_s=max_time_s, target_rel_ci=target_rel_ci, on_progress=progress
         )
         for r in runners + anchor_runners:
@@ -288,7 +288,7 @@ def validate_profile(
             "seed": seed,
             "threads": th.intra_op,
             "drift_since_calibration": drift,
-            "clock": _clock_note(th),
+            "clock": clock_note(th),
             "method": (
                 "held-out architectures (disjoint from the calibration set) timed interleaved in "
                 "rounds until each median's 95% CI is within the target or the time cap; noise "
