@@ -9,7 +9,7 @@ rank correlation (Spearman), beside the noise floor of the measurements themselv
 machine's drift between the two sessions. It works on a temporary copy of the profile, so the
 repository's calibration is left alone. Part 1b measures the same predictor with that drift kept
 out: calibration and held-out architectures timed interleaved in one session, the fit made on the
-calibration ones only (``workbench.hw.interleaved_accuracy``).
+calibration ones only (``workbench.calibrate.interleaved_accuracy``).
 
 Part 2 runs the same constrained study twice, with and without rejecting infeasible
 candidates before training, and prints the wall-time ratio. Both runs use the random sampler
@@ -18,7 +18,7 @@ candidate that breaks a budget is trained before being found out. The budgets ar
 that do not jitter (an artifact's size on disk, a simulated device's predicted latency), so both
 runs judge every candidate alike.
 
-    python benchmarks/bench_predictor.py                 # both parts (about 30-40 minutes on 2 cores)
+    python benchmarks/bench_predictor.py            # both parts (about 30-40 minutes on 2 cores)
     python benchmarks/bench_predictor.py --part prefilter --trials 24
     python benchmarks/bench_predictor.py --part predictor --threads 1 --heldout 40
     python benchmarks/bench_predictor.py --part interleaved --heldout 30
@@ -45,7 +45,8 @@ def _say(text: str = "") -> None:
 
 
 def part_predictor(args: argparse.Namespace, tmp: Path) -> None:
-    from workbench.hw import calibrate_profile, host_info, validate_profile
+    from workbench.calibrate import calibrate_profile, validate_profile
+    from workbench.hw import host_info
 
     prof_dir = tmp / "profiles"
     prof_dir.mkdir()
@@ -55,13 +56,13 @@ def part_predictor(args: argparse.Namespace, tmp: Path) -> None:
     info = host_info()
     deps = args.deploy or ["onnxruntime-int8-static", "onnxruntime-fp32"]
     _say(
-        f"== Part 1: host predictor ({info.cpu_model}, {info.isa_summary}, {info.available_cpus} CPUs available; "
-        f"{args.threads} intra-op thread(s)) =="
+        f"== Part 1: host predictor ({info.cpu_model}, {info.isa_summary}, {info.available_cpus} "
+        f"CPUs available; {args.threads} intra-op thread(s)) =="
     )
     if args.threads < info.available_cpus:
         _say(
-            f"   {args.threads} thread(s): on a shared machine a call spread over every core stalls whenever another "
-            "process takes one of them; use --threads to change"
+            f"   {args.threads} thread(s): on a shared machine a call spread over every core "
+            "stalls whenever another process takes one of them; use --threads to change"
         )
     progress = (lambda s: None) if args.quiet else _Throttle()
     t0 = time.perf_counter()
@@ -77,8 +78,8 @@ def part_predictor(args: argparse.Namespace, tmp: Path) -> None:
     for e in cal.entries:
         f = e.fit
         _say(
-            f"   {e.deployment}: in-sample {100 * f['within_10pct']:.0f}% within ±10%, median error "
-            f"{100 * f['median_abs_error']:.1f}%"
+            f"   {e.deployment}: in-sample {100 * f['within_10pct']:.0f}% within ±10%, median "
+            f"error {100 * f['median_abs_error']:.1f}%"
         )
     t0 = time.perf_counter()
     acc = validate_profile(
@@ -99,32 +100,38 @@ def part_predictor(args: argparse.Namespace, tmp: Path) -> None:
         nf = r["noise_floor"]
         lo, hi = r["latency_range_ms"]
         _say(
-            f"{dep:<26}{r['models']:>9}{100 * r['within_10pct']:>12.0f}%{100 * r['median_abs_error']:>13.1f}%"
-            f"{r['spearman']:>10.3f}{100 * nf['median_rel_diff']:>12.1f}%{100 * nf['within_10pct']:>11.0f}%  {lo:.2f}-{hi:.1f} ms"
+            f"{dep:<26}{r['models']:>9}{100 * r['within_10pct']:>12.0f}%"
+            f"{100 * r['median_abs_error']:>13.1f}%{r['spearman']:>10.3f}"
+            f"{100 * nf['median_rel_diff']:>12.1f}%{100 * nf['within_10pct']:>11.0f}%"
+            f"  {lo:.2f}-{hi:.1f} ms"
         )
     drift = next(iter(acc.results.values()))["drift_since_calibration"]
     _say(
-        f"drift between the sessions: calibration models re-timed now run at {drift['median_ratio_now_to_calibration']:.3f}x "
-        f"their calibration-time latency ({drift['models']} models)"
+        "drift between the sessions: calibration models re-timed now run at "
+        f"{drift['median_ratio_now_to_calibration']:.3f}x their calibration-time latency "
+        f"({drift['models']} models)"
     )
     for dep, r in acc.results.items():
         adj = r.get("drift_adjusted")
         if adj:
             _say(
-                f"   {dep}: with predictions scaled by that drift, {100 * adj['within_10pct']:.0f}% within ±10%, "
-                f"median |err| {100 * adj['median_abs_error']:.1f}%, Spearman {adj['spearman']:.3f} (not the headline figure)"
+                f"   {dep}: with predictions scaled by that drift, "
+                f"{100 * adj['within_10pct']:.0f}% within ±10%, median |err| "
+                f"{100 * adj['median_abs_error']:.1f}%, Spearman {adj['spearman']:.3f} (not the "
+                "headline figure)"
             )
     _say("goal: >= 90% within ±10% and Spearman >= 0.95 after calibrating on <= 20 models")
 
 
 def part_interleaved(args: argparse.Namespace) -> None:
-    from workbench.hw import interleaved_accuracy
+    from workbench.calibrate import interleaved_accuracy
 
     deps = args.deploy or ["onnxruntime-int8-static", "onnxruntime-fp32"]
     _say(
-        f"== Part 1b: the same predictor with the drift between sessions kept out ({args.calibration} calibration and "
-        f"{args.heldout} held-out architectures timed interleaved in one session, fitted on the calibration ones only; "
-        f"{args.threads} intra-op thread(s)) =="
+        "== Part 1b: the same predictor with the drift between sessions kept out "
+        f"({args.calibration} calibration and {args.heldout} held-out architectures timed "
+        f"interleaved in one session, fitted on the calibration ones only; {args.threads} "
+        "intra-op thread(s)) =="
     )
     progress = (lambda s: None) if args.quiet else _Throttle()
     t0 = time.perf_counter()
@@ -145,8 +152,9 @@ def part_interleaved(args: argparse.Namespace) -> None:
     for dep, r in res.items():
         lo, hi = r["latency_range_ms"]
         _say(
-            f"{dep:<26}{r['models']:>9}{100 * r['within_10pct']:>12.0f}%{100 * r['median_abs_error']:>13.1f}%"
-            f"{r['spearman']:>10.3f}{100 * r['noise_floor']['median_rel_diff']:>12.1f}%"
+            f"{dep:<26}{r['models']:>9}{100 * r['within_10pct']:>12.0f}%"
+            f"{100 * r['median_abs_error']:>13.1f}%{r['spearman']:>10.3f}"
+            f"{100 * r['noise_floor']['median_rel_diff']:>12.1f}%"
             f"{100 * r['in_sample']['within_10pct']:>15.0f}%  {lo:.2f}-{hi:.1f} ms"
         )
         worst = sorted(r["rows"], key=lambda row: -abs(row["error"]))[:3]
@@ -218,8 +226,9 @@ def part_prefilter(args: argparse.Namespace, tmp: Path) -> None:
     from workbench.study import load_config, run_study
 
     _say(
-        f"== Part 2: pre-filtering in a constrained study ({args.trials} candidates, random sampler, seed 0, "
-        f"{args.epochs} epochs each; host-cpu int8 file <= 150 KiB, Jetson Orin Nano predicted latency <= 0.55 ms) =="
+        f"== Part 2: pre-filtering in a constrained study ({args.trials} candidates, random "
+        f"sampler, seed 0, {args.epochs} epochs each; host-cpu int8 file <= 150 KiB, Jetson Orin "
+        "Nano predicted latency <= 0.55 ms) =="
     )
     runs = {}
     for label, prefilter in (("with pre-filter", True), ("without pre-filter", False)):

@@ -40,6 +40,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "train": (2, ("train",)),
     "hw": (3, ("hw",)),
     "bench": (4, ("bench",)),
+    "calibrate": (5, ("calibrate",)),
     "study": (6, ("study",)),
     "report": (7, ("report",)),
     "_api": (8, ("_api",)),

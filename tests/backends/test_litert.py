@@ -1,4 +1,5 @@
-"""Real LiteRT: Keras to TFLite at every precision, run by ai-edge-litert's interpreter (XNNPACK)."""
+"""Real LiteRT: Keras to TFLite at every precision, run by ai-edge-litert's interpreter
+(XNNPACK)."""
 
 import numpy as np
 import pytest
@@ -149,7 +150,9 @@ def test_the_backend_refuses_what_it_cannot_serve():
     b = get_backend("litert")
     with pytest.raises(
         ConfigError,
-        match="does not support precision 'bf16'; it supports: fp32, fp16, int8-dynamic, int8-static",
+        match=(
+            "does not support precision 'bf16'; it supports: fp32, fp16, int8-dynamic, int8-static"
+        ),
     ):
         b.check(Deployment("litert", "bf16"))
     with pytest.raises(ConfigError, match="cannot deploy torch models; it accepts: keras"):

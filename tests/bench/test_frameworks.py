@@ -1,4 +1,4 @@
-"""A PyTorch and a Keras build deployed in one run: timed interleaved together, each fed its layout."""
+"""A PyTorch and a Keras build deployed in one run: timed interleaved, each fed its own layout."""
 
 import pytest
 

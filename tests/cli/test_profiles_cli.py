@@ -56,12 +56,12 @@ def test_accuracy_needs_a_calibration_first(tmp_path):
 
 
 def test_calibrate_defaults_to_the_librarys_model_count():
-    from workbench.cli import _parser
-    from workbench.hw._calibrate import (
+    from workbench.calibrate import (
         DEFAULT_CALIBRATION_MODELS,
         calibrate_profile,
         interleaved_accuracy,
     )
+    from workbench.cli import _parser
 
     args = _parser().parse_args(["profiles", "calibrate", "host-cpu"])
     assert args.models == DEFAULT_CALIBRATION_MODELS == 40

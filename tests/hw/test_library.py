@@ -65,7 +65,10 @@ def _write(tmp_path, text, name="dev.yaml"):
     return str(p)
 
 
-_SIM = "kind: simulated\nbackends: [onnxruntime]\nprecisions: [fp32]\npeak_gops: {fp32: 10}\nmemory_bandwidth_gbs: 5\ndeploy: {backend: onnxruntime, precision: fp32, format: onnx}\n"
+_SIM = (
+    "kind: simulated\nbackends: [onnxruntime]\nprecisions: [fp32]\npeak_gops: {fp32: 10}\n"
+    "memory_bandwidth_gbs: 5\ndeploy: {backend: onnxruntime, precision: fp32, format: onnx}\n"
+)
 
 
 def test_a_users_simulated_profile_loads(tmp_path, monkeypatch):
@@ -84,7 +87,8 @@ def test_a_users_simulated_profile_loads(tmp_path, monkeypatch):
     [
         (
             _SIM.replace("peak_gops: {fp32: 10}\n", ""),
-            "dev.yaml: peak_gops: a simulated profile needs the peak rate of each precision it lists; add peak_gops.fp32",
+            "dev.yaml: peak_gops: a simulated profile needs the peak rate of each precision it "
+            "lists; add peak_gops.fp32",
         ),
         (
             _SIM.replace("memory_bandwidth_gbs: 5\n", ""),
@@ -92,7 +96,8 @@ def test_a_users_simulated_profile_loads(tmp_path, monkeypatch):
         ),
         (
             _SIM + "predictor: {efficiency: {attention: 0.5}}\n",
-            "dev.yaml:7: predictor.efficiency.attention: unknown op type; expected one of: conv, pwconv",
+            "dev.yaml:7: predictor.efficiency.attention: unknown op type; expected one of: conv, "
+            "pwconv",
         ),
         (
             _SIM + "predictor: {efficiency: {conv: 1.5}}\n",
@@ -108,7 +113,8 @@ def test_a_users_simulated_profile_loads(tmp_path, monkeypatch):
         ),
         (
             _SIM.replace("peak_gops: {fp32: 10}", "peak_gops: {fp32: {value: 10, source: ''}}"),
-            "dev.yaml:4: peak_gops.fp32: expected a positive number or {value: number, source: text}",
+            "dev.yaml:4: peak_gops.fp32: expected a positive number or {value: number, source: "
+            "text}",
         ),
         (
             "kind: simulated\nbackends: [tensorrt]\n",
@@ -127,7 +133,8 @@ def test_bad_profiles_are_refused_with_one_line(tmp_path, text, expected):
 def test_a_simulated_device_may_name_a_runtime_this_installation_lacks(tmp_path):
     from workbench.backends import backend_names
 
-    # litert is a device runtime every simulated profile may name; a measured one must have it registered
+    # litert is a device runtime every simulated profile may name; a measured one must have it
+    # registered
     p = load_profile(_write(tmp_path, _SIM.replace("[onnxruntime]", "[onnxruntime, litert]")))
     assert "litert" in p.backends and "litert" in DEVICE_BACKENDS
     if "litert" not in backend_names():

@@ -1,4 +1,5 @@
-"""The roofline predictor: per-layer arithmetic, fusion, ONNX-graph costs, user modules, footprints."""
+"""The roofline predictor: per-layer arithmetic, fusion, ONNX-graph costs, user modules and
+footprints."""
 
 import math
 

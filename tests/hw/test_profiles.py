@@ -91,7 +91,8 @@ def test_user_profiles_are_found_and_validated(tmp_path, monkeypatch):
             "mine.yaml:2: ram_mb: expected a positive number or {value: number, source: text}",
         ),
         (
-            "kind: measured\nbackends: [torch]\ndeploy: {backend: onnxruntime, precision: fp32, format: onnx}\n",
+            "kind: measured\nbackends: [torch]\ndeploy: {backend: onnxruntime, precision: fp32, "
+            "format: onnx}\n",
             "deploy: backend 'onnxruntime' is not in this profile's backends",
         ),
         ("name: x\n", "mine.yaml: kind: missing"),

@@ -69,7 +69,8 @@ class Deployment:
 
     @classmethod
     def parse(cls, value: str | Mapping[str, Any] | Deployment) -> Deployment:
-        """``"onnxruntime-int8-static"`` or ``{backend: onnxruntime, precision: int8-static, options: {...}}``."""
+        """``"onnxruntime-int8-static"``, or the mapping
+        ``{backend: onnxruntime, precision: int8-static, options: {...}}``."""
         from workbench.backends._registry import backend_names
 
         if isinstance(value, Deployment):
@@ -79,7 +80,8 @@ class Deployment:
                 if value.startswith(backend + "-"):
                     return cls(backend, value[len(backend) + 1 :])
             raise ConfigError(
-                f"expected <backend>-<precision> with a known backend ({', '.join(backend_names())}), got {value!r}"
+                "expected <backend>-<precision> with a known backend "
+                f"({', '.join(backend_names())}), got {value!r}"
             )
         if isinstance(value, Mapping):
             extra = set(value) - {"backend", "precision", "options"}
@@ -257,7 +259,7 @@ class CompileContext:
     isa_flags: tuple[str, ...] = ()
 
     def calibration_for(self, deployment: Deployment) -> list[np.ndarray]:
-        """The calibration batches, cut to the deployment's ``calibration_samples`` option when set."""
+        """The calibration batches, cut to the deployment's ``calibration_samples`` if it is set."""
         n = int(deployment.opts.get("calibration_samples", 0) or 0)
         if not n:
             return self.calibration
@@ -293,12 +295,13 @@ class Backend(abc.ABC):
         """Raise ConfigError when this backend cannot serve ``deployment`` (from ``framework``)."""
         if deployment.precision not in self.precisions:
             raise ConfigError(
-                f"backend {self.name!r} does not support precision {deployment.precision!r}; "
-                f"it supports: {', '.join(self.precisions)}"
+                f"backend {self.name!r} does not support precision {deployment.precision!r}; it "
+                f"supports: {', '.join(self.precisions)}"
             )
         if framework is not None and framework not in self.frameworks:
             raise ConfigError(
-                f"backend {self.name!r} cannot deploy {framework} models; it accepts: {', '.join(self.frameworks)}"
+                f"backend {self.name!r} cannot deploy {framework} models; it accepts: "
+                f"{', '.join(self.frameworks)}"
             )
         unknown = [k for k, _ in deployment.options if k not in self.options]
         if unknown:

@@ -115,6 +115,9 @@ def runtime_footprint(backend: Any, framework: str) -> dict[str, Any]:
     return {
         "runtime": footprint_of(tuple(backend.runtime_packages)),
         "framework": footprint_of(FRAMEWORK_PACKAGES.get(framework, ())),
-        "method": "sum of the sizes of the files each distribution's RECORD lists, as installed on this host; "
-        "with_dependencies adds every installed distribution it requires, transitively (extras excluded)",
+        "method": (
+            "sum of the sizes of the files each distribution's RECORD lists, as installed on this "
+            "host; with_dependencies adds every installed distribution it requires, transitively "
+            "(extras excluded)"
+        ),
     }

@@ -44,7 +44,8 @@ def keras_file(source: ModelSource) -> tuple[Any, str | None]:
             text = str(err).strip().splitlines()
             return (
                 None,
-                f"the model cannot be saved as .keras: {type(err).__name__}: {text[0][:300] if text else ''}",
+                f"the model cannot be saved as .keras: {type(err).__name__}: "
+                f"{text[0][:300] if text else ''}",
             )
         return path, None
 

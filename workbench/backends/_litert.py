@@ -1,4 +1,4 @@
-"""LiteRT (TensorFlow Lite): Keras to a ``.tflite`` flatbuffer, run by ``ai-edge-litert``'s interpreter.
+"""LiteRT (TensorFlow Lite): Keras to a ``.tflite`` flatbuffer, run by ``ai-edge-litert``.
 
 Precisions:
 
@@ -48,7 +48,7 @@ __all__ = ["LiteRTBackend", "saved_model_dir"]
 
 
 def saved_model_dir(source: ModelSource) -> Path:
-    """The Keras model exported as a SavedModel (dynamic batch, input ``input``), once per source."""
+    """The Keras model exported as a SavedModel (dynamic batch, input ``input``), once a source."""
 
     def make() -> Path:
         tf = tf_runtime()
@@ -90,11 +90,14 @@ def _converter_reason(err: BaseException) -> str:
     if ops:
         names = ", ".join(dict.fromkeys(ops))
         return (
-            f"TFLite converter: op(s) {names} are not in the TFLite builtin op set "
-            "(the LiteRT interpreter runs builtin ops only, no TensorFlow/Flex kernels)"
+            f"TFLite converter: op(s) {names} are not in the TFLite builtin op set (the LiteRT "
+            "interpreter runs builtin ops only, no TensorFlow/Flex kernels)"
         )
     first_error = re.search(r"error: ([^\n]+)", text)
-    return f"TFLite converter: {first_error.group(1)[:300] if first_error else _first_line(err) or type(err).__name__}"
+    return (
+        "TFLite converter: "
+        f"{first_error.group(1)[:300] if first_error else _first_line(err) or type(err).__name__}"
+    )
 
 
 def _scheme(
@@ -199,7 +202,10 @@ class LiteRTBackend(Backend):
         out = source.workdir / f"{source.name}.{precision}.tflite"
         meta: dict[str, Any] = {
             "format": "TFLite flatbuffer (.tflite)",
-            "converter": f"tf.lite.TFLiteConverter.from_saved_model (TensorFlow {tf.__version__}), TFLite builtin ops only",
+            "converter": (
+                f"tf.lite.TFLiteConverter.from_saved_model (TensorFlow {tf.__version__}), TFLite "
+                "builtin ops only"
+            ),
             **source.export_meta,
         }
         if precision in ("fp32", "fp16"):
@@ -235,7 +241,8 @@ class LiteRTBackend(Backend):
             int8_scheme=choice.scheme,
             int8_tries=choice.tries,
             quantization=(
-                "full-integer int8 (TFLITE_BUILTINS_INT8), activation ranges calibrated on training samples"
+                "full-integer int8 (TFLITE_BUILTINS_INT8), activation ranges calibrated on "
+                "training samples"
                 if static
                 else "dynamic range: int8 weights, activations quantized at run time"
             ),

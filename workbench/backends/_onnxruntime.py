@@ -87,7 +87,8 @@ class OnnxRuntimeBackend(Backend):
         opts = deployment.opts
         if "calibrate_method" in opts and opts["calibrate_method"] not in _CALIBRATION:
             raise ConfigError(
-                f"calibrate_method must be one of {', '.join(_CALIBRATION)}, got {opts['calibrate_method']!r}"
+                f"calibrate_method must be one of {', '.join(_CALIBRATION)}, got "
+                f"{opts['calibrate_method']!r}"
             )
         if "scheme" in opts and opts["scheme"] not in (
             "auto",
@@ -97,7 +98,8 @@ class OnnxRuntimeBackend(Backend):
             "s8s8",
         ):
             raise ConfigError(
-                f"scheme must be auto, u8s8, u8s8-reduce-range, u8u8 or s8s8, got {opts['scheme']!r}"
+                "scheme must be auto, u8s8, u8s8-reduce-range, u8u8 or s8s8, got "
+                f"{opts['scheme']!r}"
             )
         if "provider" in opts and opts["provider"] not in ("cpu", "cuda"):
             raise ConfigError(f"provider must be cpu or cuda, got {opts['provider']!r}")

@@ -1,4 +1,4 @@
-"""Backend registry: built-ins by import path, third parties by the ``workbench.backends`` entry point."""
+"""Backend registry: built-ins by import path, others by the ``workbench.backends`` entry point."""
 
 from __future__ import annotations
 

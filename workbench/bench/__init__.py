@@ -1,4 +1,5 @@
-"""Measurement: latency with spread and receipts, artifact accuracy, size and peak memory."""
+"""Measurement: the one interleaved timer, latency with spread and receipts, artifact accuracy,
+size and peak memory."""
 
 from workbench._stats import median_ci
 from workbench.backends import accuracy_of
@@ -16,6 +17,7 @@ from workbench.bench._predicted import (
     predict_deployments,
     predicted_latency_stats,
 )
+from workbench.bench._timer import StableTiming, clock_for, noise_floor, time_rounds
 
 __all__ = [
     "MEMORY_METHOD",
@@ -26,13 +28,17 @@ __all__ = [
     "Measurement",
     "MeasurementKey",
     "MemoryProbe",
+    "StableTiming",
     "accuracy_of",
+    "clock_for",
     "measure_deployments",
     "measure_interleaved",
     "measure_jobs",
     "measurement_key",
     "median_ci",
+    "noise_floor",
     "predict_deployments",
     "predicted_latency_stats",
     "profile_threads",
+    "time_rounds",
 ]

@@ -40,9 +40,9 @@ from workbench.hw import HardwareProfile, host_info
 __all__ = ["DeployJob", "measure_deployments", "measure_jobs", "profile_threads"]
 
 LATENCY_METHOD = (
-    "wall-clock time.perf_counter per call, batch {batch}, after warm-up; variants interleaved in rounds "
-    "in one process with the first call of each block untimed; stopped when the median's 95% CI is within "
-    "{ci:.0%} or at the time/repeat cap"
+    "wall-clock time.perf_counter per call, batch {batch}, after warm-up; variants interleaved in "
+    "rounds in one process with the first call of each block untimed; stopped when the median's "
+    "95% CI is within {ci:.0%} or at the time/repeat cap"
 )
 
 

@@ -1,9 +1,10 @@
 """Latency measurement: warm-up, interleaved repeats, stability-based stopping, spread.
 
-Variants being compared are measured in one process, in rounds: each round runs every variant
-for a short block (the first call of a block is untimed, so thread pools another runtime left
-spinning or sleeping do not bill the next one), rotating the order each round. Drift of a noisy
-machine then spreads evenly over all variants instead of favouring whichever ran first.
+Variants being compared are measured in one process, in the rounds of the one interleaved
+timer (:func:`workbench.bench._timer.interleave`): each round runs every variant for a short
+block (the first call of a block is untimed, so thread pools another runtime left spinning or
+sleeping do not bill the next one), rotating the order each round. Drift of a noisy machine then
+spreads evenly over all variants instead of favouring whichever ran first.
 
 Stopping: after ``min_repeats`` samples and ``min_time_s`` per variant, measurement stops once
 every variant's median is stable: the distribution-free 95% confidence interval of the median
@@ -12,7 +13,6 @@ every variant's median is stable: the distribution-free 95% confidence interval 
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -23,6 +23,7 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench._schema import Float, Int, Reader, SourceMap
 from workbench._stats import median_ci
+from workbench.bench._timer import interleave, rel_ci, warm_up
 
 __all__ = ["LatencyStats", "MeasureSettings", "measure_interleaved"]
 
@@ -141,32 +142,20 @@ def measure_interleaved(
         raise ConfigError("max_time_s must be positive")
     names = list(fns)
     clock = time.perf_counter
-    # warm-up: each variant separately, count and time floor both met
-    for name in names:
-        fn = fns[name]
-        start = clock()
-        done = 0
-        while done < s.warmup or clock() - start < s.warmup_s:
-            fn()
-            done += 1
-            if done > 100_000:
-                break
+    for name in names:  # each variant separately, count and time floor both met
+        warm_up(fns[name], s.warmup, s.warmup_s)
     samples: dict[str, list[float]] = {n: [] for n in names}
     spent: dict[str, float] = dict.fromkeys(names, 0.0)
-    active = list(names)
-    rnd = 0
-    while active:
-        order = active[rnd % len(active) :] + active[: rnd % len(active)]
-        for name in order:
-            fn = fns[name]
-            fn()  # untimed: re-warm caches and thread pools after the previous variant
-            block_start = clock()
-            for _ in range(s.block):
-                t0 = clock()
-                fn()
-                samples[name].append(clock() - t0)
-            spent[name] += clock() - block_start
-        rnd += 1
+
+    def time_block(name: str, fn: Callable[[], Any]) -> None:
+        block_start = clock()
+        for _ in range(s.block):
+            t0 = clock()
+            fn()
+            samples[name].append(clock() - t0)
+        spent[name] += clock() - block_start
+
+    def after_round(_rounds: int, active: list[str]) -> list[str]:
         if on_round is not None:
             on_round({n: len(v) for n, v in samples.items()})
         still = []
@@ -174,12 +163,14 @@ def measure_interleaved(
             n = len(samples[name])
             if n >= s.max_repeats or spent[name] >= s.max_time_s:
                 continue
-            if n >= s.min_repeats and spent[name] >= s.min_time_s:
-                ms = np.sort(np.asarray(samples[name]))
-                lo, hi = median_ci(ms)
-                med = float(statistics.median(ms))
-                if med > 0 and (hi - lo) / 2 / med <= s.target_rel_ci:
-                    continue
+            if (
+                n >= s.min_repeats
+                and spent[name] >= s.min_time_s
+                and rel_ci(samples[name]) <= s.target_rel_ci
+            ):
+                continue
             still.append(name)
-        active = still
+        return still
+
+    interleave(fns, time_block, after_round)
     return {name: LatencyStats.from_samples(samples[name]) for name in names}

@@ -21,13 +21,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.backends import Artifact, Threads
 
 __all__ = ["MEMORY_METHOD", "MemoryProbe"]
 
 MEMORY_METHOD = (
-    "peak RSS increase (VmHWM) while loading the artifact and running one inference, "
-    "in a worker process with the runtime already initialised"
+    "peak RSS increase (VmHWM) while loading the artifact and running one inference, in a worker "
+    "process with the runtime already initialised"
 )
 
 
@@ -83,7 +86,9 @@ def _worker() -> None:  # pragma: no cover - runs in the child process (tested t
         except Exception as err:  # noqa: BLE001 - reported to the parent
             reply = {
                 "ok": False,
-                "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}",
+                "error": (
+                    f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+                ),
             }
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
@@ -103,7 +108,8 @@ class MemoryProbe:
         if self._proc is None or self._proc.poll() is not None:
             env = dict(os.environ)
             env.setdefault("PYTHONWARNINGS", "ignore")
-            # the worker imports the same workbench as this process (a checkout, not another install)
+            # the worker imports the same workbench as this process (a checkout, not another
+            # install)
             root = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
             self._proc = subprocess.Popen(
@@ -116,7 +122,9 @@ class MemoryProbe:
             )
         return self._proc
 
-    def measure(self, artifact: Any, threads: Any, batch: int = 1) -> tuple[int | None, str | None]:
+    def measure(
+        self, artifact: Artifact, threads: Threads, batch: int = 1
+    ) -> tuple[int | None, str | None]:
         """Peak bytes, or ``(None, reason)`` when it cannot be measured."""
         if not self.supported:
             return None, "needs Linux /proc (VmHWM and clear_refs)"

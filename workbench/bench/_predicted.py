@@ -30,13 +30,14 @@ from workbench.backends import (
 from workbench.bench._deploy import _backend_version, _fail, _fed_context
 from workbench.bench._latency import LatencyStats
 from workbench.bench._measurement import Measurement, now_iso
-from workbench.hw import HardwareProfile, host_info
+from workbench.hw import Calibration, HardwareProfile, host_info
 
 __all__ = ["PREDICTION_METHOD", "predict_deployments", "predicted_latency_stats"]
 
 PREDICTION_METHOD = (
-    "roofline per layer (compute: 2 x MACs over the precision's peak x per-op efficiency; memory: bytes over "
-    "bandwidth x efficiency; the larger, plus a per-layer overhead), summed with a per-call overhead"
+    "roofline per layer (compute: 2 x MACs over the precision's peak x per-op efficiency; memory: "
+    "bytes over bandwidth x efficiency; the larger, plus a per-layer overhead), summed with a "
+    "per-call overhead"
 )
 
 
@@ -73,11 +74,14 @@ def predict_deployments(
     compile_ctx: CompileContext | None = None,
     eval_threads: Threads | None = None,
     on_stage: Callable[[str], None] | None = None,
+    calibration: Calibration | None = None,
 ) -> tuple[list[Measurement], dict[str, Artifact]]:
     """Build each deployment's artifact, evaluate its accuracy here, predict its latency there.
 
     ``spec`` gives the per-layer cost and the memory estimate; without it the exported ONNX
-    graph's cost is used (a user's own model) and peak memory is not estimated.
+    graph's cost is used (a user's own model) and peak memory is not estimated. ``calibration``
+    is the profile's calibration on this host, if any
+    (:func:`workbench.calibrate.find_calibration`).
     """
     from workbench.hw._footprint import estimate_footprint
     from workbench.hw._onnx_cost import ops_from_onnx
@@ -140,13 +144,16 @@ def predict_deployments(
                 _fail(m, "evaluate", err)
                 continue
             m.meta["accuracy_note"] = (
-                f"accuracy of this artifact, run on this host ({info.cpu_model}) with {dep.backend} "
-                f"{_backend_version(dep.backend)} on the test split; the device runs the same file"
+                f"accuracy of this artifact, run on this host ({info.cpu_model}) with "
+                f"{dep.backend} {_backend_version(dep.backend)} on the test split; the device "
+                "runs the same file"
             )
         stage(f"predict {dep.name} on {profile.name}")
         try:
             ops = ops_from_spec(spec) if spec is not None else ops_from_onnx(source.onnx_path())
-            pred = predict_latency(ops, profile, dep.backend, dep.precision)
+            pred = predict_latency(
+                ops, profile, dep.backend, dep.precision, calibration=calibration
+            )
         except KeyboardInterrupt:
             raise
         except Exception as err:  # noqa: BLE001 - recorded on the measurement

@@ -319,7 +319,7 @@ def cmd_profiles(args: Any) -> int:
 
 
 def _print_calibration(profile: Any) -> None:
-    from workbench.hw import calibration_status
+    from workbench.calibrate import calibration_status
     from workbench.study._results import trust_text
 
     cal, note = calibration_status(profile)
@@ -381,7 +381,7 @@ def _timed_profile_job(args: Any, job: Callable[..., Any], max_models: int) -> t
 
 
 def _profiles_calibrate(args: Any) -> int:
-    from workbench.hw import calibrate_profile
+    from workbench.calibrate import calibrate_profile
 
     prof, rep = _timed_profile_job(args, calibrate_profile, 200)
     if args.json:
@@ -432,7 +432,7 @@ def _profiles_calibrate(args: Any) -> int:
 
 
 def _profiles_accuracy(args: Any) -> int:
-    from workbench.hw import validate_profile
+    from workbench.calibrate import validate_profile
 
     prof, rep = _timed_profile_job(args, validate_profile, 500)
     if args.json:

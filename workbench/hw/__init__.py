@@ -1,18 +1,9 @@
 """Hardware: profiles (where a model runs), the host fingerprint (where it was measured), and the
-roofline latency predictor with its per-host calibration and trust figures."""
+roofline latency predictor, given a per-host calibration (:mod:`workbench.calibrate` fits
+and stores them), with its trust figures."""
 
 from workbench._host import HostInfo, available_cpus, host_info, library_versions
-from workbench.hw._calibrate import (
-    AccuracyReport,
-    Calibration,
-    CalibrationEntry,
-    calibrate_profile,
-    calibration_status,
-    find_calibration,
-    fit_params,
-    interleaved_accuracy,
-    validate_profile,
-)
+from workbench.hw._calibration import Calibration, CalibrationEntry
 from workbench.hw._footprint import Footprint, estimate_footprint, tensor_arena_bytes
 from workbench.hw._predict import (
     LatencyPrediction,
@@ -47,7 +38,6 @@ def ops_from_onnx(path: str) -> list[OpRecord]:
 __all__ = [
     "DEVICE_BACKENDS",
     "PRECISIONS",
-    "AccuracyReport",
     "Calibration",
     "CalibrationEntry",
     "DeployRecipe",
@@ -60,15 +50,10 @@ __all__ = [
     "PredictorTerms",
     "Sourced",
     "available_cpus",
-    "calibrate_profile",
-    "calibration_status",
     "default_params",
     "estimate_footprint",
-    "find_calibration",
     "find_profile",
-    "fit_params",
     "host_info",
-    "interleaved_accuracy",
     "library_versions",
     "list_profiles",
     "load_profile",
@@ -78,5 +63,4 @@ __all__ = [
     "predict_ops",
     "profile_dirs",
     "tensor_arena_bytes",
-    "validate_profile",
 ]

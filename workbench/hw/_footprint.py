@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.arch import ArchSpec, layer_costs
+from workbench.arch import ArchSpec, LayerCost, layer_costs
 from workbench.hw._predict import bytes_per_element
 from workbench.hw._profile import HardwareProfile
 
@@ -36,7 +36,7 @@ _TFLM_TENSOR_OVERHEAD = 64  # bytes of interpreter bookkeeping per tensor (estim
 
 
 def tensor_arena_bytes(spec: ArchSpec) -> dict[str, int]:
-    """TFLite Micro tensor-arena estimate for the full-integer model of ``spec`` (see module doc)."""
+    """TFLite Micro tensor-arena estimate for the full-integer model of ``spec`` (module doc)."""
     layers = layer_costs(spec)
     activations = _peak_live_elems(layers)  # int8: one byte per element
     scratch = 0
@@ -71,7 +71,7 @@ def tensor_arena_bytes(spec: ArchSpec) -> dict[str, int]:
 _FOLDED = ("bn", "act", "dropout", "flatten")
 
 
-def _peak_live_elems(layers: list[Any]) -> int:
+def _peak_live_elems(layers: list[LayerCost]) -> int:
     """Largest number of activation elements live at once: an operator's input and output, plus a
     residual block's input kept for its add. Folded layers (batch norm, activations) add nothing."""
     kept: dict[str, int] = {}
@@ -133,7 +133,9 @@ def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str)
     file_bytes = int(params * w_b + bias_bytes + ops * _PER_OP_BYTES + _FILE_HEADER_BYTES)
     activations = _peak_live_elems(layers) * act_b
     notes = {
-        "model_file_bytes": f"estimate: {params:,} parameters x {w_b:g} B + biases + {_PER_OP_BYTES} B per operator",
+        "model_file_bytes": (
+            f"estimate: {params:,} parameters x {w_b:g} B + biases + {_PER_OP_BYTES} B per operator"
+        ),
     }
     arena = None
     flash = None
@@ -147,11 +149,12 @@ def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str)
         flash = int(file_bytes + runtime_kb * 1024)
         ram = arena["total"]
         notes["arena"] = (
-            "estimate: peak live int8 activations (input + output + kept residual) + largest CMSIS-NN scratch "
-            "buffer + per-channel requantization params and tensor bookkeeping"
+            "estimate: peak live int8 activations (input + output + kept residual) + largest "
+            "CMSIS-NN scratch buffer + per-channel requantization params and tensor bookkeeping"
         )
         notes["flash_bytes"] = (
-            f"estimate: model file + {runtime_kb:g} KB of runtime code ({'profile' if profile.predictor.runtime_flash_kb else 'default'})"
+            f"estimate: model file + {runtime_kb:g} KB of runtime code "
+            f"({'profile' if profile.predictor.runtime_flash_kb else 'default'})"
         )
         notes["peak_ram_bytes"] = "the tensor arena (weights stay in flash)"
     else:
@@ -162,7 +165,8 @@ def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str)
         )
         ram = int(params * w_b + activations + runtime_mb * 2**20)
         notes["peak_ram_bytes"] = (
-            f"estimate: weights ({params * w_b / 2**20:.2f} MiB) + peak live activations ({activations / 2**20:.2f} MiB) + "
-            f"{runtime_mb:g} MiB runtime ({'profile' if profile.predictor.runtime_ram_mb else 'device default'})"
+            f"estimate: weights ({params * w_b / 2**20:.2f} MiB) + peak live activations "
+            f"({activations / 2**20:.2f} MiB) + {runtime_mb:g} MiB runtime "
+            f"({'profile' if profile.predictor.runtime_ram_mb else 'device default'})"
         )
     return Footprint(file_bytes, int(ram), arena, flash, notes)

@@ -120,7 +120,8 @@ def _load_with_batch_one(path: str | os.PathLike[str]) -> Any:
                     d.dim_value = 1
                 else:
                     raise ConfigError(
-                        f"input {inp.name!r} has a dynamic axis {i} ({d.dim_param or '?'}); only the batch axis may be dynamic",
+                        f"input {inp.name!r} has a dynamic axis {i} ({d.dim_param or '?'}); only "
+                        "the batch axis may be dynamic",
                         location=str(path),
                     )
     del model.graph.value_info[:]
@@ -243,7 +244,7 @@ def ops_from_onnx(
                         int(kdim),
                     )
                 )
-            else:  # activation x activation (attention): compute-bound like a linear layer, no weights
+            else:  # activation x activation (attention): compute-bound as linear layers, no weights
                 ops.append(
                     OpRecord(
                         name,

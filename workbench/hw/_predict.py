@@ -24,7 +24,7 @@ channels too), output positions and channels, output, input and weight elements,
 the residual add after it and non-folded activation elements, per unit kind
 (:class:`KernelModel`); an activation the runtime runs as a kernel of its own is a unit of its
 own (:func:`split_activations`). The terms are fitted to
-per-kernel times from the runtime's profiler (:mod:`workbench.hw._kernels`); the
+per-kernel times from the runtime's profiler (:mod:`workbench.calibrate._kernels`); the
 model's latency is the sum of its units plus the runtime's time per kernel and per call::
 
     t = call + sum_u [ per_kernel + sum_j term(kind_u, j) * feature_j(u) ]
@@ -44,7 +44,7 @@ import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._errors import ConfigError
 from workbench._host import last_level_cache_bytes
@@ -60,6 +60,9 @@ from workbench.arch import (
     layer_costs,
 )
 from workbench.hw._profile import EFFICIENCY_KEYS, HardwareProfile
+
+if TYPE_CHECKING:
+    from workbench.hw._calibration import Calibration
 
 __all__ = [
     "COMPUTE_KINDS",
@@ -269,17 +272,18 @@ class KernelUnit:
     #: pool before the global pool, right after an activation run as its own kernel (ONNX Runtime's
     #: int8 layout keeps such a pool in NCHW and runs a generic, much slower pooling kernel)
     context: str = ""
-    #: the layers of each activation in ``activations`` (SiLU from an ONNX graph is two: sigmoid, multiply)
+    #: the layers of each activation in ``activations`` (SiLU from an ONNX graph is two: sigmoid,
+    # multiply)
     act_layers: tuple[tuple[str, ...], ...] = ()
     #: (weight elements, layer output elements) of the whole model: what passes through the caches
     #: in a call, between two calls of this layer (evicting its weights when it outgrows them)
     footprint: tuple[int, int] = (0, 0)
 
     def features(self, precision: str, lanes: int) -> dict[str, float]:
-        """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded when the
-        output channels fill whole SIMD registers, a separate term when they do not: runtimes switch
-        to other kernels there), output, input and weight elements, window reads, the residual add
-        that follows, and the elements each non-folded activation touches."""
+        """The terms of the kernel-level model (see :class:`KernelModel`): MACs (lane-padded when
+        the output channels fill whole SIMD registers, a separate term when they do not: runtimes
+        switch to other kernels there), output, input and weight elements, window reads, the
+        residual add that follows, and the elements each non-folded activation touches."""
         op = self.main
         if self.kind == "act":  # an activation run as a kernel of its own: per call and per element
             fn = self.activations[0] if self.activations else op.activation
@@ -464,7 +468,8 @@ def split_activations(
     ONNX Runtime runs such an activation as a kernel of its own (a fused ``QuickGelu`` for SiLU in
     fp32, a quantized sigmoid and multiply in int8), whose time goes with the elements it touches,
     not with the convolution before it: fitted apart, neither kind's terms take up the other's time.
-    Where the runtime fuses an activation into the convolution (hard-swish in fp32), it stays with it.
+    Where the runtime fuses an activation into the convolution (hard-swish in fp32), it stays
+    with it.
     """
     out: list[KernelUnit] = []
     for u in units:
@@ -507,7 +512,8 @@ def split_activations(
 #: registers (ONNX Runtime's blocked fp32 layout runs such pools in plain NCHW after a reorder, and
 #: other 1 x 1 convolution kernels); k x k convolutions only get a MAC rate of their own there
 _NARROW_KINDS = ("pool", "pwconv")
-#: how far (in log space, either way) the shape correction of :class:`KernelModel` may move a kernel's time
+#: how far (in log space, either way) the shape correction of :class:`KernelModel` may move a
+# kernel's time
 SHAPE_CLIP = 0.5
 
 
@@ -548,8 +554,8 @@ def shape_terms(unit: KernelUnit) -> list[float]:
 class KernelModel:
     """Kernel-level latency terms of one deployment, fitted to per-kernel times from the runtime's
     profiler: a unit of kind ``k`` takes ``sum_j terms[k][j] x feature_j`` microseconds (features:
-    :meth:`KernelUnit.features`), and a model ``call_us + sum_u (unit_us + T (t_u / T)^(1 + gamma))``
-    with ``T`` = :data:`GAMMA_REF_US`.
+    :meth:`KernelUnit.features`), and a model
+    ``call_us + sum_u (unit_us + T (t_u / T)^(1 + gamma))`` with ``T`` = :data:`GAMMA_REF_US`.
 
     ``gamma``, ``unit_us`` and ``call_us`` are fitted to end-to-end timings (no common scale: the
     kernel times a calibration fits already add up to each model's end-to-end time): profiled
@@ -633,7 +639,7 @@ class KernelModel:
         return linear * math.exp(min(SHAPE_CLIP, max(-SHAPE_CLIP, log_factor)))
 
     def time_us(self, unit: KernelUnit, features: Mapping[str, float]) -> float:
-        """The unit's share of a call: its kernel time, size-corrected, plus the runtime's time per kernel."""
+        """The unit's share of a call: size-corrected kernel time plus the runtime's per kernel."""
         if unit.kind in self.absorbed:
             return 0.0
         return max(0.0, self.unit_us + sized(self.unit_us_of(unit, features), self.gamma))
@@ -771,7 +777,8 @@ def roofline_peaks(
         return peak.value * share, profile.memory_bandwidth_gbs.value, max(1, lanes), basis
     if not profile.measured:
         raise ConfigError(
-            f"profile {profile.name!r} has no peak_gops.{precision} or memory_bandwidth_gbs to predict with"
+            f"profile {profile.name!r} has no peak_gops.{precision} or memory_bandwidth_gbs to "
+            "predict with"
         )
     from workbench._host import host_info
 
@@ -792,8 +799,8 @@ def roofline_peaks(
     }.get(precision, 1.0)
     bandwidth = 10.0 * th  # nominal: ~10 GB/s a core; fitted efficiency absorbs the real figure
     basis = (
-        f"nominal host numbers: {th} threads x {clock:.2f} GHz x {per_cycle} FLOP/cycle x {rate:g} "
-        f"({precision}), {bandwidth:g} GB/s; efficiencies fitted against these"
+        f"nominal host numbers: {th} threads x {clock:.2f} GHz x {per_cycle} FLOP/cycle x "
+        f"{rate:g} ({precision}), {bandwidth:g} GB/s; efficiencies fitted against these"
     )
     return fp32 * rate, bandwidth, width // 32, basis
 
@@ -858,7 +865,7 @@ _DEFAULT_OVERHEAD_US = {
 def default_params(
     profile: HardwareProfile, backend: str, precision: str, threads: int | None = None
 ) -> PredictorParams:
-    """The uncalibrated terms of ``profile``: its ``predictor`` section, else device-class priors."""
+    """The uncalibrated terms of ``profile``: its ``predictor`` section, else device priors."""
     peak, bw, lanes, basis = roofline_peaks(profile, precision, threads)
     prior = dict(_DEFAULT_EFFICIENCY.get(profile.device, _DEFAULT_EFFICIENCY["cpu"]))
     for key, v in profile.predictor.efficiency.items():
@@ -898,7 +905,8 @@ def default_params(
 
 
 def reduction_factor(op: OpRecord, k_half: float) -> float:
-    """``K / (K + K_half)`` for convolutions and linear layers (1 for depthwise: no reduction across channels)."""
+    """``K / (K + K_half)`` for convolutions and linear layers (1 for depthwise: no reduction
+    across channels)."""
     if op.kind not in ("conv", "pwconv", "linear") or op.reduction <= 0:
         return 1.0
     return op.reduction / (op.reduction + k_half)
@@ -1002,15 +1010,15 @@ def predict_latency(
     *,
     threads: int | None = None,
     input_shape: Sequence[int] | None = None,
-    calibration: Any = None,
-    use_calibration: bool = True,
+    calibration: Calibration | None = None,
 ) -> LatencyPrediction:
     """Predict batch-1 latency of ``model`` on ``profile`` for a deployment (default: its recipe).
 
     ``model`` is an ArchSpec, predictor records, the path of an ONNX file, or a PyTorch module
     (exported to ONNX first; pass ``input_shape`` without the batch axis). On a measured profile
-    the calibration fitted on this host for these threads is used when one exists and is fresh;
-    otherwise the profile's own terms (estimates) are, and the trust figures say so.
+    the given ``calibration``'s fit of this deployment at these threads is used when it has one
+    (look it up with :func:`workbench.calibrate.find_calibration`); otherwise, and with no
+    calibration, the profile's own terms (estimates) are, and the trust figures say so.
     """
     from workbench.hw._profile import load_profile
 
@@ -1027,16 +1035,16 @@ def predict_latency(
     params = None
     trust: dict[str, Any] = {}
     note = ""
-    if use_calibration and prof.measured:
-        from workbench.hw._calibrate import calibration_status
-
-        cal, note = (calibration, "given") if calibration is not None else calibration_status(prof)
-        if cal is not None and cal.has(backend, precision, th):
-            params = cal.params_for(backend, precision, th)
-            trust = cal.trust_for(backend, precision, th)
-        elif cal is not None:
-            fitted = sorted({f"{e.deployment}@{e.intra_op}t" for e in cal.entries})
-            note = f"no calibration of {backend}-{precision} at {th} thread(s) (fitted: {', '.join(fitted) or 'none'})"
+    if calibration is not None and prof.measured:
+        if calibration.has(backend, precision, th):
+            params = calibration.params_for(backend, precision, th)
+            trust = calibration.trust_for(backend, precision, th)
+        else:
+            fitted = sorted({f"{e.deployment}@{e.intra_op}t" for e in calibration.entries})
+            note = (
+                f"no calibration of {backend}-{precision} at {th} thread(s) (fitted: "
+                f"{', '.join(fitted) or 'none'})"
+            )
     if params is None:
         params = default_params(prof, backend, precision, th)
         trust = uncalibrated_trust(prof)
@@ -1063,7 +1071,8 @@ def _ops_of(model: Any, input_shape: Sequence[int] | None) -> list[OpRecord]:
     if torch is not None and isinstance(model, torch.nn.Module):
         if input_shape is None:
             raise ConfigError(
-                "predicting a PyTorch module needs input_shape (without the batch axis), e.g. (3, 224, 224)"
+                "predicting a PyTorch module needs input_shape (without the batch axis), e.g. (3, "
+                "224, 224)"
             )
         from workbench.backends import ModelSource
         from workbench.hw._onnx_cost import ops_from_onnx
@@ -1072,7 +1081,8 @@ def _ops_of(model: Any, input_shape: Sequence[int] | None) -> list[OpRecord]:
             src = ModelSource("torch", model, input_shape, tmp, name="model", onnx_exporter="auto")
             return ops_from_onnx(src.onnx_path())
     raise ConfigError(
-        f"cannot predict a {type(model).__name__}: expected an ArchSpec, an ONNX path or an nn.Module"
+        f"cannot predict a {type(model).__name__}: expected an ArchSpec, an ONNX path or an "
+        "nn.Module"
     )
 
 
@@ -1082,7 +1092,8 @@ def uncalibrated_trust(profile: HardwareProfile) -> dict[str, Any]:
         "calibrated": False,
         "validated_on_device": False,
         "basis": (
-            f"roofline from {profile.name}'s datasheet numbers and estimated efficiency factors (sources in "
-            f"{profile.path or 'the profile'}); not validated against measurements of this device"
+            f"roofline from {profile.name}'s datasheet numbers and estimated efficiency factors "
+            f"(sources in {profile.path or 'the profile'}); not validated against measurements of "
+            "this device"
         ),
     }

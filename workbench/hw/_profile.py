@@ -42,7 +42,10 @@ DEVICES = ("cpu", "gpu", "npu", "tpu", "mcu")
 #: runtimes a *simulated* device may name although no backend of that name is registered in
 #: this installation yet (its file is produced once one is); measured profiles need a registered one
 DEVICE_BACKENDS = {
-    "litert": "LiteRT (TensorFlow Lite): XNNPACK on Arm CPUs, full-integer for Edge TPUs and microcontrollers"
+    "litert": (
+        "LiteRT (TensorFlow Lite): XNNPACK on Arm CPUs, full-integer for Edge TPUs and "
+        "microcontrollers"
+    )
 }
 #: per-op-type efficiency factors of the roofline predictor, and ``memory`` for bandwidth
 EFFICIENCY_KEYS = ("conv", "pwconv", "dwconv", "linear", "pool", "eltwise", "memory")
@@ -321,7 +324,8 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
         for prec in profile.precisions:
             if _peak_for(profile, prec) is None:
                 raise r.error(
-                    f"a simulated profile needs the peak rate of each precision it lists; add peak_gops.{prec}",
+                    "a simulated profile needs the peak rate of each precision it lists; add "
+                    f"peak_gops.{prec}",
                     "peak_gops",
                 )
         if profile.memory_bandwidth_gbs is None:

@@ -67,7 +67,8 @@ def int8_schemes(
             "s8",
             True,
             per_channel,
-            "x86 without VNNI: 7-bit weights avoid vpmaddubsw int16 saturation (ONNX Runtime's documented mitigation)",
+            "x86 without VNNI: 7-bit weights avoid vpmaddubsw int16 saturation (ONNX Runtime's "
+            "documented mitigation)",
         ),
         Int8Scheme(
             "u8",

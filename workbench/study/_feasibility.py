@@ -47,10 +47,11 @@ def predict_recipe_latency(
     spec: ArchSpec, profile: HardwareProfile, backend: str | None, precision: str | None
 ) -> LatencyPrediction:
     """The latency a study predicts for ``spec`` on ``profile`` with ``backend``/``precision``
-    (default: the profile's recipe)."""
+    (default: the profile's recipe), with the profile's calibration for this host if any."""
+    from workbench.calibrate import find_calibration
     from workbench.hw._predict import predict_latency
 
-    return predict_latency(spec, profile, backend, precision)
+    return predict_latency(spec, profile, backend, precision, calibration=find_calibration(profile))
 
 
 def footprint_figures(

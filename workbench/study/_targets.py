@@ -17,6 +17,7 @@ from workbench._errors import WorkbenchError
 from workbench.arch import ArchSpec
 from workbench.backends import Artifact, CompileContext, Deployment, ModelSource, get_backend
 from workbench.bench import Measurement, predict_deployments
+from workbench.calibrate import find_calibration
 from workbench.hw import HardwareProfile
 
 __all__ = ["framework_builder", "model_source", "recipe_source", "simulated_measurements"]
@@ -96,6 +97,7 @@ def simulated_measurements(
         y_test=data.y_test,
         compile_ctx=dataclasses.replace(own_ctx),
         on_stage=on_stage,
+        calibration=find_calibration(profile),
     )
 
 

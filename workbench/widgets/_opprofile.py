@@ -64,8 +64,8 @@ def profile_onnx_operators(
     seed: int = 0,
 ) -> OperatorProfile:
     """Profile the ONNX model at ``path`` on this host (see the module docstring)."""
+    from workbench.calibrate._ort_profiler import profile_ort_nodes
     from workbench.hw import host_info
-    from workbench.hw._ort_profiler import profile_ort_nodes
 
     path = Path(path)
     if not path.is_file():

@@ -53,8 +53,8 @@ the reduction in fixed blocks; without the steps, a calibration's own fit put 1 
 over 16-31 input channels a fifth too long and those over 4-7 a quarter too short). Finally the
 per-call and per-kernel time outside the fitted kernels and a size exponent are fitted to the
 models' end-to-end timings (no common scale: the kernel times already add up to each model's
-end-to-end time); the per-kernel time may go a few µs below zero, where the profiler's inflation of short kernels outlasts the
-per-node deduction.
+end-to-end time); the per-kernel time may go a few µs below zero, where the profiler's
+inflation of short kernels outlasts the per-node deduction.
 """
 
 from __future__ import annotations
@@ -210,8 +210,9 @@ def _fit_shape(
     units: Sequence[KernelUnit],
     y: np.ndarray,
 ) -> dict[str, list[float]]:
-    """Ridge regression of the log ratio of measured to linear-term time on the kernels' standardised
-    shape terms (:func:`workbench.hw._predict.shape_terms`), weighted as the terms' fit is."""
+    """Ridge regression of the log ratio of measured to linear-term time on the kernels'
+    standardised shape terms (:func:`workbench.hw._predict.shape_terms`), weighted as the terms'
+    fit is."""
     linear = np.asarray([sum(terms.get(k, 0.0) * v for k, v in r.items()) for r in rows])
     r = np.log(np.maximum(y, 1e-3) / np.maximum(linear, 1e-6))
     x = np.asarray([shape_terms(u) for u in units], dtype=float)
@@ -282,8 +283,8 @@ def fit_kernel_model(
     correction: str = "blend",
     split_activations: Sequence[str] = (),
 ) -> tuple[KernelModel, dict[str, Any]]:
-    """Fit a :class:`KernelModel` to ``(units, kernel µs per unit, end-to-end ms[, nodes per unit])``
-    per model.
+    """Fit a :class:`KernelModel` to
+    ``(units, kernel µs per unit, end-to-end ms[, nodes per unit])`` per model.
 
     Unit kinds with fewer than ``min_samples`` samples are left out (the roofline covers them).
     ``correction`` (one of :data:`CORRECTIONS`) says how the profiler's slowdown is taken out of

@@ -1,8 +1,15 @@
-"""Timing many models against each other for calibration: interleaved rounds, stable medians.
+"""The one interleaved timer: round-robin rounds, and timing many models against each other.
+
+:func:`interleave` is the round-robin core every measurement here uses: in each round every
+callable still being timed gets one untimed call (caches and thread pools re-warmed after the
+previous one) and then a timed slice, in an order rotated by one each round, so drift of a noisy
+machine spreads evenly over all of them instead of favouring whichever ran first.
+:func:`workbench.bench.measure_interleaved` times a few deployments of one model with it;
+:func:`time_rounds` below times many models.
 
 Calibration and validation of the predictor compare many models, not a few deployments of one
-model, so every model is timed in every round (order rotated), each for a short slice of calls
-after one untimed call. A shared machine's load then falls evenly on all of them. Rounds go on
+model, so every model is timed in every round, each for a short slice of calls after one untimed
+call. A shared machine's load then falls evenly on all of them. Rounds go on
 until every model's median is stable (its distribution-free 95% confidence interval within
 ``target_rel_ci``) or the time cap is reached.
 
@@ -30,7 +37,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +45,63 @@ import numpy as np
 
 from workbench._stats import median_ci
 
-__all__ = ["StableTiming", "clock_for", "noise_floor", "time_rounds"]
+__all__ = [
+    "StableTiming",
+    "clock_for",
+    "interleave",
+    "noise_floor",
+    "rel_ci",
+    "time_rounds",
+    "warm_up",
+]
+
+
+def warm_up(fn: Callable[[], Any], calls: int, min_s: float = 0.0) -> None:
+    """Call ``fn`` untimed at least ``calls`` times and for at least ``min_s`` seconds (at most
+    100,000 calls)."""
+    clock = time.perf_counter
+    start = clock()
+    done = 0
+    while done < calls or clock() - start < min_s:
+        fn()
+        done += 1
+        if done > 100_000:
+            break
+
+
+def interleave(
+    fns: Mapping[str, Callable[[], Any]],
+    time_slice: Callable[[str, Callable[[], Any]], None],
+    after_round: Callable[[int, list[str]], list[str]],
+) -> int:
+    """Round-robin timing rounds; returns how many ran.
+
+    Each round visits every name still active in an order rotated by one each round: one
+    untimed call of its callable, then ``time_slice(name, fn)``, which times its calls.
+    ``after_round(rounds so far, active names)`` returns the names to go on with; none stops.
+    """
+    active = list(fns)
+    rnd = 0
+    while active:
+        order = active[rnd % len(active) :] + active[: rnd % len(active)]
+        for name in order:
+            fn = fns[name]
+            fn()  # untimed: caches and thread pools re-warmed after the previous callable
+            time_slice(name, fn)
+        rnd += 1
+        active = after_round(rnd, active)
+    return rnd
+
+
+def rel_ci(values: Sequence[float] | np.ndarray) -> float:
+    """Half-width of the median's distribution-free 95% CI relative to the median (inf below
+    three values or for a median of zero)."""
+    if len(values) < 3:
+        return float("inf")
+    ordered = np.sort(np.asarray(values))
+    lo, hi = median_ci(ordered)
+    med = float(statistics.median(ordered))
+    return (hi - lo) / 2 / med if med > 0 else float("inf")
 
 
 @dataclass(frozen=True)
@@ -106,8 +169,7 @@ def time_rounds(
     cpu_clock = time.thread_time if clock == "thread-cpu" else wall_clock
     switches = _involuntary_switches
     for name in names:
-        for _ in range(warmup):
-            fns[name]()
+        warm_up(fns[name], warmup)
     samples: dict[str, list[float]] = {n: [] for n in names}
     walls: dict[str, list[float]] = {n: [] for n in names}
     rounds_of: dict[str, list[int]] = {n: [] for n in names}
@@ -115,35 +177,34 @@ def time_rounds(
     thread_cpu = clock == "thread-cpu"
     start = wall_clock()
     rnd = 0
-    unstable = list(names)
-    while True:
-        order = names[rnd % len(names) :] + names[: rnd % len(names)]
-        for name in order:
-            fn = fns[name]
-            fn()  # untimed: caches and thread pools re-warmed after the previous model
-            t_slice = wall_clock()
-            calls = 0
-            while calls < min_calls or wall_clock() - t_slice < slice_s:
-                c0 = switches()
-                p0 = cpu_clock()
-                t0 = wall_clock()
-                fn()
-                t1 = wall_clock()
-                p1 = cpu_clock()
-                samples[name].append(p1 - p0)
-                walls[name].append(t1 - t0)
-                clean[name].append(switches() == c0)
-                rounds_of[name].append(rnd)
-                calls += 1
-            if companions is not None and name in companions:
-                companions[name]()
-        rnd += 1
+
+    def time_slice(name: str, fn: Callable[[], Any]) -> None:
+        t_slice = wall_clock()
+        calls = 0
+        while calls < min_calls or wall_clock() - t_slice < slice_s:
+            c0 = switches()
+            p0 = cpu_clock()
+            t0 = wall_clock()
+            fn()
+            t1 = wall_clock()
+            p1 = cpu_clock()
+            samples[name].append(p1 - p0)
+            walls[name].append(t1 - t0)
+            clean[name].append(switches() == c0)
+            rounds_of[name].append(rnd)
+            calls += 1
+        if companions is not None and name in companions:
+            companions[name]()
+
+    def after_round(done: int, active: list[str]) -> list[str]:
+        nonlocal rnd
+        rnd = done
+        unstable = names
         if rnd >= min_rounds:
             unstable = [
                 n
                 for n in names
-                if _rel_ci(samples[n] if thread_cpu else _kept(samples[n], clean[n]))
-                > target_rel_ci
+                if rel_ci(samples[n] if thread_cpu else _kept(samples[n], clean[n])) > target_rel_ci
             ]
         if on_round is not None:
             on_round(rnd, len(unstable))
@@ -152,7 +213,10 @@ def time_rounds(
             or wall_clock() - start >= max_time_s
             or (rnd >= min_rounds and not unstable)
         ):
-            break
+            return []
+        return active  # every model every round, until all are stable
+
+    interleave(fns, time_slice, after_round)
     half = rnd / 2
     out = {}
     for name in names:
@@ -170,7 +234,7 @@ def time_rounds(
             p50_ms=float(np.median(s)),
             first_half_ms=float(np.median(first)) if len(first) else float(np.median(s)),
             second_half_ms=float(np.median(second)) if len(second) else float(np.median(s)),
-            rel_ci=_rel_ci(list(s / 1e3)),
+            rel_ci=rel_ci(s / 1e3),
             n=int(s.size),
             rounds=rnd,
             preempted_share=1.0 - float(np.mean(clean[name])) if clean[name] else 0.0,
@@ -197,15 +261,6 @@ def _involuntary_switches() -> int:
 def _kept(values: list[float], clean: list[bool]) -> list[float]:
     kept = [v for v, c in zip(values, clean, strict=True) if c]
     return kept if len(kept) >= max(3, len(values) // 10) else values
-
-
-def _rel_ci(values: list[float]) -> float:
-    if len(values) < 3:
-        return float("inf")
-    ordered = np.sort(np.asarray(values))
-    lo, hi = median_ci(ordered)
-    med = float(statistics.median(ordered))
-    return (hi - lo) / 2 / med if med > 0 else float("inf")
 
 
 def noise_floor(timings: Mapping[str, StableTiming]) -> dict[str, float]:

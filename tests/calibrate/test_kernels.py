@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, Pool
-from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
-from workbench.hw._kernels import (
+from workbench.calibrate._kernels import (
     CORRECTIONS,
     KernelNode,
     activations_apart,
     attribute_nodes,
     fit_kernel_model,
 )
-from workbench.hw._population import calibration_population, heldout_population
+from workbench.calibrate._population import calibration_population, heldout_population
+from workbench.hw import PredictorParams, default_params, load_profile, ops_from_spec, predict_ops
 from workbench.hw._predict import KernelModel, KernelUnit, kernel_units, split_activations
 
 SPEC = ArchSpec(
@@ -52,7 +52,8 @@ def test_kernel_units_fold_batchnorm_and_activations_into_the_layer_before():
     f = stem.features("fp32", 16)
     assert f["kout"] == pytest.approx(16 * 32 * 32 / 1e3) and f["act:hardswish"] == f["kout"]
     assert f["kout_shallow"] == f["kout"]  # three input channels: the image
-    # its im2col rows: a 3 x 3 window over 3 channels per output position, not a window per output channel
+    # its im2col rows: a 3 x 3 window over 3 channels per output position, not a window per output
+    # channel
     assert f["kim2col_shallow"] == pytest.approx(32 * 32 * 27 / 1e3) and "kwindow" not in f
     deep = next(u for u in units if u.name == "blocks.3.conv1.conv").features(
         "fp32", 16
@@ -68,9 +69,9 @@ def test_kernel_units_fold_batchnorm_and_activations_into_the_layer_before():
 
 def _export(spec, deployments, tmp):
     from workbench.backends import Deployment, Threads
-    from workbench.hw._calibrate import _compile_population
+    from workbench.calibrate._run import compile_population
 
-    compiled, runners = _compile_population(
+    compiled, runners = compile_population(
         [spec],
         [Deployment.parse(d) for d in deployments],
         Threads(1, 1),
@@ -88,10 +89,10 @@ def _export(spec, deployments, tmp):
 @pytest.mark.parametrize("deployment", ["onnxruntime-fp32", "onnxruntime-int8-static"])
 def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
     from workbench.backends import Deployment, Threads
-    from workbench.hw._calibrate import _compile_population, _time
+    from workbench.calibrate._run import compile_population, time_population
 
     with tempfile.TemporaryDirectory() as tmp:
-        compiled, runners = _compile_population(
+        compiled, runners = compile_population(
             [SPEC],
             [Deployment.parse(deployment)],
             Threads(1, 1),
@@ -100,7 +101,7 @@ def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
             on_progress=lambda _s: None,
         )
         try:  # the calibration's own path: kernel profiles taken in the timing rounds
-            timings, kernels = _time(
+            timings, kernels = time_population(
                 compiled,
                 Threads(1, 1),
                 max_time_s=3.0,
@@ -120,7 +121,8 @@ def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
     times, info = attribute_nodes(units, nodes)
     assert sum(times) == pytest.approx(sum(n.median_us for n in nodes))
     assert info["named_share"] > 0.5
-    # every convolution, the pool, the pooled head and the classifier ran as a kernel named after its layer
+    # every convolution, the pool, the pooled head and the classifier ran as a kernel named after
+    # its layer
     for u, t in zip(units, times, strict=True):
         if u.kind in ("conv", "pwconv", "dwconv", "pool", "gap", "linear"):
             assert t > 0 and u.name not in info["unnamed_units"], u.name
@@ -129,7 +131,7 @@ def test_profiled_kernels_are_attributed_to_the_spec_units(deployment):
 @pytest.mark.onnxruntime
 @pytest.mark.torch
 def test_profiled_runs_between_other_work_keep_all_but_each_visits_first_run():
-    from workbench.hw._ort_profiler import ProfiledRuns
+    from workbench.calibrate._ort_profiler import ProfiledRuns
 
     with tempfile.TemporaryDirectory() as tmp:
         (c,) = _export(SPEC, ["onnxruntime-fp32"], tmp).values()
@@ -174,7 +176,8 @@ def test_the_last_pool_after_a_separate_activation_is_its_own_situation():
         units = kernel_units(ops_from_spec(spec))
         return [u.name for u in units if u.context == "tail"]
 
-    # ONNX Runtime's int8 layout keeps it in NCHW and pools with a generic kernel: features of its own
+    # ONNX Runtime's int8 layout keeps it in NCHW and pools with a generic kernel: features of its
+    # own
     assert tail_pools("silu") == ["blocks.3.pool"] and tail_pools("relu") == []
     spec = ArchSpec((3, 32, 32), 10, (ConvBN(16, 3, 1, activation="silu"), Pool("max", 3, 2)))
     tail = next(u for u in kernel_units(ops_from_spec(spec)) if u.kind == "pool")
@@ -206,7 +209,8 @@ def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_s
     truth_terms = {
         "input": {"one": 2.0, "kin": 0.05},
         "conv": {"one": 3.0, "mmacs": 4.0, "kout": 0.2, "act:hardswish": 0.3, "act:silu": 0.5},
-        # fp32 pointwise convolutions and pools over channels that do not fill the registers: other kernels
+        # fp32 pointwise convolutions and pools over channels that do not fill the registers: other
+        # kernels
         "pwconv": {
             "one": 2.0,
             "mmacs": 3.0,
@@ -264,7 +268,7 @@ def test_the_kernel_fit_recovers_per_kernel_terms_and_predicts_models_it_never_s
         )
 
 
-def test_a_per_node_profiler_slowdown_is_taken_out_by_the_per_node_correction_and_part_way_by_the_blend():
+def test_a_per_node_profiler_slowdown_is_taken_out_per_node_and_part_way_by_the_blend():
     prof = load_profile("host-cpu")
     lanes = default_params(prof, "onnxruntime", "int8-static", 1).lanes
     truth = KernelModel(
@@ -326,8 +330,8 @@ def test_a_per_node_profiler_slowdown_is_taken_out_by_the_per_node_correction_an
         fit_kernel_model(train, "int8-static", lanes, correction="per-kernel")
 
 
-def test_the_blend_of_the_two_corrections_stays_near_the_truth_however_the_profiler_divides_its_slowdown():
-    from workbench.hw._kernels import _unprofiled
+def test_the_blend_of_both_corrections_stays_near_the_truth_however_the_slowdown_divides():
+    from workbench.calibrate._kernels import _unprofiled
 
     rng = np.random.default_rng(0)
     true_us = rng.lognormal(3.0, 1.2, 30)  # kernels of a few to a few hundred µs
@@ -349,9 +353,10 @@ def test_the_blend_of_the_two_corrections_stays_near_the_truth_however_the_profi
 
 
 def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_exponent(monkeypatch):
-    import workbench.hw._kernels as kernels_module
+    import workbench.calibrate._kernels as kernels_module
 
-    # the size exponent alone: no shape correction, no negative per-kernel term (both take out part of it)
+    # the size exponent alone: no shape correction, no negative per-kernel term (both take out part
+    # of it)
     monkeypatch.setattr(kernels_module, "_SHAPE_MIN", 10**9)
     monkeypatch.setattr(kernels_module, "_UNIT_MIN", 0.0)
     prof = load_profile("host-cpu")
@@ -392,7 +397,8 @@ def test_a_profiler_that_inflates_short_kernels_more_is_taken_out_by_the_size_ex
     def sample(spec):
         units = kernel_units(ops_from_spec(spec))
         times = [truth.unit_us_of(u, u.features("fp32", lanes)) for u in units]
-        # a 1 µs kernel profiles 4x slower, a 100 µs one 2x, a 10 ms one 1.0x: the linear terms alone fit it badly
+        # a 1 µs kernel profiles 4x slower, a 100 µs one 2x, a 10 ms one 1.0x: the linear terms
+        # alone fit it badly
         profiled = [t * (1e4 / max(t, 1e-3)) ** 0.15 for t in times]
         return units, profiled, sum(times) / 1e3
 
@@ -473,7 +479,7 @@ def _heldout_errors_of_a_shaped_truth(factor: Callable[[KernelUnit], float]) -> 
 def test_an_efficiency_that_varies_with_the_kernels_shape_is_learnt_by_the_shape_correction(
     monkeypatch,
 ):
-    import workbench.hw._kernels as kernels_module
+    import workbench.calibrate._kernels as kernels_module
 
     def factor(u: KernelUnit) -> float:
         if u.kind not in ("conv", "pwconv", "dwconv"):
@@ -553,7 +559,7 @@ def test_an_onnx_graph_groups_into_the_same_kernel_units_as_its_spec():
 
 
 def test_the_profilers_per_node_cost_is_measured_against_a_plain_run_taken_at_the_same_moment():
-    from workbench.hw._kernels import _unprofiled
+    from workbench.calibrate._kernels import _unprofiled
 
     true_us = [400.0, 25.0, 6.0, 3.0, 120.0]
     nodes = [1, 2, 1, 1, 3]
@@ -597,7 +603,8 @@ def test_an_activation_run_as_a_kernel_of_its_own_is_split_off_and_gets_its_node
         "fp32", 16
     )  # not among those split off
     assert "act:silu" not in conv.features("fp32", 16)
-    # ONNX Runtime fp32: SiLU is a fused QuickGelu kernel, followed by a layout reorder; hard-swish is fused
+    # ONNX Runtime fp32: SiLU is a fused QuickGelu kernel, followed by a layout reorder; hard-swish
+    # is fused
     nodes = [
         KernelNode("/blocks.0/conv/Conv_output_0_nchwc", "Conv", 100.0),
         KernelNode("/blocks.0/act/Mul/QuickGeluFusion/", "QuickGelu", 20.0),
@@ -674,7 +681,7 @@ def test_an_activation_fitted_apart_keeps_its_own_per_element_time():
         )
 
 
-def test_float_kernels_pad_input_channels_and_pool_apart_over_channels_that_do_not_fill_the_registers():
+def test_float_kernels_pad_input_channels_and_pool_apart_over_channels_short_of_a_register():
     spec = ArchSpec(
         (3, 32, 32),
         10,
@@ -708,7 +715,8 @@ def test_a_step_in_efficiency_from_one_octave_of_the_reduction_length_to_the_nex
     import workbench.hw._predict as predict_module
 
     # a GEMM kernel blocked over the reduction: 1 x 1 convolutions over 16-31 input channels run a
-    # third slower than their neighbours, over 64-127 a fifth faster (no smooth curve in the log follows that)
+    # third slower than their neighbours, over 64-127 a fifth faster (no smooth curve in the log
+    # follows that)
     step = {4: 1.35, 6: 0.8}
 
     def factor(u: KernelUnit) -> float:

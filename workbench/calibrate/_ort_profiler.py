@@ -126,7 +126,7 @@ def profile_ort_nodes(
 class ProfiledRuns:
     """A model under ONNX Runtime's profiler, run a few times at each visit between other work.
 
-    Meant as a companion of :func:`workbench.hw._timing.time_rounds`: visited right after the
+    Meant as a companion of :func:`workbench.bench.time_rounds`: visited right after the
     same model's timed calls in every round, its kernel times come from the same minutes, at the
     same machine speed, as the model's end-to-end median (a shared machine's speed changes from
     one minute to the next, and not by the same share for every kernel). The first run of each
@@ -172,7 +172,7 @@ class ProfiledRuns:
             self._n += 1
 
     def trace(self) -> ProfilerTrace:
-        """End profiling and return the kept runs' node medians (the session cannot profile again)."""
+        """End profiling; the kept runs' node medians (the session cannot profile again)."""
         try:
             events = json.loads(Path(self._session.end_profiling()).read_text())
         finally:

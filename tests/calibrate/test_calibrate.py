@@ -3,25 +3,24 @@ calibration and accuracy run on this host (tiny populations), and interleaved ti
 
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO
 from workbench import ConfigError
-from workbench.hw import (
+from workbench.calibrate import (
     Calibration,
+    accuracy_figures,
+    calibration_candidates,
     calibration_status,
-    default_params,
+    find_calibration,
     fit_params,
-    load_profile,
-    ops_from_spec,
-    predict_latency,
-    predict_ops,
+    load_calibration,
+    save_calibration,
+    user_calibration_dir,
 )
-from workbench.hw._calibrate import accuracy_figures, calibration_candidates, user_calibration_dir
-from workbench.hw._population import (
+from workbench.calibrate._population import (
     _CALIBRATION_STREAM,
     FAMILY_NAMES,
     _population,
@@ -29,7 +28,7 @@ from workbench.hw._population import (
     heldout_population,
     situations,
 )
-from workbench.hw._timing import noise_floor, time_rounds
+from workbench.hw import default_params, load_profile, ops_from_spec, predict_latency, predict_ops
 
 
 @pytest.fixture
@@ -60,7 +59,8 @@ def test_the_calibration_set_is_chosen_to_cover_every_kernel_situation_the_held_
     covered = set().union(*(situations(s) for s in cal))
     held = heldout_population(30, calibration=cal)
     assert [s.name for s in held if situations(s) - covered] == []
-    # the same number of models in draw order leaves a third of the held-out ones meeting something new
+    # the same number of models in draw order leaves a third of the held-out ones meeting something
+    # new
     plain = _population(20, _CALIBRATION_STREAM, 0, set(), FAMILY_NAMES)
     seen = set().union(*(situations(s) for s in plain))
     assert sum(1 for s in held if situations(s) - seen) >= 5
@@ -95,7 +95,7 @@ def test_accuracy_figures_are_nn_meters():
 
 
 def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None):
-    from workbench.hw._calibrate import _runtime_version
+    from workbench.calibrate._store import runtime_version
 
     prof = load_profile("host-cpu")
     p = default_params(prof, backend, precision, threads)
@@ -104,7 +104,7 @@ def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None
         "backend": backend,
         "precision": precision,
         "threads": {"intra_op": threads, "inter_op": 1},
-        "runtime_version": version or _runtime_version(backend),
+        "runtime_version": version or runtime_version(backend),
         "created": "2026-01-01T00:00:00+00:00",
         "params": p.to_dict(),
         "fit": {"models": 20},
@@ -113,7 +113,7 @@ def _entry_dict(backend="onnxruntime", precision="fp32", threads=1, version=None
 
 
 def _write_cal(path, host=None, entries=None, schema=None):
-    from workbench.hw._calibrate import SCHEMA_VERSION, host_fingerprint
+    from workbench.calibrate import SCHEMA_VERSION, host_fingerprint
 
     path.write_text(
         json.dumps(
@@ -133,21 +133,47 @@ def test_calibration_file_round_trip_and_use(profile_dir):
     cal, note = calibration_status("host-cpu")
     assert cal is not None and str(path) in note
     assert cal.has("onnxruntime", "fp32", 1) and not cal.has("onnxruntime", "fp32", 2)
-    saved = cal.save(profile_dir / "copy.json")
-    again = Calibration.load(saved)
+    saved = save_calibration(cal, profile_dir / "copy.json")
+    again = load_calibration(saved)
     assert [e.to_dict() for e in again.entries] == [e.to_dict() for e in cal.entries]
     # predictions on the host use it, and say it has not been validated yet
     from workbench.arch import mobilenet_v2
 
-    p = predict_latency(mobilenet_v2((3, 96, 96), 10), "host-cpu", "onnxruntime", "fp32", threads=1)
+    p = predict_latency(
+        mobilenet_v2((3, 96, 96), 10), "host-cpu", "onnxruntime", "fp32", threads=1, calibration=cal
+    )
     assert p.trust["calibrated"] is True and p.trust["validated_on_device"] is False
     assert "profiles accuracy host-cpu" in p.trust["note"]
     # another thread count has no calibration: the prediction says so
-    q = predict_latency(mobilenet_v2((3, 96, 96), 10), "host-cpu", "onnxruntime", "fp32", threads=3)
+    q = predict_latency(
+        mobilenet_v2((3, 96, 96), 10), "host-cpu", "onnxruntime", "fp32", threads=3, calibration=cal
+    )
     assert (
         q.trust["calibrated"] is False
         and "no calibration of onnxruntime-fp32 at 3 thread(s)" in q.trust["calibration_note"]
     )
+
+
+def test_the_predictor_uses_the_calibration_it_is_given_and_looks_none_up(profile_dir):
+    from workbench.arch import mobilenet_v2
+
+    _write_cal(profile_dir / "host-cpu.calibration.json")
+    spec = mobilenet_v2((3, 96, 96), 10)
+    cal = find_calibration("host-cpu")
+    assert cal is not None
+    given = predict_latency(spec, "host-cpu", "onnxruntime", "fp32", threads=1, calibration=cal)
+    # without one, the roofline of the profile's own terms, though a fresh file is right there
+    none = predict_latency(spec, "host-cpu", "onnxruntime", "fp32", threads=1)
+    assert given.trust["calibrated"] is True and none.trust["calibrated"] is False
+    assert none.params == default_params(load_profile("host-cpu"), "onnxruntime", "fp32", 1)
+    assert given.params == cal.params_for("onnxruntime", "fp32", 1)
+    assert "calibration_note" not in none.trust and "datasheet" in none.trust["basis"]
+    # the file's body round-trips through the data type the predictor is given
+    body = json.loads((profile_dir / "host-cpu.calibration.json").read_text())
+    again = Calibration.from_dict(body)
+    assert [e.to_dict() for e in again.entries] == [e.to_dict() for e in cal.entries]
+    assert Calibration.from_dict(again.to_dict()).to_dict() == again.to_dict()
+    assert again.profile == "host-cpu" and again.host == body["host"] and again.path is None
 
 
 def test_a_calibration_from_another_host_or_runtime_is_not_reused(profile_dir):
@@ -180,18 +206,19 @@ def test_a_calibration_file_of_an_older_schema_is_refused_with_a_recalibrate_mes
         with pytest.raises(
             ConfigError, match="recalibrate with: workbench profiles calibrate host-cpu"
         ):
-            Calibration.load(path)
+            load_calibration(path)
 
 
 def test_calibration_falls_back_to_the_user_folder_when_the_profile_folder_is_read_only(
     profile_dir,
 ):
+    from workbench.calibrate import CalibrationEntry
+    from workbench.calibrate._store import merge_and_save
     from workbench.hw import HardwareProfile
-    from workbench.hw._calibrate import CalibrationEntry, _merge_and_save
 
     # a profile shipped in a folder nobody can write to (as inside an installed package): /proc
     prof = HardwareProfile.from_dict(load_profile("host-cpu").to_dict(), path="/proc/host-cpu.yaml")
-    _cal, path, notes = _merge_and_save(prof, [CalibrationEntry.from_dict(_entry_dict())])
+    _cal, path, notes = merge_and_save(prof, [CalibrationEntry.from_dict(_entry_dict())])
     assert path.parent == user_calibration_dir() and path.exists()
     assert any("/proc is not writable" in n for n in notes) and any(
         "user folder" in n for n in notes
@@ -205,7 +232,7 @@ def test_calibration_candidates_put_the_profile_folder_first(profile_dir):
 
 
 def test_simulated_profiles_cannot_be_calibrated_here():
-    from workbench.hw import calibrate_profile, validate_profile
+    from workbench.calibrate import calibrate_profile, validate_profile
 
     with pytest.raises(ConfigError, match="simulated: there is no device here to measure"):
         calibrate_profile("raspberry-pi-5")
@@ -213,72 +240,12 @@ def test_simulated_profiles_cannot_be_calibrated_here():
         validate_profile("nvidia-h100")
 
 
-def test_time_rounds_interleaves_and_reports_halves():
-    calls = {"fast": 0, "slow": 0}
-
-    def fast():
-        calls["fast"] += 1
-        sum(range(2000))
-
-    def slow():
-        calls["slow"] += 1
-        sum(range(20000))
-
-    res = time_rounds(
-        {"fast": fast, "slow": slow},
-        slice_s=0.002,
-        min_rounds=6,
-        max_rounds=12,
-        target_rel_ci=0.5,
-        warmup=1,
-    )
-    assert res["slow"].p50_ms > res["fast"].p50_ms
-    for t in res.values():
-        assert 6 <= t.rounds <= 12 and t.n >= 3 * 6 * (1 - t.preempted_share) - 1
-        assert t.first_half_ms > 0 and t.second_half_ms > 0 and 0.0 <= t.preempted_share <= 1.0
-    nf = noise_floor(res)
-    assert nf["models"] == 2 and 0.0 <= nf["within_10pct"] <= 1.0
-
-
-def test_time_rounds_runs_each_companion_right_after_its_models_calls_in_every_round():
-    log: list[str] = []
-    fns = {"a": lambda: log.append("a"), "b": lambda: log.append("b")}
-    res = time_rounds(
-        fns,
-        slice_s=0.0,
-        min_calls=2,
-        min_rounds=4,
-        max_rounds=4,
-        target_rel_ci=1.0,
-        warmup=0,
-        companions={"b": lambda: log.append("B")},
-    )
-    assert res["a"].rounds == 4 and log.count("B") == 4
-    # every companion visit follows b's untimed call and its timed calls, before the next model's
-    for i, x in enumerate(log):
-        if x == "B":
-            assert log[i - 3 : i] == ["b", "b", "b"]
-
-
-def test_time_rounds_stops_at_its_time_cap():
-    start = time.perf_counter()
-    time_rounds(
-        {"a": lambda: time.sleep(0.001)},
-        slice_s=0.01,
-        min_rounds=2,
-        max_rounds=10_000,
-        target_rel_ci=1e-9,
-        max_time_s=0.3,
-    )
-    assert time.perf_counter() - start < 5.0
-
-
 @pytest.mark.slow
 @pytest.mark.onnxruntime
 @pytest.mark.torch
 def test_calibrate_then_validate_on_this_host(profile_dir):
     """A real (tiny) calibration and accuracy run: real exports, ORT sessions, timing, fit, file."""
-    from workbench.hw import calibrate_profile, validate_profile
+    from workbench.calibrate import calibrate_profile, validate_profile
 
     rep = calibrate_profile(
         "host-cpu",
@@ -324,7 +291,9 @@ def test_calibrate_then_validate_on_this_host(profile_dir):
     t = cal.trust_for("onnxruntime", "fp32", 1)
     assert t["validated_on_device"] is True and t["heldout_models"] == 3 and "noise_floor" in t
     spec = calibration_population(1)[0]
-    p = predict_latency(spec, "host-cpu", "onnxruntime", "fp32", threads=1)
+    p = predict_latency(
+        spec, "host-cpu", "onnxruntime", "fp32", threads=1, calibration=find_calibration("host-cpu")
+    )
     assert p.trust["calibration_id"] == cal.entry("onnxruntime", "fp32", 1).id
     # recalibrating replaces the fit and drops the figures that belonged to the old one
     calibrate_profile(
@@ -339,38 +308,12 @@ def test_calibrate_then_validate_on_this_host(profile_dir):
     assert cal.trust_for("onnxruntime", "fp32", 1)["validated_on_device"] is False
 
 
-def test_the_thread_cpu_clock_leaves_out_time_the_thread_did_not_run():
-    """Time off the CPU (here: sleeping, as when another process holds the core) is not the model's."""
-
-    def busy_then_off_cpu():
-        sum(range(20000))
-        time.sleep(0.01)
-
-    res = time_rounds(
-        {"m": busy_then_off_cpu},
-        slice_s=0.0,
-        min_calls=3,
-        min_rounds=3,
-        max_rounds=3,
-        warmup=1,
-        clock="thread-cpu",
-    )
-    t = res["m"]
-    assert t.clock == "thread-cpu" and t.wall_p50_ms >= 10.0 and t.p50_ms < 5.0
-    wall = time_rounds(
-        {"m": busy_then_off_cpu}, slice_s=0.0, min_calls=3, min_rounds=3, max_rounds=3, warmup=1
-    )["m"]
-    assert wall.clock.startswith("wall") and wall.p50_ms >= 10.0
-    with pytest.raises(ValueError, match="clock must be wall or thread-cpu"):
-        time_rounds({"m": busy_then_off_cpu}, clock="gpu")
-
-
 def test_interleaved_accuracy_fits_on_the_calibration_models_alone_and_predicts_the_held_out_ones(
     profile_dir,
 ):
     """Calibration and held-out models timed in one session (no drift between sessions in the
     figures): real exports, ORT sessions, profiles and fit; nothing is stored."""
-    from workbench.hw import interleaved_accuracy
+    from workbench.calibrate import interleaved_accuracy
 
     res = interleaved_accuracy(
         "host-cpu",
