@@ -93,7 +93,10 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_keras():
-    """The ``trained_cnn`` spec built in Keras and trained on digits for three epochs: (spec, model, dataset)."""
+    """The ``trained_cnn`` spec built in Keras, trained on digits for three epochs.
+
+    Returns (spec, model, dataset).
+    """
     pytest.importorskip("tensorflow")
     pytest.importorskip("keras")
     from workbench.arch import ArchSpec, ConvBN, InvertedResidual, build_keras
