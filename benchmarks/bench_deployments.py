@@ -1,4 +1,4 @@
-"""Deployments of reference models on this host, as ratios to PyTorch eager fp32 measured in the same run.
+"""Deployments of reference models on this host, as ratios to PyTorch eager fp32 timed in one run.
 
 For an MLP, MobileNetV2 and ResNet-18 (written as ArchSpecs, 224x224 for the CNNs, batch 1),
 at 1 thread and at every available thread, it prints each deployment's p50 latency, its ratio
@@ -8,7 +8,7 @@ product (numpy/BLAS) at the same thread count. Then, for models trained on sciki
 digits, the test accuracy of every quantized artifact against its float model.
 
     python benchmarks/bench_deployments.py            # full run (several minutes on 2 cores)
-    python benchmarks/bench_deployments.py --quick    # smaller models and budgets, for a smoke check
+    python benchmarks/bench_deployments.py --quick    # smaller models and budgets: a smoke check
 
 Latency: wall-clock per call (time.perf_counter), batch 1, after warm-up; the deployments of a
 model are measured interleaved in rounds (order rotated, first call of each block untimed), and
@@ -38,7 +38,7 @@ DEPLOYMENTS = (
 
 
 def peak_gflops(threads: int, n: int = 2048, repeats: int = 7) -> float:
-    """Best-of-N fp32 GEMM throughput at ``threads`` (torch's BLAS), as the host's reachable peak."""
+    """Best-of-N fp32 GEMM throughput at ``threads`` (torch's BLAS): the host's reachable peak."""
     import torch
 
     torch.set_num_threads(threads)
@@ -147,7 +147,7 @@ def measure_model(
 
 
 def digits_specs() -> list[Any]:
-    """The small nets trained on digits for the accuracy rows (an MLP, MobileNet- and ResNet-style)."""
+    """The small nets trained on digits for the accuracy rows: MLP, MobileNet- and ResNet-like."""
     from workbench.arch import ArchSpec, BasicBlock, ConvBN, InvertedResidual, mlp
 
     return [
@@ -174,7 +174,7 @@ def digits_specs() -> list[Any]:
 
 
 def accuracy_rows(quick: bool) -> list[dict[str, Any]]:
-    """Train small nets on digits; each quantized artifact's own test accuracy vs the float model."""
+    """Train small nets on digits; each quantized artifact's test accuracy vs the float model."""
     from workbench.arch import build_torch
     from workbench.backends import CompileContext, Deployment, ModelSource, Threads
     from workbench.bench import MeasureSettings, measure_deployments
@@ -252,17 +252,20 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {info.versions.get('torch')} | onnxruntime {info.versions.get('onnxruntime')}"
     )
     print(
-        "latency: measured p50, batch 1, deployments of each model interleaved in one process; ratio = p50 / PyTorch eager fp32 p50 from the same run"
+        "latency: measured p50, batch 1, deployments of each model interleaved in one process; "
+        "ratio = p50 / PyTorch eager fp32 p50 from the same run"
     )
     peaks = {t: peak_gflops(t) for t in thread_settings}
     peaks_int8 = {t: peak_int8_gops(t) for t in thread_settings}
     for t in thread_settings:
         print(
-            f"peak, {t} thread{'s' if t > 1 else ''} (2048^3 matrix products, best of 7): fp32 {peaks[t]:.1f} GFLOP/s (torch mm), "
+            f"peak, {t} thread{'s' if t > 1 else ''} (2048^3 matrix products, best of 7): fp32 "
+            f"{peaks[t]:.1f} GFLOP/s (torch mm), "
             f"int8 {peaks_int8[t]:.1f} GOP/s (ONNX Runtime MatMulInteger u8 x s8)"
         )
     print(
-        "% peak: fp32 deployments against the fp32 peak, int8 deployments against the int8 peak, same thread count"
+        "% peak: fp32 deployments against the fp32 peak, int8 deployments against the int8 peak, "
+        "same thread count"
     )
     settings = MeasureSettings(
         warmup=3 if args.quick else 5,
@@ -291,10 +294,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows = measure_model(spec, t, settings, Path(tmp), calib)
                 results["latency"].extend(rows)
                 print(
-                    f"\n{spec.name} {'x'.join(map(str, spec.input_shape))}, {t} thread{'s' if t > 1 else ''}"
+                    f"\n{spec.name} {'x'.join(map(str, spec.input_shape))}, {t} "
+                    f"thread{'s' if t > 1 else ''}"
                 )
                 print(
-                    f"  {'deployment':<26}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'ratio':>8}{'G(FL)OP/s':>9}{'% peak':>8}  int8"
+                    f"  {'deployment':<26}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'ratio':>8}"
+                    f"{'G(FL)OP/s':>9}{'% peak':>8}  int8"
                 )
                 for r in rows:
                     if r["status"] != "ok":
@@ -303,11 +308,14 @@ def main(argv: list[str] | None = None) -> int:
                     peak = peaks_int8[t] if "int8" in r["deployment"] else peaks[t]
                     r["fraction_of_peak"] = r["gflops"] / peak
                     print(
-                        f"  {r['deployment']:<26}{r['p50_ms']:>10.3f}{r['p90_ms']:>10.3f}{r['cv']:>6.2f}{r['n']:>6}"
-                        f"{r['ratio']:>7.3f}x{r['gflops']:>9.1f}{100 * r['fraction_of_peak']:>7.1f}%  {r['int8'] or ''}"
+                        f"  {r['deployment']:<26}{r['p50_ms']:>10.3f}{r['p90_ms']:>10.3f}"
+                        f"{r['cv']:>6.2f}{r['n']:>6}"
+                        f"{r['ratio']:>7.3f}x{r['gflops']:>9.1f}{100 * r['fraction_of_peak']:>7.1f}"
+                        f"%  {r['int8'] or ''}"
                     )
     print(
-        "\naccuracy of each artifact on the digits test split (540 images), change vs its float model in points"
+        "\naccuracy of each artifact on the digits test split (540 images), change vs its float "
+        "model in points"
     )
     acc = accuracy_rows(args.quick)
     results["accuracy"] = acc
@@ -317,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {r['model']:<18}{r['deployment']:<26}  FAILED: {r['error']}")
             continue
         print(
-            f"  {r['model']:<18}{r['deployment']:<26}{r['float_accuracy']:>8.4f}{r['accuracy']:>10.4f}{r['change_points']:>+8.2f}pt  {r['int8'] or ''}"
+            f"  {r['model']:<18}{r['deployment']:<26}{r['float_accuracy']:>8.4f}"
+            f"{r['accuracy']:>10.4f}{r['change_points']:>+8.2f}pt  {r['int8'] or ''}"
         )
 
     # goals: best int8 deployment vs eager fp32, at each thread count, and the int8 accuracy drop
@@ -342,10 +351,12 @@ def main(argv: list[str] | None = None) -> int:
             best = min(int8, key=lambda r: r["ratio"])
             verdict = "met" if best["ratio"] <= goal else "MISSED"
             print(
-                f"  {name} {t}T: best int8 {best['deployment']} at {best['ratio']:.3f}x eager fp32 (goal <= {goal:.2f}x): {verdict}"
+                f"  {name} {t}T: best int8 {best['deployment']} at {best['ratio']:.3f}x eager fp32 "
+                f"(goal <= {goal:.2f}x): {verdict}"
             )
     print(
-        f"  largest int8 accuracy drop on digits: {worst_drop:.2f} points (goal <= 0.5): {'met' if worst_drop <= 0.5 else 'MISSED'}"
+        f"  largest int8 accuracy drop on digits: {worst_drop:.2f} points (goal <= 0.5): "
+        f"{'met' if worst_drop <= 0.5 else 'MISSED'}"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -1,7 +1,7 @@
 """How fast the ParetoExplorer opens and updates on a 10,000-trial study, measured in one run.
 
-    python benchmarks/bench_explorer.py                  # 10,000 trials, kernel side + Optuna reference
-    python benchmarks/bench_explorer.py --browser        # + end to end in JupyterLab and Chromium
+    python benchmarks/bench_explorer.py              # 10,000 trials, kernel side + Optuna reference
+    python benchmarks/bench_explorer.py --browser    # + end to end in JupyterLab and Chromium
     python benchmarks/bench_explorer.py --trials 2000 --no-reference
 
 A generated study (``make_synthetic_study``: real ArchSpecs and costs, generated figures; two
@@ -50,17 +50,22 @@ def _med(xs): return statistics.median(xs)
 """
 
 KERNEL_BENCH = """
-t = time.perf_counter(); import workbench.widgets as ww; _T['import_widgets'] = time.perf_counter() - t
-t = time.perf_counter(); _first = ww.ParetoExplorer({name!r}, {url!r}); _T['open_first'] = time.perf_counter() - t
+t = time.perf_counter(); import workbench.widgets as ww
+_T['import_widgets'] = time.perf_counter() - t
+t = time.perf_counter(); _first = ww.ParetoExplorer({name!r}, {url!r})
+_T['open_first'] = time.perf_counter() - t
 _T['load_first'] = _first.load_seconds
 from workbench.widgets import _source
 _opens, _loads, _reopens = [], [], []
 for _ in range({repeats}):
     _source._INDEX_CACHE.clear()  # a study not read yet in this kernel
-    t = time.perf_counter(); ex = ww.ParetoExplorer({name!r}, {url!r}); _opens.append(time.perf_counter() - t); _loads.append(ex.load_seconds)
+    t = time.perf_counter(); ex = ww.ParetoExplorer({name!r}, {url!r})
+    _opens.append(time.perf_counter() - t); _loads.append(ex.load_seconds)
 for _ in range({repeats}):  # the study unchanged since this kernel read it: its index is reused
-    t = time.perf_counter(); ex = ww.ParetoExplorer({name!r}, {url!r}); _reopens.append(time.perf_counter() - t)
-_T['open'] = _med(_opens); _T['open_load'] = _med(_loads); _T['reopen'] = _med(_reopens); _T['points'] = ex.info.n_points
+    t = time.perf_counter(); ex = ww.ParetoExplorer({name!r}, {url!r})
+    _reopens.append(time.perf_counter() - t)
+_T['open'] = _med(_opens); _T['open_load'] = _med(_loads); _T['reopen'] = _med(_reopens)
+_T['points'] = ex.info.n_points
 t = time.perf_counter(); ex.profile.value = {p2!r}; _T['switch_first'] = time.perf_counter() - t
 _sw = []
 for _ in range({repeats}):
@@ -239,7 +244,8 @@ def browser_side(url: str, name: str) -> dict[str, float]:
                 time.sleep(0.5)
         drawn = """() => { const gd = document.querySelector('.wb-explorer .js-plotly-plot');
             if (!gd || !gd._fullData) return -1;
-            return gd._fullData.filter(t => t.meta && (t.meta.role === 'measured' || t.meta.role === 'predicted'))
+            return gd._fullData
+                .filter(t => t.meta && (t.meta.role === 'measured' || t.meta.role === 'predicted'))
                                 .reduce((a, t) => a + (t._length || 0), 0); }"""
         with sync_playwright() as p:
             b = p.chromium.launch(
@@ -251,7 +257,8 @@ def browser_side(url: str, name: str) -> dict[str, float]:
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
             page.wait_for_function(
                 """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                const s = w && w.sessionContext && w.sessionContext.session;
+                const k = s && s.kernel;
                 return k && k.connectionStatus === 'connected' && k.status === 'idle'; }""",
                 timeout=120_000,
             )
@@ -285,7 +292,8 @@ def browser_side(url: str, name: str) -> dict[str, float]:
             sel.select_option(label=PROFILES[1])
             page.wait_for_function(
                 """() => { const gd = document.querySelector('.wb-explorer .js-plotly-plot');
-                return gd._fullData.some(t => t.meta && t.meta.role === 'predicted' && t._length > 0); }""",
+                return gd._fullData.some(
+                    t => t.meta && t.meta.role === 'predicted' && t._length > 0); }""",
                 timeout=120_000,
                 polling=50,
             )
@@ -294,7 +302,8 @@ def browser_side(url: str, name: str) -> dict[str, float]:
             sel.select_option(label=PROFILES[0])
             page.wait_for_function(
                 """() => { const gd = document.querySelector('.wb-explorer .js-plotly-plot');
-                return gd._fullData.some(t => t.meta && t.meta.role === 'measured' && t._length > 0); }""",
+                return gd._fullData.some(
+                    t => t.meta && t.meta.role === 'measured' && t._length > 0); }""",
                 timeout=120_000,
                 polling=50,
             )
@@ -338,7 +347,8 @@ def main() -> None:
     name = f"bench{args.trials}"
     print(
         f"\nParetoExplorer on {args.trials:,} trials x {len(PROFILES)} profiles x 4 deployments "
-        f"(medians of {args.repeats}; host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
+        f"(medians of {args.repeats}; host: {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f})"
     )
     k = kernel_side(url, name, args.repeats)
     rows = [
@@ -368,7 +378,8 @@ def main() -> None:
             "\nend to end in JupyterLab + Chromium (WebGL), from the action to every point drawn:"
         )
         print(
-            f"  {'an empty plotly FigureWidget, first on page':44s} {b['bare']:7.3f} s   plotly's own widget bundle, for scale"
+            f"  {'an empty plotly FigureWidget, first on page':44s} {b['bare']:7.3f} s   plotly's "
+            "own widget bundle, for scale"
         )
         print(
             f"  {'open (cell run -> drawn)':44s} {b['open']:7.3f} s   {int(b['points']):,} points"
@@ -379,7 +390,8 @@ def main() -> None:
         r = reference(url, name)
         print("\nreference, same study, same run: Optuna's own path to a Pareto plot")
         print(
-            f"  {'optuna load_study + get_trials()':44s} {r['load']:7.3f} s   {r['trials']:,} trials"
+            f"  {'optuna load_study + get_trials()':44s} {r['load']:7.3f} s   {r['trials']:,} "
+            "trials"
         )
         print(f"  {'plot_pareto_front (trials loaded)':44s} {r['plot']:7.3f} s")
         print(
@@ -388,8 +400,9 @@ def main() -> None:
         )
     print(
         textwrap.dedent("""
-        context (earlier, not this run): optuna-dashboard median 17 s, jupyterlab-optuna 27 s to draw a 10k-trial
-        Pareto plot; plot_pareto_front about 0.7 s once trials were loaded. Goals: update < 1 s, open < 2 s.""")
+        context (earlier, not this run): optuna-dashboard median 17 s, jupyterlab-optuna 27 s to
+        draw a 10k-trial Pareto plot; plot_pareto_front about 0.7 s once trials were loaded.
+        Goals: update < 1 s, open < 2 s.""")
     )
 
 

@@ -1,4 +1,4 @@
-"""Keras deployments on this host, as ratios to Keras eager fp32 and to PyTorch eager fp32, in one run.
+"""Keras deployments on this host, as ratios to Keras and PyTorch eager fp32 timed in one run.
 
 The Keras rows of the deployment benchmark. For an MLP, MobileNetV2 and ResNet-18 (written as
 ArchSpecs, 224x224 for the CNNs, batch 1), the spec is built in PyTorch and in Keras, and every
@@ -155,7 +155,7 @@ def latency_worker(threads: int, quick: bool, out: Path) -> None:
 
 
 def accuracy_rows(quick: bool) -> list[dict[str, Any]]:
-    """Train small Keras nets on digits; each LiteRT and ONNX artifact's own test accuracy vs the float model."""
+    """Train small Keras nets on digits; LiteRT and ONNX artifacts' accuracy vs float."""
     from workbench._tf import tf_runtime
     from workbench.arch import (
         build_keras,
@@ -245,7 +245,8 @@ def _print_latency(rows: list[dict[str, Any]]) -> None:
         t = mr[0]["threads"]
         print(f"\n{model}, {t} thread{'s' if t > 1 else ''}")
         print(
-            f"  {'framework/deployment':<32}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'vs keras':>10}{'vs torch':>10}  note"
+            f"  {'framework/deployment':<32}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}"
+            f"{'vs keras':>10}{'vs torch':>10}  note"
         )
         for r in mr:
             label = f"{r['framework']}/{r['deployment']}"
@@ -256,7 +257,8 @@ def _print_latency(rows: list[dict[str, Any]]) -> None:
             vt = f"{r['vs_torch']:.3f}x" if r.get("vs_torch") is not None else "-"
             note = r.get("int8") or (r.get("compiler") or "")
             print(
-                f"  {label:<32}{r['p50_ms']:>10.3f}{r['p90_ms']:>10.3f}{r['cv']:>6.2f}{r['n']:>6}{vk:>10}{vt:>10}  {note}"
+                f"  {label:<32}{r['p50_ms']:>10.3f}{r['p90_ms']:>10.3f}{r['cv']:>6.2f}{r['n']:>6}"
+                f"{vk:>10}{vt:>10}  {note}"
             )
 
 
@@ -277,18 +279,23 @@ def main(argv: list[str] | None = None) -> int:
     all_threads = available_cpus()
     v = info.versions
     print(
-        f"host: {info.cpu_model} | ISA {info.isa_summary} | {all_threads} CPUs available | torch {v.get('torch')} | "
-        f"tensorflow {v.get('tensorflow') or v.get('tensorflow-cpu')} | keras {v.get('keras')} | ai-edge-litert {v.get('ai-edge-litert')} | "
+        f"host: {info.cpu_model} | ISA {info.isa_summary} | {all_threads} CPUs available | torch "
+        f"{v.get('torch')} | "
+        f"tensorflow {v.get('tensorflow') or v.get('tensorflow-cpu')} | keras {v.get('keras')} | "
+        f"ai-edge-litert {v.get('ai-edge-litert')} | "
         f"tf2onnx {v.get('tf2onnx')} | onnxruntime {v.get('onnxruntime')}"
     )
     print(
-        "latency: measured p50, batch 1, every deployment of the PyTorch and the Keras build of a spec interleaved in one process;"
+        "latency: measured p50, batch 1, every deployment of the PyTorch and the Keras build of a "
+        "spec interleaved in one process;"
     )
     print(
-        "         vs keras = p50 / Keras eager fp32 p50, vs torch = p50 / PyTorch eager fp32 p50, both from the same run;"
+        "         vs keras = p50 / Keras eager fp32 p50, vs torch = p50 / PyTorch eager fp32 p50, "
+        "both from the same run;"
     )
     print(
-        "         same intra-op threads for every runtime (TensorFlow's set before its runtime starts), one inter-op thread"
+        "         same intra-op threads for every runtime (TensorFlow's set before its runtime "
+        "starts), one inter-op thread"
     )
     results: dict[str, Any] = {
         "host": info.to_dict(),
@@ -316,12 +323,14 @@ def main(argv: list[str] | None = None) -> int:
         _print_latency(rows)
 
     print(
-        "\naccuracy of each Keras artifact on the digits test split (540 images), change vs its float Keras model in points"
+        "\naccuracy of each Keras artifact on the digits test split (540 images), change vs its "
+        "float Keras model in points"
     )
     acc = accuracy_rows(args.quick)
     results["accuracy"] = acc
     print(
-        f"  {'model':<18}{'deployment':<26}{'float':>8}{'artifact':>10}{'change':>9}  int8 scheme (within 0.5 pt of float on validation)"
+        f"  {'model':<18}{'deployment':<26}{'float':>8}{'artifact':>10}{'change':>9}  int8 scheme "
+        "(within 0.5 pt of float on validation)"
     )
     for r in acc:
         if r["status"] != "ok":
@@ -333,19 +342,23 @@ def main(argv: list[str] | None = None) -> int:
             else (" (within)" if r["within_tolerance"] else " (NOT within)")
         )
         print(
-            f"  {r['model']:<18}{r['deployment']:<26}{r['float_accuracy']:>8.4f}{r['accuracy']:>10.4f}{r['change_points']:>+8.2f}pt  {r['int8'] or ''}{within}"
+            f"  {r['model']:<18}{r['deployment']:<26}{r['float_accuracy']:>8.4f}"
+            f"{r['accuracy']:>10.4f}{r['change_points']:>+8.2f}pt  {r['int8'] or ''}{within}"
         )
 
     print(
-        "\nruntime footprint: installed size on this host (files in each distribution's RECORD), MiB"
+        "\nruntime footprint: installed size on this host (files in each distribution's RECORD), "
+        "MiB"
     )
     foot = footprint_rows()
     results["footprint"] = foot
     for r in foot:
         rt, fw = r["runtime"], r["framework"]
         print(
-            f"  {r['backend']:<12} runtime {rt['label']}: {rt['bytes'] / 2**20:.1f} (with dependencies {rt['with_dependencies_bytes'] / 2**20:.1f}) | "
-            f"framework {fw['label']}: {fw['bytes'] / 2**20:.1f} (with dependencies {fw['with_dependencies_bytes'] / 2**20:.1f})"
+            f"  {r['backend']:<12} runtime {rt['label']}: {rt['bytes'] / 2**20:.1f} (with "
+            f"dependencies {rt['with_dependencies_bytes'] / 2**20:.1f}) | "
+            f"framework {fw['label']}: {fw['bytes'] / 2**20:.1f} (with dependencies "
+            f"{fw['with_dependencies_bytes'] / 2**20:.1f})"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -48,7 +48,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-# jupyterlab-optuna on this machine, for the same task (as reported in the issue; not re-measured here)
+# jupyterlab-optuna on this machine, for the same task (as reported in the issue; not re-measured
+# here)
 REFERENCE = {"select_to_plot_s": 27.0, "server_blocked_s": 15.0}
 
 
@@ -184,7 +185,8 @@ def main() -> None:
     for i, name in enumerate([*names, "bench_recent"]):
         make_synthetic_study(url, name, args.trials, seed=i)
     print(
-        f"generated {len(names) + 1} studies of {args.trials:,} trials in {time.perf_counter() - t0:.0f} s"
+        f"generated {len(names) + 1} studies of {args.trials:,} trials in "
+        f"{time.perf_counter() - t0:.0f} s"
     )
 
     lab = Lab(root, home)
@@ -203,7 +205,8 @@ def main() -> None:
             tab.click()
             page.locator(f'.wb-study[data-study="{names[0]}"]').wait_for(timeout=120_000)
             webgl = page.evaluate(
-                "() => { const c = document.createElement('canvas'); return !!(c.getContext('webgl2') || c.getContext('webgl')); }"
+                "() => { const c = document.createElement('canvas'); return "
+                "!!(c.getContext('webgl2') || c.getContext('webgl')); }"
             )
             for name in names:
                 # the machine's own noise: the same probe for 3 s with nothing else asked
@@ -260,36 +263,44 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     print(
-        f"\nChromium {'with' if webgl else 'without'} WebGL; one deployment's points per plot; every Pareto point drawn"
+        f"\nChromium {'with' if webgl else 'without'} WebGL; one deployment's points per plot; "
+        "every Pareto point drawn"
     )
     print(
-        f"{'study':<10}{'points':>8}{'select->drawn':>15}{'fetch':>8}{'server':>8}{'draw':>7}{'index by':>10}"
+        f"{'study':<10}{'points':>8}{'select->drawn':>15}{'fetch':>8}{'server':>8}{'draw':>7}"
+        f"{'index by':>10}"
         f"{'worst status':>14}{'(idle)':>9}"
     )
     for r in rows:
         print(
             f"{r['study']:<10}{r['points']:>8,}{r['drawn_s']:>14.2f}s{r['fetch_s']:>7.2f}s{r['server_s']:>7.2f}s"
-            f"{r['render_s']:>6.2f}s{r['loaded_by']:>10}{r['status_worst_s'] * 1000:>12.0f}ms{r['idle_worst_s'] * 1000:>7.0f}ms"
+            f"{r['render_s']:>6.2f}s{r['loaded_by']:>10}{r['status_worst_s'] * 1000:>12.0f}"
+            f"ms{r['idle_worst_s'] * 1000:>7.0f}ms"
         )
     med_drawn = statistics.median(r["drawn_s"] for r in rows)
     med_worst = statistics.median(r["status_worst_s"] for r in rows)
     med_idle = statistics.median(r["idle_worst_s"] for r in rows)
     load = os.getloadavg()
     print(
-        f"\nload average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs (shared machine)"
+        f"\nload average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
+        f"{os.cpu_count()} CPUs (shared machine)"
     )
     print(
-        f"{'median over ' + str(len(rows)) + ' cold selections':<46}{'Workbench panel':>17}{'jupyterlab-optuna*':>20}"
+        f"{'median over ' + str(len(rows)) + ' cold selections':<46}{'Workbench panel':>17}"
+        f"{'jupyterlab-optuna*':>20}"
     )
     print(
-        f"{'select a ' + format(args.trials, ',') + '-trial study -> Pareto plot':<46}{med_drawn:>16.2f}s{REFERENCE['select_to_plot_s']:>19.1f}s"
+        f"{'select a ' + format(args.trials, ',') + '-trial study -> Pareto plot':<46}"
+        f"{med_drawn:>16.2f}s{REFERENCE['select_to_plot_s']:>19.1f}s"
     )
     print(
-        f"{'worst /api/status latency meanwhile':<46}{med_worst * 1000:>15.0f}ms{REFERENCE['server_blocked_s']:>19.1f}s"
+        f"{'worst /api/status latency meanwhile':<46}{med_worst * 1000:>15.0f}"
+        f"ms{REFERENCE['server_blocked_s']:>19.1f}s"
     )
     print(f"{'  (same probe, nothing loading: machine noise)':<46}{med_idle * 1000:>15.0f}ms")
     print(
-        "* as reported for this machine in the issue (median 27 s; server blocked up to 15 s); not re-measured by this script"
+        "* as reported for this machine in the issue (median 27 s; server blocked up to 15 s); not "
+        "re-measured by this script"
     )
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from workbench.study import RunResult, StudyConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,7 +93,10 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_keras():
-    """The ``trained_cnn`` spec built in Keras and trained on digits for three epochs: (spec, model, dataset)."""
+    """The ``trained_cnn`` spec built in Keras, trained on digits for three epochs.
+
+    Returns (spec, model, dataset).
+    """
     pytest.importorskip("tensorflow")
     pytest.importorskip("keras")
     from workbench.arch import ArchSpec, ConvBN, InvertedResidual, build_keras
@@ -107,6 +113,49 @@ def trained_keras():
     model = build_keras(spec, seed=0)
     train_keras(model, data, TrainConfig(epochs=3, batch_size=64, lr=0.01))
     return spec, model, data
+
+
+def tiny_study_config(out: Path, name: str, trials: int, **over: Any) -> StudyConfig:
+    """A StudyConfig for a tiny real study whose outputs and database live under ``out``."""
+    import yaml
+
+    from workbench.study import load_config
+
+    data = tiny_config_dict(
+        name,
+        study={
+            "name": name,
+            "sampler": "random",
+            "seed": 0,
+            "trials": trials,
+            "objectives": ["accuracy", "latency"],
+            "out_dir": str(out),
+        },
+        **over,
+    )
+    path = out / f"{name}.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path)
+
+
+@pytest.fixture(scope="session")
+def real_config(tmp_path_factory: pytest.TempPathFactory) -> StudyConfig:
+    """The config of the one real study the suite runs: 3 trials of a tiny MLP on digits, trained,
+    exported and measured with PyTorch and ONNX Runtime (fp32 and static int8) on this host."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    return tiny_study_config(tmp_path_factory.mktemp("real"), "real", 3)
+
+
+@pytest.fixture(scope="session")
+def real_run(real_config: StudyConfig) -> RunResult:
+    """What ``workbench.study.run_study`` returns for :func:`real_config`'s study, run once per
+    session with its outputs written; its database is at ``real_config.storage_url()``. Tests
+    that change the database work on a copy."""
+    from workbench.study import run_study
+
+    return run_study(real_config, progress=False, measure_memory=False)
 
 
 def keras_source(spec, model, workdir):

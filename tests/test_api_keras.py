@@ -13,7 +13,9 @@ QUICK = {"max_time_s": 0.05, "min_time_s": 0.0, "min_repeats": 5}
 
 
 def _users_model(with_asinh):
-    """A user's own Keras CNN; optionally with a custom layer calling tf.math.asinh (no TFLite builtin)."""
+    """A user's own Keras CNN, optionally with a custom layer calling tf.math.asinh.
+
+    tf.math.asinh has no TFLite builtin."""
     import keras
     import tensorflow as tf
 

@@ -31,7 +31,8 @@ def test_library_subpackages_stay_light_until_used():
     # importing the pieces the CLI and server import up front still loads no runtime
     assert (
         _loaded_after(
-            "import workbench.arch, workbench.study, workbench.hw, workbench.backends, workbench.bench, workbench.cli"
+            "import workbench.arch, workbench.study, workbench.hw, workbench.backends, "
+            "workbench.bench, workbench.cli"
         )
         == []
     )

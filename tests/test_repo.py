@@ -1,5 +1,6 @@
 """The repository's promises: layout, README commands, CI script."""
 
+import json
 import re
 import subprocess
 
@@ -45,3 +46,30 @@ def test_layout():
     assert (REPO / "search" / "quickstart.yaml").exists()
     assert (REPO / "hwprofiles" / "host-cpu.yaml").exists()
     assert (REPO / "workbench" / "py.typed").exists()
+
+
+def test_ci_runs_the_lint_and_type_gates_before_the_tests():
+    ci = (REPO / ".ci" / "run").read_text()
+    gates = (
+        "ruff check .",
+        "ruff format --check .",
+        "\nmypy\n",
+        "jlpm install --immutable",
+        "jlpm lint:check",
+    )
+    where = [ci.find(g) for g in gates]
+    assert all(i > 0 for i in where), dict(zip(gates, where))
+    assert max(where) < ci.index('bash -c "$TEST_CMD"')
+    assert "set -euo pipefail" in ci and ". .venv/bin/activate" in ci
+
+
+def test_the_gates_tools_are_pinned_and_the_extension_has_its_lint_scripts():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    lint = re.search(r"^lint = \[(.*)\]$", pyproject, re.M)
+    assert lint and re.search(r'"ruff==[\d.]+"', lint[1]) and re.search(r'"mypy==[\d.]+"', lint[1])
+    assert re.search(r'^dev = \["workbench-nas\[[a-z,]*lint[a-z,]*\]"', pyproject, re.M)
+    ext = REPO / "extensions" / "jupyterlab-workbench"
+    scripts = json.loads((ext / "package.json").read_text())["scripts"]
+    assert "eslint" in scripts["eslint:check"] and "--check" in scripts["prettier:check"]
+    assert {"lint", "lint:check"} <= set(scripts)
+    assert (ext / "yarn.lock").exists() and (ext / "eslint.config.mjs").exists()

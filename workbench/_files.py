@@ -1,4 +1,4 @@
-"""Writing files so that readers, and other processes writing the same file, never see half of one."""
+"""Writing files so that readers, and other processes writing the same file, never see half one."""
 
 from __future__ import annotations
 

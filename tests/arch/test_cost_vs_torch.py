@@ -23,7 +23,7 @@ pytestmark = pytest.mark.torch
 
 
 def _measure_modules(model, input_shape):
-    """params, MACs (conv/linear, from actual output shapes) and output shape of every leaf module."""
+    """Params, MACs (conv/linear, from actual output shapes) and output shape of each leaf."""
     out = {}
     hooks = []
     for name, mod in model.named_modules():

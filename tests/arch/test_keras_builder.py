@@ -219,6 +219,9 @@ def test_building_in_keras_loads_tensorflow_lazily_and_no_torch():
     import subprocess
     import sys
 
-    probe = "import sys, workbench.arch as a; a.build_keras(a.mlp()); print('tensorflow' in sys.modules, 'torch' in sys.modules)"
+    probe = (
+        "import sys, workbench.arch as a; a.build_keras(a.mlp()); "
+        "print('tensorflow' in sys.modules, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False"]

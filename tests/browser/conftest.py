@@ -79,13 +79,13 @@ def _require_browser_stack() -> None:
 
 @pytest.fixture(scope="module")
 def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The server's root directory; tests put notebooks and configs here before the server starts."""
+    """The server's root directory; tests put notebooks and configs here before it starts."""
     return tmp_path_factory.mktemp("lab-root")
 
 
 @pytest.fixture(scope="module")
 def lab_extra_args() -> list[str]:
-    """Extra ``jupyter lab`` arguments; a test module overrides this fixture to enable extensions."""
+    """Extra ``jupyter lab`` arguments; a test module overrides it to enable extensions."""
     return []
 
 
@@ -180,14 +180,15 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def lab_page(jupyter_lab: JupyterLab, browser: object) -> Iterator[object]:
-    """A page showing JupyterLab, shell ready. Console errors are kept on ``page.console_errors``."""
+    """A page showing JupyterLab, shell ready; console errors go to ``page.console_errors``."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
     page.console_errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
     page.goto(jupyter_lab.lab_url(), wait_until="domcontentloaded")
     page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell && document.querySelector('#jp-main-dock-panel')",
+        "() => window.jupyterapp && window.jupyterapp.shell && "
+        "document.querySelector('#jp-main-dock-panel')",
         timeout=90_000,
     )
     try:
@@ -197,11 +198,12 @@ def lab_page(jupyter_lab: JupyterLab, browser: object) -> Iterator[object]:
 
 
 def wait_kernel_idle(page: object, timeout_ms: int = 120_000) -> None:
-    """Wait until the current notebook's kernel is connected and idle (the toolbar shows idle too early)."""
+    """Wait until the current notebook's kernel is connected and idle (the toolbar is early)."""
     page.wait_for_function(  # type: ignore[attr-defined]
         """() => {
             const w = window.jupyterapp.shell.currentWidget;
-            const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+            const s = w && w.sessionContext && w.sessionContext.session;
+            const k = s && s.kernel;
             return k && k.connectionStatus === 'connected' && k.status === 'idle';
         }""",
         timeout=timeout_ms,

@@ -43,7 +43,8 @@ def panel_root(lab_root: Path) -> Path:
         "schema: 1\nstudy: {trials: many}\nspace: {family: mlp}\n"
     )
     (lab_root / "search" / "badspace.py").write_text(
-        "def space(trial):\n    trial.suggest_int('width', 8, 16)\n    raise RuntimeError('this search space always fails')\n"
+        "def space(trial):\n    trial.suggest_int('width', 8, 16)\n    raise RuntimeError('this "
+        "search space always fails')\n"
     )
     _write(lab_root, "failing", space={"callable": "badspace:space"})
     (lab_root / "broken.db").write_bytes(b"not an SQLite database " * 64)
@@ -144,7 +145,8 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page, screen
     assert "ParetoExplorer(STUDY, storage=STORAGE)" in code
     page.locator('.jp-NotebookPanel .jp-Cell:has-text("ParetoExplorer")').first.wait_for()
 
-    # 4. "Run" on search/panel_run.yaml in the file browser launches it; it finishes and its study appears
+    # 4. "Run" on search/panel_run.yaml in the file browser launches it; it finishes and its study
+    # appears
     page.locator('.jp-SideBar .lm-TabBar-tab[data-id="filebrowser"]').click()
     page.evaluate(
         "() => window.jupyterapp.commands.execute('filebrowser:go-to-path', {path: 'search/'})"
@@ -172,7 +174,8 @@ def test_panel_lists_plots_runs_and_reports_errors(jupyter_lab, lab_page, screen
     new_row = page.locator('.wb-study[data-study="panel_run"] .wb-study-trials')
     new_row.wait_for(timeout=60_000)
     page.wait_for_function(
-        "() => (document.querySelector('.wb-study[data-study=\"panel_run\"] .wb-study-trials') || {}).textContent?.startsWith('2/2 complete')",
+        "() => (document.querySelector('.wb-study[data-study=\"panel_run\"] .wb-study-trials') || "
+        "{}).textContent?.startsWith('2/2 complete')",
         timeout=60_000,
     )
     failed = page.locator('.wb-job[data-status="failed"]:has-text("search/failing.yaml")')

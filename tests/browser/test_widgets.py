@@ -36,11 +36,13 @@ def _notebook() -> dict:
             "monitor = ww.StudyMonitor(CONFIG, measure_memory=False)\nmonitor.start()\nmonitor"
         ),
         nbformat.v4.new_code_cell(
-            "result = monitor.wait()\nexplorer = ww.ParetoExplorer(result, constraints={'accuracy': 0.3})\nexplorer"
+            "result = monitor.wait()\nexplorer = ww.ParetoExplorer(result, "
+            "constraints={'accuracy': 0.3})\nexplorer"
         ),
         nbformat.v4.new_code_cell(
             "designer = ww.ModelDesigner(study=result, budgets={'host-cpu': {'size': 8}})\n"
-            "designer.measure(deployments=('onnxruntime-fp32', 'onnxruntime-int8-dynamic'), measure={'max_time_s': 0.3})\n"
+            "designer.measure(deployments=('onnxruntime-fp32', 'onnxruntime-int8-dynamic'), "
+            "measure={'max_time_s': 0.3})\n"
             "designer"
         ),
     ]
@@ -82,7 +84,8 @@ def big_page(jupyter_lab, browser):
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
     page.goto(jupyter_lab.lab_url(f"lab/tree/{NOTEBOOK}"), wait_until="domcontentloaded")
     page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell && document.querySelector('#jp-main-dock-panel')",
+        "() => window.jupyterapp && window.jupyterapp.shell && "
+        "document.querySelector('#jp-main-dock-panel')",
         timeout=90_000,
     )
     try:
@@ -96,7 +99,8 @@ _POINTS_JS = """
   const gd = document.querySelector('.wb-explorer .js-plotly-plot');
   if (!gd || !gd._fullLayout || !gd.data) return null;
   const traces = gd.data.map((t, i) => ({i, role: (t.meta || {}).role, n: (t.x || []).length}));
-  return {traces, glcanvas: !!gd._fullLayout._glcanvas, canvases: gd.querySelectorAll('canvas').length};
+  const canvases = gd.querySelectorAll('canvas').length;
+  return {traces, glcanvas: !!gd._fullLayout._glcanvas, canvases};
 }
 """
 
@@ -106,15 +110,22 @@ _PICK_JS = """
   const gd = document.querySelector('.wb-explorer .js-plotly-plot');
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
   const box = gd.getBoundingClientRect();
-  const px = (t, j) => [box.left + xa._offset + xa.c2p(t.x[j]), box.top + ya._offset + ya.c2p(t.y[j])];
+  const px = (t, j) => [
+    box.left + xa._offset + xa.c2p(t.x[j]), box.top + ya._offset + ya.c2p(t.y[j])
+  ];
   const all = [];
-  gd.data.forEach((t, i) => { const r = (t.meta || {}).role; if (r === 'measured' || r === 'predicted' || r === 'front')
-      for (let j = 0; j < t.x.length; j++) all.push({i, j, role: r, p: px(t, j), trial: t.customdata[j]}); });
+  gd.data.forEach((t, i) => {
+    const r = (t.meta || {}).role;
+    if (r === 'measured' || r === 'predicted' || r === 'front')
+      for (let j = 0; j < t.x.length; j++)
+        all.push({i, j, role: r, p: px(t, j), trial: t.customdata[j]});
+  });
   let best = null;
   const fronts = all.filter((a) => a.role === 'front');
   const ort = fronts.filter((a) => (gd.data[a.i].meta || {}).group === 'onnxruntime-int8-static');
   (ort.length ? ort : fronts).forEach((a) => {
-    const d = Math.min(...all.filter((b) => b.trial !== a.trial).map((b) => Math.hypot(b.p[0] - a.p[0], b.p[1] - a.p[1])), 1e9);
+    const others = all.filter((b) => b.trial !== a.trial);
+    const d = Math.min(...others.map((b) => Math.hypot(b.p[0] - a.p[0], b.p[1] - a.p[1])), 1e9);
     if (!best || d > best.d) best = {...a, d};
   });
   return best;
@@ -164,7 +175,8 @@ def _run(jupyter_lab, page, shots: Path) -> None:
 
     # the monitor renders while the study runs in the background
     page.wait_for_function(
-        "() => { const m = document.querySelector('.wb-monitor'); return m && m.innerText.includes('trials finished'); }",
+        "() => { const m = document.querySelector('.wb-monitor'); return m && "
+        "m.innerText.includes('trials finished'); }",
         timeout=120_000,
     )
     # the explorer appears once the study is done; then the kernel goes idle
@@ -195,7 +207,8 @@ def _run(jupyter_lab, page, shots: Path) -> None:
     page.mouse.move(pick["p"][0], pick["p"][1])
     # hovering shows the architecture and the figures with their spread
     page.wait_for_function(
-        "() => { const h = document.querySelector('.wb-explorer .hoverlayer .hovertext'); return h && h.textContent.includes('p90'); }",
+        "() => { const h = document.querySelector('.wb-explorer .hoverlayer .hovertext'); return h "
+        "&& h.textContent.includes('p90'); }",
         timeout=15_000,
     )
     hover = page.locator(".wb-explorer .hoverlayer .hovertext").first.text_content()
@@ -209,7 +222,8 @@ def _run(jupyter_lab, page, shots: Path) -> None:
     header = page.locator(".wb-detail h3")
     header.wait_for(timeout=30_000)
     page.wait_for_function(
-        "(n) => { const h = document.querySelector('.wb-detail h3'); return h && h.textContent.startsWith('trial ' + n + ' '); }",
+        "(n) => { const h = document.querySelector('.wb-detail h3'); return h && "
+        "h.textContent.startsWith('trial ' + n + ' '); }",
         arg=int(pick["trial"]),
         timeout=30_000,
     )
@@ -230,7 +244,8 @@ def _run(jupyter_lab, page, shots: Path) -> None:
     page.locator(".wb-detail button", has_text="Measure per-operator time").click()
     page.wait_for_function(
         "() => { const b = document.querySelector('.wb-detail .wb-bars');"
-        " return b && b.dataset.kind === 'measured' && b.innerText.includes('measured, ONNX Runtime profiler'); }",
+        " return b && b.dataset.kind === 'measured' && b.innerText.includes('measured, ONNX "
+        "Runtime profiler'); }",
         timeout=60_000,
     )
 
@@ -245,7 +260,8 @@ def _run(jupyter_lab, page, shots: Path) -> None:
     )
     designer.locator("button", has_text="Add block").click()
     page.wait_for_function(
-        f"() => document.querySelectorAll('.wb-designer .wb-block-row').length === {rows_before + 1}",
+        "() => document.querySelectorAll('.wb-designer .wb-block-row').length === "
+        f"{rows_before + 1}",
         timeout=30_000,
     )
     page.wait_for_function(

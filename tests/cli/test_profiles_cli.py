@@ -1,4 +1,4 @@
-"""``workbench profiles``: list, show, calibrate and accuracy as users run them (real subprocesses)."""
+"""``workbench profiles``: list, show, calibrate and accuracy as users run them (subprocesses)."""
 
 import shutil
 
@@ -50,8 +50,8 @@ def test_accuracy_needs_a_calibration_first(tmp_path):
     assert r.returncode == 2 and "--models: expected an integer in [3, 200], got 1" in r.stderr
     r = wb("profiles", "show", "host-cpu", cwd=tmp_path, env=env)
     assert (
-        "predictor: not calibrated on this host (calibrate with: workbench profiles calibrate host-cpu)"
-        in r.stdout
+        "predictor: not calibrated on this host (calibrate with: workbench profiles calibrate "
+        "host-cpu)" in r.stdout
     )
 
 

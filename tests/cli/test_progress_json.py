@@ -15,7 +15,8 @@ from tests.conftest import REPO, tiny_config_dict
 
 def test_progress_json_lines_follow_the_run(tmp_path: Path):
     (tmp_path / "badspace.py").write_text(
-        "def space(trial):\n    trial.suggest_int('width', 8, 16)\n    raise RuntimeError('no model today')\n"
+        "def space(trial):\n    trial.suggest_int('width', 8, 16)\n    raise RuntimeError('no "
+        "model today')\n"
     )
     cfg = tiny_config_dict("progress", space={"callable": "badspace:space"})
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))

@@ -77,7 +77,7 @@ def ensure_node_modules() -> None:
 
 
 def ensure_built() -> Path:
-    """The prebuilt extension folder (``workbench/labextension``), built first if missing or stale."""
+    """The prebuilt extension (``workbench/labextension``), built first if missing or stale."""
     marker = BUILT / "package.json"
     if marker.exists() and marker.stat().st_mtime >= _newest_source():
         return BUILT

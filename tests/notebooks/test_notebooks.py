@@ -38,7 +38,10 @@ def _missing_for(name: str) -> str | None:
 
         missing = [b for b in ("keras", "litert") if b not in backend_names()]
         if missing or "keras" not in getattr(_config, "FRAMEWORKS", ()):
-            return f"needs the Keras framework and the {', '.join(missing) or 'keras'} backend(s) (the keras branch)"
+            return (
+                f"needs the Keras framework and the {', '.join(missing) or 'keras'} backend(s) "
+                "(the keras branch)"
+            )
         if not (REPO / "search" / "compare_frameworks.yaml").exists():
             return "needs search/compare_frameworks.yaml (the keras branch)"
         if not is_available("tensorflow"):
@@ -56,7 +59,7 @@ def _missing_for(name: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A kernelspec for this interpreter, in a temporary Jupyter path (nothing installed globally)."""
+    """A kernelspec for this interpreter in a temporary Jupyter path (none installed globally)."""
     root = tmp_path_factory.mktemp("jupyter")
     spec_dir = root / "kernels" / "workbench-test"
     spec_dir.mkdir(parents=True)

@@ -1,40 +1,21 @@
 """The fast index agrees with the full results, for real and generated studies."""
 
 import math
+import shutil
 
 import numpy as np
 import optuna
 import pytest
-import yaml
 
-from tests.conftest import tiny_config_dict
-from workbench.study import load_config, load_results, open_study, run_study
+from workbench.study import load_results, open_study
 from workbench.study._index import POINTS_ATTR, load_index
 from workbench.study._synthetic import make_synthetic_study
 
 
 @pytest.fixture(scope="module")
-def real_study(tmp_path_factory):
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
-    root = tmp_path_factory.mktemp("idx")
-    p = root / "tiny.yaml"
-    data = tiny_config_dict(
-        study={
-            "name": "idx",
-            "sampler": "random",
-            "seed": 3,
-            "trials": 3,
-            "objectives": ["accuracy", "latency"],
-        }
-    )
-    p.write_text(yaml.safe_dump(data))
-    cfg = load_config(p)
-    from workbench.study import with_overrides
-
-    cfg = with_overrides(cfg, out_dir=str(root / "runs"))
-    run_study(cfg, progress=False, measure_memory=False, write=False)
-    return cfg.storage_url()
+def real_study(real_config, real_run):
+    """(storage URL, name) of the session's real study (tests/conftest.py ``real_run``)."""
+    return real_config.storage_url(), real_config.name
 
 
 def _same(a, b):
@@ -69,19 +50,23 @@ def _check_against_results(url, name):
 
 @pytest.mark.slow
 def test_index_matches_full_results_on_a_real_study(real_study):
-    idx = _check_against_results(real_study, "idx")
+    idx = _check_against_results(*real_study)
     assert idx.profiles() == ["host-cpu"] and "onnxruntime-int8-static" in idx.deployments()
     assert all(a for a in idx.arch) and np.all(idx.params > 0)
 
 
 @pytest.mark.slow
-def test_trials_without_the_compact_attribute_are_read_in_full(real_study):
-    st = optuna.storages.RDBStorage(real_study)
+def test_trials_without_the_compact_attribute_are_read_in_full(real_study, tmp_path):
+    url, name = real_study
+    copy = tmp_path / "copy.db"  # the session's study stays as it is for the other tests
+    shutil.copyfile(url.removeprefix("sqlite:///"), copy)
+    url = f"sqlite:///{copy}"
+    st = optuna.storages.RDBStorage(url)
     from sqlalchemy import text
 
     with st.engine.begin() as conn:
         conn.execute(text("DELETE FROM trial_user_attributes WHERE key = :k"), {"k": POINTS_ATTR})
-    _check_against_results(real_study, "idx")
+    _check_against_results(url, name)
 
 
 def test_generated_study_reads_in_plain_optuna_and_in_the_index(tmp_path):

@@ -1,4 +1,4 @@
-"""Studies in Keras, and in both frameworks on the same trials: real TensorFlow, LiteRT, ORT, SQLite."""
+"""Studies in Keras, and in both frameworks on the same trials (real TensorFlow, LiteRT, ORT)."""
 
 import json
 import textwrap
@@ -15,12 +15,16 @@ pytest.importorskip("ai_edge_litert")
 pytest.importorskip("tf2onnx")
 pytestmark = [pytest.mark.keras, pytest.mark.onnxruntime]
 
-ALL_BACKENDS = "kind: measured\nbackends: [torch, keras, keras-xla, onnxruntime, litert]\nprecisions: [fp32, fp16, int8-dynamic, int8-static]\n"
+ALL_BACKENDS = (
+    "kind: measured\n"
+    "backends: [torch, keras, keras-xla, onnxruntime, litert]\n"
+    "precisions: [fp32, fp16, int8-dynamic, int8-static]\n"
+)
 
 
 @pytest.fixture
 def host_all(in_tmp):
-    """A measured profile of this host listing every shipped runtime, as ./hwprofiles/host-all.yaml."""
+    """A measured profile of this host listing every runtime: ./hwprofiles/host-all.yaml."""
     (in_tmp / "hwprofiles").mkdir()
     (in_tmp / "hwprofiles" / "host-all.yaml").write_text(ALL_BACKENDS)
     return in_tmp
@@ -82,11 +86,13 @@ def test_shipped_keras_configs_validate():
         ),
         (
             {"deployments": ["litert-bf16"]},
-            "deployments[0]: backend 'litert' does not support precision 'bf16'; it supports: fp32, fp16, int8-dynamic, int8-static",
+            "deployments[0]: backend 'litert' does not support precision 'bf16'; it supports: "
+            "fp32, fp16, int8-dynamic, int8-static",
         ),
         (
             {"deployments": ["keras-int8-static"]},
-            "deployments[0]: backend 'keras' does not support precision 'int8-static'; it supports: fp32",
+            "deployments[0]: backend 'keras' does not support precision 'int8-static'; it "
+            "supports: fp32",
         ),
         (
             {
@@ -195,7 +201,8 @@ def test_both_frameworks_on_the_same_trials_with_failures_kept_as_data(host_all,
         from workbench.arch import ArchSpec, ConvBN, InvertedResidual
         def space(trial, task):
             groups = trial.suggest_categorical("groups", [1, 2])
-            return ArchSpec(task.input_shape, task.num_classes, (ConvBN(8), ConvBN(8, groups=groups), InvertedResidual(8, 2, 3, 2)))
+            blocks = (ConvBN(8), ConvBN(8, groups=groups), InvertedResidual(8, 2, 3, 2))
+            return ArchSpec(task.input_shape, task.num_classes, blocks)
     """)
     )
     monkeypatch.syspath_prepend(str(host_all))

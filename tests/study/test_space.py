@@ -97,8 +97,10 @@ def test_depth_zero_stages_are_dropped_but_first_stage_kept():
 def test_callable_spaces(tmp_path, monkeypatch):
     (tmp_path / "myspaces.py").write_text(
         "from workbench.arch import ArchSpec, Dense\n"
-        "def one_arg(trial):\n    return ArchSpec((4,), 3, (Dense(trial.suggest_int('u', 2, 8)),))\n"
-        "def two_args(trial, task):\n    return ArchSpec(task.input_shape, task.num_classes, (Dense(4),))\n"
+        "def one_arg(trial):\n    return ArchSpec((4,), 3, (Dense(trial.suggest_int('u', 2, "
+        "8)),))\n"
+        "def two_args(trial, task):\n    return ArchSpec(task.input_shape, task.num_classes, "
+        "(Dense(4),))\n"
         "def wrong(trial):\n    return 'not a spec'\n"
     )
     monkeypatch.chdir(tmp_path)

@@ -45,13 +45,13 @@ BN_MOMENTUM = 0.9  # Keras' momentum is 1 - PyTorch's (0.1)
 
 
 def keras_input_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The Keras model's input shape for a spec's ``input_shape``: ``(C, H, W)`` -> ``(H, W, C)``."""
+    """The Keras input shape for a spec's ``input_shape``: ``(C, H, W)`` -> ``(H, W, C)``."""
     shape = tuple(int(d) for d in input_shape)
     return (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
 
 
 def build_keras(spec: ArchSpec, *, seed: int | None = None) -> Any:
-    """Return a ``keras.Model`` (functional, channels-last input named ``input``) equivalent to ``spec``.
+    """A ``keras.Model`` equivalent to ``spec`` (functional, channels-last input named ``input``).
 
     ``seed`` makes weight initialisation reproducible without touching Keras' global seed.
     """
@@ -71,7 +71,8 @@ class _Builder:
         return (self.seed * 1_000_003 + zlib.crc32(name.encode())) % (2**31 - 1)
 
     def _conv_init(self, name: str, out_channels: int, kernel: int) -> Any:
-        # torch.nn.init.kaiming_normal_(mode="fan_out", nonlinearity="relu"): fan_out = C_out * k * k
+        # torch.nn.init.kaiming_normal_(mode="fan_out", nonlinearity="relu"): fan_out = C_out * k *
+        # k
         std = math.sqrt(2.0 / (out_channels * kernel * kernel))
         return self.keras.initializers.RandomNormal(0.0, std, seed=self._seed(name))
 

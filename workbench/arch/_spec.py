@@ -99,7 +99,8 @@ class ConvBN(Block):
         g = in_channels if self.groups == 0 else self.groups
         if in_channels % g or self.out_channels % g:
             raise ConfigError(
-                f"groups={g} must divide in_channels={in_channels} and out_channels={self.out_channels}",
+                f"groups={g} must divide in_channels={in_channels} and "
+                f"out_channels={self.out_channels}",
                 field="conv.groups",
             )
         return g
@@ -107,7 +108,7 @@ class ConvBN(Block):
 
 @dataclass(frozen=True)
 class InvertedResidual(Block):
-    """MobileNetV2 block: 1x1 expand (skipped when expansion is 1), depthwise kxk, 1x1 linear project.
+    """MobileNetV2 block: 1x1 expand (none when expansion is 1), depthwise kxk, 1x1 linear project.
 
     The residual connection is used when stride is 1 and channels are unchanged.
     """
@@ -179,7 +180,7 @@ class Bottleneck(Block):
 
 @dataclass(frozen=True)
 class Pool(Block):
-    """Max or average pooling with "same" padding (ResNet's stem max-pool is ``Pool("max", 3, 2)``)."""
+    """Max or average pooling, "same" padding (ResNet's stem max-pool is ``Pool("max", 3, 2)``)."""
 
     type: ClassVar[str] = "pool"
     kind: str = "max"
@@ -198,7 +199,7 @@ class Pool(Block):
 
 @dataclass(frozen=True)
 class Dense(Block):
-    """Fully connected hidden layer: linear (with bias), optional batch norm, activation, dropout."""
+    """Fully connected hidden layer: linear with bias, optional batch norm, activation, dropout."""
 
     type: ClassVar[str] = "dense"
     spatial: ClassVar[bool] = False
@@ -338,7 +339,8 @@ class ArchSpec:
             if block.spatial:
                 if len(self.input_shape) != 3:
                     raise ConfigError(
-                        f"a {block.type} block needs an image input (C, H, W); input_shape is {self.input_shape}",
+                        f"a {block.type} block needs an image input (C, H, W); input_shape is "
+                        f"{self.input_shape}",
                         field=f"blocks[{i}]",
                     )
                 if seen_dense:

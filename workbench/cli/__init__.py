@@ -99,7 +99,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DEPLOYMENT",
-        help="deployment to calibrate (repeatable; default: the profile's recipe and onnxruntime-fp32)",
+        help=(
+            "deployment to calibrate (repeatable; default: the profile's recipe and "
+            "onnxruntime-fp32)"
+        ),
     )
     # the library's DEFAULT_CALIBRATION_MODELS, spelled out: importing the predictor here would slow
     # every command's start (a test keeps the two equal)
@@ -107,7 +110,10 @@ def _parser() -> argparse.ArgumentParser:
         "--models",
         type=int,
         default=40,
-        help="calibration architectures (default 40; 20 take half the time, and predict as well on a quiet machine)",
+        help=(
+            "calibration architectures (default 40; 20 take half the time, and predict as well on "
+            "a quiet machine)"
+        ),
     )
     cal.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
     cal.add_argument("--json", action="store_true", help="print the fit as JSON")
@@ -133,11 +139,17 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser(
         "bench",
-        help="deploy and measure your own model: an .onnx, .pt/.pt2 or .keras file, or module:function",
+        help=(
+            "deploy and measure your own model: an .onnx, .pt/.pt2 or .keras file, or "
+            "module:function"
+        ),
     )
     b.add_argument(
         "model",
-        help="path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | model.keras | file.py:fn | pkg.module:fn",
+        help=(
+            "path.onnx | model.pt2 (torch.export) | model.pt (pickled nn.Module) | model.keras | "
+            "file.py:fn | pkg.module:fn"
+        ),
     )
     b.add_argument(
         "--input-shape",
@@ -152,7 +164,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DEPLOYMENT",
-        help="deployment, e.g. onnxruntime-int8-static (repeatable; default: all the model's framework allows)",
+        help=(
+            "deployment, e.g. onnxruntime-int8-static (repeatable; default: all the model's "
+            "framework allows)"
+        ),
     )
     b.add_argument(
         "--profile", default="host-cpu", help="measured hardware profile (default host-cpu)"

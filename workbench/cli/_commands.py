@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._errors import ConfigError
 from workbench._json import dumps
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from workbench.hw import HardwareProfile
+    from workbench.study import StudyConfig, StudyResults
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -19,7 +27,7 @@ def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def _storage(args: Any, out_dir: str) -> str:
+def _storage(args: argparse.Namespace, out_dir: str) -> str:
     return args.storage or f"sqlite:///{Path(out_dir) / 'workbench.db'}"
 
 
@@ -29,7 +37,7 @@ def _set_thread_env(threads: int) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
-def cmd_run(args: Any) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from workbench._api import run_study
     from workbench.study import load_config, with_overrides
 
@@ -60,11 +68,13 @@ def cmd_run(args: Any) -> int:
         if "pareto" in result.outputs:
             _out(f"models:   {result.outputs['pareto']}/ (Pareto-optimal artifacts, manifest.json)")
     _out(
-        f"storage:  {cfg.storage_url()}  (study {cfg.name!r}; open with optuna.load_study or optuna-dashboard)"
+        f"storage:  {cfg.storage_url()}  (study {cfg.name!r}; open with optuna.load_study or "
+        "optuna-dashboard)"
     )
     if result.interrupted:
         sys.stderr.write(
-            f"interrupted: {len(res.completed())} finished trials are stored; run the same command to resume\n"
+            f"interrupted: {len(res.completed())} finished trials are stored; run the same command "
+            "to resume\n"
         )
         return EXIT_INTERRUPTED
     if not res.completed():
@@ -74,11 +84,12 @@ def cmd_run(args: Any) -> int:
 
 
 class _ProgressJSON:
-    """``--progress-json PATH``: one JSON object per line, flushed at once, for tools that watch a run
+    """``--progress-json PATH``: one JSON object per line, flushed at once, for tools that watch a
+    run
     (the JupyterLab panel). Events: ``start`` (study, storage, total, finished), ``stage`` (text),
     ``trial`` (number, state, values, done, total), ``end`` (status, complete, failed)."""
 
-    def __init__(self, path: str, cfg: Any) -> None:
+    def __init__(self, path: str, cfg: StudyConfig) -> None:
         self.fh = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the run
         self.total = cfg.trials
         self.done = _finished_before(cfg)
@@ -95,7 +106,7 @@ class _ProgressJSON:
         )
 
     @classmethod
-    def open(cls, path: str | None, cfg: Any) -> _ProgressJSON | None:
+    def open(cls, path: str | None, cfg: StudyConfig) -> _ProgressJSON | None:
         return cls(path, cfg) if path else None
 
     def write(self, event: str, **fields: Any) -> None:
@@ -108,7 +119,7 @@ class _ProgressJSON:
     def stage(self, text: str) -> None:
         self.write("stage", text=text)
 
-    def trial(self, study: Any, trial: Any) -> None:
+    def trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.done += 1
         failure = trial.user_attrs.get("failure") if hasattr(trial, "user_attrs") else None
         self.write(
@@ -121,7 +132,7 @@ class _ProgressJSON:
             total=self.total,
         )
 
-    def end(self, res: Any, *, interrupted: bool) -> None:
+    def end(self, res: StudyResults, *, interrupted: bool) -> None:
         status = "interrupted" if interrupted else ("done" if res.completed() else "failed")
         self.write(
             "end",
@@ -133,7 +144,7 @@ class _ProgressJSON:
         self.fh.close()
 
 
-def _finished_before(cfg: Any) -> int:
+def _finished_before(cfg: StudyConfig) -> int:
     """Trials of ``cfg``'s study already counting against its budget (0 for a new study)."""
     import optuna
 
@@ -148,7 +159,7 @@ def _finished_before(cfg: Any) -> int:
     return count_finished(study)
 
 
-def _print_summary(res: Any) -> None:
+def _print_summary(res: StudyResults) -> None:
     _out(
         f"\nstudy {res.study_name}: {len(res.trials)} trials, {len(res.completed())} complete, "
         f"{len(res.rejected())} rejected before training, {len(res.failed())} failed"
@@ -161,7 +172,8 @@ def _print_summary(res: Any) -> None:
         predicted = sources == {"predicted"}
         label = "latency PREDICTED (not measured here)" if predicted else "latency measured p50"
         _out(
-            f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume {f.hypervolume:.4g}; {label})"
+            f"\n{key}: Pareto front of {len(f.trials)} of {n_points} points (hypervolume "
+            f"{f.hypervolume:.4g}; {label})"
         )
         if predicted:
             trust = next((r["trust"] for r in rows if r.get("key") == key and r.get("trust")), "")
@@ -169,23 +181,22 @@ def _print_summary(res: Any) -> None:
         col = "pred ms" if predicted else "p50 ms"
         _out(f"  {'trial':>5}  {'accuracy':>8}  {col:>9}  architecture")
         by_trial = {t.number: t for t in res.trials}
-        for t, (lat, acc) in zip(f.trials, f.points):
-            knee = "  <- knee" if t == f.knee else ""
-            _out(
-                f"  {t:>5}  {acc:>8.4f}  {lat:>9.4g}  {by_trial[t].user_attrs.get('arch', '')}{knee}"
-            )
+        for n, (lat, acc) in zip(f.trials, f.points):
+            knee = "  <- knee" if n == f.knee else ""
+            arch = by_trial[n].user_attrs.get("arch", "")
+            _out(f"  {n:>5}  {acc:>8.4f}  {lat:>9.4g}  {arch}{knee}")
     rejected = res.rejected()
     if rejected:
         _out("\nrejected before training (a budget broken; never trained):")
         for t in rejected[:20]:
-            _out(f"  trial {t.number}: {'; '.join(t.rejected.get('reasons', []))}")
+            _out(f"  trial {t.number}: {'; '.join((t.rejected or {}).get('reasons', []))}")
         if len(rejected) > 20:
             _out(f"  ... and {len(rejected) - 20} more")
-    fails = [t for t in res.trials if t.failure]
+    fails = [(t.number, t.failure) for t in res.trials if t.failure]
     if fails:
         _out("\nfailed trials:")
-        for t in fails:
-            _out(f"  trial {t.number}: {t.failure.get('stage')}: {t.failure.get('reason')}")
+        for number, failure in fails:
+            _out(f"  trial {number}: {failure.get('stage')}: {failure.get('reason')}")
     dep_fail = [r for r in res.rows() if r.get("status") == "failed"]
     if dep_fail:
         _out("\nfailed deployments:")
@@ -195,7 +206,7 @@ def _print_summary(res: Any) -> None:
             _out(f"  ... and {len(dep_fail) - 20} more (results.csv has them all)")
 
 
-def cmd_show(args: Any) -> int:
+def cmd_show(args: argparse.Namespace) -> int:
     from workbench.study import load_results, open_study
 
     storage = _storage(args, args.out)
@@ -218,7 +229,7 @@ def cmd_show(args: Any) -> int:
     return EXIT_OK
 
 
-def _artifact_store(res: Any) -> Any:
+def _artifact_store(res: StudyResults) -> FileSystemArtifactStore | None:
     path = res.study_attrs.get("artifact_store")
     if not path or not Path(path).is_dir():
         return None
@@ -227,7 +238,7 @@ def _artifact_store(res: Any) -> Any:
     return FileSystemArtifactStore(path)
 
 
-def cmd_studies(args: Any) -> int:
+def cmd_studies(args: argparse.Namespace) -> int:
     from workbench.study import list_studies
 
     storage = _storage(args, args.out)
@@ -252,7 +263,7 @@ def cmd_studies(args: Any) -> int:
     return EXIT_OK
 
 
-def cmd_profiles(args: Any) -> int:
+def cmd_profiles(args: argparse.Namespace) -> int:
     from workbench.hw import list_profiles, load_profile
 
     action = getattr(args, "profiles_command", None)
@@ -296,15 +307,17 @@ def cmd_profiles(args: Any) -> int:
                 _out(f"  {name}: {v.value:g}   [source: {source}]")
         if p.isa_flags:
             _out(f"  isa_flags: {' '.join(p.isa_flags)}")
-        _out(
-            f"  latency: {'measured on this host' if p.measured else 'PREDICTED (roofline from the numbers above)'}"
+        latency = (
+            "measured on this host" if p.measured else "PREDICTED (roofline from the numbers above)"
         )
+        _out(f"  latency: {latency}")
         if p.measured:
             from workbench.hw import host_info
 
             h = host_info()
             _out(
-                f"  this host: {h.cpu_model}; {h.available_cpus} CPUs available; ISA {h.isa_summary}"
+                f"  this host: {h.cpu_model}; {h.available_cpus} CPUs available; ISA "
+                f"{h.isa_summary}"
             )
             _print_calibration(p)
         return EXIT_OK
@@ -313,12 +326,13 @@ def cmd_profiles(args: Any) -> int:
     for p in profiles:
         recipe = f"{p.deploy.backend}-{p.deploy.precision}" if p.deploy else "-"
         _out(
-            f"{p.name:<22}{p.kind:<11}{p.device:<8}{'measured' if p.measured else 'predicted':<11}{recipe:<30}{p.description}"
+            f"{p.name:<22}{p.kind:<11}{p.device:<8}{'measured' if p.measured else 'predicted':<11}"
+            f"{recipe:<30}{p.description}"
         )
     return EXIT_OK
 
 
-def _print_calibration(profile: Any) -> None:
+def _print_calibration(profile: HardwareProfile) -> None:
     from workbench.calibrate import calibration_status
     from workbench.study._results import trust_text
 
@@ -329,12 +343,13 @@ def _print_calibration(profile: Any) -> None:
     for e in cal.entries:
         t = cal.trust_for(e.backend, e.precision, e.intra_op)
         _out(
-            f"    {e.deployment} @ {e.intra_op} thread(s): fitted {e.created[:19]} on {e.fit.get('models')} models "
+            f"    {e.deployment} @ {e.intra_op} thread(s): fitted {e.created[:19]} on "
+            f"{e.fit.get('models')} models "
             f"(in-sample {100 * e.fit.get('within_10pct', 0):.0f}% within ±10%); {trust_text(t)}"
         )
 
 
-def _progress(enabled: bool) -> Any:
+def _progress(enabled: bool) -> Callable[[str], None] | None:
     """Progress lines on stderr: rewritten in place on a terminal, one every 10 s in a log."""
     if not enabled:
         return None
@@ -358,8 +373,10 @@ def _check_count(name: str, value: int | None, lo: int, hi: int) -> None:
         raise ConfigError(f"--{name}: expected an integer in [{lo}, {hi}], got {value}")
 
 
-def _timed_profile_job(args: Any, job: Callable[..., Any], max_models: int) -> tuple[Any, Any]:
-    """Load the profile, pin the threads, run ``calibrate_profile`` or ``validate_profile`` with progress."""
+def _timed_profile_job(
+    args: argparse.Namespace, job: Callable[..., Any], max_models: int
+) -> tuple[Any, Any]:
+    """Load the profile, pin threads, run calibrate_profile or validate_profile with progress."""
     from workbench.hw import load_profile
 
     _check_count("models", args.models, 3, max_models)
@@ -380,7 +397,7 @@ def _timed_profile_job(args: Any, job: Callable[..., Any], max_models: int) -> t
     return prof, rep
 
 
-def _profiles_calibrate(args: Any) -> int:
+def _profiles_calibrate(args: argparse.Namespace) -> int:
     from workbench.calibrate import calibrate_profile
 
     prof, rep = _timed_profile_job(args, calibrate_profile, 200)
@@ -404,15 +421,18 @@ def _profiles_calibrate(args: Any) -> int:
         f = e.fit
         nf = f.get("noise_floor", {})
         _out(
-            f"  {e.deployment} @ {e.intra_op} thread(s): {f['models']} models, in-sample {100 * f['within_10pct']:.0f}% within ±10%, "
-            f"median error {100 * f['median_abs_error']:.1f}% (noise floor {100 * nf.get('median_rel_diff', float('nan')):.1f}%)"
+            f"  {e.deployment} @ {e.intra_op} thread(s): {f['models']} models, in-sample "
+            f"{100 * f['within_10pct']:.0f}% within ±10%, "
+            f"median error {100 * f['median_abs_error']:.1f}% (noise floor "
+            f"{100 * nf.get('median_rel_diff', float('nan')):.1f}%)"
         )
         km = e.params.kernels
         if km is not None:
             kinds = ", ".join(f"{k} {n}" for k, n in km.samples.items())
             fused = f"; fused by the runtime: {', '.join(km.absorbed)}" if km.absorbed else ""
             _out(
-                f"    kernel level: per-kernel samples {kinds}{fused}; per call {km.call_us:.3g} us, per kernel "
+                f"    kernel level: per-kernel samples {kinds}{fused}; per call {km.call_us:.3g} "
+                "us, per kernel "
                 f"{km.unit_us:.3g} us"
             )
         eff = ", ".join(f"{k} {v:.3g}" for k, v in e.params.efficiency.items())
@@ -420,7 +440,8 @@ def _profiles_calibrate(args: Any) -> int:
             "roofline (kinds the kernel level does not cover)" if km is not None else "efficiency"
         )
         _out(
-            f"    {label}: efficiency of nominal peak/bandwidth {eff}; K_half {e.params.k_half:.3g}; "
+            f"    {label}: efficiency of nominal peak/bandwidth {eff}; K_half {e.params.k_half:.3g}"
+            "; "
             f"call overhead {e.params.call_us:.3g} us"
         )
     _out(
@@ -431,7 +452,7 @@ def _profiles_calibrate(args: Any) -> int:
     return EXIT_OK
 
 
-def _profiles_accuracy(args: Any) -> int:
+def _profiles_accuracy(args: argparse.Namespace) -> int:
     from workbench.calibrate import validate_profile
 
     prof, rep = _timed_profile_job(args, validate_profile, 500)
@@ -439,41 +460,48 @@ def _profiles_accuracy(args: Any) -> int:
         _out(json.dumps(rep.to_dict(), indent=2, default=float))
         return EXIT_OK
     _out(
-        f"predictor accuracy on {prof.name} ({rep.threads} thread(s)), held-out architectures never used for calibration; "
+        f"predictor accuracy on {prof.name} ({rep.threads} thread(s)), held-out architectures "
+        "never used for calibration; "
         f"stored in {rep.path}"
     )
     _out(
-        f"  {'deployment':<26}{'models':>7}{'within ±10%':>13}{'median |err|':>14}{'Spearman':>10}{'noise floor':>13}"
+        f"  {'deployment':<26}{'models':>7}{'within ±10%':>13}{'median |err|':>14}{'Spearman':>10}"
+        f"{'noise floor':>13}"
         f"{'noise ±10%':>12}  latency range"
     )
     for dep, r in rep.results.items():
         nf = r["noise_floor"]
         lo, hi = r["latency_range_ms"]
         _out(
-            f"  {dep:<26}{r['models']:>7}{100 * r['within_10pct']:>12.0f}%{100 * r['median_abs_error']:>13.1f}%"
-            f"{r['spearman']:>10.3f}{100 * nf['median_rel_diff']:>12.1f}%{100 * nf['within_10pct']:>11.0f}%  {lo:.2f}-{hi:.1f} ms"
+            f"  {dep:<26}{r['models']:>7}{100 * r['within_10pct']:>12.0f}"
+            f"%{100 * r['median_abs_error']:>13.1f}%"
+            f"{r['spearman']:>10.3f}{100 * nf['median_rel_diff']:>12.1f}"
+            f"%{100 * nf['within_10pct']:>11.0f}%  {lo:.2f}-{hi:.1f} ms"
         )
     _out(
-        "  noise floor: how far two halves of the same measurement run disagree (median over models), and the share that agree "
+        "  noise floor: how far two halves of the same measurement run disagree (median over "
+        "models), and the share that agree "
         "within ±10% -- what a perfect predictor would score against these measurements"
     )
     drift = next(iter(rep.results.values()))["drift_since_calibration"]
     if drift["models"]:
         _out(
             f"  drift since calibration: {drift['models']} calibration models re-timed now run at "
-            f"{drift['median_ratio_now_to_calibration']:.3f}x their calibration-time latency (machine load changes)"
+            f"{drift['median_ratio_now_to_calibration']:.3f}x their calibration-time latency "
+            "(machine load changes)"
         )
         for dep, r in rep.results.items():
             adj = r.get("drift_adjusted")
             if adj:
                 _out(
-                    f"    {dep}: with predictions scaled by that drift, {100 * adj['within_10pct']:.0f}% within ±10%, "
+                    f"    {dep}: with predictions scaled by that drift, "
+                    f"{100 * adj['within_10pct']:.0f}% within ±10%, "
                     f"median |err| {100 * adj['median_abs_error']:.1f}%"
                 )
     return EXIT_OK
 
 
-def cmd_bench(args: Any) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     from workbench._api import benchmark
 
     shape = None

@@ -162,7 +162,9 @@ def _split(
 def load_digits(
     *, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0
 ) -> Dataset:
-    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), as (1, 8, 8) in [0, 1]."""
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes).
+
+    Images are (1, 8, 8), in [0, 1]."""
     from sklearn.datasets import load_digits as _load
 
     bunch = _load()
@@ -208,7 +210,8 @@ def load_npz(
     val_fraction: float = 0.15,
     test_fraction: float = 0.2,
 ) -> Dataset:
-    """Load a user's ``.npz`` file holding inputs ``x_key`` (N, ...) and integer labels ``y_key`` (N,).
+    """Load a user's ``.npz`` file holding inputs ``x_key`` (N, ...) and integer labels ``y_key``
+    (N,).
 
     Image inputs are expected channels first, (N, C, H, W); (N, H, W) is read as one channel.
     A file that already holds ``x_train``/``y_train``/``x_test``/``y_test`` keeps its split
@@ -246,7 +249,8 @@ def load_npz(
     for key in (x_key, y_key):
         if key not in arrays:
             raise DataError(
-                f"{p}: no array named {key!r}; the file holds {', '.join(sorted(arrays)) or 'nothing'}"
+                f"{p}: no array named {key!r}; the file holds "
+                f"{', '.join(sorted(arrays)) or 'nothing'}"
             )
     return _split(
         name,

@@ -137,7 +137,7 @@ class StudyConfig:
         return f"sqlite:///{Path(self.out_dir) / 'workbench.db'}"
 
     def search_fingerprint(self) -> str:
-        """Hash of everything that makes trials comparable; a study refuses to resume if it changed."""
+        """Hash of all that makes trials comparable; a study refuses to resume if it changed."""
         keys = (
             "space",
             "data",
@@ -235,7 +235,7 @@ def load_config(
 
 
 def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], where: str) -> None:
-    """A profile's deploy recipe must be producible by this installation from the study's frameworks.
+    """A profile's deploy recipe must be producible here from the study's frameworks.
 
     A simulated profile is evaluated only through its recipe, so it must have one.
     """
@@ -245,15 +245,18 @@ def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], w
     if recipe is None:
         if not prof.measured:
             raise r.error(
-                f"profile {prof.name!r} is simulated and has no deploy recipe (deploy: {{backend, precision, format}})",
+                f"profile {prof.name!r} is simulated and has no deploy recipe (deploy: {{backend, "
+                "precision, format})",
                 where,
             )
         return
     dep = Deployment(recipe.backend, recipe.precision)
     if recipe.backend not in backend_names():
         raise r.error(
-            f"profile {prof.name!r} deploys with the {recipe.backend!r} backend ({recipe.format}), which is not installed "
-            f"here (installed: {', '.join(backend_names())}); a package that provides it registers it under the "
+            f"profile {prof.name!r} deploys with the {recipe.backend!r} backend ({recipe.format}), "
+            "which is not installed "
+            f"here (installed: {', '.join(backend_names())}); a package that provides it registers "
+            "it under the "
             "workbench.backends entry point",
             where,
         )
@@ -278,7 +281,8 @@ def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], w
         )
     if not backend.available():
         raise r.error(
-            f"profile {prof.name!r}'s recipe needs {', '.join(backend.requires)}; install with: pip install 'workbench-nas[{backend.extra}]'",
+            f"profile {prof.name!r}'s recipe needs {', '.join(backend.requires)}; install with: "
+            f"pip install 'workbench-nas[{backend.extra}]'",
             where,
         )
 
@@ -327,7 +331,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         modules, extra = FRAMEWORK_REQUIRES[f]
         if not all(is_available(m) for m in modules):
             raise r.error(
-                f"framework {f!r} needs {', '.join(modules)}; install with: pip install 'workbench-nas[{extra}]'",
+                f"framework {f!r} needs {', '.join(modules)}; install with: pip install "
+                f"'workbench-nas[{extra}]'",
                 "framework",
             )
 
@@ -397,7 +402,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
                 backend.check(dep, frameworks[0])
             if not serves:
                 raise ConfigError(
-                    f"backend {dep.backend!r} cannot deploy models of any framework of this study ({', '.join(frameworks)}); "
+                    f"backend {dep.backend!r} cannot deploy models of any framework of this study "
+                    f"({', '.join(frameworks)}); "
                     f"it accepts: {', '.join(backend.frameworks)}"
                 )
         except UnknownNameError as err:
@@ -408,7 +414,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
             raise r.error(str(err), where) from None
         if not backend.available():
             raise r.error(
-                f"backend {dep.backend!r} needs {', '.join(backend.requires)}; install with: pip install 'workbench-nas[{backend.extra}]'",
+                f"backend {dep.backend!r} needs {', '.join(backend.requires)}; install with: pip "
+                f"install 'workbench-nas[{backend.extra}]'",
                 where,
             )
         for prof in profiles:
@@ -416,12 +423,14 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
                 continue  # a simulated profile is evaluated with its own recipe
             if dep.backend not in prof.backends:
                 raise r.error(
-                    f"profile {prof.name!r} does not list backend {dep.backend!r}; it lists: {', '.join(prof.backends)}",
+                    f"profile {prof.name!r} does not list backend {dep.backend!r}; it lists: "
+                    f"{', '.join(prof.backends)}",
                     where,
                 )
             if dep.precision not in prof.precisions:
                 raise r.error(
-                    f"profile {prof.name!r} does not support precision {dep.precision!r}; it supports: {', '.join(prof.precisions)}",
+                    f"profile {prof.name!r} does not support precision {dep.precision!r}; it "
+                    f"supports: {', '.join(prof.precisions)}",
                     where,
                 )
         deployments.append(dep)
@@ -431,7 +440,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     for f in frameworks:
         if not any(f in get_backend(d.backend).frameworks for d in deployments):
             raise r.error(
-                f"no deployment serves framework {f!r}; add one such as {'torch-fp32' if f == 'torch' else 'keras-fp32'}",
+                f"no deployment serves framework {f!r}; add one such as "
+                f"{'torch-fp32' if f == 'torch' else 'keras-fp32'}",
                 "deployments",
             )
     od = study_fields["objective_deployment"]
@@ -444,14 +454,16 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     ]
     if od != "fastest" and od not in choices:
         raise ConfigError(
-            f"expected 'fastest' or one of the deployments ({', '.join(names)}), optionally as framework/deployment, got {od!r}",
+            f"expected 'fastest' or one of the deployments ({', '.join(names)}), optionally as "
+            f"framework/deployment, got {od!r}",
             field="study.objective_deployment",
             location=r.source.where("study.objective_deployment"),
         )
     op = study_fields["objective_profile"]
     if op is not None and op not in [p.name for p in profiles]:
         raise ConfigError(
-            f"expected one of the hardware profiles ({', '.join(p.name for p in profiles)}), got {op!r}",
+            f"expected one of the hardware profiles ({', '.join(p.name for p in profiles)}), got "
+            f"{op!r}",
             field="study.objective_profile",
             location=r.source.where("study.objective_profile"),
         )
@@ -465,7 +477,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
         )
     ):
         raise ConfigError(
-            f"the objective profile {objective_prof.name!r} is simulated and evaluated with its recipe only; "
+            f"the objective profile {objective_prof.name!r} is simulated and evaluated with its "
+            "recipe only; "
             f"use 'fastest' or its recipe deployment",
             field="study.objective_deployment",
             location=r.source.where("study.objective_deployment"),
@@ -477,7 +490,8 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     space_r = r.section("space")
     if not space_r.data:
         raise r.error(
-            "missing; expected a search space (family: mlp | mobilenet | resnet, or callable: module:function)",
+            "missing; expected a search space (family: mlp | mobilenet | resnet, or callable: "
+            "module:function)",
             "space",
         )
     space = dict(space_r.data)

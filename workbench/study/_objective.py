@@ -1,4 +1,4 @@
-"""The trial pipeline: spec -> check budgets -> build -> train -> deploy every way -> measure -> store.
+"""The trial pipeline: spec -> budgets -> build -> train -> deploy every way -> measure -> store.
 
 Everything a trial learns is written to its user attributes as it goes, so a trial that fails
 or is interrupted still shows how far it got and why. A candidate that breaks a budget before
@@ -158,7 +158,10 @@ class TrialPipeline:
         except Exception as err:
             tb = traceback.extract_tb(err.__traceback__)
             where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-            reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:400] if str(err).strip() else ''}{where}"
+            reason = (
+                f"{type(err).__name__}: "
+                f"{str(err).strip().splitlines()[0][:400] if str(err).strip() else ''}{where}"
+            )
             trial.set_user_attr("failure", {"stage": "internal", "reason": reason})
             raise TrialFailure("internal", reason) from err
         finally:
@@ -323,7 +326,7 @@ class TrialPipeline:
     def _build_and_train(
         self, framework: str, spec: ArchSpec, workdir: Path
     ) -> tuple[ModelSource, TrainResult]:
-        """Build ``spec`` in ``framework``, train it with the study's budget, wrap it as a source."""
+        """Build ``spec`` in ``framework``, train it on the study's budget, wrap it as a source."""
         cfg = self.config
         if framework == "torch":
             model = build_torch(spec, seed=cfg.train.seed)
@@ -343,12 +346,14 @@ class TrialPipeline:
             from workbench.arch import build_keras
             from workbench.train import train_keras
 
-            # TensorFlow's thread pools are fixed when its runtime starts: set them from the profile first
+            # TensorFlow's thread pools are fixed when its runtime starts: set them from the
+            # profile first
             threads = profile_threads(cfg.hardware[0])
             tf_runtime(threads)
             import keras
 
-            keras.backend.clear_session()  # drop the previous trial's graphs and layer-name counters
+            # drop the previous trial's graphs and layer-name counters
+            keras.backend.clear_session()
             model = build_keras(spec, seed=cfg.train.seed)
             result = train_keras(
                 model, self.data, cfg.train, threads=threads, should_stop=self.report.stop_requested

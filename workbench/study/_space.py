@@ -171,7 +171,8 @@ class SearchSpace:
         spec = self.fn(trial)
         if not isinstance(spec, ArchSpec):
             raise ConfigError(
-                f"search space {self.description} returned {type(spec).__name__}, expected an ArchSpec"
+                f"search space {self.description} returned {type(spec).__name__}, expected an "
+                "ArchSpec"
             )
         return spec
 
@@ -185,7 +186,8 @@ def compile_space(r: Reader, task: Task, *, base_dir: Path | None = None) -> Sea
     family = r.raw("family")
     if family not in FAMILIES:
         raise r.error(
-            f"expected one of {', '.join(FAMILIES)} (or 'callable: module:function'), got {family!r}",
+            f"expected one of {', '.join(FAMILIES)} (or 'callable: module:function'), got "
+            f"{family!r}",
             "family",
         )
     builder = {"mlp": _mlp_space, "mobilenet": _mobilenet_space, "resnet": _resnet_space}[family]
@@ -285,7 +287,8 @@ def _int_check(lo: int, hi: int) -> Any:
 def _mobilenet_space(r: Reader, task: Task) -> SearchSpace:
     if len(task.input_shape) != 3:
         raise r.error(
-            f"the mobilenet family needs image input (C, H, W); the data has shape {task.input_shape}",
+            "the mobilenet family needs image input (C, H, W); the data has shape "
+            f"{task.input_shape}",
             "family",
         )
     stem = _param(r, "stem_channels", [8, 16, 24], kind=int, lo=1)

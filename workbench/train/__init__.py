@@ -10,12 +10,15 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench._imports import require
 from workbench._schema import Choice, Float, Int, Optional, Reader, SourceMap
+
+if TYPE_CHECKING:
+    from workbench.data import Dataset
 
 __all__ = [
     "TrainConfig",
@@ -99,7 +102,7 @@ def evaluate_torch(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -
 
 def train_torch(
     model: Any,
-    data: Any,
+    data: Dataset,
     config: TrainConfig | None = None,
     *,
     should_stop: Callable[[], bool] | None = None,

@@ -13,12 +13,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench._tf import channels_last, tf_runtime
 from workbench.train import TrainConfig, TrainResult
+
+if TYPE_CHECKING:
+    from workbench.data import Dataset
 
 __all__ = ["evaluate_keras", "train_keras"]
 
@@ -60,7 +63,7 @@ def _optimizer(keras: Any, cfg: TrainConfig, total_steps: int) -> Any:
 
 def train_keras(
     model: Any,
-    data: Any,
+    data: Dataset,
     config: TrainConfig | None = None,
     *,
     threads: Any | None = None,
@@ -129,7 +132,7 @@ def train_keras(
 
 
 def _stop_poll(keras: Any, should_stop: Callable[[], bool]) -> Any:
-    """A Keras callback that ends ``fit`` with ``KeyboardInterrupt`` once ``should_stop()`` is true."""
+    """A Keras callback ending ``fit`` with ``KeyboardInterrupt`` once ``should_stop()`` is true."""
 
     class StopPoll(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:

@@ -86,6 +86,8 @@ export class WorkbenchAPI implements IWorkbenchAPI {
   }
 
   log(id: string, offset: number, waitSeconds = 0): Promise<ILogChunk> {
-    return requestAPI<ILogChunk>(`jobs/${enc(id)}/log${query({ offset, wait: waitSeconds || undefined })}`);
+    return requestAPI<ILogChunk>(
+      `jobs/${enc(id)}/log${query({ offset, wait: waitSeconds || undefined })}`
+    );
   }
 }

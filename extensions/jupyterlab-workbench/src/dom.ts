@@ -189,11 +189,11 @@ export function trialBox(t: ITrial): HTMLElement {
       'tr',
       {},
       h('td', { text: m.key.split('/').slice(1).join('/') }),
-      h('td', { text: m.status === 'ok' ? formatNumber(m.accuracy) : m.status ?? '–' }),
+      h('td', { text: m.status === 'ok' ? formatNumber(m.accuracy) : (m.status ?? '–') }),
       h('td', {
         text: m.latency
           ? `${formatNumber(m.latency.p50_ms)} ms (p90 ${formatNumber(m.latency.p90_ms)}, n=${m.latency.n ?? '–'})`
-          : m.error ?? '–'
+          : (m.error ?? '–')
       }),
       h('td', { text: m.source ?? '–', class: `wb-source-${m.source}` }),
       h('td', { text: formatValue(m.size_bytes, 'bytes') })
@@ -208,7 +208,9 @@ export function trialBox(t: ITrial): HTMLElement {
       class: 'wb-trial-cost',
       text: `${formatNumber(t.n_params)} parameters · ${formatNumber(t.macs)} MACs`
     }),
-    t.failure ? h('div', { class: 'wb-error-text', text: `${t.failure.stage}: ${t.failure.reason}` }) : null,
+    t.failure
+      ? h('div', { class: 'wb-error-text', text: `${t.failure.stage}: ${t.failure.reason}` })
+      : null,
     h(
       'table',
       { class: 'wb-table' },
@@ -218,7 +220,9 @@ export function trialBox(t: ITrial): HTMLElement {
         h(
           'tr',
           {},
-          ...['deployment', 'accuracy', 'latency p50', 'source', 'size'].map(c => h('th', { text: c }))
+          ...['deployment', 'accuracy', 'latency p50', 'source', 'size'].map(c =>
+            h('th', { text: c })
+          )
         )
       ),
       h('tbody', {}, ...rows)

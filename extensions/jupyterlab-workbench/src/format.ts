@@ -3,14 +3,7 @@
  * Nothing here touches JupyterLab, so it is unit-tested directly.
  */
 
-import type {
-  IAxis,
-  IBestValue,
-  IJob,
-  IStudySummary,
-  JobStatus,
-  Source
-} from './types';
+import type { IAxis, IBestValue, IJob, IStudySummary, JobStatus, Source } from './types';
 
 /** Three significant digits, without exponent noise for everyday magnitudes. */
 export function formatNumber(v: number | null | undefined, digits = 3): string {
@@ -79,7 +72,7 @@ export function bestText(best: IBestValue[]): string {
       continue;
     }
     const what = b.direction === 'maximize' ? 'best' : 'lowest';
-    const name = b.axis === 'latency' ? 'latency p50' : b.axis ?? b.name;
+    const name = b.axis === 'latency' ? 'latency p50' : (b.axis ?? b.name);
     let text = `${what} ${name} ${formatValue(b.value, b.unit)}`;
     if (isLatency(b.axis) && b.source) {
       text += ` (${b.source})`;

@@ -3,11 +3,7 @@
  * "open in notebook" for a study.
  */
 
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
@@ -22,13 +18,13 @@ import { StudyView } from './study';
 
 const PLUGIN_ID = 'jupyterlab-workbench:plugin';
 
-namespace CommandIDs {
-  export const show = 'workbench:show';
-  export const refresh = 'workbench:refresh';
-  export const runConfig = 'workbench:run-config';
-  export const openNotebook = 'workbench:open-notebook';
-  export const setStorage = 'workbench:set-storage';
-}
+const CommandIDs = {
+  show: 'workbench:show',
+  refresh: 'workbench:refresh',
+  runConfig: 'workbench:run-config',
+  openNotebook: 'workbench:open-notebook',
+  setStorage: 'workbench:set-storage'
+} as const;
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16" height="16">
   <g class="jp-icon3" fill="#616161">
@@ -145,13 +141,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.setStorage, {
       label: 'Workbench: Use Another Study Storage…',
-      caption: 'The Optuna storage URL the panel reads (empty: runs/workbench.db under the server root)',
+      caption:
+        'The Optuna storage URL the panel reads (empty: runs/workbench.db under the server root)',
       execute: async args => {
         let value = args.storage as string | undefined;
         if (value === undefined) {
           const result = await InputDialog.getText({
             title: 'Study storage URL',
-            label: 'e.g. sqlite:///runs/workbench.db or postgresql://user@host/db (empty: the default)',
+            label:
+              'e.g. sqlite:///runs/workbench.db or postgresql://user@host/db (empty: the default)',
             text: storage
           });
           if (!result.button.accept) {
@@ -194,9 +192,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(panel.id);
         const job = await panel.launch(path, args.trials ? Number(args.trials) : undefined);
         if (job) {
-          Notification.info(`Workbench: running ${path} (study ${job.study ?? '?'})`, { autoClose: 4000 });
+          Notification.info(`Workbench: running ${path} (study ${job.study ?? '?'})`, {
+            autoClose: 4000
+          });
         } else {
-          Notification.error(`Workbench: ${path} was not started; see the Runs section`, { autoClose: 8000 });
+          Notification.error(`Workbench: ${path} was not started; see the Runs section`, {
+            autoClose: 8000
+          });
         }
         return job;
       }

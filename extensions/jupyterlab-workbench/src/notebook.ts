@@ -27,7 +27,10 @@ export function pyString(s: string): string {
  * made relative to the notebook's folder; a URL whose password was hidden is read from the
  * environment instead of being written into the notebook.
  */
-export function storageForNotebook(storage: IStorageInfo, notebookDir: string): {
+export function storageForNotebook(
+  storage: IStorageInfo,
+  notebookDir: string
+): {
   code: string;
   note: string | null;
 } {
@@ -45,7 +48,9 @@ export function storageForNotebook(storage: IStorageInfo, notebookDir: string): 
 }
 
 /** Code cells (source text) for the notebook. */
-export function notebookCells(req: INotebookRequest): { cell_type: 'markdown' | 'code'; source: string }[] {
+export function notebookCells(
+  req: INotebookRequest
+): { cell_type: 'markdown' | 'code'; source: string }[] {
   const st = storageForNotebook(req.storage, req.notebookDir);
   const imports = ['from workbench.widgets import ParetoExplorer'];
   if (st.note) {
@@ -64,7 +69,7 @@ export function notebookCells(req: INotebookRequest): { cell_type: 'markdown' | 
         `# Study \`${req.study}\`\n\n` +
         `Storage: \`${req.storage.url}\`${st.note ? ` (${st.note})` : ''}.\n\n` +
         'Latencies say whether they were **measured** on this host or **predicted** for a simulated ' +
-        'device; accuracy is each deployed artifact\'s own, on the held-out test split.'
+        "device; accuracy is each deployed artifact's own, on the held-out test split."
     },
     {
       cell_type: 'code',

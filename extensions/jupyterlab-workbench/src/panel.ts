@@ -116,7 +116,12 @@ export class WorkbenchPanel extends Widget {
   // -- data ------------------------------------------------------------------------------
   /** Reload everything the panel shows (the plot only if its study changed). */
   async refresh(): Promise<void> {
-    await Promise.all([this.refreshStudies(), this.refreshJobs(false), this.refreshProfiles(), this.refreshConfigs()]);
+    await Promise.all([
+      this.refreshStudies(),
+      this.refreshJobs(false),
+      this.refreshProfiles(),
+      this.refreshConfigs()
+    ]);
   }
 
   async refreshStudies(): Promise<void> {
@@ -221,7 +226,13 @@ export class WorkbenchPanel extends Widget {
     this.node.append(
       h('header', { class: 'wb-header' }, h('h2', { text: 'Workbench' }), refresh),
       this._storageEl,
-      h('section', { class: 'wb-section wb-studies-section' }, h('h3', { text: 'Studies' }), this._studiesMsg, this._studiesList),
+      h(
+        'section',
+        { class: 'wb-section wb-studies-section' },
+        h('h3', { text: 'Studies' }),
+        this._studiesMsg,
+        this._studiesList
+      ),
       h(
         'section',
         { class: 'wb-section wb-jobs-section' },
@@ -291,7 +302,9 @@ export class WorkbenchPanel extends Widget {
         }
         state.text = (state.text + chunk.text).slice(-MAX_LOG_CHARS);
         state.offset = chunk.next_offset;
-        const pre = this._jobsList.querySelector<HTMLElement>(`.wb-job[data-job="${id}"] .wb-job-log`);
+        const pre = this._jobsList.querySelector<HTMLElement>(
+          `.wb-job[data-job="${id}"] .wb-job-log`
+        );
         if (pre) {
           pre.textContent = state.text;
           pre.scrollTop = pre.scrollHeight;
@@ -309,15 +322,23 @@ export class WorkbenchPanel extends Widget {
   private renderStudies(): void {
     const data = this._studies;
     const asked = this.host.storage();
-    this._storageEl.textContent = data ? `storage: ${data.storage.url}` : asked ? `storage: ${redactUrl(asked)}` : '';
+    this._storageEl.textContent = data
+      ? `storage: ${data.storage.url}`
+      : asked
+        ? `storage: ${redactUrl(asked)}`
+        : '';
     this._storageEl.title = 'Set another storage in Settings → Workbench';
     this._studiesMsg.replaceChildren();
     if (this._studiesError) {
-      this._studiesMsg.append(h('div', { class: 'wb-error wb-error-text', text: this._studiesError }));
+      this._studiesMsg.append(
+        h('div', { class: 'wb-error wb-error-text', text: this._studiesError })
+      );
     } else if (data?.note) {
       this._studiesMsg.append(h('div', { class: 'wb-note', text: data.note }));
     } else if (data && data.studies.length === 0) {
-      this._studiesMsg.append(h('div', { class: 'wb-note', text: 'No studies yet: run a search/*.yaml config below.' }));
+      this._studiesMsg.append(
+        h('div', { class: 'wb-note', text: 'No studies yet: run a search/*.yaml config below.' })
+      );
     }
     this._studiesList.replaceChildren(
       ...(data?.studies ?? []).map(s => studyRow(s, s.name === this._selected))
@@ -346,7 +367,10 @@ export class WorkbenchPanel extends Widget {
   }
 
   private renderRun(): void {
-    const select = h('select', { class: 'wb-select wb-config-select', 'aria-label': 'study config' });
+    const select = h('select', {
+      class: 'wb-select wb-config-select',
+      'aria-label': 'study config'
+    });
     for (const c of this._configs) {
       select.append(h('option', { value: c.path, text: c.path }));
     }
@@ -359,7 +383,7 @@ export class WorkbenchPanel extends Widget {
       type: 'number',
       min: 1,
       placeholder: 'trials',
-      title: 'Total trials (default: the config\'s study.trials)',
+      title: "Total trials (default: the config's study.trials)",
       'aria-label': 'trials'
     });
     const run = h('button', {
@@ -379,17 +403,23 @@ export class WorkbenchPanel extends Widget {
         : h('div', { class: 'wb-note', text: 'No search/*.yaml configs under the server root.' })
     );
     if (this._runError) {
-      this._runEl.append(h('div', { class: 'wb-error wb-error-text wb-run-error', text: this._runError }));
+      this._runEl.append(
+        h('div', { class: 'wb-error wb-error-text wb-run-error', text: this._runError })
+      );
     }
   }
 
   private renderProfiles(): void {
     this._profilesMsg.replaceChildren();
     if (this._profilesError) {
-      this._profilesMsg.append(h('div', { class: 'wb-error wb-error-text', text: this._profilesError }));
+      this._profilesMsg.append(
+        h('div', { class: 'wb-error wb-error-text', text: this._profilesError })
+      );
     }
     for (const e of this._profiles?.errors ?? []) {
-      this._profilesMsg.append(h('div', { class: 'wb-error wb-error-text', text: `${e.name}: ${e.message}` }));
+      this._profilesMsg.append(
+        h('div', { class: 'wb-error wb-error-text', text: `${e.name}: ${e.message}` })
+      );
     }
     this._profilesList.replaceChildren(...(this._profiles?.profiles ?? []).map(profileRow));
   }

@@ -109,7 +109,7 @@ export function buildTraces(points: IPoints, opts: { webgl: boolean }): ITrace[]
         color,
         size: 5,
         opacity: 0.35,
-        symbol: allSame ? symbols[0] ?? 'circle' : symbols
+        symbol: allSame ? (symbols[0] ?? 'circle') : symbols
       }
     });
     const fx: number[] = [];
@@ -124,9 +124,7 @@ export function buildTraces(points: IPoints, opts: { webgl: boolean }): ITrace[]
       fs.push(s.predicted[j] ? 'diamond-open' : 'diamond');
       const arch = points.front_arch[String(s.trial[j])] ?? '';
       const knee = s.trial[j] === s.knee ? ' (knee)' : '';
-      text.push(
-        `${arch}${knee}<br>${s.predicted[j] ? 'predicted' : 'measured'}`
-      );
+      text.push(`${arch}${knee}<br>${s.predicted[j] ? 'predicted' : 'measured'}`);
     }
     traces.push({
       type,
@@ -142,7 +140,7 @@ export function buildTraces(points: IPoints, opts: { webgl: boolean }): ITrace[]
       marker: {
         color,
         size: 9,
-        symbol: fs.every(v => v === fs[0]) ? fs[0] ?? 'diamond' : fs,
+        symbol: fs.every(v => v === fs[0]) ? (fs[0] ?? 'diamond') : fs,
         line: { width: 1, color: '#222' }
       },
       line: {

@@ -44,7 +44,10 @@ export async function requestAPI<T>(
     }
   }
   if (!response.ok) {
-    throw new WorkbenchAPIError(errorMessage(data, response.status, response.statusText), response.status);
+    throw new WorkbenchAPIError(
+      errorMessage(data, response.status, response.statusText),
+      response.status
+    );
   }
   return data as T;
 }

@@ -13,7 +13,13 @@ import type { IPoints, IPointsQuery, IStudySummary } from './types';
 
 export interface IStudyViewHost {
   storage(): string | undefined;
-  openNotebook(req: { study: string; profile?: string; deployment?: string; x?: string; y?: string }): Promise<void>;
+  openNotebook(req: {
+    study: string;
+    profile?: string;
+    deployment?: string;
+    x?: string;
+    y?: string;
+  }): Promise<void>;
 }
 
 /** A widget id for a study's view (one per study). */
@@ -107,7 +113,9 @@ export class StudyView extends Widget {
       const t = await this.api.trial(this.study, trial, this.host.storage());
       this._trialEl.replaceChildren(trialBox(t));
     } catch (err) {
-      this._trialEl.replaceChildren(h('div', { class: 'wb-error-text', text: (err as Error).message }));
+      this._trialEl.replaceChildren(
+        h('div', { class: 'wb-error-text', text: (err as Error).message })
+      );
     }
   }
 
@@ -169,17 +177,33 @@ export class StudyView extends Widget {
       sel.addEventListener('change', () => onChange(sel.value));
       return h('label', { class: 'wb-picker' }, h('span', { text: label }), sel);
     };
-    const axes: [string, string][] = points.axes.map(a => [a.name, a.unit ? `${a.label} (${a.unit})` : a.label]);
+    const axes: [string, string][] = points.axes.map(a => [
+      a.name,
+      a.unit ? `${a.label} (${a.unit})` : a.label
+    ]);
     const set = (k: keyof IPointsQuery) => (v: string) =>
-      void this.load({ profile: points.profile, deployment: points.deployment, x: points.x.name, y: points.y.name, [k]: v });
+      void this.load({
+        profile: points.profile,
+        deployment: points.deployment,
+        x: points.x.name,
+        y: points.y.name,
+        [k]: v
+      });
     this._pickers.replaceChildren(
-      select('wb-pick-profile', 'hardware profile', points.profiles.map(p => [p, p]), points.profile, v =>
-        void this.load({ x: points.x.name, y: points.y.name, profile: v })
+      select(
+        'wb-pick-profile',
+        'hardware profile',
+        points.profiles.map(p => [p, p]),
+        points.profile,
+        v => void this.load({ x: points.x.name, y: points.y.name, profile: v })
       ),
       select(
         'wb-pick-deployment',
         'deployment',
-        [...points.deployments.map(d => [d, deploymentLabel(d)] as [string, string]), ['all', 'all deployments']],
+        [
+          ...points.deployments.map(d => [d, deploymentLabel(d)] as [string, string]),
+          ['all', 'all deployments']
+        ],
         points.deployment,
         set('deployment')
       ),
@@ -200,16 +224,25 @@ export class StudyView extends Widget {
         h(
           'tr',
           {},
-          ...['trial', 'deployment', 'architecture', points.x.label, points.y.label, 'latency source'].map(c =>
-            h('th', { text: c })
-          )
+          ...[
+            'trial',
+            'deployment',
+            'architecture',
+            points.x.label,
+            points.y.label,
+            'latency source'
+          ].map(c => h('th', { text: c }))
         )
       ),
       h(
         'tbody',
         {},
         ...shown.map(r => {
-          const tr = h('tr', { 'data-trial': r[0], title: 'Show this trial' }, ...r.map(c => h('td', { text: c })));
+          const tr = h(
+            'tr',
+            { 'data-trial': r[0], title: 'Show this trial' },
+            ...r.map(c => h('td', { text: c }))
+          );
           tr.addEventListener('click', () => void this.showTrial(Number(r[0])));
           return tr;
         })
@@ -217,7 +250,12 @@ export class StudyView extends Widget {
     );
     this._front.replaceChildren(h('h3', { text: `Pareto front (${rows.length})` }), table);
     if (rows.length > shown.length) {
-      this._front.append(h('div', { class: 'wb-note', text: `${rows.length - shown.length} more Pareto points in the plot` }));
+      this._front.append(
+        h('div', {
+          class: 'wb-note',
+          text: `${rows.length - shown.length} more Pareto points in the plot`
+        })
+      );
     }
   }
 

@@ -8,7 +8,9 @@ describe('studies list rows', () => {
     expect(el.dataset.study).toBe('quickstart');
     expect(el.classList.contains('wb-selected')).toBe(true);
     expect(el.querySelector('.wb-study-status')?.getAttribute('data-status')).toBe('finished');
-    expect(el.querySelector('.wb-study-trials')?.textContent).toBe('15/16 complete · 1 failed · accuracy ↑, latency_p50_ms ↓');
+    expect(el.querySelector('.wb-study-trials')?.textContent).toBe(
+      '15/16 complete · 1 failed · accuracy ↑, latency_p50_ms ↓'
+    );
     expect(el.querySelector('.wb-study-best')?.textContent).toContain('0.0213 ms (measured)');
     expect(el.querySelector('.wb-badge-synthetic')).not.toBeNull();
   });
@@ -23,29 +25,41 @@ describe('job rows', () => {
     expect(el.querySelector('.wb-job-message')).toBeNull();
   });
 
-  it('show a failed run\'s error line and the last lines of its log', () => {
+  it("show a failed run's error line and the last lines of its log", () => {
     const el = jobRow(
       job({
         status: 'failed',
         returncode: 1,
         message: 'workbench: error: no trial completed; see the failures above',
-        log_tail: ['  trial 0: internal: RuntimeError: boom', 'workbench: error: no trial completed; see the failures above']
+        log_tail: [
+          '  trial 0: internal: RuntimeError: boom',
+          'workbench: error: no trial completed; see the failures above'
+        ]
       }),
       { logOpen: false }
     );
     expect(el.querySelector('.wb-cancel')).toBeNull();
-    expect(el.querySelector('.wb-job-error')?.textContent).toBe('workbench: error: no trial completed; see the failures above');
+    expect(el.querySelector('.wb-job-error')?.textContent).toBe(
+      'workbench: error: no trial completed; see the failures above'
+    );
     expect(el.querySelector('.wb-job-last-failure')).toBeNull(); // the fixture's last trial completed
     expect(el.querySelector('.wb-log-tail')?.textContent).toContain('RuntimeError: boom');
     const failedTrial = jobRow(
       job({
         status: 'failed',
         message: 'workbench: error: no trial completed; see the failures above',
-        last_trial: { number: 1, state: 'fail', values: null, failure: { stage: 'internal', reason: 'RuntimeError: boom' } }
+        last_trial: {
+          number: 1,
+          state: 'fail',
+          values: null,
+          failure: { stage: 'internal', reason: 'RuntimeError: boom' }
+        }
       }),
       { logOpen: false }
     );
-    expect(failedTrial.querySelector('.wb-job-last-failure')?.textContent).toBe('trial 1 failed at internal: RuntimeError: boom');
+    expect(failedTrial.querySelector('.wb-job-last-failure')?.textContent).toBe(
+      'trial 1 failed at internal: RuntimeError: boom'
+    );
     expect(el.querySelector('.wb-job-message')?.classList.contains('wb-error-text')).toBe(true);
   });
 
@@ -99,7 +113,13 @@ describe('profiles and trials', () => {
       ]
     });
     const cells = [...el.querySelectorAll('tbody td')].map(td => td.textContent);
-    expect(cells).toEqual(['torch/onnxruntime-fp32', '0.9', '0.02 ms (p90 0.03, n=120)', 'measured', '10.2 kB']);
+    expect(cells).toEqual([
+      'torch/onnxruntime-fp32',
+      '0.9',
+      '0.02 ms (p90 0.03, n=120)',
+      'measured',
+      '10.2 kB'
+    ]);
   });
 });
 

@@ -11,11 +11,22 @@ export function points(over: Partial<IPoints> = {}): IPoints {
     deployment: 'torch/onnxruntime-fp32',
     deployments: ['torch/torch-fp32', 'torch/onnxruntime-fp32'],
     x: { name: 'latency', label: 'latency p50', unit: 'ms', direction: 'minimize' },
-    y: { name: 'accuracy', label: 'accuracy (test split, of the artifact)', unit: '', direction: 'maximize' },
+    y: {
+      name: 'accuracy',
+      label: 'accuracy (test split, of the artifact)',
+      unit: '',
+      direction: 'maximize'
+    },
     axes: [],
     objectives: [
       { name: 'accuracy', direction: 'maximize', axis: 'accuracy', label: 'accuracy', unit: '' },
-      { name: 'latency_p50_ms', direction: 'minimize', axis: 'latency', label: 'latency p50', unit: 'ms' }
+      {
+        name: 'latency_p50_ms',
+        direction: 'minimize',
+        axis: 'latency',
+        label: 'latency p50',
+        unit: 'ms'
+      }
     ],
     reference: [0.9, 0],
     synthetic: false,
@@ -57,11 +68,33 @@ export function study(over: Partial<IStudySummary> = {}): IStudySummary {
     job: null,
     objectives: [
       { name: 'accuracy', direction: 'maximize', axis: 'accuracy', label: 'accuracy', unit: '' },
-      { name: 'latency_p50_ms', direction: 'minimize', axis: 'latency', label: 'latency p50', unit: 'ms' }
+      {
+        name: 'latency_p50_ms',
+        direction: 'minimize',
+        axis: 'latency',
+        label: 'latency p50',
+        unit: 'ms'
+      }
     ],
     best: [
-      { name: 'accuracy', direction: 'maximize', value: 0.9537, trial: 3, source: null, axis: 'accuracy', unit: '' },
-      { name: 'latency_p50_ms', direction: 'minimize', value: 0.02134, trial: 7, source: 'measured', axis: 'latency', unit: 'ms' }
+      {
+        name: 'accuracy',
+        direction: 'maximize',
+        value: 0.9537,
+        trial: 3,
+        source: null,
+        axis: 'accuracy',
+        unit: ''
+      },
+      {
+        name: 'latency_p50_ms',
+        direction: 'minimize',
+        value: 0.02134,
+        trial: 7,
+        source: 'measured',
+        axis: 'latency',
+        unit: 'ms'
+      }
     ],
     synthetic: false,
     objective_deployment: 'fastest',

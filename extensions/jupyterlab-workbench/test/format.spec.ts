@@ -32,8 +32,18 @@ describe('numbers', () => {
 });
 
 describe('labels say where latencies come from', () => {
-  const latency = { name: 'latency', label: 'latency p50', unit: 'ms', direction: 'minimize' as const };
-  const accuracy = { name: 'accuracy', label: 'accuracy', unit: '', direction: 'maximize' as const };
+  const latency = {
+    name: 'latency',
+    label: 'latency p50',
+    unit: 'ms',
+    direction: 'minimize' as const
+  };
+  const accuracy = {
+    name: 'accuracy',
+    label: 'accuracy',
+    unit: '',
+    direction: 'maximize' as const
+  };
 
   it('titles latency axes with their source, others without', () => {
     expect(axisTitle(latency, 'measured')).toBe('latency p50 (ms, measured)');
@@ -53,23 +63,27 @@ describe('labels say where latencies come from', () => {
   });
 
   it('names deployments', () => {
-    expect(deploymentLabel('torch/onnxruntime-int8-static')).toBe('onnxruntime-int8-static (torch)');
+    expect(deploymentLabel('torch/onnxruntime-int8-static')).toBe(
+      'onnxruntime-int8-static (torch)'
+    );
     expect(deploymentLabel('all')).toBe('all deployments');
   });
 });
 
 describe('errors are one readable line', () => {
   it('uses the server message', () => {
-    expect(errorMessage({ message: 'search/bad.yaml: study.trials: expected an integer\nmore' }, 400)).toBe(
-      'search/bad.yaml: study.trials: expected an integer'
-    );
+    expect(
+      errorMessage({ message: 'search/bad.yaml: study.trials: expected an integer\nmore' }, 400)
+    ).toBe('search/bad.yaml: study.trials: expected an integer');
   });
 
   it('never shows an HTML page or a traceback', () => {
     expect(errorMessage('<html><body>500</body></html>', 500, 'Internal Server Error')).toBe(
       'the server answered 500 Internal Server Error'
     );
-    expect(errorMessage({ message: 'Traceback (most recent call last):\n  File' }, 500)).toBe('the server answered 500');
+    expect(errorMessage({ message: 'Traceback (most recent call last):\n  File' }, 500)).toBe(
+      'the server answered 500'
+    );
     expect(errorMessage('', 502, 'Bad Gateway')).toBe('the server answered 502 Bad Gateway');
   });
 });
@@ -95,10 +109,14 @@ describe('job progress', () => {
   it('reports trials done of the budget and the current stage', () => {
     const j = job();
     expect(jobFraction(j)).toBe(0.25);
-    expect(jobProgressText({ ...j, started: Date.now() / 1000 - 5 })).toMatch(/^1\/4 trials · trial 1: measure · [56]s$/);
+    expect(jobProgressText({ ...j, started: Date.now() / 1000 - 5 })).toMatch(
+      /^1\/4 trials · trial 1: measure · [56]s$/
+    );
     expect(jobFraction(job({ total: null, done: null }))).toBeNull();
     expect(jobFraction(job({ status: 'done', total: null, done: null }))).toBe(1);
-    expect(jobProgressText(job({ status: 'queued', started: null, done: null }))).toMatch(/^queued/);
+    expect(jobProgressText(job({ status: 'queued', started: null, done: null }))).toMatch(
+      /^queued/
+    );
     const finished = job({ status: 'failed', finished: 1065, new_failed: 2, done: 2, total: 2 });
     expect(jobProgressText(finished)).toBe('2/2 trials · 2 failed · 1m 5s');
   });
@@ -106,7 +124,9 @@ describe('job progress', () => {
 
 describe('storage URLs', () => {
   it('hide passwords', () => {
-    expect(redactUrl('postgresql://me:secret@db:5432/studies')).toBe('postgresql://me:***@db:5432/studies');
+    expect(redactUrl('postgresql://me:secret@db:5432/studies')).toBe(
+      'postgresql://me:***@db:5432/studies'
+    );
     expect(redactUrl('sqlite:///runs/workbench.db')).toBe('sqlite:///runs/workbench.db');
     expect(redactUrl('postgresql://me@db/studies')).toBe('postgresql://me@db/studies');
   });

@@ -1,6 +1,10 @@
 import { notebookCells, notebookContent, notebookName, storageForNotebook } from '../src/notebook';
 
-const storage = { url: 'sqlite:///runs/workbench.db', sqlite_path: 'runs/workbench.db', exists: true };
+const storage = {
+  url: 'sqlite:///runs/workbench.db',
+  sqlite_path: 'runs/workbench.db',
+  exists: true
+};
 
 describe('the notebook a study opens in', () => {
   it('explores the study with ParetoExplorer, storage relative to the notebook', () => {
@@ -25,18 +29,33 @@ describe('the notebook a study opens in', () => {
     expect(cells[2].source).toContain(
       'front = results.front("host-cpu/torch/onnxruntime-int8-static", "size", "accuracy")'
     );
-    const all = notebookCells({ study: 's', storage, notebookDir: '', profile: 'host-cpu', deployment: 'all' });
-    expect(all[2].source).toContain('fronts = results.fronts("latency", "accuracy", profile="host-cpu")');
+    const all = notebookCells({
+      study: 's',
+      storage,
+      notebookDir: '',
+      profile: 'host-cpu',
+      deployment: 'all'
+    });
+    expect(all[2].source).toContain(
+      'fronts = results.fronts("latency", "accuracy", profile="host-cpu")'
+    );
   });
 
   it('never writes a hidden password into the notebook', () => {
-    const st = storageForNotebook({ url: 'postgresql://me:***@db/studies', sqlite_path: null, exists: true }, '');
-    expect(st.code).toBe('os.environ["WORKBENCH_STORAGE"]');
-    const cells = notebookCells({ study: 's', storage: { url: 'postgresql://me:***@db/studies', sqlite_path: null, exists: true }, notebookDir: '' });
-    expect(cells[1].source.startsWith('import os\n')).toBe(true);
-    expect(storageForNotebook({ url: 'sqlite:////data/w.db', sqlite_path: null, exists: true }, 'x').code).toBe(
-      '"sqlite:////data/w.db"'
+    const st = storageForNotebook(
+      { url: 'postgresql://me:***@db/studies', sqlite_path: null, exists: true },
+      ''
     );
+    expect(st.code).toBe('os.environ["WORKBENCH_STORAGE"]');
+    const cells = notebookCells({
+      study: 's',
+      storage: { url: 'postgresql://me:***@db/studies', sqlite_path: null, exists: true },
+      notebookDir: ''
+    });
+    expect(cells[1].source.startsWith('import os\n')).toBe(true);
+    expect(
+      storageForNotebook({ url: 'sqlite:////data/w.db', sqlite_path: null, exists: true }, 'x').code
+    ).toBe('"sqlite:////data/w.db"');
   });
 
   it('is a valid nbformat 4 document with a safe file name', () => {

@@ -1,4 +1,11 @@
-import { buildLayout, buildTraces, frontRows, plotCaption, useLogAxis, WEBGL_THRESHOLD } from '../src/plot';
+import {
+  buildLayout,
+  buildTraces,
+  frontRows,
+  plotCaption,
+  useLogAxis,
+  WEBGL_THRESHOLD
+} from '../src/plot';
 import { points } from './fixtures';
 
 describe('Pareto plot traces', () => {
@@ -44,7 +51,12 @@ describe('Pareto plot traces', () => {
   });
 
   it('chooses log axes for wide positive ranges, never for accuracy', () => {
-    const lat = { name: 'latency', label: 'latency p50', unit: 'ms', direction: 'minimize' as const };
+    const lat = {
+      name: 'latency',
+      label: 'latency p50',
+      unit: 'ms',
+      direction: 'minimize' as const
+    };
     expect(useLogAxis([0.01, 5], lat)).toBe(true);
     expect(useLogAxis([0.1, 0.5], lat)).toBe(false);
     expect(useLogAxis([0.001, 1], { ...lat, name: 'accuracy' })).toBe(false);
@@ -56,6 +68,8 @@ describe('Pareto plot traces', () => {
     const rows = frontRows(points());
     expect(rows[0]).toEqual(['3', 'onnxruntime-fp32', 'mlp 8', '0.1 ms', '0.7', 'measured']);
     expect(rows).toHaveLength(4);
-    expect(plotCaption(points())).toBe('5 points of 5 trials · 4 on the Pareto front · filled = measured');
+    expect(plotCaption(points())).toBe(
+      '5 points of 5 trials · 4 on the Pareto front · filled = measured'
+    );
   });
 });
