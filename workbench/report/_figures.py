@@ -11,7 +11,8 @@ import numpy as np
 
 from workbench.bench import MeasurementKey
 from workbench.report._study_figures import PALETTE
-from workbench.study._results import METRICS, StudyResults
+from workbench.study._metrics import METRICS
+from workbench.study._results import StudyResults
 
 __all__ = [
     "ComparisonInfo",
@@ -101,7 +102,7 @@ def pareto_info(
     wanted = [k for k in (keys or results.keys()) if profile is None or k.startswith(profile + "/")]
     fronts = results.fronts(x, y, profile=profile)
     rows = [r for r in results.rows() if r.get("key") in wanted and r.get("status") == "ok"]
-    fx, fy = METRICS[x][0], METRICS[y][0]
+    fx, fy = METRICS[x].field, METRICS[y].field
     series = []
     for key in wanted:
         front = fronts.get(key)
@@ -123,7 +124,7 @@ def pareto_info(
             )
         )
     ref = next(iter(fronts.values())).reference if fronts else (0.0, 0.0)
-    return ParetoInfo(x, y, METRICS[x][2], METRICS[y][2], series, ref)
+    return ParetoInfo(x, y, METRICS[x].stored_title, METRICS[y].stored_title, series, ref)
 
 
 def pareto_figure(

@@ -20,6 +20,7 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench.bench import MeasurementKey
 from workbench.server._storage import LRU, EmptyStorage, StorageRef, Storages, file_identity
+from workbench.study import METRICS, metric_for_field
 
 __all__ = [
     "AXES",
@@ -29,33 +30,18 @@ __all__ = [
     "list_profiles",
 ]
 
-#: axis name -> (label, unit, direction); the names of ``workbench.study.METRICS``
+#: axis name -> (label, unit, direction), read from the metric registry (stored units)
 AXES: dict[str, tuple[str, str, str]] = {
-    "accuracy": ("accuracy (test split, of the artifact)", "", "maximize"),
-    "latency": ("latency p50", "ms", "minimize"),
-    "latency_p90": ("latency p90", "ms", "minimize"),
-    "size": ("size on disk", "bytes", "minimize"),
-    "memory": ("peak memory", "bytes", "minimize"),
-    "params": ("parameters", "", "minimize"),
-    "macs": ("MACs", "", "minimize"),
+    name: (m.label, m.unit, m.direction) for name, m in METRICS.items()
 }
 _LATENCY_AXES = ("latency", "latency_p90")
-#: metric names stored on studies -> axis names
-_METRIC_AXIS = {
-    "accuracy": "accuracy",
-    "latency_p50_ms": "latency",
-    "latency_p90_ms": "latency_p90",
-    "size_bytes": "size",
-    "peak_memory_bytes": "memory",
-    "params": "params",
-    "macs": "macs",
-}
 MAX_TRIALS_PAGE = 500
 
 
 def axis_for_metric(metric_name: str) -> str | None:
     """The plot axis of a study's metric name (``latency_p50_ms`` -> ``latency``), if any."""
-    return _METRIC_AXIS.get(metric_name) or (metric_name if metric_name in AXES else None)
+    m = metric_for_field(metric_name)
+    return m.name if m is not None else None
 
 
 def _axis(name: str) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from workbench.study._config import OBJECTIVES, SAMPLERS, StudyConfig, apply_overrides, load_config
 from workbench.study._index import POINT_FIELDS, POINTS_ATTR, StudyIndex, load_index, points_summary
 from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
+from workbench.study._metrics import METRICS, Metric, get_metric, metric_for_field, metric_names
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
-from workbench.study._results import METRICS, Front, StudyResults, TrialRecord, load_results
+from workbench.study._results import Front, StudyResults, TrialRecord, load_results
 from workbench.study._run import (
     RunResult,
     count_finished,
@@ -25,6 +26,7 @@ __all__ = [
     "POINT_FIELDS",
     "SAMPLERS",
     "Front",
+    "Metric",
     "Param",
     "RunResult",
     "SearchSpace",
@@ -39,6 +41,7 @@ __all__ = [
     "choose_objective_measurement",
     "compile_space",
     "count_finished",
+    "get_metric",
     "hypervolume",
     "knee_point",
     "list_studies",
@@ -47,6 +50,8 @@ __all__ = [
     "load_results",
     "make_sampler",
     "make_synthetic_study",
+    "metric_for_field",
+    "metric_names",
     "non_dominated",
     "open_storage",
     "open_study",

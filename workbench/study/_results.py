@@ -16,22 +16,12 @@ from typing import Any
 import numpy as np
 
 from workbench.bench import Measurement, MeasurementKey
+from workbench.study._metrics import get_metric
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
 
-__all__ = ["METRICS", "Front", "StudyResults", "TrialRecord", "load_results"]
+__all__ = ["Front", "StudyResults", "TrialRecord", "load_results"]
 
 MEASURE_PREFIX = "measure:"
-
-#: metric name -> (row field, direction, axis label)
-METRICS: dict[str, tuple[str, str, str]] = {
-    "accuracy": ("accuracy", "maximize", "accuracy (test split, of the artifact)"),
-    "latency": ("latency_p50_ms", "minimize", "latency p50 (ms)"),
-    "latency_p90": ("latency_p90_ms", "minimize", "latency p90 (ms)"),
-    "size": ("size_bytes", "minimize", "size on disk (bytes)"),
-    "memory": ("peak_memory_bytes", "minimize", "peak memory (bytes)"),
-    "params": ("params", "minimize", "parameters"),
-    "macs": ("macs", "minimize", "MACs"),
-}
 
 
 @dataclass
@@ -205,7 +195,7 @@ class StudyResults:
         self, key: str, x: str = "latency", y: str = "accuracy"
     ) -> tuple[list[int], np.ndarray]:
         """Trial numbers and (x, y) values of every successful measurement for ``key``."""
-        fx, fy = METRICS[x][0], METRICS[y][0]
+        fx, fy = get_metric(x).field, get_metric(y).field
         nums, pts = [], []
         for row in self.rows():
             # a front holds what fits: a point breaking a budget of its profile is left out
@@ -230,7 +220,7 @@ class StudyResults:
         reference: Sequence[float] | None = None,
     ) -> Front:
         """Pareto front of deployment ``key`` on objectives ``x`` and ``y`` (e.g. latency vs accuracy)."""
-        dirs = [METRICS[x][1], METRICS[y][1]]
+        dirs = [get_metric(x).direction, get_metric(y).direction]
         nums, pts = self.points(key, x, y)
         if reference is None:
             reference = tuple(self.common_reference(x, y))
@@ -257,7 +247,7 @@ class StudyResults:
         """One reference point for every deployment's front, so their hypervolumes compare."""
         allpts = [self.points(k, x, y)[1] for k in (keys or self.keys())]
         stacked = np.concatenate([p for p in allpts if len(p)] or [np.zeros((0, 2))])
-        return reference_point(stacked, [METRICS[x][1], METRICS[y][1]])
+        return reference_point(stacked, [get_metric(x).direction, get_metric(y).direction])
 
     def fronts(
         self, x: str = "latency", y: str = "accuracy", profile: str | None = None

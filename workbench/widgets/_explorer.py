@@ -20,7 +20,8 @@ import ipywidgets as w
 import numpy as np
 
 from workbench.bench import MeasurementKey
-from workbench.report._study_figures import AXES, ExplorerInfo, explorer_info
+from workbench.report._study_figures import ExplorerInfo, explorer_info
+from workbench.study import METRICS
 from workbench.widgets._detail import DetailPane
 from workbench.widgets._export import ExportResult, export_points
 from workbench.widgets._predict import Predictor, profile_budgets, resolve_predictor
@@ -30,13 +31,8 @@ from workbench.widgets._view import ScatterView
 
 __all__ = ["ParetoExplorer"]
 
-#: constraint fields shown in the controls: objective, label, display unit
-_BUDGET_FIELDS = (
-    ("latency", "latency ≤", "ms"),
-    ("size", "size ≤", "KiB"),
-    ("memory", "memory ≤", "MiB"),
-    ("accuracy", "accuracy ≥", ""),
-)
+#: the metrics with a budget field in the controls (bounds in their display units)
+_BUDGET_FIELDS = ("latency", "size", "memory", "accuracy")
 _TABLE_COLUMNS = (
     ("trial", "trial", "int"),
     ("deployment", "deployment", "text"),
@@ -126,7 +122,7 @@ class ParetoExplorer(w.VBox):
                 raise ValueError(
                     f"unknown {name} {value!r}; study {self.ref.name!r} has: {', '.join(known) or '(none)'}"
                 )
-        axis_options = [(AXES[k].label, k) for k in AXES]
+        axis_options = [(m.title, k) for k, m in METRICS.items()]
         self.x = w.Dropdown(
             options=axis_options, value=x, description="x", layout=w.Layout(width="250px")
         )
@@ -168,20 +164,22 @@ class ParetoExplorer(w.VBox):
         )
         self._log_auto = True
         self.budget_fields: dict[str, w.Text] = {}
-        for metric, label, unit in _BUDGET_FIELDS:
+        for metric in _BUDGET_FIELDS:
+            m = METRICS[metric]
+            unit = m.display_unit
             self.budget_fields[metric] = w.Text(
                 value=_fmt_bound((constraints or {}).get(metric)),
                 placeholder="no limit",
-                description=f"{label}",
+                description=f"{metric} {'≥' if m.bound_op == '>=' else '≤'}",
                 layout=w.Layout(width="180px"),
                 style={"description_width": "80px"},
                 continuous_update=False,
                 tooltip=f"bound in {unit}" if unit else "bound",
             )
-        unknown = set(constraints or {}) - {m for m, _, _ in _BUDGET_FIELDS} - set(AXES)
+        unknown = set(constraints or {}) - set(METRICS)
         if unknown:
             raise ValueError(
-                f"unknown constraint {sorted(unknown)[0]!r}; expected one of: {', '.join(AXES)}"
+                f"unknown constraint {sorted(unknown)[0]!r}; expected one of: {', '.join(METRICS)}"
             )
         self._extra_constraints = {
             k: v for k, v in (constraints or {}).items() if k not in self.budget_fields
@@ -315,14 +313,14 @@ class ParetoExplorer(w.VBox):
             for metric, value in constraints.items():
                 if metric in self.budget_fields:
                     self.budget_fields[metric].value = _fmt_bound(value)
-                elif metric in AXES:
+                elif metric in METRICS:
                     if value is None:
                         self._extra_constraints.pop(metric, None)
                     else:
                         self._extra_constraints[metric] = float(value)
                 else:
                     raise ValueError(
-                        f"unknown constraint {metric!r}; expected one of: {', '.join(AXES)}"
+                        f"unknown constraint {metric!r}; expected one of: {', '.join(METRICS)}"
                     )
 
     # -- drawing -----------------------------------------------------------------------------
@@ -514,8 +512,8 @@ class ParetoExplorer(w.VBox):
                     "accuracy": _f(t["accuracy"][r]),
                     "latency_p50_ms": _f(t["latency_p50_ms"][r]),
                     "latency_p90_ms": _f(t["latency_p90_ms"][r]),
-                    "size_kib": _f(t["size_bytes"][r] / 1024),
-                    "memory_mib": _f(t["peak_memory_bytes"][r] / 2**20),
+                    "size_kib": _f(t["size_bytes"][r] * METRICS["size"].scale),
+                    "memory_mib": _f(t["peak_memory_bytes"][r] * METRICS["memory"].scale),
                     "params": _i(ix.params[r]),
                     "macs": _i(ix.macs[r]),
                     "on_front": "yes" if (n, key) in front else "",
