@@ -67,7 +67,7 @@ def test_tiny_study_end_to_end(in_tmp):
     data = json.loads(out["json"].read_text())
     assert data["n_complete"] == 2 and set(data["fronts"]) == {k[len("measure:") :] for k in keys}
     assert len(out["csv"].read_text().strip().splitlines()) == 1 + 2 * 3
-    manifest = json.loads((out["pareto"] / "manifest.json").read_text())
+    manifest = json.loads((out["pareto"] / "manifest.json").read_text())["points"]
     assert manifest and all((out["pareto"] / e["file"]).stat().st_size > 0 for e in manifest)
     assert any(e["file"].endswith(".onnx") for e in manifest)
 

@@ -311,9 +311,9 @@ class DetailPane(w.VBox):
 
     @staticmethod
     def _no_artifact_reason(m: Any) -> str:
-        from workbench.widgets._export import _why_missing
+        from workbench.study._export import why_missing
 
-        return "no artifact to export: " + _why_missing(m.to_dict() if m is not None else None)
+        return "no artifact to export: " + why_missing(m)
 
     def _set_breakdown_options(self, prefer: str | None = None) -> None:
         options: list[tuple[str, str]] = [
@@ -391,9 +391,8 @@ class DetailPane(w.VBox):
         """Measure this point's ONNX artifact per operator on this host (ONNX Runtime profiler)."""
         import tempfile
 
-        from workbench.widgets._export import artifact_name
+        from workbench.study._export import artifact_name, download_artifact
         from workbench.widgets._opprofile import profile_onnx_operators
-        from workbench.widgets._source import download
 
         if self.trial is None or self.key is None:
             raise ValueError("no point shown: click a point first")
@@ -414,10 +413,10 @@ class DetailPane(w.VBox):
             else tuple((m.receipt.get("input_shape") or [1, 1])[1:])
         )
         with tempfile.TemporaryDirectory(prefix="wb-art-") as tmp:
-            path = download(
+            path = download_artifact(
                 store,
                 m.meta["artifact_id"],
-                Path(tmp) / artifact_name(self.trial.number, self.key, m.to_dict()),
+                Path(tmp) / artifact_name(self.trial.number, self.key, m),
             )
             self.operator_profile = profile_onnx_operators(path, shape, threads=threads, **kwargs)
         self._set_breakdown_options(prefer="measured")
