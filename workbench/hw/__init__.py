@@ -34,6 +34,7 @@ from workbench.hw._profile import (
     list_profiles,
     load_profile,
     profile_dirs,
+    profile_files,
 )
 
 
@@ -77,6 +78,7 @@ __all__ = [
     "predict_latency",
     "predict_ops",
     "profile_dirs",
+    "profile_files",
     "tensor_arena_bytes",
     "validate_profile",
 ]

@@ -521,23 +521,15 @@ def list_configs(root: Path, max_depth: int = 3, limit: int = 200) -> list[dict[
 
 
 def list_profiles(root: Path) -> dict[str, Any]:
-    """Hardware profiles a run started in ``root`` would see; an invalid file is listed with its error."""
+    """Hardware profiles a run started in ``root`` would see (:func:`workbench.hw.profile_files`);
+    an invalid file is listed with its error."""
     from workbench._errors import WorkbenchError
     from workbench._resources import builtin_dir
-    from workbench.hw import load_profile
+    from workbench.hw import load_profile, profile_files
 
-    dirs = [Path(e) for e in os.environ.get("WORKBENCH_PROFILE_PATH", "").split(os.pathsep) if e]
-    dirs.append(root / "hwprofiles")
     builtin = builtin_dir("hwprofiles")
-    if builtin is not None:
-        dirs.append(builtin)
-    seen: dict[str, Path] = {}
-    for d in dirs:
-        if d.is_dir():
-            for f in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
-                seen.setdefault(f.stem, f)
     profiles, errors = [], []
-    for name, path in seen.items():
+    for name, path in profile_files(root).items():
         try:
             p = load_profile(path)
         except WorkbenchError as err:
@@ -545,13 +537,16 @@ def list_profiles(root: Path) -> dict[str, Any]:
             continue
         info = p.to_dict()
         info["source"] = "measured" if p.kind == "measured" else "predicted"
-        try:
-            info["file"] = path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            info["file"] = (
-                "(built in)"
-                if builtin is not None and path.parent.resolve() == builtin.resolve()
-                else str(path)
-            )
+        info["file"] = _profile_file(path, root, builtin)
         profiles.append(info)
     return {"profiles": profiles, "errors": errors}
+
+
+def _profile_file(path: Path, root: Path, builtin: Path | None) -> str:
+    """Where a profile comes from, as the panel shows it: root-relative, built in, or absolute."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        if builtin is not None and path.parent.resolve() == builtin.resolve():
+            return "(built in)"
+        return str(path)
