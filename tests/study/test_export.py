@@ -119,7 +119,7 @@ def test_run_study_and_widget_export_the_same_names_and_manifest(keras_xla_study
 
 
 def test_read_points_through_the_storage_api(keras_xla_study):
-    url, study, _, key = keras_xla_study
+    url, _, _, key = keras_xla_study
     storage = optuna.storages.RDBStorage(url)
     sid = storage.get_study_id_from_name("exp")
     got = read_points(storage, sid, [(1, key), (1, "host-cpu/keras/none-fp32"), (7, key)])

@@ -1,9 +1,17 @@
 """Studies: configs, search spaces, the trial pipeline, storage, Pareto fronts and results."""
 
 from workbench.study._config import OBJECTIVES, SAMPLERS, StudyConfig, apply_overrides, load_config
+from workbench.study._export import (
+    ARTIFACT_EXTENSIONS,
+    MANIFEST_SCHEMA,
+    ArtifactExport,
+    artifact_extension,
+    artifact_name,
+    export_artifacts,
+)
 from workbench.study._index import POINT_FIELDS, POINTS_ATTR, StudyIndex, load_index, points_summary
-from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
 from workbench.study._metrics import METRICS, Metric, get_metric, metric_for_field, metric_names
+from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
 from workbench.study._results import Front, StudyResults, TrialRecord, load_results
 from workbench.study._run import (
@@ -19,12 +27,15 @@ from workbench.study._storage import list_studies, open_storage, open_study
 from workbench.study._synthetic import make_synthetic_study
 
 __all__ = [
+    "ARTIFACT_EXTENSIONS",
     "FAMILIES",
+    "MANIFEST_SCHEMA",
     "METRICS",
     "OBJECTIVES",
     "POINTS_ATTR",
     "POINT_FIELDS",
     "SAMPLERS",
+    "ArtifactExport",
     "Front",
     "Metric",
     "Param",
@@ -38,9 +49,12 @@ __all__ = [
     "TrialPipeline",
     "TrialRecord",
     "apply_overrides",
+    "artifact_extension",
+    "artifact_name",
     "choose_objective_measurement",
     "compile_space",
     "count_finished",
+    "export_artifacts",
     "get_metric",
     "hypervolume",
     "knee_point",

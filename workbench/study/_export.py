@@ -23,12 +23,12 @@ __all__ = [
     "ARTIFACT_EXTENSIONS",
     "MANIFEST_SCHEMA",
     "ArtifactExport",
+    "PointRecords",
     "artifact_extension",
     "artifact_name",
     "download_artifact",
     "export_artifacts",
     "manifest_entry",
-    "PointRecords",
     "read_points",
     "why_missing",
 ]
