@@ -9,13 +9,13 @@ static figure and the live one never differ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from workbench.bench import MeasurementKey
-from workbench.study import METRICS, Metric, non_dominated
+from workbench.study import METRICS, Metric, StudyIndex, non_dominated
 
 __all__ = [
     "GROUP_DIMENSIONS",
@@ -318,7 +318,7 @@ def _constraints(
 
 
 # -- rendering ------------------------------------------------------------------------------------
-def _cached(index: Any, name: str, make: Any) -> Any:
+def _cached(index: StudyIndex, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
     """A per-index cache (the index is read-only once built)."""
     cache = index.__dict__.setdefault("_explorer_cache", {})
     if name not in cache:
@@ -326,7 +326,7 @@ def _cached(index: Any, name: str, make: Any) -> Any:
     return cache[name]
 
 
-def _arch(index: Any) -> np.ndarray:
+def _arch(index: StudyIndex) -> np.ndarray:
     return _cached(
         index,
         "arch",
@@ -343,7 +343,7 @@ def _fmt(values: np.ndarray, spec: str, scale: float = 1.0) -> list[str]:
     return [format(v * scale, spec) if v == v else "n/a" for v in values.tolist()]
 
 
-def figures_text(index: Any, key: str) -> np.ndarray:
+def figures_text(index: StudyIndex, key: str) -> np.ndarray:
     """Per row of ``key``: its figures with their spread (the accuracy is the artifact's own) and
     source, as hover text. Built once per key and cached on the index (it depends on neither axes,
     filters nor colours), so an update only gathers rows; flat string arrays serialise fastest."""
@@ -352,7 +352,8 @@ def figures_text(index: Any, key: str) -> np.ndarray:
         t = index.tables[key]
         src = np.where(t["predicted"] > 0, "predicted", "measured").tolist()
         rows = [
-            f"acc {acc} · p50 {p50} ms · p90 {p90} ms ({s})<br>{size} KiB · peak mem {mem} MiB · {params} params · {macs} M MACs"
+            f"acc {acc} · p50 {p50} ms · p90 {p90} ms ({s})<br>{size} KiB · peak mem {mem} MiB · "
+            f"{params} params · {macs} M MACs"
             for acc, p50, p90, s, size, mem, params, macs in zip(
                 _fmt(t["accuracy"], ".4f"),
                 _fmt(t["latency_p50_ms"], ".4g"),
@@ -642,7 +643,8 @@ def _title(info: ExplorerInfo) -> str:
         else ""
     )
     return (
-        f"{info.study_name}: {METRICS[info.y].title.split(' (')[0]} vs {METRICS[info.x].title.split(' (')[0]} {where} · "
+        f"{info.study_name}: {METRICS[info.y].title.split(' (')[0]} vs "
+        f"{METRICS[info.x].title.split(' (')[0]} {where} · "
         f"{info.n_points:,} points{budget} · {info.n_front} on the fronts"
     )
 
@@ -675,7 +677,7 @@ def explorer_figure(
 
 
 def _as_index(study: Any, storage: Any) -> Any:
-    from workbench.study._index import StudyIndex, load_index
+    from workbench.study._index import load_index
 
     if isinstance(study, StudyIndex):
         return study
@@ -691,11 +693,12 @@ def _as_index(study: Any, storage: Any) -> Any:
     if hasattr(study, "_storage") and hasattr(study, "study_name"):
         return load_index(getattr(study._storage, "_backend", study._storage), study.study_name)
     raise ValueError(
-        f"expected a StudyIndex, a study name with its storage, an optuna.Study or a RunResult, got {type(study).__name__}"
+        "expected a StudyIndex, a study name with its storage, an optuna.Study or a RunResult, "
+        f"got {type(study).__name__}"
     )
 
 
-# -- per-layer breakdown ----------------------------------------------------------------------------
+# -- per-layer breakdown -------------------------------------------------------------------
 class LayerSeries(NamedTuple):
     """One bar series: a value per layer and where the values come from."""
 

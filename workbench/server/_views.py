@@ -97,7 +97,8 @@ class StudyViews:
         out: dict[str, Any] = {"storage": ref.to_dict(self.root), "studies": []}
         if not ref.exists:
             out["note"] = (
-                f"no study database at {ref.display} yet: launch a run, or pick another storage in the settings"
+                f"no study database at {ref.display} yet: launch a run, or pick another storage in "
+                "the settings"
             )
             return out
         running = running or {}
@@ -451,7 +452,8 @@ class StudyViews:
 
 
 def _default_deployment(index: Any, prof_keys: list[str], objective_deployment: Any) -> str:
-    """The deployment the study optimised: its named one, else the one most trials chose ("fastest")."""
+    """The deployment the study optimised: its named one, else the one most trials chose
+    ("fastest")."""
     if not prof_keys:
         return "all"
     if isinstance(objective_deployment, str):
@@ -493,7 +495,8 @@ _SKIP_DIRS = {"node_modules", "runs", "__pycache__", ".git", ".ipynb_checkpoints
 
 
 def list_configs(root: Path, max_depth: int = 3, limit: int = 200) -> list[dict[str, Any]]:
-    """Study configs under ``root``: ``*.yaml`` files in folders named ``search`` (root-relative)."""
+    """Study configs under ``root``: ``*.yaml`` files in folders named ``search``
+    (root-relative paths)."""
     root = root.resolve()
     found: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames in os.walk(root):

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from workbench._errors import StorageError
 from workbench._json import dumps
@@ -44,6 +44,10 @@ ARTIFACT_EXTENSIONS: dict[str, str] = {
 }
 UNKNOWN_EXTENSION = ".bin"
 MEASURE_PREFIX = "measure:"
+
+if TYPE_CHECKING:
+    from optuna.artifacts._protocol import ArtifactStore
+    from optuna.storages import BaseStorage
 
 MeasurementLike = Measurement | Mapping[str, Any]
 
@@ -83,7 +87,7 @@ def why_missing(m: MeasurementLike | None) -> str:
     return "no artifact was stored for it"
 
 
-def download_artifact(store: Any, artifact_id: str, dest: Path) -> Path:
+def download_artifact(store: ArtifactStore, artifact_id: str, dest: Path) -> Path:
     """Copy artifact ``artifact_id`` out of an Optuna artifact ``store`` to ``dest``."""
     from optuna.artifacts.exceptions import ArtifactNotFound
 
@@ -105,10 +109,12 @@ class PointRecords(NamedTuple):
     """What an export needs of some points' trials: measurements by point, specs by trial."""
 
     measurements: dict[tuple[int, str], dict[str, Any]]
-    specs: dict[int, Any]
+    specs: dict[int, dict[str, Any] | None]
 
 
-def read_points(storage: Any, study_id: int, points: Sequence[tuple[int, str]]) -> PointRecords:
+def read_points(
+    storage: BaseStorage, study_id: int, points: Sequence[tuple[int, str]]
+) -> PointRecords:
     """The stored measurements (and architecture specs) of ``(trial number, key)`` points,
     through the public Optuna storage API: the attributes of the trials asked for only."""
     wanted: dict[int, set[str]] = {}
@@ -134,7 +140,7 @@ def manifest_entry(
     key: str,
     measurement: MeasurementLike | None,
     *,
-    spec: Any = None,
+    spec: dict[str, Any] | None = None,
     file: str | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
@@ -188,10 +194,10 @@ def export_artifacts(
     study: str,
     points: Sequence[tuple[int, str]],
     measurements: Mapping[tuple[int, str], MeasurementLike],
-    store: Any | None,
+    store: ArtifactStore | None,
     folder: str | Path,
     *,
-    specs: Mapping[int, Any] | None = None,
+    specs: Mapping[int, dict[str, Any] | None] | None = None,
     manifest_name: str = "manifest.json",
     store_note: str = "the study's artifact store is not on this disk",
 ) -> ArtifactExport:

@@ -180,7 +180,8 @@ class StudyResults:
         return list(dict.fromkeys(MeasurementKey.parse(k).profile for k in self.keys()))
 
     def completed(self) -> list[TrialRecord]:
-        """Trials that were trained and evaluated (rejected candidates are COMPLETE in Optuna but not here)."""
+        """Trials that were trained and evaluated (rejected candidates are COMPLETE in Optuna
+        but not here)."""
         return [t for t in self.trials if t.state == "COMPLETE" and t.rejected is None]
 
     def rejected(self) -> list[TrialRecord]:
@@ -219,7 +220,8 @@ class StudyResults:
         y: str = "accuracy",
         reference: Sequence[float] | None = None,
     ) -> Front:
-        """Pareto front of deployment ``key`` on objectives ``x`` and ``y`` (e.g. latency vs accuracy)."""
+        """Pareto front of deployment ``key`` on objectives ``x`` and ``y`` (e.g. latency vs
+        accuracy)."""
         dirs = [get_metric(x).direction, get_metric(y).direction]
         nums, pts = self.points(key, x, y)
         if reference is None:
@@ -257,8 +259,8 @@ class StudyResults:
         return {k: self.front(k, x, y, reference=tuple(ref)) for k in keys}
 
     def objective_front(self) -> list[int]:
-        """Trial numbers on the Pareto front of the study's own objective values (as Optuna sees them:
-        feasible trials only)."""
+        """Trial numbers on the Pareto front of the study's own objective values (as Optuna sees
+        them: feasible trials only)."""
         done = [t for t in self.completed() if t.values is not None and t.feasible]
         if not done:
             return []
@@ -314,17 +316,24 @@ def _trust_text(m: Measurement) -> str:
 
 
 def trust_text(t: dict[str, Any]) -> str:
-    """Trust figures of a prediction in one line: held-out accuracy and noise floor, or why there are none."""
+    """Trust figures of a prediction in one line: held-out accuracy and noise floor, or why
+    there are none."""
     if not t:
         return "predicted; no trust figures recorded"
     if t.get("validated_on_device"):
         return (
-            f"predicted; on {t.get('heldout_models')} held-out models {100 * t['within_10pct']:.0f}% within ±10%, "
-            f"median error {100 * t['median_abs_error']:.1f}%, Spearman {t.get('spearman', float('nan')):.3f}, "
-            f"noise floor {100 * t.get('noise_floor', float('nan')):.1f}% (calibrated {str(t.get('calibrated_at', ''))[:10]})"
+            f"predicted; on {t.get('heldout_models')} held-out models "
+            f"{100 * t['within_10pct']:.0f}% within ±10%, "
+            f"median error {100 * t['median_abs_error']:.1f}%, Spearman "
+            f"{t.get('spearman', float('nan')):.3f}, "
+            f"noise floor {100 * t.get('noise_floor', float('nan')):.1f}% (calibrated "
+            f"{str(t.get('calibrated_at', ''))[:10]})"
         )
     if t.get("calibrated"):
-        return f"predicted; calibrated {str(t.get('calibrated_at', ''))[:10]} on {t.get('calibration_models')} models, not yet validated on held-out models"
+        return (
+            f"predicted; calibrated {str(t.get('calibrated_at', ''))[:10]} on "
+            f"{t.get('calibration_models')} models, not yet validated on held-out models"
+        )
     return (
         "predicted from datasheet numbers and estimated efficiencies; not validated on this device"
     )

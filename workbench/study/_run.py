@@ -98,15 +98,18 @@ def _check_resume(study: Any, cfg: StudyConfig) -> None:
     old = attrs.get("fingerprint")
     if old is not None and old != cfg.search_fingerprint():
         raise ConfigError(
-            f"study {cfg.name!r} already exists in this storage with a different search, data, training, hardware or "
-            f"deployment setup; resume with the original config, or give this one a new name (--set study.name=...)",
+            f"study {cfg.name!r} already exists in this storage with a different search, data, "
+            "training, hardware or "
+            "deployment setup; resume with the original config, or give this one a new name "
+            "(--set study.name=...)",
             field="study.name",
             location=cfg.path,
         )
     dirs = [d.name.lower() for d in study.directions]
     if dirs != cfg.directions():
         raise ConfigError(
-            f"study {cfg.name!r} exists with objectives in directions {dirs}, this config asks for {cfg.directions()}",
+            f"study {cfg.name!r} exists with objectives in directions {dirs}, this config asks "
+            f"for {cfg.directions()}",
             field="study.objectives",
             location=cfg.path,
         )
@@ -239,7 +242,8 @@ def run_study(
 
 
 class _InterruptFlag:
-    """SIGINT handling for a run: the first Ctrl-C asks the run to stop, the second stops it at once.
+    """SIGINT handling for a run: the first Ctrl-C asks the run to stop, the second stops it
+    at once.
 
     The first request only sets a flag. The trial pipeline polls it at every stage boundary and
     before every training batch, and raises ``KeyboardInterrupt`` there, in plain Python code:
@@ -369,7 +373,8 @@ class _Progress:
             self._postfix()
         elif enabled:
             sys.stderr.write(
-                f"{study.study_name}: {initial}/{total} trials finished; running up to {total - initial} more\n"
+                f"{study.study_name}: {initial}/{total} trials finished; running up to "
+                f"{total - initial} more\n"
             )
 
     def stage(self, text: str) -> None:
@@ -395,7 +400,8 @@ class _Progress:
         best_acc = max(trials, key=lambda t: t.values[acc_i])
         text = f"front {len(trials)} · best acc {best_acc.values[acc_i]:.3f}"
         if lat_i is not None:
-            text += f" @ {best_acc.values[lat_i]:.3g} ms · fastest {min(t.values[lat_i] for t in trials):.3g} ms"
+            fastest = min(t.values[lat_i] for t in trials)
+            text += f" @ {best_acc.values[lat_i]:.3g} ms · fastest {fastest:.3g} ms"
         return text
 
     def trial_done(self, trial: Any) -> None:
@@ -413,7 +419,8 @@ class _Progress:
                 detail = f" ({f.get('stage')}: {f.get('reason')})"
             elapsed = time.perf_counter() - self.t0
             sys.stderr.write(
-                f"trial {trial.number} {state}{detail} | {self.done}/{self.total} | {elapsed:.0f}s | {self.best()}\n"
+                f"trial {trial.number} {state}{detail} | {self.done}/{self.total} | {elapsed:.0f}s "
+                f"| {self.best()}\n"
             )
             sys.stderr.flush()
 

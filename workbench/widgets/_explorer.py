@@ -120,7 +120,8 @@ class ParetoExplorer(w.VBox):
         ):
             if value is not None and value not in known:
                 raise ValueError(
-                    f"unknown {name} {value!r}; study {self.ref.name!r} has: {', '.join(known) or '(none)'}"
+                    f"unknown {name} {value!r}; study {self.ref.name!r} has: "
+                    f"{', '.join(known) or '(none)'}"
                 )
         axis_options = [(m.title, k) for k, m in METRICS.items()]
         self.x = w.Dropdown(
@@ -295,7 +296,8 @@ class ParetoExplorer(w.VBox):
             self.update()
 
     def constraints(self) -> dict[str, float]:
-        """The bounds in force, in display units; raises ValueError on a field that is not a number."""
+        """The bounds in force, in display units; raises ValueError on a field that is not a
+        number."""
         out: dict[str, float] = dict(self._extra_constraints)
         for metric, field in self.budget_fields.items():
             text = field.value.strip()
@@ -362,8 +364,10 @@ class ParetoExplorer(w.VBox):
             else ""
         )
         self.status.value = (
-            f"<span style='color:#555'>{info.n_points:,} points{within} · {info.n_front} on the Pareto fronts "
-            f"(per {info.color_by}{', per facet' if info.facet_by else ''}) · hollow = predicted, ★ = designed by hand · "
+            f"<span style='color:#555'>{info.n_points:,} points{within} · {info.n_front} on the "
+            "Pareto fronts "
+            f"(per {info.color_by}{', per facet' if info.facet_by else ''}) · hollow = predicted, "
+            "★ = designed by hand · "
             f"updated in {self.last_update_seconds:.2f} s</span>"
         )
         return info
@@ -396,7 +400,10 @@ class ParetoExplorer(w.VBox):
         return [("all", ALL), *[(v, v) for v in values]]
 
     def _header(self) -> str:
-        return f"<b>Pareto explorer</b> · study <code>{html.escape(self.ref.name)}</code> · {len(self.index):,} trials"
+        return (
+            f"<b>Pareto explorer</b> · study <code>{html.escape(self.ref.name)}</code> · "
+            f"{len(self.index):,} trials"
+        )
 
     def _max_facets(self) -> int:
         return max(
@@ -473,7 +480,8 @@ class ParetoExplorer(w.VBox):
             )
 
     def set_selection(self, points: Sequence[tuple[int, str]]) -> None:
-        """Select (trial, key) points: they fill the table (duplicates from front traces dropped)."""
+        """Select (trial, key) points: they fill the table (duplicates from front traces are
+        dropped)."""
         self.selection = list(dict.fromkeys((int(n), str(k)) for n, k in points))
         self.table.set_records(
             self.records(self.selection), caption=f"selection of {len(self.selection):,} points"
@@ -546,7 +554,8 @@ class ParetoExplorer(w.VBox):
     def export_pareto(
         self, folder: str | Path | None = None, *, artifacts: bool = True
     ) -> ExportResult:
-        """Write the points on the drawn Pareto fronts as CSV (and their artifacts) to ``folder``."""
+        """Write the points on the drawn Pareto fronts as CSV (and their artifacts) to
+        ``folder``."""
         points = self.pareto_points()
         if not points:
             raise ValueError("no Pareto front is drawn (no point meets the budgets)")

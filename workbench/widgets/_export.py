@@ -99,7 +99,8 @@ def export_artifact(ref: StudyRef, trial: TrialDetail, key: str, folder: str | P
     store = ref.artifact_store()
     if store is None:
         raise StorageError(
-            f"the artifact store of study {ref.name!r} is not on this disk ({ref.user_attrs().get('artifact_store')})"
+            f"the artifact store of study {ref.name!r} is not on this disk "
+            f"({ref.user_attrs().get('artifact_store')})"
         )
     dest = Path(folder)
     path = download_artifact(store, art, dest / artifact_name(trial.number, key, m or {}))
