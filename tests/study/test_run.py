@@ -198,7 +198,8 @@ def test_a_failing_deployment_is_data_and_the_trial_completes(in_tmp, monkeypatc
     monkeypatch.setattr(_registry, "_INSTANCES", {})
     (in_tmp / "hwprofiles").mkdir()
     (in_tmp / "hwprofiles" / "host-x.yaml").write_text(
-        "kind: measured\nbackends: [torch, onnxruntime, exploding]\nprecisions: [fp32, int8-static]\n"
+        "kind: measured\nbackends: [torch, onnxruntime, exploding]\n"
+        "precisions: [fp32, int8-static]\n"
     )
     cfg = _cfg(in_tmp, hardware=["host-x"], deployments=["exploding-fp32", "onnxruntime-fp32"])
     res = run_study(cfg, progress=False, measure_memory=False)

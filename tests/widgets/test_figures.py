@@ -30,7 +30,8 @@ def index(synthetic_url):
 
 
 def test_fronts_equal_the_full_results_path(index, synthetic_url):
-    """Per deployment, the explorer's front is the set StudyResults.front computes from every trial."""
+    """Per deployment, the explorer's front is the set StudyResults.front computes from every
+    trial."""
     results = load_results(open_study("syn", synthetic_url))
     info = explorer_info(
         index, x="latency", y="accuracy", profile="host-cpu", color_by="deployment"
