@@ -107,12 +107,16 @@ class BenchmarkResult:
         return first or (ok[0] if ok else None)
 
     def table(self) -> str:
-        """A plain-text table; latency is measured p50 with its spread, ratio vs the first fp32 baseline."""
+        """A plain-text table; latency is measured p50 with its spread, ratio vs the first fp32
+        baseline."""
         base = self.baseline()
         lines = [
-            f"{self.name} ({self.framework}, input {'x'.join(map(str, self.input_shape))}), on {self.measurements[0].profile if self.measurements else '?'}; "
-            f"latency measured (p50 over n calls after warm-up), ratio vs {base.deployment if base else 'n/a'}",
-            f"{'deployment':<28}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'ratio':>8}{'accuracy':>10}{'size':>12}{'peak mem':>12}  note",
+            f"{self.name} ({self.framework}, input {'x'.join(map(str, self.input_shape))}), on "
+            f"{self.measurements[0].profile if self.measurements else '?'}; "
+            "latency measured (p50 over n calls after warm-up), ratio vs "
+            f"{base.deployment if base else 'n/a'}",
+            f"{'deployment':<28}{'p50 ms':>10}{'p90 ms':>10}{'cv':>6}{'n':>6}{'ratio':>8}"
+            f"{'accuracy':>10}{'size':>12}{'peak mem':>12}  note",
         ]
         for m in self.measurements:
             if not m.ok:
@@ -130,8 +134,10 @@ class BenchmarkResult:
             )
             note = (m.meta.get("int8_scheme") or {}).get("label", "")
             lines.append(
-                f"{m.deployment:<28}{lat.p50_ms if lat else 0:>10.4g}{lat.p90_ms if lat else 0:>10.4g}{lat.cv if lat else 0:>6.2f}"
-                f"{lat.n if lat else 0:>6}{ratio:>8}{acc:>10}{(m.size_bytes or 0) / 1024:>10.1f}Ki{mem:>12}  {note}"
+                f"{m.deployment:<28}{lat.p50_ms if lat else 0:>10.4g}"
+                f"{lat.p90_ms if lat else 0:>10.4g}{lat.cv if lat else 0:>6.2f}"
+                f"{lat.n if lat else 0:>6}{ratio:>8}{acc:>10}"
+                f"{(m.size_bytes or 0) / 1024:>10.1f}Ki{mem:>12}  {note}"
             )
         if self.float_accuracy is not None:
             lines.append(f"float model accuracy (test split): {self.float_accuracy:.4f}")
@@ -150,7 +156,8 @@ class BenchmarkResult:
         }
 
     def as_results(self) -> Any:
-        """The measurements as a one-trial :class:`~workbench.study.StudyResults`, for figures and the report."""
+        """The measurements as a one-trial :class:`~workbench.study.StudyResults`, for figures
+        and the report."""
         from workbench._json import clean
         from workbench.study._results import MEASURE_PREFIX, StudyResults, TrialRecord
 
@@ -198,7 +205,8 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
         obj = torch.load(str(path), weights_only=False)
         if not isinstance(obj, torch.nn.Module):
             raise ConfigError(
-                f"expected a pickled nn.Module, found {type(obj).__name__} (a state_dict needs its model class: use module:function)",
+                f"expected a pickled nn.Module, found {type(obj).__name__} (a state_dict needs "
+                "its model class: use module:function)",
                 location=text,
             )
         return "torch", obj
@@ -223,7 +231,8 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
         obj = fn() if callable(fn) and not _is_module(fn) else fn
         return _framework_of(obj), obj
     raise ConfigError(
-        f"expected an .onnx, .pt2, .pt or .keras file, or file.py:function / package.module:function, got {text!r}"
+        "expected an .onnx, .pt2, .pt or .keras file, or file.py:function / "
+        f"package.module:function, got {text!r}"
     )
 
 
@@ -242,7 +251,8 @@ def _framework_of(model: Any) -> str:
     if keras is not None and isinstance(model, keras.Model):
         return "keras"
     raise ConfigError(
-        f"unsupported model type {type(model).__name__}; expected an nn.Module, a keras.Model or an .onnx path"
+        f"unsupported model type {type(model).__name__}; expected an nn.Module, a keras.Model or "
+        "an .onnx path"
     )
 
 
@@ -375,7 +385,8 @@ def benchmark(
         ]
         if any(d.precision == "int8-static" for d in deps):
             notes.append(
-                "static int8 was calibrated on random normal inputs (no data given): pass data for meaningful int8 ranges"
+                "static int8 was calibrated on random normal inputs (no data given): pass data "
+                "for meaningful int8 ranges"
             )
         notes.append("no labelled data: accuracy is not reported")
     source = ModelSource(framework, model, model_shape, out_dir, name="model", layout=layout)
@@ -458,7 +469,8 @@ def _channels_first(shape: tuple[int, ...]) -> tuple[int, ...]:
 def _keras_layout(
     keras_shape: tuple[int, ...] | None, data_shape: tuple[int, ...]
 ) -> tuple[tuple[int, ...], str]:
-    """The shape a Keras model is fed and its layout, for data of ``data_shape`` (images channels first)."""
+    """The shape a Keras model is fed and its layout, for data of ``data_shape`` (images
+    channels first)."""
     if len(data_shape) != 3:
         if keras_shape is not None and keras_shape != data_shape:
             raise DataError(
@@ -471,5 +483,6 @@ def _keras_layout(
     if keras_shape == data_shape:
         return data_shape, "channels_first"
     raise DataError(
-        f"the data's inputs are {data_shape} (channels first) but the Keras model takes {keras_shape}"
+        f"the data's inputs are {data_shape} (channels first) but the Keras model takes "
+        f"{keras_shape}"
     )

@@ -381,7 +381,7 @@ def test_constrained_multi_target_study(in_tmp, monkeypatch, capsys):
 
     # the recipe files of the Pareto-optimal candidates, predicted ones included, ready to carry
     # to the device
-    manifest = json.loads((res.outputs["pareto"] / "manifest.json").read_text())
+    manifest = json.loads((res.outputs["pareto"] / "manifest.json").read_text())["points"]
     gpu = [e for e in manifest if e["key"].startswith("nvidia-h100/")]
     assert gpu and all(
         e["file"].endswith(".onnx") and e["latency_source"] == "predicted" and e["recipe"]

@@ -187,7 +187,8 @@ def test_tiny_keras_study_end_to_end(host_all):
     assert int8["int8_scheme"]["label"] and "int8_within_tolerance" in int8
     html = res.outputs["report"].read_text()
     assert "Runtime footprint" in html and "installed size of ai-edge-litert" in html
-    files = [e["file"] for e in json.loads((res.outputs["pareto"] / "manifest.json").read_text())]
+    manifest = json.loads((res.outputs["pareto"] / "manifest.json").read_text())
+    files = [e["file"] for e in manifest["points"]]
     assert any(f.endswith(".tflite") for f in files) and any(f.endswith(".keras") for f in files)
 
 

@@ -67,7 +67,7 @@ def test_tiny_study_end_to_end(in_tmp):
     data = json.loads(out["json"].read_text())
     assert data["n_complete"] == 2 and set(data["fronts"]) == {k[len("measure:") :] for k in keys}
     assert len(out["csv"].read_text().strip().splitlines()) == 1 + 2 * 3
-    manifest = json.loads((out["pareto"] / "manifest.json").read_text())
+    manifest = json.loads((out["pareto"] / "manifest.json").read_text())["points"]
     assert manifest and all((out["pareto"] / e["file"]).stat().st_size > 0 for e in manifest)
     assert any(e["file"].endswith(".onnx") for e in manifest)
 
@@ -198,7 +198,8 @@ def test_a_failing_deployment_is_data_and_the_trial_completes(in_tmp, monkeypatc
     monkeypatch.setattr(_registry, "_INSTANCES", {})
     (in_tmp / "hwprofiles").mkdir()
     (in_tmp / "hwprofiles" / "host-x.yaml").write_text(
-        "kind: measured\nbackends: [torch, onnxruntime, exploding]\nprecisions: [fp32, int8-static]\n"
+        "kind: measured\nbackends: [torch, onnxruntime, exploding]\n"
+        "precisions: [fp32, int8-static]\n"
     )
     cfg = _cfg(in_tmp, hardware=["host-x"], deployments=["exploding-fp32", "onnxruntime-fp32"])
     res = run_study(cfg, progress=False, measure_memory=False)

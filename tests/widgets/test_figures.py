@@ -9,7 +9,6 @@ import pytest
 
 from tests.widgets.conftest import SYN_PROFILES
 from workbench.report import (
-    AXES,
     explorer_figure,
     explorer_info,
     layer_breakdown_figure,
@@ -22,7 +21,7 @@ from workbench.report._study_figures import (
     figures_text,
     hover,
 )
-from workbench.study import load_index, load_results, open_study
+from workbench.study import METRICS, load_index, load_results, open_study
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,8 @@ def index(synthetic_url):
 
 
 def test_fronts_equal_the_full_results_path(index, synthetic_url):
-    """Per deployment, the explorer's front is the set StudyResults.front computes from every trial."""
+    """Per deployment, the explorer's front is the set StudyResults.front computes from every
+    trial."""
     results = load_results(open_study("syn", synthetic_url))
     info = explorer_info(
         index, x="latency", y="accuracy", profile="host-cpu", color_by="deployment"
@@ -167,7 +167,7 @@ def test_colour_by_profile_and_facets(index):
 def test_axes_carry_objective_names_and_units(index):
     info = explorer_info(index, x="size", y="memory")
     layout = explorer_layout(info)
-    assert layout["xaxis"]["title"]["text"] == "size on disk (KiB)" == AXES["size"].label
+    assert layout["xaxis"]["title"]["text"] == "size on disk (KiB)" == METRICS["size"].title
     assert layout["yaxis"]["title"]["text"] == "peak memory (MiB)"
     key = info.keys[0]
     s = next(s for s in info.series if s.role == "measured" and len(s.rows))

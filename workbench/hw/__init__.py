@@ -25,6 +25,7 @@ from workbench.hw._profile import (
     list_profiles,
     load_profile,
     profile_dirs,
+    profile_files,
 )
 
 
@@ -62,5 +63,6 @@ __all__ = [
     "predict_latency",
     "predict_ops",
     "profile_dirs",
+    "profile_files",
     "tensor_arena_bytes",
 ]

@@ -34,6 +34,7 @@ __all__ = [
     "list_profiles",
     "load_profile",
     "profile_dirs",
+    "profile_files",
 ]
 
 SCHEMA_VERSION = 1
@@ -375,13 +376,14 @@ def _known(value: Any, known: Iterable[str]) -> str:
     return value
 
 
-def profile_dirs() -> list[Path]:
-    """Directories searched for profiles, highest priority first."""
+def profile_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Directories searched for profiles, highest priority first: ``WORKBENCH_PROFILE_PATH``,
+    ``hwprofiles/`` under ``root`` (the working directory by default), the built-in ones."""
     dirs: list[Path] = []
     for entry in os.environ.get("WORKBENCH_PROFILE_PATH", "").split(os.pathsep):
         if entry:
             dirs.append(Path(entry))
-    local = Path.cwd() / "hwprofiles"
+    local = (Path(root) if root is not None else Path.cwd()) / "hwprofiles"
     if local.is_dir():
         dirs.append(local)
     builtin = builtin_dir("hwprofiles")
@@ -390,9 +392,10 @@ def profile_dirs() -> list[Path]:
     return dirs
 
 
-def _profile_files() -> dict[str, Path]:
+def profile_files(root: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+    """Profile name -> the file that defines it (the first found in :func:`profile_dirs`)."""
     found: dict[str, Path] = {}
-    for d in profile_dirs():
+    for d in profile_dirs(root):
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
@@ -400,14 +403,14 @@ def _profile_files() -> dict[str, Path]:
     return found
 
 
-def find_profile(name: str) -> Path:
+def find_profile(name: str, *, root: str | os.PathLike[str] | None = None) -> Path:
     """Path of the profile named ``name`` (a file path is accepted as is)."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") or os.sep in name:
         if not p.exists():
             raise ConfigError("profile file not found", location=name)
         return p
-    files = _profile_files()
+    files = profile_files(root)
     if name not in files:
         raise UnknownNameError("hardware profile", name, list(files))
     return files[name]
@@ -422,9 +425,10 @@ def load_profile(name_or_path: str | os.PathLike[str] | HardwareProfile) -> Hard
     return _read_profile(Reader(data, source=source), default_name=path.stem, path=str(path))
 
 
-def list_profiles() -> list[HardwareProfile]:
-    """Every profile found, validated (an invalid file raises, naming it)."""
-    return [load_profile(p) for p in _profile_files().values()]
+def list_profiles(root: str | os.PathLike[str] | None = None) -> list[HardwareProfile]:
+    """Every profile found (see :func:`profile_dirs`), validated (an invalid file raises,
+    naming it)."""
+    return [load_profile(p) for p in profile_files(root).values()]
 
 
 def _display(path: Path) -> str:

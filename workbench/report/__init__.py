@@ -14,7 +14,6 @@ from workbench.report._figures import (
 )
 from workbench.report._html import render_report, write_report
 from workbench.report._study_figures import (
-    AXES,
     Constraint,
     ExplorerInfo,
     LayerBreakdownInfo,
@@ -25,7 +24,6 @@ from workbench.report._study_figures import (
 )
 
 __all__ = [
-    "AXES",
     "ComparisonInfo",
     "Constraint",
     "ExplorerInfo",

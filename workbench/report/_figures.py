@@ -11,7 +11,8 @@ import numpy as np
 
 from workbench.bench import MeasurementKey
 from workbench.report._study_figures import PALETTE
-from workbench.study._results import METRICS, StudyResults
+from workbench.study._metrics import METRICS
+from workbench.study._results import StudyResults
 
 __all__ = [
     "ComparisonInfo",
@@ -59,7 +60,8 @@ def _fmt_bytes(n: float | None) -> str:
 
 def _hover(row: dict[str, Any]) -> str:
     parts = [
-        f"<b>trial {row['trial']}</b> · {row.get('deployment')} ({row.get('framework')}) on {row.get('profile')}",
+        f"<b>trial {row['trial']}</b> · {row.get('deployment')} ({row.get('framework')}) on "
+        f"{row.get('profile')}",
         row.get("arch", ""),
         f"params {row.get('params') or 0:,} · MACs {row.get('macs') or 0:,}",
     ]
@@ -72,12 +74,14 @@ def _hover(row: dict[str, Any]) -> str:
         parts.append(str(row.get("trust") or ""))
     elif row.get("latency_p50_ms") is not None:
         parts.append(
-            f"latency p50 {row['latency_p50_ms']:.4g} ms [{row.get('source')}] · p90 {row['latency_p90_ms']:.4g} · "
+            f"latency p50 {row['latency_p50_ms']:.4g} ms [{row.get('source')}] · p90 "
+            f"{row['latency_p90_ms']:.4g} · "
             f"cv {row.get('latency_cv') or 0:.2f} · n={row.get('latency_n')}"
         )
     mem_src = " [predicted]" if row.get("source") == "predicted" else ""
     parts.append(
-        f"size {_fmt_bytes(row.get('size_bytes'))} · peak mem {_fmt_bytes(row.get('peak_memory_bytes'))}{mem_src}"
+        f"size {_fmt_bytes(row.get('size_bytes'))} · peak mem "
+        f"{_fmt_bytes(row.get('peak_memory_bytes'))}{mem_src}"
     )
     if row.get("int8_scheme"):
         parts.append(f"int8 {row['int8_scheme']}")
@@ -101,7 +105,7 @@ def pareto_info(
     wanted = [k for k in (keys or results.keys()) if profile is None or k.startswith(profile + "/")]
     fronts = results.fronts(x, y, profile=profile)
     rows = [r for r in results.rows() if r.get("key") in wanted and r.get("status") == "ok"]
-    fx, fy = METRICS[x][0], METRICS[y][0]
+    fx, fy = METRICS[x].field, METRICS[y].field
     series = []
     for key in wanted:
         front = fronts.get(key)
@@ -123,7 +127,7 @@ def pareto_info(
             )
         )
     ref = next(iter(fronts.values())).reference if fronts else (0.0, 0.0)
-    return ParetoInfo(x, y, METRICS[x][2], METRICS[y][2], series, ref)
+    return ParetoInfo(x, y, METRICS[x].stored_title, METRICS[y].stored_title, series, ref)
 
 
 def pareto_figure(
@@ -213,7 +217,8 @@ EAGER_BASELINES = {"torch": "torch-fp32", "keras": "keras-fp32"}
 def comparison_info(
     results: StudyResults, *, profile: str | None = None, baseline: str | None = None
 ) -> ComparisonInfo:
-    """Per deployment: latency relative to the baseline measured in the same trial, and accuracy change.
+    """Per deployment: latency relative to the baseline measured in the same trial, and the
+    accuracy change.
 
     Without ``baseline``, each framework's deployments are compared with that framework's own
     eager fp32 (``torch/torch-fp32``, ``keras/keras-fp32``), else with its first deployment.
@@ -257,7 +262,9 @@ def deployment_comparison_figure(
         rows=1,
         cols=2,
         subplot_titles=(
-            f"latency p50 / {'each framework’s eager fp32: ' if ',' in info.baseline else ''}{info.baseline} (same trial)",
+            "latency p50 / "
+            f"{'each framework’s eager fp32: ' if ',' in info.baseline else ''}{info.baseline} "
+            "(same trial)",
             "accuracy change vs float model (points)",
         ),
     )

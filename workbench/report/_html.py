@@ -18,11 +18,15 @@ from workbench.study._results import StudyResults
 __all__ = ["render_report", "write_report"]
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
-h1{font-size:1.6em;margin-bottom:4px} h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
+max-width:1200px;color:#222;padding:0 16px}
+h1{font-size:1.6em;margin-bottom:4px}
+h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .meta{color:#555;font-size:.92em} table{border-collapse:collapse;font-size:.85em;width:100%}
-th,td{border:1px solid #e3e3e3;padding:4px 6px;text-align:right;white-space:nowrap} th{background:#f6f6f6;cursor:pointer}
-td.l,th.l{text-align:left} tr.front td{background:#f3fbf3} .fail{color:#b00} .pred{font-style:italic;color:#6a4c93}
+th,td{border:1px solid #e3e3e3;padding:4px 6px;text-align:right;white-space:nowrap}
+th{background:#f6f6f6;cursor:pointer}
+td.l,th.l{text-align:left} tr.front td{background:#f3fbf3} .fail{color:#b00}
+.pred{font-style:italic;color:#6a4c93}
 details{margin:6px 0} code,pre{font-size:.85em;background:#f7f7f7} pre{padding:8px;overflow:auto}
 .note{background:#fffbe6;border:1px solid #f0e0a0;padding:8px 12px;margin:12px 0}
 """
@@ -33,7 +37,8 @@ document.querySelectorAll('table.sortable th').forEach(function(th, col){
     var table = th.closest('table'), body = table.tBodies[0], rows = Array.from(body.rows);
     var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
     rows.sort(function(a, b){
-      var x = a.cells[col].dataset.v || a.cells[col].textContent, y = b.cells[col].dataset.v || b.cells[col].textContent;
+      var x = a.cells[col].dataset.v || a.cells[col].textContent,
+        y = b.cells[col].dataset.v || b.cells[col].textContent;
       var nx = parseFloat(x), ny = parseFloat(y);
       var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
       return asc ? c : -c;
@@ -60,27 +65,36 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     host = attrs.get("host") or {}
     parts: list[str] = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{_e(title or results.study_name)} · workbench report</title><style>{_CSS}</style></head><body>",
+        f"<title>{_e(title or results.study_name)} · workbench report</title><style>{_CSS}</style>"
+        "</head><body>",
         f"<h1>{_e(title or 'Study ' + results.study_name)}</h1>",
         "<div class='meta'>",
-        f"{len(results.trials)} trials: {len(results.completed())} complete, {len(results.rejected())} rejected before training "
+        f"{len(results.trials)} trials: {len(results.completed())} complete, "
+        f"{len(results.rejected())} rejected before training "
         f"(a budget broken), {len(results.failed())} failed · "
-        f"objectives: {_e(', '.join(f'{n} ({d})' for n, d in zip(results.metric_names, results.directions)))}",
+        "objectives: "
+        f"{_e(', '.join(f'{n} ({d})' for n, d in zip(results.metric_names, results.directions)))}",
     ]
     if host:
         parts.append(
-            f"<br>host: {_e(host.get('cpu_model'))} · {_e(host.get('isa'))} · {_e(host.get('available_cpus'))} CPUs available · "
+            f"<br>host: {_e(host.get('cpu_model'))} · {_e(host.get('isa'))} · "
+            f"{_e(host.get('available_cpus'))} CPUs available · "
             f"{_e(host.get('os'))} · Python {_e(host.get('python'))}"
         )
     if attrs.get("objective_deployment"):
         parts.append(f"<br>objective deployment rule: {_e(attrs.get('objective_deployment'))}")
     parts.append("</div>")
     parts.append(
-        "<div class='note'>Every latency below is <b>measured</b> on this host unless marked <span class='pred'>predicted</span>: "
-        "p50 over repeated batch-1 calls after warm-up, deployments of a trial timed interleaved in one process "
-        "(receipts at the bottom). Accuracy is each artifact's own, on the held-out test split; an int8 point shows the "
-        "int8 model's accuracy. A <span class='pred'>predicted</span> latency (a device that is not here) is the roofline "
-        "predictor's, shown with its trust figures; the accuracy beside it is still that of the real file built for the "
+        "<div class='note'>Every latency below is <b>measured</b> on this host unless marked "
+        "<span class='pred'>predicted</span>: "
+        "p50 over repeated batch-1 calls after warm-up, deployments of a trial timed interleaved "
+        "in one process "
+        "(receipts at the bottom). Accuracy is each artifact's own, on the held-out test split; "
+        "an int8 point shows the "
+        "int8 model's accuracy. A <span class='pred'>predicted</span> latency (a device that is "
+        "not here) is the roofline "
+        "predictor's, shown with its trust figures; the accuracy beside it is still that of the "
+        "real file built for the "
         "device, evaluated on this host.</div>"
     )
     parts.append(_budgets(results))
@@ -101,8 +115,10 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         parts.append(fig_html(pareto_figure(results, profile=prof)))
         fronts = results.fronts(profile=prof)
         parts.append(
-            "<table class='sortable'><thead><tr><th class='l'>deployment</th><th>points</th><th>front size</th>"
-            "<th>hypervolume</th><th class='l'>front (trial: latency ms, accuracy)</th><th>knee trial</th></tr></thead><tbody>"
+            "<table class='sortable'><thead><tr><th class='l'>deployment</th><th>points</th>"
+            "<th>front size</th>"
+            "<th>hypervolume</th><th class='l'>front (trial: latency ms, accuracy)</th>"
+            "<th>knee trial</th></tr></thead><tbody>"
         )
         for key, f in fronts.items():
             n_points = len(results.points(key)[0])
@@ -113,13 +129,17 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
             )
             trust = f"<br><span class='pred'>{_e(_key_trust(results, key))}</span>" if pred else ""
             parts.append(
-                f"<tr><td class='l'>{_e(key)}</td>{_num(n_points, '{}')}{_num(len(f.trials), '{}')}{_num(f.hypervolume)}"
+                f"<tr><td class='l'>{_e(key)}</td>{_num(n_points, '{}')}"
+                f"{_num(len(f.trials), '{}')}{_num(f.hypervolume)}"
                 f"<td class='l'>{_e(pts)}{trust}</td>{_num(f.knee, '{}')}</tr>"
             )
         parts.append("</tbody></table>")
         parts.append(
-            f"<p class='meta'>Hypervolume: area dominated by each front, bounded by one reference point shared by all "
-            f"deployments of this profile (latency {fronts and next(iter(fronts.values())).reference[0]:.4g} ms, accuracy 0), so the numbers compare.</p>"
+            "<p class='meta'>Hypervolume: area dominated by each front, bounded by one reference "
+            "point shared by all "
+            "deployments of this profile (latency "
+            f"{fronts and next(iter(fronts.values())).reference[0]:.4g} ms, accuracy 0), so the "
+            "numbers compare.</p>"
             if fronts
             else ""
         )
@@ -133,8 +153,10 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     rejected = results.rejected()
     if rejected:
         parts.append(
-            "<h2>Rejected before training</h2><p class='meta'>Latency, memory and size do not depend on trained "
-            "weights: these candidates were checked untrained (measured on measured profiles, predicted on simulated "
+            "<h2>Rejected before training</h2><p class='meta'>Latency, memory and size do not "
+            "depend on trained "
+            "weights: these candidates were checked untrained (measured on measured profiles, "
+            "predicted on simulated "
             "ones), broke a budget, and were never trained.</p><ul>"
         )
         for t in rejected:
@@ -152,7 +174,8 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
             parts.append(f"<li class='fail'>trial {t.number}: {stage}: {reason}</li>")
         for r in dep_failures:
             parts.append(
-                f"<li class='fail'>trial {r['trial']} · {_e(r['key'])}: {_e(r.get('stage'))}: {_e(r.get('error'))}</li>"
+                f"<li class='fail'>trial {r['trial']} · {_e(r['key'])}: {_e(r.get('stage'))}: "
+                f"{_e(r.get('error'))}</li>"
             )
         parts.append("</ul>")
     parts.append(_receipts(results))
@@ -171,18 +194,25 @@ def _footprint(results: StudyResults) -> str:
 
     out = [
         "<h2>Runtime footprint</h2>",
-        "<table class='sortable'><thead><tr><th class='l'>deployment</th><th class='l'>runtime it needs</th><th>MiB</th>"
-        "<th>MiB with dependencies</th><th class='l'>framework it was built in</th><th>MiB</th><th>MiB with dependencies</th>"
+        "<table class='sortable'><thead><tr><th class='l'>deployment</th>"
+        "<th class='l'>runtime it needs</th><th>MiB</th>"
+        "<th>MiB with dependencies</th><th class='l'>framework it was built in</th><th>MiB</th>"
+        "<th>MiB with dependencies</th>"
         "</tr></thead><tbody>",
     ]
     for r in rows:
         out.append(
-            f"<tr><td class='l'>{_e(r.key)}</td><td class='l'>{_e(r.runtime)}</td>{mib(r.runtime_bytes)}{mib(r.runtime_with_deps_bytes)}"
-            f"<td class='l'>{_e(r.framework)}</td>{mib(r.framework_bytes)}{mib(r.framework_with_deps_bytes)}</tr>"
+            f"<tr><td class='l'>{_e(r.key)}</td>"
+            f"<td class='l'>{_e(r.runtime)}</td>"
+            f"{mib(r.runtime_bytes)}{mib(r.runtime_with_deps_bytes)}"
+            f"<td class='l'>{_e(r.framework)}</td>"
+            f"{mib(r.framework_bytes)}{mib(r.framework_with_deps_bytes)}</tr>"
         )
     out.append(
-        "</tbody></table><p class='meta'>Installed size on this host: the files each distribution's RECORD lists "
-        "(its wheel for this platform, unpacked); with dependencies adds every installed distribution it requires, "
+        "</tbody></table><p class='meta'>Installed size on this host: the files each "
+        "distribution's RECORD lists "
+        "(its wheel for this platform, unpacked); with dependencies adds every installed "
+        "distribution it requires, "
         "transitively. A target running the artifact needs the runtime only, not the framework.</p>"
     )
     return "\n".join(out)
@@ -193,9 +223,12 @@ def _trial_table(results: StudyResults) -> str:
     for f in results.fronts().values():
         front_members.update((f.key, t) for t in f.trials)
     head = (
-        "<table class='sortable'><thead><tr><th>trial</th><th class='l'>deployment</th><th class='l'>source</th>"
-        "<th>accuracy</th><th>Δ vs float (pt)</th><th>p50 ms</th><th>p90 ms</th><th>cv</th><th>n</th><th>size B</th>"
-        "<th>peak mem B</th><th>params</th><th>MACs</th><th class='l'>int8</th><th class='l'>architecture</th>"
+        "<table class='sortable'><thead><tr><th>trial</th><th class='l'>deployment</th>"
+        "<th class='l'>source</th>"
+        "<th>accuracy</th><th>Δ vs float (pt)</th><th>p50 ms</th><th>p90 ms</th><th>cv</th>"
+        "<th>n</th><th>size B</th>"
+        "<th>peak mem B</th><th>params</th><th>MACs</th><th class='l'>int8</th>"
+        "<th class='l'>architecture</th>"
         "<th class='l'>trust (predicted numbers)</th></tr></thead><tbody>"
     )
     body = []
@@ -213,23 +246,31 @@ def _trial_table(results: StudyResults) -> str:
         cls = " class='front'" if (r["key"], r["trial"]) in front_members else ""
         if r.get("status") != "ok":
             body.append(
-                f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l fail' colspan='14'>failed at {_e(r.get('stage'))}: {_e(r.get('error'))}</td></tr>"
+                f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td>"
+                f"<td class='l fail' colspan='14'>failed at {_e(r.get('stage'))}: "
+                f"{_e(r.get('error'))}</td></tr>"
             )
             continue
         src = r.get("source")
         drop = r.get("accuracy_drop")
         body.append(
-            f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td><td class='l{' pred' if src == 'predicted' else ''}'>{_e(src)}</td>"
-            f"{_num(r.get('accuracy'), '{:.4f}')}{_num(-100 * drop if drop is not None else None, '{:+.2f}')}"
-            f"{_num(r.get('latency_p50_ms'))}{_num(r.get('latency_p90_ms'))}{_num(r.get('latency_cv'), '{:.2f}')}{_num(r.get('latency_n'), '{}')}"
-            f"{_num(r.get('size_bytes'), '{:,}')}{_num(r.get('peak_memory_bytes'), '{:,}')}{_num(r.get('params'), '{:,}')}{_num(r.get('macs'), '{:,}')}"
+            f"<tr{cls}><td>{r['trial']}</td><td class='l'>{_e(r['key'])}</td>"
+            f"<td class='l{' pred' if src == 'predicted' else ''}'>{_e(src)}</td>"
+            f"{_num(r.get('accuracy'), '{:.4f}')}"
+            f"{_num(-100 * drop if drop is not None else None, '{:+.2f}')}"
+            f"{_num(r.get('latency_p50_ms'))}{_num(r.get('latency_p90_ms'))}"
+            f"{_num(r.get('latency_cv'), '{:.2f}')}{_num(r.get('latency_n'), '{}')}"
+            f"{_num(r.get('size_bytes'), '{:,}')}{_num(r.get('peak_memory_bytes'), '{:,}')}"
+            f"{_num(r.get('params'), '{:,}')}{_num(r.get('macs'), '{:,}')}"
             f"<td class='l'>{_e(r.get('int8_scheme'))}</td><td class='l'>{_e(r.get('arch'))}</td>"
-            f"<td class='l{' pred' if src == 'predicted' else ''}'>{_e(r.get('trust') or '')}</td></tr>"
+            f"<td class='l{' pred' if src == 'predicted' else ''}'>{_e(r.get('trust') or '')}</td>"
+            "</tr>"
         )
     return (
         head
         + "\n".join(body)
-        + "</tbody></table><p class='meta'>Rows shaded green are on their deployment's Pareto front. Click a header to sort.</p>"
+        + "</tbody></table><p class='meta'>Rows shaded green are on their deployment's Pareto "
+        "front. Click a header to sort.</p>"
     )
 
 
@@ -254,16 +295,22 @@ def _budgets(results: StudyResults) -> str:
         return ""
     from workbench.study._constraints import _UNITS, _fmt
 
+    def limit(k: str, v: dict[str, Any]) -> str:
+        return _fmt(float(v.get("limit") or 0), _UNITS.get(k.split(":", 1)[-1], ""))
+
     rows = "".join(
-        f"<tr><td class='l'>{_e(k)}</td><td data-v='{v.get('limit')}'>{_e(_fmt(float(v.get('limit') or 0), _UNITS.get(k.split(':', 1)[-1], '')))}</td>"
+        f"<tr><td class='l'>{_e(k)}</td>"
+        f"<td data-v='{v.get('limit')}'>{_e(limit(k, v))}</td>"
         f"<td class='l'>{'device limit' if v.get('from_device') else 'budget'}</td></tr>"
         for k, v in sorted(cons.items())
     )
     n_ok = sum(1 for t in results.completed() if t.feasible)
     return (
-        f"<h2>Budgets</h2><p class='meta'>{n_ok} trained candidates meet every budget; {len(results.rejected())} were rejected "
+        f"<h2>Budgets</h2><p class='meta'>{n_ok} trained candidates meet every budget; "
+        f"{len(results.rejected())} were rejected "
         f"before training. Fronts show only candidates that meet their profile's budgets.</p>"
-        f"<table><thead><tr><th class='l'>profile:metric</th><th>limit</th><th class='l'>kind</th></tr></thead>"
+        "<table><thead><tr><th class='l'>profile:metric</th><th>limit</th><th class='l'>kind</th>"
+        "</tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
 
@@ -279,8 +326,10 @@ def _receipts(results: StudyResults) -> str:
             m = next((m for m in by_trial[n].measurements() if m.key == key), None)
             if m is None:
                 continue
+            record = {"receipt": m.receipt, "meta": m.meta, "spec": by_trial[n].spec}
             out.append(
-                f"<details><summary>trial {n} · {_e(key)}</summary><pre>{_e(json.dumps({'receipt': m.receipt, 'meta': m.meta, 'spec': by_trial[n].spec}, indent=2, default=str))}</pre></details>"
+                f"<details><summary>trial {n} · {_e(key)}</summary>"
+                f"<pre>{_e(json.dumps(record, indent=2, default=str))}</pre></details>"
             )
     return "\n".join(out)
 

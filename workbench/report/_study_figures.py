@@ -9,18 +9,16 @@ static figure and the live one never differ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from workbench.bench import MeasurementKey
-from workbench.study import non_dominated
+from workbench.study import METRICS, Metric, StudyIndex, non_dominated
 
 __all__ = [
-    "AXES",
     "GROUP_DIMENSIONS",
-    "Axis",
     "Constraint",
     "ExplorerInfo",
     "ExplorerSeries",
@@ -49,34 +47,14 @@ PALETTE = [
 EXCLUDED_COLOR = "#c7c7c7"
 
 
-class Axis(NamedTuple):
-    """An objective as the explorer shows it: index field, direction, label with unit, scale."""
-
-    field: str
-    direction: str  # maximize | minimize
-    label: str
-    scale: float  # display value = stored value * scale
-    unit: str
-
-
-#: every objective the explorer can put on an axis or constrain, in display units
-AXES: dict[str, Axis] = {
-    "accuracy": Axis("accuracy", "maximize", "accuracy (test split, of the artifact)", 1.0, ""),
-    "latency": Axis("latency_p50_ms", "minimize", "latency p50 (ms)", 1.0, "ms"),
-    "latency_p90": Axis("latency_p90_ms", "minimize", "latency p90 (ms)", 1.0, "ms"),
-    "size": Axis("size_bytes", "minimize", "size on disk (KiB)", 1 / 1024, "KiB"),
-    "memory": Axis("peak_memory_bytes", "minimize", "peak memory (MiB)", 1 / 2**20, "MiB"),
-    "params": Axis("params", "minimize", "parameters", 1.0, ""),
-    "macs": Axis("macs", "minimize", "MACs (millions)", 1e-6, "M"),
-}
 #: what points can be coloured or faceted by: the parts of a measurement key
 GROUP_DIMENSIONS = ("deployment", "profile", "framework", "key")
 
 
-def _axis(name: str, what: str = "objective") -> Axis:
-    if name not in AXES:
-        raise ValueError(f"unknown {what} {name!r}; expected one of: {', '.join(AXES)}")
-    return AXES[name]
+def _axis(name: str, what: str = "objective") -> Metric:
+    if name not in METRICS:
+        raise ValueError(f"unknown {what} {name!r}; expected one of: {', '.join(METRICS)}")
+    return METRICS[name]
 
 
 def _part(key: str, dim: str) -> str:
@@ -98,8 +76,8 @@ class Constraint(NamedTuple):
             raise ValueError(
                 f"the bound of the {metric} constraint must be a finite number, got {bound!r}"
             )
-        op = ">=" if ax.direction == "maximize" else "<="
-        unit = f" {ax.unit}" if ax.unit else ""
+        op = ax.bound_op
+        unit = f" {ax.display_unit}" if ax.display_unit else ""
         return cls(
             metric, float(bound), op, f"{metric} {'≥' if op == '>=' else '≤'} {bound:g}{unit}"
         )
@@ -200,7 +178,7 @@ def explorer_info(
         rows, xs, ys, pred = index.points(key, x, y)
         feasible = np.ones(len(rows), dtype=bool)
         for c in cons:
-            vals = index.column(key, c.metric)[rows] * AXES[c.metric].scale
+            vals = index.column(key, c.metric)[rows] * METRICS[c.metric].scale
             with np.errstate(invalid="ignore"):
                 feasible &= (vals <= c.bound) if c.op == "<=" else (vals >= c.bound)
         parts_rows.append(rows)
@@ -296,14 +274,14 @@ def explorer_info(
     xs_pos = x_all[x_all > 0]
     log_x = (
         bool(len(xs_pos))
-        and ax.unit in ("ms", "KiB", "MiB", "M")
+        and bool(ax.display_unit)
         and float(xs_pos.max() / max(xs_pos.min(), 1e-12)) > 20
     )
     return ExplorerInfo(
         x=x,
         y=y,
-        x_label=ax.label,
-        y_label=ay.label,
+        x_label=ax.title,
+        y_label=ay.title,
         profile=profile,
         keys=keys,
         color_by=color_by,
@@ -340,7 +318,7 @@ def _constraints(
 
 
 # -- rendering ------------------------------------------------------------------------------------
-def _cached(index: Any, name: str, make: Any) -> Any:
+def _cached(index: StudyIndex, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
     """A per-index cache (the index is read-only once built)."""
     cache = index.__dict__.setdefault("_explorer_cache", {})
     if name not in cache:
@@ -348,7 +326,7 @@ def _cached(index: Any, name: str, make: Any) -> Any:
     return cache[name]
 
 
-def _arch(index: Any) -> np.ndarray:
+def _arch(index: StudyIndex) -> np.ndarray:
     return _cached(
         index,
         "arch",
@@ -365,7 +343,7 @@ def _fmt(values: np.ndarray, spec: str, scale: float = 1.0) -> list[str]:
     return [format(v * scale, spec) if v == v else "n/a" for v in values.tolist()]
 
 
-def figures_text(index: Any, key: str) -> np.ndarray:
+def figures_text(index: StudyIndex, key: str) -> np.ndarray:
     """Per row of ``key``: its figures with their spread (the accuracy is the artifact's own) and
     source, as hover text. Built once per key and cached on the index (it depends on neither axes,
     filters nor colours), so an update only gathers rows; flat string arrays serialise fastest."""
@@ -374,16 +352,17 @@ def figures_text(index: Any, key: str) -> np.ndarray:
         t = index.tables[key]
         src = np.where(t["predicted"] > 0, "predicted", "measured").tolist()
         rows = [
-            f"acc {acc} · p50 {p50} ms · p90 {p90} ms ({s})<br>{size} KiB · peak mem {mem} MiB · {params} params · {macs} M MACs"
+            f"acc {acc} · p50 {p50} ms · p90 {p90} ms ({s})<br>{size} KiB · peak mem {mem} MiB · "
+            f"{params} params · {macs} M MACs"
             for acc, p50, p90, s, size, mem, params, macs in zip(
                 _fmt(t["accuracy"], ".4f"),
                 _fmt(t["latency_p50_ms"], ".4g"),
                 _fmt(t["latency_p90_ms"], ".4g"),
                 src,
-                _fmt(t["size_bytes"], ".4g", 1 / 1024),
-                _fmt(t["peak_memory_bytes"], ".3g", 1 / 2**20),
+                _fmt(t["size_bytes"], ".4g", METRICS["size"].scale),
+                _fmt(t["peak_memory_bytes"], ".3g", METRICS["memory"].scale),
                 _fmt(index.params, ",.0f"),
-                _fmt(index.macs, ".3g", 1e-6),
+                _fmt(index.macs, ".3g", METRICS["macs"].scale),
             )
         ]
         return np.array(rows, dtype=str) if rows else np.zeros(0, dtype="<U1")
@@ -664,7 +643,8 @@ def _title(info: ExplorerInfo) -> str:
         else ""
     )
     return (
-        f"{info.study_name}: {AXES[info.y].label.split(' (')[0]} vs {AXES[info.x].label.split(' (')[0]} {where} · "
+        f"{info.study_name}: {METRICS[info.y].title.split(' (')[0]} vs "
+        f"{METRICS[info.x].title.split(' (')[0]} {where} · "
         f"{info.n_points:,} points{budget} · {info.n_front} on the fronts"
     )
 
@@ -697,7 +677,7 @@ def explorer_figure(
 
 
 def _as_index(study: Any, storage: Any) -> Any:
-    from workbench.study._index import StudyIndex, load_index
+    from workbench.study._index import load_index
 
     if isinstance(study, StudyIndex):
         return study
@@ -713,11 +693,12 @@ def _as_index(study: Any, storage: Any) -> Any:
     if hasattr(study, "_storage") and hasattr(study, "study_name"):
         return load_index(getattr(study._storage, "_backend", study._storage), study.study_name)
     raise ValueError(
-        f"expected a StudyIndex, a study name with its storage, an optuna.Study or a RunResult, got {type(study).__name__}"
+        "expected a StudyIndex, a study name with its storage, an optuna.Study or a RunResult, "
+        f"got {type(study).__name__}"
     )
 
 
-# -- per-layer breakdown ----------------------------------------------------------------------------
+# -- per-layer breakdown -------------------------------------------------------------------
 class LayerSeries(NamedTuple):
     """One bar series: a value per layer and where the values come from."""
 

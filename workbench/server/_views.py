@@ -20,6 +20,7 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench.bench import MeasurementKey
 from workbench.server._storage import LRU, EmptyStorage, StorageRef, Storages, file_identity
+from workbench.study import METRICS, metric_for_field
 
 __all__ = [
     "AXES",
@@ -29,33 +30,18 @@ __all__ = [
     "list_profiles",
 ]
 
-#: axis name -> (label, unit, direction); the names of ``workbench.study.METRICS``
+#: axis name -> (label, unit, direction), read from the metric registry (stored units)
 AXES: dict[str, tuple[str, str, str]] = {
-    "accuracy": ("accuracy (test split, of the artifact)", "", "maximize"),
-    "latency": ("latency p50", "ms", "minimize"),
-    "latency_p90": ("latency p90", "ms", "minimize"),
-    "size": ("size on disk", "bytes", "minimize"),
-    "memory": ("peak memory", "bytes", "minimize"),
-    "params": ("parameters", "", "minimize"),
-    "macs": ("MACs", "", "minimize"),
+    name: (m.label, m.unit, m.direction) for name, m in METRICS.items()
 }
 _LATENCY_AXES = ("latency", "latency_p90")
-#: metric names stored on studies -> axis names
-_METRIC_AXIS = {
-    "accuracy": "accuracy",
-    "latency_p50_ms": "latency",
-    "latency_p90_ms": "latency_p90",
-    "size_bytes": "size",
-    "peak_memory_bytes": "memory",
-    "params": "params",
-    "macs": "macs",
-}
 MAX_TRIALS_PAGE = 500
 
 
 def axis_for_metric(metric_name: str) -> str | None:
     """The plot axis of a study's metric name (``latency_p50_ms`` -> ``latency``), if any."""
-    return _METRIC_AXIS.get(metric_name) or (metric_name if metric_name in AXES else None)
+    m = metric_for_field(metric_name)
+    return m.name if m is not None else None
 
 
 def _axis(name: str) -> dict[str, Any]:
@@ -111,7 +97,8 @@ class StudyViews:
         out: dict[str, Any] = {"storage": ref.to_dict(self.root), "studies": []}
         if not ref.exists:
             out["note"] = (
-                f"no study database at {ref.display} yet: launch a run, or pick another storage in the settings"
+                f"no study database at {ref.display} yet: launch a run, or pick another storage in "
+                "the settings"
             )
             return out
         running = running or {}
@@ -465,7 +452,8 @@ class StudyViews:
 
 
 def _default_deployment(index: Any, prof_keys: list[str], objective_deployment: Any) -> str:
-    """The deployment the study optimised: its named one, else the one most trials chose ("fastest")."""
+    """The deployment the study optimised: its named one, else the one most trials chose
+    ("fastest")."""
     if not prof_keys:
         return "all"
     if isinstance(objective_deployment, str):
@@ -507,7 +495,8 @@ _SKIP_DIRS = {"node_modules", "runs", "__pycache__", ".git", ".ipynb_checkpoints
 
 
 def list_configs(root: Path, max_depth: int = 3, limit: int = 200) -> list[dict[str, Any]]:
-    """Study configs under ``root``: ``*.yaml`` files in folders named ``search`` (root-relative)."""
+    """Study configs under ``root``: ``*.yaml`` files in folders named ``search``
+    (root-relative paths)."""
     root = root.resolve()
     found: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -535,23 +524,15 @@ def list_configs(root: Path, max_depth: int = 3, limit: int = 200) -> list[dict[
 
 
 def list_profiles(root: Path) -> dict[str, Any]:
-    """Hardware profiles a run started in ``root`` would see; an invalid file is listed with its error."""
+    """Hardware profiles a run started in ``root`` would see (:func:`workbench.hw.profile_files`);
+    an invalid file is listed with its error."""
     from workbench._errors import WorkbenchError
     from workbench._resources import builtin_dir
-    from workbench.hw import load_profile
+    from workbench.hw import load_profile, profile_files
 
-    dirs = [Path(e) for e in os.environ.get("WORKBENCH_PROFILE_PATH", "").split(os.pathsep) if e]
-    dirs.append(root / "hwprofiles")
     builtin = builtin_dir("hwprofiles")
-    if builtin is not None:
-        dirs.append(builtin)
-    seen: dict[str, Path] = {}
-    for d in dirs:
-        if d.is_dir():
-            for f in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
-                seen.setdefault(f.stem, f)
     profiles, errors = [], []
-    for name, path in seen.items():
+    for name, path in profile_files(root).items():
         try:
             p = load_profile(path)
         except WorkbenchError as err:
@@ -559,13 +540,16 @@ def list_profiles(root: Path) -> dict[str, Any]:
             continue
         info = p.to_dict()
         info["source"] = "measured" if p.kind == "measured" else "predicted"
-        try:
-            info["file"] = path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            info["file"] = (
-                "(built in)"
-                if builtin is not None and path.parent.resolve() == builtin.resolve()
-                else str(path)
-            )
+        info["file"] = _profile_file(path, root, builtin)
         profiles.append(info)
     return {"profiles": profiles, "errors": errors}
+
+
+def _profile_file(path: Path, root: Path, builtin: Path | None) -> str:
+    """Where a profile comes from, as the panel shows it: root-relative, built in, or absolute."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        if builtin is not None and path.parent.resolve() == builtin.resolve():
+            return "(built in)"
+        return str(path)

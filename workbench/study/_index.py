@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from workbench.bench import MeasurementKey
+from workbench.study._metrics import METRICS
 from workbench.study._pareto import non_dominated
 
 __all__ = ["POINTS_ATTR", "POINT_FIELDS", "StudyIndex", "load_index", "points_summary"]
@@ -35,13 +36,6 @@ POINT_FIELDS = (
     "ok",
 )
 _SUMMARY_ATTRS = ("arch", "params", "macs", "float_accuracy", "objective_deployment")
-_AXIS = {
-    "accuracy": ("accuracy", "maximize"),
-    "latency": ("latency_p50_ms", "minimize"),
-    "latency_p90": ("latency_p90_ms", "minimize"),
-    "size": ("size_bytes", "minimize"),
-    "memory": ("peak_memory_bytes", "minimize"),
-}
 
 
 def _num(v: Any) -> float | None:
@@ -113,7 +107,8 @@ class StudyIndex:
 
     def column(self, key: str, metric: str) -> np.ndarray:
         """Values of ``metric`` (an axis name such as ``latency`` or a field) for ``key``; NaN where absent."""
-        fieldname = _AXIS.get(metric, (metric, ""))[0]
+        m = METRICS.get(metric)
+        fieldname = m.field if m is not None else metric
         if fieldname in ("params", "macs"):
             return getattr(self, fieldname).astype(float)
         return self.tables[key][fieldname]
@@ -146,9 +141,8 @@ class StudyIndex:
 
 
 def _direction(metric: str) -> str:
-    if metric in _AXIS:
-        return _AXIS[metric][1]
-    return "minimize"
+    m = METRICS.get(metric)
+    return m.direction if m is not None else "minimize"
 
 
 def load_index(storage: Any, study_name: str) -> StudyIndex:

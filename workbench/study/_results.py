@@ -16,22 +16,12 @@ from typing import Any
 import numpy as np
 
 from workbench.bench import Measurement, MeasurementKey
+from workbench.study._metrics import get_metric
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
 
-__all__ = ["METRICS", "Front", "StudyResults", "TrialRecord", "load_results"]
+__all__ = ["Front", "StudyResults", "TrialRecord", "load_results"]
 
 MEASURE_PREFIX = "measure:"
-
-#: metric name -> (row field, direction, axis label)
-METRICS: dict[str, tuple[str, str, str]] = {
-    "accuracy": ("accuracy", "maximize", "accuracy (test split, of the artifact)"),
-    "latency": ("latency_p50_ms", "minimize", "latency p50 (ms)"),
-    "latency_p90": ("latency_p90_ms", "minimize", "latency p90 (ms)"),
-    "size": ("size_bytes", "minimize", "size on disk (bytes)"),
-    "memory": ("peak_memory_bytes", "minimize", "peak memory (bytes)"),
-    "params": ("params", "minimize", "parameters"),
-    "macs": ("macs", "minimize", "MACs"),
-}
 
 
 @dataclass
@@ -190,7 +180,8 @@ class StudyResults:
         return list(dict.fromkeys(MeasurementKey.parse(k).profile for k in self.keys()))
 
     def completed(self) -> list[TrialRecord]:
-        """Trials that were trained and evaluated (rejected candidates are COMPLETE in Optuna but not here)."""
+        """Trials that were trained and evaluated (rejected candidates are COMPLETE in Optuna
+        but not here)."""
         return [t for t in self.trials if t.state == "COMPLETE" and t.rejected is None]
 
     def rejected(self) -> list[TrialRecord]:
@@ -205,7 +196,7 @@ class StudyResults:
         self, key: str, x: str = "latency", y: str = "accuracy"
     ) -> tuple[list[int], np.ndarray]:
         """Trial numbers and (x, y) values of every successful measurement for ``key``."""
-        fx, fy = METRICS[x][0], METRICS[y][0]
+        fx, fy = get_metric(x).field, get_metric(y).field
         nums, pts = [], []
         for row in self.rows():
             # a front holds what fits: a point breaking a budget of its profile is left out
@@ -229,8 +220,9 @@ class StudyResults:
         y: str = "accuracy",
         reference: Sequence[float] | None = None,
     ) -> Front:
-        """Pareto front of deployment ``key`` on objectives ``x`` and ``y`` (e.g. latency vs accuracy)."""
-        dirs = [METRICS[x][1], METRICS[y][1]]
+        """Pareto front of deployment ``key`` on objectives ``x`` and ``y`` (e.g. latency vs
+        accuracy)."""
+        dirs = [get_metric(x).direction, get_metric(y).direction]
         nums, pts = self.points(key, x, y)
         if reference is None:
             reference = tuple(self.common_reference(x, y))
@@ -257,7 +249,7 @@ class StudyResults:
         """One reference point for every deployment's front, so their hypervolumes compare."""
         allpts = [self.points(k, x, y)[1] for k in (keys or self.keys())]
         stacked = np.concatenate([p for p in allpts if len(p)] or [np.zeros((0, 2))])
-        return reference_point(stacked, [METRICS[x][1], METRICS[y][1]])
+        return reference_point(stacked, [get_metric(x).direction, get_metric(y).direction])
 
     def fronts(
         self, x: str = "latency", y: str = "accuracy", profile: str | None = None
@@ -267,8 +259,8 @@ class StudyResults:
         return {k: self.front(k, x, y, reference=tuple(ref)) for k in keys}
 
     def objective_front(self) -> list[int]:
-        """Trial numbers on the Pareto front of the study's own objective values (as Optuna sees them:
-        feasible trials only)."""
+        """Trial numbers on the Pareto front of the study's own objective values (as Optuna sees
+        them: feasible trials only)."""
         done = [t for t in self.completed() if t.values is not None and t.feasible]
         if not done:
             return []
@@ -324,17 +316,24 @@ def _trust_text(m: Measurement) -> str:
 
 
 def trust_text(t: dict[str, Any]) -> str:
-    """Trust figures of a prediction in one line: held-out accuracy and noise floor, or why there are none."""
+    """Trust figures of a prediction in one line: held-out accuracy and noise floor, or why
+    there are none."""
     if not t:
         return "predicted; no trust figures recorded"
     if t.get("validated_on_device"):
         return (
-            f"predicted; on {t.get('heldout_models')} held-out models {100 * t['within_10pct']:.0f}% within ±10%, "
-            f"median error {100 * t['median_abs_error']:.1f}%, Spearman {t.get('spearman', float('nan')):.3f}, "
-            f"noise floor {100 * t.get('noise_floor', float('nan')):.1f}% (calibrated {str(t.get('calibrated_at', ''))[:10]})"
+            f"predicted; on {t.get('heldout_models')} held-out models "
+            f"{100 * t['within_10pct']:.0f}% within ±10%, "
+            f"median error {100 * t['median_abs_error']:.1f}%, Spearman "
+            f"{t.get('spearman', float('nan')):.3f}, "
+            f"noise floor {100 * t.get('noise_floor', float('nan')):.1f}% (calibrated "
+            f"{str(t.get('calibrated_at', ''))[:10]})"
         )
     if t.get("calibrated"):
-        return f"predicted; calibrated {str(t.get('calibrated_at', ''))[:10]} on {t.get('calibration_models')} models, not yet validated on held-out models"
+        return (
+            f"predicted; calibrated {str(t.get('calibrated_at', ''))[:10]} on "
+            f"{t.get('calibration_models')} models, not yet validated on held-out models"
+        )
     return (
         "predicted from datasheet numbers and estimated efficiencies; not validated on this device"
     )

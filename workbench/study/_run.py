@@ -23,10 +23,11 @@ from workbench._errors import ConfigError
 from workbench._files import atomic_write_text, replace_dir
 from workbench._json import dumps
 from workbench._version import __version__
-from workbench.bench import MemoryProbe
+from workbench.bench import Measurement, MemoryProbe
 from workbench.data import load_data
 from workbench.hw import host_info
 from workbench.study._config import StudyConfig
+from workbench.study._export import export_artifacts
 from workbench.study._objective import TrialFailure, TrialPipeline
 from workbench.study._results import StudyResults, load_results
 from workbench.study._space import Task, compile_space
@@ -97,15 +98,18 @@ def _check_resume(study: Any, cfg: StudyConfig) -> None:
     old = attrs.get("fingerprint")
     if old is not None and old != cfg.search_fingerprint():
         raise ConfigError(
-            f"study {cfg.name!r} already exists in this storage with a different search, data, training, hardware or "
-            f"deployment setup; resume with the original config, or give this one a new name (--set study.name=...)",
+            f"study {cfg.name!r} already exists in this storage with a different search, data, "
+            "training, hardware or "
+            "deployment setup; resume with the original config, or give this one a new name "
+            "(--set study.name=...)",
             field="study.name",
             location=cfg.path,
         )
     dirs = [d.name.lower() for d in study.directions]
     if dirs != cfg.directions():
         raise ConfigError(
-            f"study {cfg.name!r} exists with objectives in directions {dirs}, this config asks for {cfg.directions()}",
+            f"study {cfg.name!r} exists with objectives in directions {dirs}, this config asks "
+            f"for {cfg.directions()}",
             field="study.objectives",
             location=cfg.path,
         )
@@ -238,7 +242,8 @@ def run_study(
 
 
 class _InterruptFlag:
-    """SIGINT handling for a run: the first Ctrl-C asks the run to stop, the second stops it at once.
+    """SIGINT handling for a run: the first Ctrl-C asks the run to stop, the second stops it
+    at once.
 
     The first request only sets a flag. The trial pipeline polls it at every stage boundary and
     before every training batch, and raises ``KeyboardInterrupt`` there, in plain Python code:
@@ -312,22 +317,25 @@ def _atomic_write(path: Path, text: str) -> Path:
     return atomic_write_text(path, text)
 
 
-_EXT = {
-    "onnxruntime": ".onnx",
-    "torch": ".pt2",
-    "litert": ".tflite",
-    "keras": ".keras",
-    "keras-xla": ".keras",
-}
-
-
 def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool = False) -> Path:
-    """Copy every deployment's Pareto-optimal artifacts to ``dest`` with a ``manifest.json``."""
-
-    manifest: list[dict[str, Any]] = []
-    keep: set[str] = set()
+    """Copy every deployment's Pareto-optimal artifacts to ``dest`` with a ``manifest.json``
+    (:func:`workbench.study._export.export_artifacts`); ``prune`` removes every other artifact."""
     by_trial = {t.number: t for t in results.trials}
-    replace_dir(dest, lambda folder: _fill_pareto(results, store, folder, manifest, keep, by_trial))
+    points: list[tuple[int, str]] = []
+    measurements: dict[tuple[int, str], Measurement] = {}
+    for key, front in results.fronts().items():
+        for n in front.trials:
+            m = next((m for m in by_trial[n].measurements() if m.key == key), None)
+            if m is not None and m.meta.get("artifact_id"):
+                points.append((n, key))
+                measurements[(n, key)] = m
+    keep = {str(m.meta["artifact_id"]) for m in measurements.values()}
+    specs = {n: by_trial[n].spec for n, _ in points}
+
+    def fill(folder: Path) -> None:
+        export_artifacts(results.study_name, points, measurements, store, folder, specs=specs)
+
+    replace_dir(dest, fill)
     if prune:
         for t in results.trials:
             for m in t.measurements():
@@ -336,61 +344,6 @@ def export_pareto(results: StudyResults, store: Any, dest: Path, *, prune: bool 
                     with contextlib.suppress(Exception):  # already gone
                         store.remove(art)
     return dest
-
-
-def _fill_pareto(
-    results: StudyResults,
-    store: Any,
-    dest: Path,
-    manifest: list[dict[str, Any]],
-    keep: set[str],
-    by_trial: dict[int, Any],
-) -> None:
-    from optuna.artifacts import download_artifact
-
-    for key, front in results.fronts().items():
-        for n in front.trials:
-            m = next((m for m in by_trial[n].measurements() if m.key == key), None)
-            art = m.meta.get("artifact_id") if m else None
-            if m is None or not art:
-                continue
-            keep.add(art)
-            name = f"trial{n}-{key.replace('/', '-')}{_ext(m)}"
-            try:
-                download_artifact(artifact_store=store, artifact_id=art, file_path=str(dest / name))
-            except Exception as err:  # noqa: BLE001 - a missing file is reported, not fatal
-                manifest.append(
-                    {"trial": n, "key": key, "error": f"artifact {art} unavailable: {err}"}
-                )
-                continue
-            entry = {
-                "file": name,
-                "trial": n,
-                "key": key,
-                "accuracy": m.accuracy,
-                "latency_p50_ms": m.latency.p50_ms if m.latency else None,
-                "source": m.source,
-                "size_bytes": m.size_bytes,
-                "spec": by_trial[n].spec,
-                "int8_scheme": m.meta.get("int8_scheme"),
-            }
-            if m.meta.get("recipe"):  # the file a simulated device would run
-                entry.update(
-                    recipe=m.meta["recipe"],
-                    latency_source=m.source,
-                    trust=m.meta.get("trust"),
-                    footprint=m.meta.get("footprint"),
-                    accuracy_note=m.meta.get("accuracy_note"),
-                )
-            manifest.append(entry)
-    (dest / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
-
-
-def _ext(m: Any) -> str:
-    fmt = str(m.meta.get("format", ""))
-    if m.backend == "torch" and "pickled" in fmt:
-        return ".pt"
-    return _EXT.get(m.backend, ".bin")
 
 
 class _Progress:
@@ -420,7 +373,8 @@ class _Progress:
             self._postfix()
         elif enabled:
             sys.stderr.write(
-                f"{study.study_name}: {initial}/{total} trials finished; running up to {total - initial} more\n"
+                f"{study.study_name}: {initial}/{total} trials finished; running up to "
+                f"{total - initial} more\n"
             )
 
     def stage(self, text: str) -> None:
@@ -446,7 +400,8 @@ class _Progress:
         best_acc = max(trials, key=lambda t: t.values[acc_i])
         text = f"front {len(trials)} · best acc {best_acc.values[acc_i]:.3f}"
         if lat_i is not None:
-            text += f" @ {best_acc.values[lat_i]:.3g} ms · fastest {min(t.values[lat_i] for t in trials):.3g} ms"
+            fastest = min(t.values[lat_i] for t in trials)
+            text += f" @ {best_acc.values[lat_i]:.3g} ms · fastest {fastest:.3g} ms"
         return text
 
     def trial_done(self, trial: Any) -> None:
@@ -464,7 +419,8 @@ class _Progress:
                 detail = f" ({f.get('stage')}: {f.get('reason')})"
             elapsed = time.perf_counter() - self.t0
             sys.stderr.write(
-                f"trial {trial.number} {state}{detail} | {self.done}/{self.total} | {elapsed:.0f}s | {self.best()}\n"
+                f"trial {trial.number} {state}{detail} | {self.done}/{self.total} | {elapsed:.0f}s "
+                f"| {self.best()}\n"
             )
             sys.stderr.flush()
 

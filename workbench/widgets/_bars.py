@@ -40,9 +40,11 @@ def bars_html(series: Any, *, max_rows: int = 60) -> str:
     for name, v in list(zip(series.names, values))[:max_rows]:
         pct = max(0.0, min(100.0, 100.0 * v / top))
         rows.append(
-            f"<div class='wb-bar' title='{html.escape(name)}: {v:.4g} {html.escape(series.unit)} ({series.kind})'>"
+            f"<div class='wb-bar' title='{html.escape(name)}: {v:.4g} {html.escape(series.unit)} "
+            f"({series.kind})'>"
             f"<span class='wb-bar-name'>{html.escape(name)}</span>"
-            f"<span class='wb-bar-track'><span class='wb-bar-fill' style='width:{pct:.1f}%;background:{fill}'></span></span>"
+            "<span class='wb-bar-track'><span class='wb-bar-fill' "
+            f"style='width:{pct:.1f}%;background:{fill}'></span></span>"
             f"<span class='wb-bar-value'>{_fmt(v)}</span></div>"
         )
     more = (
@@ -52,14 +54,16 @@ def bars_html(series: Any, *, max_rows: int = 60) -> str:
     )
     total = sum(values)
     return (
-        "<style>.wb-bars{font-size:11px;margin:4px 0}.wb-bar{display:flex;align-items:center;gap:6px;height:16px}"
-        ".wb-bar-name{flex:0 0 44%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:right;color:#333}"
-        ".wb-bar-track{flex:1 1 auto;height:11px;background:#f2f2f2}.wb-bar-fill{display:block;height:100%}"
-        ".wb-bar-value{flex:0 0 48px;font-variant-numeric:tabular-nums;color:#333}.wb-bar-more,.wb-bars-title{color:#666}"
+        "<style>.wb-bars{font-size:11px;margin:4px 0}"
+        ".wb-bar{display:flex;align-items:center;gap:6px;height:16px}"
+        ".wb-bar-name{flex:0 0 "
+        "44%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;text-align:right;color:#333}"
+        ".wb-bar-track{flex:1 1 auto;height:11px;background:#f2f2f2}"
+        ".wb-bar-fill{display:block;height:100%}"
+        ".wb-bar-value{flex:0 0 48px;font-variant-numeric:tabular-nums;color:#333}"
+        ".wb-bar-more,.wb-bars-title{color:#666}"
         ".wb-bars-title{font-weight:600;margin-bottom:3px}</style>"
         f"<div class='wb-bars' data-kind='{series.kind}' data-n='{len(values)}'>"
-        f"<div class='wb-bars-title'>{html.escape(series.label)} · total {_fmt(total)} {html.escape(series.unit)}</div>"
-        + "".join(rows)
-        + more
-        + "</div>"
+        f"<div class='wb-bars-title'>{html.escape(series.label)} · total {_fmt(total)} "
+        f"{html.escape(series.unit)}</div>" + "".join(rows) + more + "</div>"
     )

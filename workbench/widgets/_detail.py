@@ -18,7 +18,8 @@ __all__ = ["DetailPane", "receipt_html", "spec_table_html"]
 
 _STYLE = """<style>
 .wb-detail table{border-collapse:collapse;font-size:12px;margin:2px 0 6px}
-.wb-detail td,.wb-detail th{padding:2px 6px;border-top:1px solid #eee;text-align:left;vertical-align:top}
+.wb-detail td,.wb-detail th{padding:2px 6px;border-top:1px solid #eee;text-align:left;
+vertical-align:top}
 .wb-detail th{background:#f4f4f4}
 .wb-detail td.num{text-align:right;font-variant-numeric:tabular-nums}
 .wb-detail .src{color:#666;font-size:11px}
@@ -50,7 +51,8 @@ def _bytes(n: Any) -> str:
 
 
 def spec_table_html(spec: Any) -> str:
-    """The blocks of an ArchSpec as an HTML table: settings, output shape, params and MACs (from the spec)."""
+    """The blocks of an ArchSpec as an HTML table: settings, output shape, params and MACs
+    (from the spec)."""
     from dataclasses import fields
 
     from workbench.arch import layer_costs
@@ -64,18 +66,23 @@ def spec_table_html(spec: Any) -> str:
         settings = " ".join(f"{f.name}={getattr(block, f.name)}" for f in fields(block))
         rows.append(
             f"<tr><td class='num'>{i}</td><td>{_e(block.type)}</td><td>{_e(settings)}</td>"
-            f"<td>{'×'.join(map(str, shapes[i + 1]))}</td><td class='num'>{sum(la.params for la in mine):,}</td>"
+            f"<td>{'×'.join(map(str, shapes[i + 1]))}</td>"
+            f"<td class='num'>{sum(la.params for la in mine):,}</td>"
             f"<td class='num'>{sum(la.macs for la in mine):,}</td></tr>"
         )
     head = [la for la in layers if la.name.startswith("head.")]
     rows.append(
-        f"<tr><td></td><td>head</td><td>{_e(' + '.join(la.op for la in head))} → {spec.num_classes} classes</td><td>{spec.num_classes}</td>"
-        f"<td class='num'>{sum(la.params for la in head):,}</td><td class='num'>{sum(la.macs for la in head):,}</td></tr>"
+        f"<tr><td></td><td>head</td><td>{_e(' + '.join(la.op for la in head))} → "
+        f"{spec.num_classes} classes</td><td>{spec.num_classes}</td>"
+        f"<td class='num'>{sum(la.params for la in head):,}</td>"
+        f"<td class='num'>{sum(la.macs for la in head):,}</td></tr>"
     )
     total_p, total_m = sum(la.params for la in layers), sum(la.macs for la in layers)
     return (
-        f"<div class='src'>{_e(spec.summary())} · input {'×'.join(map(str, spec.input_shape))} · hash {spec.hash} · "
-        f"counts computed from the spec</div><table><tr><th>#</th><th>block</th><th>settings</th><th>output</th>"
+        f"<div class='src'>{_e(spec.summary())} · input {'×'.join(map(str, spec.input_shape))} · "
+        f"hash {spec.hash} · "
+        "counts computed from the spec</div><table><tr><th>#</th><th>block</th><th>settings</th>"
+        "<th>output</th>"
         f"<th>params</th><th>MACs</th></tr>{''.join(rows)}<tr><th></th><th>total</th><th></th><th></th>"
         f"<th class='num'>{total_p:,}</th><th class='num'>{total_m:,}</th></tr></table>"
     )
@@ -108,21 +115,25 @@ def receipt_html(trial: TrialDetail, key: str) -> str:
         figures.append(
             (
                 "latency",
-                f"p50 {lat.p50_ms:.4g} ms · p90 {lat.p90_ms:.4g} · p99 {lat.p99_ms:.4g} · mean {lat.mean_ms:.4g} "
-                f"± {lat.std_ms:.3g} (cv {lat.cv:.2f}, n={lat.n}) · median 95% CI [{_num(getattr(lat, 'ci95_low_ms', None))}, "
+                f"p50 {lat.p50_ms:.4g} ms · p90 {lat.p90_ms:.4g} · p99 {lat.p99_ms:.4g} · mean "
+                f"{lat.mean_ms:.4g} "
+                f"± {lat.std_ms:.3g} (cv {lat.cv:.2f}, n={lat.n}) · median 95% CI "
+                f"[{_num(getattr(lat, 'ci95_low_ms', None))}, "
                 f"{_num(getattr(lat, 'ci95_high_ms', None))}] <span class='src'>{src}</span>",
             )
         )
     figures.append(
         (
             "size on disk",
-            f"{_bytes(m.size_bytes)} <span class='src'>{src if m.source == 'predicted' else 'the artifact file'}</span>",
+            f"{_bytes(m.size_bytes)} "
+            f"<span class='src'>{src if m.source == 'predicted' else 'the artifact file'}</span>",
         )
     )
     figures.append(
         (
             "peak memory",
-            f"{_bytes(m.peak_memory_bytes)} <span class='src'>{src}{'; ' + _e(m.memory_note) if m.memory_note else ''}</span>",
+            f"{_bytes(m.peak_memory_bytes)} "
+            f"<span class='src'>{src}{'; ' + _e(m.memory_note) if m.memory_note else ''}</span>",
         )
     )
     scheme = (m.meta.get("int8_scheme") or {}).get("label")
@@ -185,7 +196,8 @@ def receipt_html(trial: TrialDetail, key: str) -> str:
             ("failure", f"<span class='warn'>{_e(f.get('stage'))}: {_e(f.get('reason'))}</span>")
         )
     return (
-        f"<h4>{_e(key)}</h4>{_kv(figures)}<h4>receipt</h4>{_kv(rec) if rec else '<p>no receipt stored</p>'}"
+        f"<h4>{_e(key)}</h4>{_kv(figures)}"
+        f"<h4>receipt</h4>{_kv(rec) if rec else '<p>no receipt stored</p>'}"
         f"<h4>trial</h4>{_kv(trial_rows)}"
     )
 
@@ -280,8 +292,10 @@ class DetailPane(w.VBox):
         arch = self.trial.user_attrs.get("arch", "")
         designed = " · <b>designed by hand</b>" if self.trial.designed else ""
         self.header.value = (
-            f"<h3 style='margin:2px 0'>trial {number} · {_e(key)}</h3><div>{_e(arch)}{designed}</div>"
-            f"<div class='src'>figures {('<span class=pred>predicted</span>' if src == 'predicted' else src)}; "
+            f"<h3 style='margin:2px 0'>trial {number} · {_e(key)}</h3>"
+            f"<div>{_e(arch)}{designed}</div>"
+            "<div class='src'>figures "
+            f"{('<span class=pred>predicted</span>' if src == 'predicted' else src)}; "
             f"architecture counts from the spec</div>"
         )
         self.spec_html.value = (
@@ -311,9 +325,9 @@ class DetailPane(w.VBox):
 
     @staticmethod
     def _no_artifact_reason(m: Any) -> str:
-        from workbench.widgets._export import _why_missing
+        from workbench.study._export import why_missing
 
-        return "no artifact to export: " + _why_missing(m.to_dict() if m is not None else None)
+        return "no artifact to export: " + why_missing(m)
 
     def _set_breakdown_options(self, prefer: str | None = None) -> None:
         options: list[tuple[str, str]] = [
@@ -378,7 +392,8 @@ class DetailPane(w.VBox):
         kind = {"measured": "measured", "predicted": "predicted"}.get(self.source.value, "cost")
         series = next(s for s in info.series if s.kind == kind)
         notes = {
-            "cost": "From the spec: a cost, not a latency. Measure per-operator time for a measured latency breakdown.",
+            "cost": "From the spec: a cost, not a latency. Measure per-operator time for a "
+            "measured latency breakdown.",
         }
         note = series.note or notes.get(kind, "")
         if isinstance(self.prediction, str) and kind == "cost":
@@ -391,16 +406,16 @@ class DetailPane(w.VBox):
         """Measure this point's ONNX artifact per operator on this host (ONNX Runtime profiler)."""
         import tempfile
 
-        from workbench.widgets._export import artifact_name
+        from workbench.study._export import artifact_name, download_artifact
         from workbench.widgets._opprofile import profile_onnx_operators
-        from workbench.widgets._source import download
 
         if self.trial is None or self.key is None:
             raise ValueError("no point shown: click a point first")
         m = self.trial.measurement(self.key)
         if m is None or m.backend != "onnxruntime" or not m.meta.get("artifact_id"):
             raise WorkbenchError(
-                f"trial {self.trial.number} {self.key}: per-operator timing needs a stored ONNX Runtime artifact"
+                f"trial {self.trial.number} {self.key}: per-operator timing needs a stored ONNX "
+                "Runtime artifact"
             )
         store = self.ref.artifact_store()
         if store is None:
@@ -414,10 +429,10 @@ class DetailPane(w.VBox):
             else tuple((m.receipt.get("input_shape") or [1, 1])[1:])
         )
         with tempfile.TemporaryDirectory(prefix="wb-art-") as tmp:
-            path = download(
+            path = download_artifact(
                 store,
                 m.meta["artifact_id"],
-                Path(tmp) / artifact_name(self.trial.number, self.key, m.to_dict()),
+                Path(tmp) / artifact_name(self.trial.number, self.key, m),
             )
             self.operator_profile = profile_onnx_operators(path, shape, threads=threads, **kwargs)
         self._set_breakdown_options(prefer="measured")
@@ -438,7 +453,8 @@ class DetailPane(w.VBox):
 
     # -- export ------------------------------------------------------------------------------
     def export(self, folder: str | Path | None = None) -> Path:
-        """Copy this point's artifact (and a JSON sidecar with its spec and receipt) to ``folder``."""
+        """Copy this point's artifact (and a JSON sidecar with its spec and receipt) to
+        ``folder``."""
         from workbench.widgets._export import export_artifact
 
         if self.trial is None or self.key is None:

@@ -20,7 +20,8 @@ import ipywidgets as w
 import numpy as np
 
 from workbench.bench import MeasurementKey
-from workbench.report._study_figures import AXES, ExplorerInfo, explorer_info
+from workbench.report._study_figures import ExplorerInfo, explorer_info
+from workbench.study import METRICS
 from workbench.widgets._detail import DetailPane
 from workbench.widgets._export import ExportResult, export_points
 from workbench.widgets._predict import Predictor, profile_budgets, resolve_predictor
@@ -30,13 +31,8 @@ from workbench.widgets._view import ScatterView
 
 __all__ = ["ParetoExplorer"]
 
-#: constraint fields shown in the controls: objective, label, display unit
-_BUDGET_FIELDS = (
-    ("latency", "latency ≤", "ms"),
-    ("size", "size ≤", "KiB"),
-    ("memory", "memory ≤", "MiB"),
-    ("accuracy", "accuracy ≥", ""),
-)
+#: the metrics with a budget field in the controls (bounds in their display units)
+_BUDGET_FIELDS = ("latency", "size", "memory", "accuracy")
 _TABLE_COLUMNS = (
     ("trial", "trial", "int"),
     ("deployment", "deployment", "text"),
@@ -44,10 +40,10 @@ _TABLE_COLUMNS = (
     ("framework", "framework", "text"),
     ("source", "source", "text"),
     ("accuracy", "accuracy", "float"),
-    ("latency_p50_ms", "p50 ms", "float"),
-    ("latency_p90_ms", "p90 ms", "float"),
-    ("size_kib", "size KiB", "float"),
-    ("memory_mib", "memory MiB", "float"),
+    ("latency_p50_ms", f"p50 {METRICS['latency'].display_unit}", "float"),
+    ("latency_p90_ms", f"p90 {METRICS['latency_p90'].display_unit}", "float"),
+    ("size_kib", f"size {METRICS['size'].display_unit}", "float"),
+    ("memory_mib", f"memory {METRICS['memory'].display_unit}", "float"),
     ("params", "params", "int"),
     ("macs", "MACs", "int"),
     ("on_front", "Pareto", "text"),
@@ -124,9 +120,10 @@ class ParetoExplorer(w.VBox):
         ):
             if value is not None and value not in known:
                 raise ValueError(
-                    f"unknown {name} {value!r}; study {self.ref.name!r} has: {', '.join(known) or '(none)'}"
+                    f"unknown {name} {value!r}; study {self.ref.name!r} has: "
+                    f"{', '.join(known) or '(none)'}"
                 )
-        axis_options = [(AXES[k].label, k) for k in AXES]
+        axis_options = [(m.title, k) for k, m in METRICS.items()]
         self.x = w.Dropdown(
             options=axis_options, value=x, description="x", layout=w.Layout(width="250px")
         )
@@ -168,20 +165,22 @@ class ParetoExplorer(w.VBox):
         )
         self._log_auto = True
         self.budget_fields: dict[str, w.Text] = {}
-        for metric, label, unit in _BUDGET_FIELDS:
+        for metric in _BUDGET_FIELDS:
+            m = METRICS[metric]
+            unit = m.display_unit
             self.budget_fields[metric] = w.Text(
                 value=_fmt_bound((constraints or {}).get(metric)),
                 placeholder="no limit",
-                description=f"{label}",
+                description=f"{metric} {'≥' if m.bound_op == '>=' else '≤'}",
                 layout=w.Layout(width="180px"),
                 style={"description_width": "80px"},
                 continuous_update=False,
                 tooltip=f"bound in {unit}" if unit else "bound",
             )
-        unknown = set(constraints or {}) - {m for m, _, _ in _BUDGET_FIELDS} - set(AXES)
+        unknown = set(constraints or {}) - set(METRICS)
         if unknown:
             raise ValueError(
-                f"unknown constraint {sorted(unknown)[0]!r}; expected one of: {', '.join(AXES)}"
+                f"unknown constraint {sorted(unknown)[0]!r}; expected one of: {', '.join(METRICS)}"
             )
         self._extra_constraints = {
             k: v for k, v in (constraints or {}).items() if k not in self.budget_fields
@@ -297,7 +296,8 @@ class ParetoExplorer(w.VBox):
             self.update()
 
     def constraints(self) -> dict[str, float]:
-        """The bounds in force, in display units; raises ValueError on a field that is not a number."""
+        """The bounds in force, in display units; raises ValueError on a field that is not a
+        number."""
         out: dict[str, float] = dict(self._extra_constraints)
         for metric, field in self.budget_fields.items():
             text = field.value.strip()
@@ -315,14 +315,14 @@ class ParetoExplorer(w.VBox):
             for metric, value in constraints.items():
                 if metric in self.budget_fields:
                     self.budget_fields[metric].value = _fmt_bound(value)
-                elif metric in AXES:
+                elif metric in METRICS:
                     if value is None:
                         self._extra_constraints.pop(metric, None)
                     else:
                         self._extra_constraints[metric] = float(value)
                 else:
                     raise ValueError(
-                        f"unknown constraint {metric!r}; expected one of: {', '.join(AXES)}"
+                        f"unknown constraint {metric!r}; expected one of: {', '.join(METRICS)}"
                     )
 
     # -- drawing -----------------------------------------------------------------------------
@@ -364,8 +364,10 @@ class ParetoExplorer(w.VBox):
             else ""
         )
         self.status.value = (
-            f"<span style='color:#555'>{info.n_points:,} points{within} · {info.n_front} on the Pareto fronts "
-            f"(per {info.color_by}{', per facet' if info.facet_by else ''}) · hollow = predicted, ★ = designed by hand · "
+            f"<span style='color:#555'>{info.n_points:,} points{within} · {info.n_front} on the "
+            "Pareto fronts "
+            f"(per {info.color_by}{', per facet' if info.facet_by else ''}) · hollow = predicted, "
+            "★ = designed by hand · "
             f"updated in {self.last_update_seconds:.2f} s</span>"
         )
         return info
@@ -398,7 +400,10 @@ class ParetoExplorer(w.VBox):
         return [("all", ALL), *[(v, v) for v in values]]
 
     def _header(self) -> str:
-        return f"<b>Pareto explorer</b> · study <code>{html.escape(self.ref.name)}</code> · {len(self.index):,} trials"
+        return (
+            f"<b>Pareto explorer</b> · study <code>{html.escape(self.ref.name)}</code> · "
+            f"{len(self.index):,} trials"
+        )
 
     def _max_facets(self) -> int:
         return max(
@@ -475,7 +480,8 @@ class ParetoExplorer(w.VBox):
             )
 
     def set_selection(self, points: Sequence[tuple[int, str]]) -> None:
-        """Select (trial, key) points: they fill the table (duplicates from front traces dropped)."""
+        """Select (trial, key) points: they fill the table (duplicates from front traces are
+        dropped)."""
         self.selection = list(dict.fromkeys((int(n), str(k)) for n, k in points))
         self.table.set_records(
             self.records(self.selection), caption=f"selection of {len(self.selection):,} points"
@@ -514,8 +520,8 @@ class ParetoExplorer(w.VBox):
                     "accuracy": _f(t["accuracy"][r]),
                     "latency_p50_ms": _f(t["latency_p50_ms"][r]),
                     "latency_p90_ms": _f(t["latency_p90_ms"][r]),
-                    "size_kib": _f(t["size_bytes"][r] / 1024),
-                    "memory_mib": _f(t["peak_memory_bytes"][r] / 2**20),
+                    "size_kib": _f(t["size_bytes"][r] * METRICS["size"].scale),
+                    "memory_mib": _f(t["peak_memory_bytes"][r] * METRICS["memory"].scale),
                     "params": _i(ix.params[r]),
                     "macs": _i(ix.macs[r]),
                     "on_front": "yes" if (n, key) in front else "",
@@ -548,7 +554,8 @@ class ParetoExplorer(w.VBox):
     def export_pareto(
         self, folder: str | Path | None = None, *, artifacts: bool = True
     ) -> ExportResult:
-        """Write the points on the drawn Pareto fronts as CSV (and their artifacts) to ``folder``."""
+        """Write the points on the drawn Pareto fronts as CSV (and their artifacts) to
+        ``folder``."""
         points = self.pareto_points()
         if not points:
             raise ValueError("no Pareto front is drawn (no point meets the budgets)")

@@ -41,15 +41,19 @@ class OperatorProfile:
         return {
             "names": [f"{t} {n}" for n, t in zip(self.names, self.op_types)],
             "values_ms": [v / 1000 for v in self.median_us],
-            "label": f"latency per operator (measured, ONNX Runtime profiler, median of {self.runs} runs)",
+            "label": "latency per operator (measured, ONNX Runtime profiler, "
+            f"median of {self.runs} runs)",
             "note": self.describe(),
         }
 
     def describe(self) -> str:
         return (
-            f"measured on this host ({self.host}) with ONNX Runtime {self.ort_version}'s profiler, {self.threads} "
-            f"thread(s), batch 1: median kernel time per operator over {self.runs} runs after {self.warmup} warm-up runs. "
-            f"Operators sum to {self.total_ms:.4g} ms of a {self.run_median_ms:.4g} ms run (the rest is session overhead)."
+            f"measured on this host ({self.host}) with ONNX Runtime {self.ort_version}'s profiler, "
+            f"{self.threads} "
+            f"thread(s), batch 1: median kernel time per operator over {self.runs} runs after "
+            f"{self.warmup} warm-up runs. "
+            f"Operators sum to {self.total_ms:.4g} ms of a {self.run_median_ms:.4g} ms run (the "
+            "rest is session overhead)."
         )
 
 

@@ -32,7 +32,8 @@ function render({ model, el }) {
   el.appendChild(root);
   function draw() {
     const cols = model.get("columns"), rows = model.get("rows");
-    const sortBy = model.get("sort_by"), asc = model.get("ascending"), picked = model.get("selected_row");
+    const sortBy = model.get("sort_by"), asc = model.get("ascending");
+    const picked = model.get("selected_row");
     root.innerHTML = "";
     const cap = document.createElement("div");
     cap.className = "wb-table-caption";
@@ -68,7 +69,8 @@ function render({ model, el }) {
     wrap.appendChild(table);
     root.appendChild(wrap);
   }
-  const events = ["change:rows", "change:columns", "change:sort_by", "change:ascending", "change:caption", "change:selected_row"];
+  const events = ["change:rows", "change:columns", "change:sort_by", "change:ascending",
+    "change:caption", "change:selected_row"];
   events.forEach((e) => model.on(e, draw));
   draw();
   return () => events.forEach((e) => model.off(e, draw));
@@ -79,11 +81,13 @@ export default { render };
 _CSS = """
 .wb-table { font-size: 12px; font-family: var(--jp-ui-font-family, sans-serif); }
 .wb-table-caption { color: var(--jp-ui-font-color2, #555); margin: 2px 0 4px; }
-.wb-table-wrap { max-height: 320px; overflow: auto; border: 1px solid var(--jp-border-color2, #ddd); }
+.wb-table-wrap { max-height: 320px; overflow: auto;
+  border: 1px solid var(--jp-border-color2, #ddd); }
 .wb-table table { border-collapse: collapse; width: 100%; }
-.wb-table th { position: sticky; top: 0; background: var(--jp-layout-color2, #f4f4f4); cursor: pointer;
-  text-align: left; padding: 3px 6px; white-space: nowrap; user-select: none; }
-.wb-table td { padding: 2px 6px; border-top: 1px solid var(--jp-border-color3, #eee); white-space: nowrap; }
+.wb-table th { position: sticky; top: 0; background: var(--jp-layout-color2, #f4f4f4);
+  cursor: pointer; text-align: left; padding: 3px 6px; white-space: nowrap; user-select: none; }
+.wb-table td { padding: 2px 6px; border-top: 1px solid var(--jp-border-color3, #eee);
+  white-space: nowrap; }
 .wb-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .wb-table tbody tr { cursor: pointer; }
 .wb-table tbody tr:hover { background: var(--jp-layout-color3, #eef4ff); }

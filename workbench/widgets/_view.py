@@ -56,7 +56,8 @@ class ScatterView:
         self.height = height
         self.info: ExplorerInfo | None = None
         self.signature: tuple[Any, ...] | None = None
-        #: per trace: (index rows, key positions) of its points; the last trace is the highlight ring
+        #: per trace: (index rows, key positions) of its points; the last trace is the
+        #: highlight ring
         self.points: list[tuple[np.ndarray, np.ndarray]] = []
         self.replaced = (
             0  # how many times traces had to be replaced (in-place updates do not count)
