@@ -3,6 +3,14 @@
 from workbench.study._config import OBJECTIVES, SAMPLERS, StudyConfig, apply_overrides, load_config
 from workbench.study._index import POINT_FIELDS, POINTS_ATTR, StudyIndex, load_index, points_summary
 from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
+from workbench.study._origin import (
+    DESIGNED,
+    ORIGIN_ATTR,
+    SAMPLED,
+    designed_mask,
+    is_designed,
+    trial_origin,
+)
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
 from workbench.study._results import METRICS, Front, StudyResults, TrialRecord, load_results
 from workbench.study._run import (
@@ -18,11 +26,14 @@ from workbench.study._storage import list_studies, open_storage, open_study
 from workbench.study._synthetic import make_synthetic_study
 
 __all__ = [
+    "DESIGNED",
     "FAMILIES",
     "METRICS",
     "OBJECTIVES",
+    "ORIGIN_ATTR",
     "POINTS_ATTR",
     "POINT_FIELDS",
+    "SAMPLED",
     "SAMPLERS",
     "Front",
     "Param",
@@ -39,7 +50,9 @@ __all__ = [
     "choose_objective_measurement",
     "compile_space",
     "count_finished",
+    "designed_mask",
     "hypervolume",
+    "is_designed",
     "knee_point",
     "list_studies",
     "load_config",
@@ -53,6 +66,7 @@ __all__ = [
     "points_summary",
     "reference_point",
     "run_study",
+    "trial_origin",
     "with_overrides",
     "write_outputs",
 ]

@@ -16,12 +16,9 @@ import numpy as np
 
 from workbench._errors import StorageError
 from workbench.bench import Measurement
+from workbench.study import DESIGNED, ORIGIN_ATTR, is_designed
 
 __all__ = ["StudyRef", "TrialDetail", "resolve_study"]
-
-#: trial user attribute that marks a trial added by hand (the model designer), not sampled
-ORIGIN_ATTR = "origin"
-DESIGNED = "designed"
 
 
 _INDEX_CACHE: dict[tuple[Any, str], tuple[tuple[Any, ...], Any]] = {}
@@ -138,7 +135,7 @@ class StudyRef:
                 }
         else:
             for t in self.load().get_trials(deepcopy=False):
-                if t.user_attrs.get(ORIGIN_ATTR) == DESIGNED:
+                if is_designed(t.user_attrs):
                     found.add(t.number)
         return np.isin(numbers, np.fromiter(found, dtype=np.int64, count=len(found)))
 
@@ -169,7 +166,7 @@ class TrialDetail:
 
     @property
     def designed(self) -> bool:
-        return self.user_attrs.get(ORIGIN_ATTR) == DESIGNED
+        return is_designed(self.user_attrs)
 
 
 _STORAGES: dict[str, Any] = {}
