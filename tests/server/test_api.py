@@ -513,8 +513,10 @@ def test_point_arrays_match_the_index(tmp_path):
 
 def test_the_lean_plot_index_matches_the_full_index(tmp_path):
     """The Pareto view reads a lean index (points only); its tables are the library's."""
-    from workbench.server._storage import load_points_index
     from workbench.study import load_index, make_synthetic_study, open_storage
+
+    def load_points_index(st, name):
+        return load_index(st, name, lean=True)
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     make_synthetic_study(url, "s", 120, profiles=("host-cpu", "sim"), seed=5, fail_fraction=0.1)
