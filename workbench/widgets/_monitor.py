@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as w
 
 from workbench.report._study_figures import explorer_info
+from workbench.study._storage import _redact
 from workbench.widgets._view import ScatterView
 
 __all__ = ["StudyMonitor"]
@@ -278,10 +279,10 @@ class StudyMonitor(w.VBox):
 
     def _refresh_front(self) -> None:
         """Re-read the study index and redraw the fronts of the objective profile."""
-        from workbench.study import load_index
+        from workbench.widgets._source import resolve_study
 
         try:
-            index = load_index(self.config.storage_url(), self.config.name)
+            index = resolve_study(self.config.name, self.config.storage_url()).index()
         except Exception:  # noqa: BLE001 - the study may not exist yet (first trial still running)
             return
         if not len(index) or not index.keys():
@@ -315,11 +316,3 @@ class StudyMonitor(w.VBox):
         self.stats.value = "<span>" + " · ".join(parts) + "</span>"
         if not self.stage_text:
             self.stage.value = ""
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url
