@@ -17,6 +17,7 @@ from workbench.study import (
     SAMPLED,
     STATUSES,
     IndexCache,
+    _store,
     designed_mask,
     file_identity,
     is_designed,
@@ -32,7 +33,6 @@ from workbench.study import (
     trial_user_attrs,
     uses_sql,
 )
-from workbench.study import _store
 
 
 def _mixed_study(url: str, name: str = "s") -> None:
@@ -123,9 +123,9 @@ def test_sql_and_api_give_the_same_index_rows_and_attributes(pair):
     sid = sql.get_study_id_from_name("s")
     numbers = full.numbers.tolist()
     assert trial_user_attrs(sql, sid, numbers) == trial_user_attrs(api, sid, numbers)
-    some = trial_user_attrs(sql, sid, numbers[:5] + [10_000], ["arch", "points"])
+    some = trial_user_attrs(sql, sid, [*numbers[:5], 10_000], ["arch", "points"])
     assert sorted(some) == numbers[:5] and all(set(a) <= {"arch", "points"} for a in some.values())
-    assert some == trial_user_attrs(api, sid, numbers[:5] + [10_000], ["arch", "points"])
+    assert some == trial_user_attrs(api, sid, [*numbers[:5], 10_000], ["arch", "points"])
     for n in (0, numbers[-2], numbers[-1]):
         assert trial_row(sql, sid, n) == trial_row(api, sid, n)
     with pytest.raises(KeyError):
@@ -217,6 +217,8 @@ def test_origin_helpers(pair):
         index = ref.index()
         mask = ref.designed_rows(index.numbers)
         assert mask.sum() == 1 and index.arch[int(np.flatnonzero(mask)[0])] == "by hand"
+        assert index.designed().tolist() == mask.tolist()
+        assert load_index(st, "s", lean=True).designed().tolist() == mask.tolist()
 
 
 @pytest.mark.postgres

@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.bench import MeasurementKey
 from workbench.study import _store
+from workbench.study._origin import ORIGIN_ATTR, designed_mask
 from workbench.study._pareto import non_dominated
 
 __all__ = ["POINTS_ATTR", "POINT_FIELDS", "StudyIndex", "load_index", "points_summary"]
@@ -35,7 +36,7 @@ POINT_FIELDS = (
     "predicted",
     "ok",
 )
-_SUMMARY_ATTRS = ("arch", "params", "macs", "float_accuracy", "objective_deployment")
+_SUMMARY_ATTRS = ("arch", "params", "macs", "float_accuracy", "objective_deployment", ORIGIN_ATTR)
 _AXIS = {
     "accuracy": ("accuracy", "maximize"),
     "latency": ("latency_p50_ms", "minimize"),
@@ -97,6 +98,11 @@ class StudyIndex:
     tables: dict[str, dict[str, np.ndarray]] = field(
         default_factory=dict
     )  # key -> field -> (n,) float, NaN = absent
+    origin: list[str | None] = field(default_factory=list)  # the trials' origin attribute
+
+    def designed(self) -> np.ndarray:
+        """Bool per row: trials added by hand (see :func:`~workbench.study.trial_origin`)."""
+        return designed_mask(self.origin) if self.origin else np.zeros(len(self), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -207,7 +213,9 @@ class _Row:
 def _lean(
     storage: Any, study_id: int, name: str, directions: list[str], metric_names: list[str]
 ) -> StudyIndex | None:
-    rows, legacy = _store.points_rows(storage, study_id, POINTS_ATTR, "objective_deployment")
+    rows, legacy = _store.points_rows(
+        storage, study_id, (POINTS_ATTR, "objective_deployment", ORIGIN_ATTR)
+    )
     if legacy:
         return None
     n = len(rows)
@@ -226,6 +234,7 @@ def _lean(
         float_accuracy=empty.copy(),
         objective_key=[r[3] for r in rows],
         tables=tables,
+        origin=[r[4] for r in rows],
     )
 
 
@@ -266,4 +275,5 @@ def _assemble(
         float_accuracy=col("float_accuracy"),
         objective_key=[r.attrs.get("objective_deployment") for r in rows],
         tables=tables,
+        origin=[r.attrs.get(ORIGIN_ATTR) for r in rows],
     )

@@ -414,27 +414,31 @@ def index_rows(storage: Any, study_id: int, n_obj: int, keys: Sequence[str]) -> 
 
 
 def points_rows(
-    storage: Any, study_id: int, points_key: str, objective_key: str
-) -> tuple[list[tuple[int, str, Any, Any]], bool]:
-    """``(number, state, points, objective)`` per trial by number, with the two user attributes
-    (None where absent), and whether any trial lacking ``points_key`` has measurements (then
-    the compact attribute cannot stand for the trial)."""
+    storage: Any, study_id: int, keys: Sequence[str]
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """``(number, state, *values)`` per trial by number, one value per user attribute in
+    ``keys`` (None where absent), and whether any trial lacking ``keys[0]`` has measurements
+    (then that compact attribute cannot stand for the trial)."""
     st = inner_storage(storage)
     if not uses_sql(st):
-        out = []
+        out: list[tuple[Any, ...]] = []
         legacy = False
         for t in sorted(st.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number):
             a = t.user_attrs
-            if points_key not in a and any(k.startswith("measure:") for k in a):
+            if keys[0] not in a and any(k.startswith("measure:") for k in a):
                 legacy = True
-            out.append((t.number, t.state.name, a.get(points_key), a.get(objective_key)))
+            out.append((t.number, t.state.name, *(a.get(k) for k in keys)))
         return out, legacy
     from sqlalchemy import text
 
+    cols = ", ".join(f"a{i}.value_json" for i in range(len(keys)))
+    joins = " ".join(
+        f"LEFT JOIN trial_user_attributes a{i} "
+        f"ON a{i}.trial_id = t.trial_id AND a{i}.key = {{k{i}}}"
+        for i in range(len(keys))
+    )
     query = (
-        "SELECT t.number, t.state, p.value_json, o.value_json, t.trial_id FROM trials t "
-        "LEFT JOIN trial_user_attributes p ON p.trial_id = t.trial_id AND p.key = {pk} "
-        "LEFT JOIN trial_user_attributes o ON o.trial_id = t.trial_id AND o.key = {ok} "
+        f"SELECT t.trial_id, t.number, t.state, {cols} FROM trials t {joins} "
         "WHERE t.study_id = {s} ORDER BY t.number"
     )
     with st.engine.connect() as conn:
@@ -442,18 +446,17 @@ def points_rows(
             # the DB-API cursor's plain tuples: a third of the time of SQLAlchemy rows at this size
             cur = conn.connection.dbapi_connection.cursor()
             try:
-                rows = cur.execute(
-                    query.format(pk="?", ok="?", s="?"), (points_key, objective_key, study_id)
-                ).fetchall()
+                marks = {f"k{i}": "?" for i in range(len(keys))}
+                rows = cur.execute(query.format(s="?", **marks), (*keys, study_id)).fetchall()
             finally:
                 cur.close()
         else:
-            rows = conn.execute(
-                text(query.format(pk=":pk", ok=":ok", s=":s")),
-                {"s": study_id, "pk": points_key, "ok": objective_key},
-            ).all()
+            named = {f"k{i}": f":k{i}" for i in range(len(keys))}
+            params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(keys)}
+            params["s"] = study_id
+            rows = conn.execute(text(query.format(s=":s", **named)), params).all()
         legacy = False
-        missing = [int(r[4]) for r in rows if r[2] is None]
+        missing = [int(r[0]) for r in rows if r[3] is None]
         for chunk in _chunks(missing):
             ph = ", ".join(f":t{i}" for i in range(len(chunk)))
             if (
@@ -468,9 +471,8 @@ def points_rows(
             ):
                 legacy = True
                 break
-    points = _loads_all(r[2] or "null" for r in rows)
-    objective = _loads_all(r[3] or "null" for r in rows)
-    return [(int(r[0]), str(r[1]), p, o) for r, p, o in zip(rows, points, objective)], legacy
+    columns = [_loads_all(r[3 + i] or "null" for r in rows) for i in range(len(keys))]
+    return [(int(r[1]), str(r[2]), *(c[j] for c in columns)) for j, r in enumerate(rows)], legacy
 
 
 def trial_user_attrs(
