@@ -5,9 +5,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from workbench.study._store import StudySignature, inner_storage, study_signature
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+    from workbench.study._index import StudyIndex
 
 __all__ = ["LRU", "IndexCache", "cached_index"]
 
@@ -48,19 +53,19 @@ class IndexCache:
     time."""
 
     def __init__(self, size: int = 6) -> None:
-        self._lru: LRU[tuple[Hashable, str, bool], tuple[StudySignature, Any]] = LRU(size)
+        self._lru: LRU[tuple[Hashable, str, bool], tuple[StudySignature, StudyIndex]] = LRU(size)
         self._locks: dict[tuple[Hashable, str, bool], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def load(
         self,
-        storage: Any,
+        storage: BaseStorage,
         name: str,
         *,
         lean: bool = False,
         study_id: int | None = None,
-        loader: Callable[[StudySignature], Any] | None = None,
-    ) -> tuple[Any, bool]:
+        loader: Callable[[StudySignature], StudyIndex] | None = None,
+    ) -> tuple[StudyIndex, bool]:
         """``(StudyIndex, from_cache)`` of study ``name``. ``loader(signature)`` reads it when
         the cache has no current copy (default: :func:`~workbench.study.load_index`)."""
         st = inner_storage(storage)
@@ -91,7 +96,7 @@ class IndexCache:
 _DEFAULT = IndexCache(4)
 
 
-def cached_index(storage: Any, name: str, *, lean: bool = False) -> Any:
+def cached_index(storage: BaseStorage, name: str, *, lean: bool = False) -> StudyIndex:
     """The :class:`~workbench.study.StudyIndex` of ``name``, read again only when the study has
     changed since the last call (a process-wide cache of a few studies)."""
     return _DEFAULT.load(storage, name, lean=lean)[0]

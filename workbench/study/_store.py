@@ -19,7 +19,12 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
 
 __all__ = [
     "BestValue",
@@ -147,7 +152,7 @@ class StudySignature:
     file: tuple[int, int] | None = None
 
 
-def study_signature(storage: Any, study_id: int) -> StudySignature:
+def study_signature(storage: BaseStorage, study_id: int) -> StudySignature:
     """The :class:`StudySignature` of a study: two aggregate queries, or one API read."""
     st = inner_storage(storage)
     ident = file_identity(getattr(st, "url", None))
@@ -207,7 +212,7 @@ class TrialCounts:
     last_complete: str | None
 
 
-def state_counts(storage: Any, study_id: int) -> TrialCounts:
+def state_counts(storage: BaseStorage, study_id: int) -> TrialCounts:
     st = inner_storage(storage)
     if uses_sql(st):
         from sqlalchemy import text
@@ -259,7 +264,7 @@ class BestValue:
 
 
 def best_values(
-    storage: Any, study_id: int, directions: Sequence[str], metric_names: Sequence[str]
+    storage: BaseStorage, study_id: int, directions: Sequence[str], metric_names: Sequence[str]
 ) -> list[BestValue]:
     """Per objective, the best finite value over complete trials (ties: the lowest number)."""
     st = inner_storage(storage)
@@ -344,7 +349,9 @@ class IndexRow:
     measures: list[Any] = field(default_factory=list)
 
 
-def index_rows(storage: Any, study_id: int, n_obj: int, keys: Sequence[str]) -> list[IndexRow]:
+def index_rows(
+    storage: BaseStorage, study_id: int, n_obj: int, keys: Sequence[str]
+) -> list[IndexRow]:
     """Every trial of a study, by number, with only the user attributes ``keys``."""
     st = inner_storage(storage)
     if not uses_sql(st):
@@ -414,7 +421,7 @@ def index_rows(storage: Any, study_id: int, n_obj: int, keys: Sequence[str]) -> 
 
 
 def points_rows(
-    storage: Any, study_id: int, keys: Sequence[str]
+    storage: BaseStorage, study_id: int, keys: Sequence[str]
 ) -> tuple[list[tuple[Any, ...]], bool]:
     """``(number, state, *values)`` per trial by number, one value per user attribute in
     ``keys`` (None where absent), and whether any trial lacking ``keys[0]`` has measurements
@@ -476,7 +483,7 @@ def points_rows(
 
 
 def trial_user_attrs(
-    storage: Any, study_id: int, numbers: Iterable[int], keys: Iterable[str] | None = None
+    storage: BaseStorage, study_id: int, numbers: Iterable[int], keys: Iterable[str] | None = None
 ) -> dict[int, dict[str, Any]]:
     """User attributes of the trials ``numbers`` (only ``keys`` when given), by trial number;
     a trial that has none of them is absent."""
@@ -528,7 +535,7 @@ class TrialRow:
     duration_s: float | None
 
 
-def trial_row(storage: Any, study_id: int, number: int) -> TrialRow:
+def trial_row(storage: BaseStorage, study_id: int, number: int) -> TrialRow:
     """Trial ``number`` of a study; KeyError when there is none."""
     st = inner_storage(storage)
     if not uses_sql(st):
@@ -591,7 +598,7 @@ def trial_row(storage: Any, study_id: int, number: int) -> TrialRow:
     return TrialRow(int(number), str(hit[1]), [v for _, v in vals] or None, params, attrs, dur)
 
 
-def numbers_with_attr(storage: Any, study_id: int, key: str, value: Any) -> set[int]:
+def numbers_with_attr(storage: BaseStorage, study_id: int, key: str, value: Any) -> set[int]:
     """Numbers of the trials whose user attribute ``key`` equals ``value``."""
     st = inner_storage(storage)
     if not uses_sql(st):
@@ -613,7 +620,7 @@ def numbers_with_attr(storage: Any, study_id: int, key: str, value: Any) -> set[
     return {int(n) for n, v in res if json.loads(v) == value}
 
 
-def insert_finished_trials(study: Any, trials: Sequence[Any]) -> None:
+def insert_finished_trials(study: Study, trials: Sequence[FrozenTrial]) -> None:
     """Add finished ``FrozenTrial`` objects (numbered consecutively after the study's last) to
     ``study``: one executemany per Optuna table (about 50x faster than ``study.add_trials``,
     which writes each trial's rows one by one), or ``study.add_trials`` off the SQL path."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.study._store import BestValue, TrialCounts, best_values, inner_storage, state_counts
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 __all__ = ["STATUSES", "StudySummary", "list_study_summaries", "study_status", "target_trials"]
 
@@ -87,7 +90,7 @@ class StudySummary:
 
 
 def list_study_summaries(
-    storage: Any, *, running: Collection[str] = (), counts: bool = True
+    storage: BaseStorage, *, running: Collection[str] = (), counts: bool = True
 ) -> list[StudySummary]:
     """Every study in ``storage`` (an Optuna storage object), most recently active first.
 

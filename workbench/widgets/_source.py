@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,13 @@ from workbench.study import (
     study_signature,
 )
 from workbench.study._store import numbers_with_attr
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
+    from optuna.samplers import BaseSampler
+
+    from workbench.arch import ArchSpec
 
 __all__ = ["StudyRef", "TrialDetail", "resolve_study"]
 
@@ -45,7 +52,7 @@ class StudyRef:
             self._study_id = int(self.storage.get_study_id_from_name(self.name))
         return self._study_id
 
-    def load(self, sampler: Any = None) -> Any:
+    def load(self, sampler: BaseSampler | None = None) -> optuna.Study:
         """The ``optuna.Study``."""
         import optuna
 
@@ -62,7 +69,7 @@ class StudyRef:
     def user_attrs(self) -> dict[str, Any]:
         return dict(self.storage.get_study_user_attrs(self.study_id))
 
-    def artifact_store(self) -> Any | None:
+    def artifact_store(self) -> FileSystemArtifactStore | None:
         """The study's Optuna file-system artifact store, or None when it has none on this disk."""
         path = self.user_attrs().get("artifact_store")
         if not path or not Path(path).is_dir():
@@ -103,7 +110,7 @@ class TrialDetail:
     user_attrs: dict[str, Any]
 
     @property
-    def spec(self) -> Any | None:
+    def spec(self) -> ArchSpec | None:
         from workbench.arch import ArchSpec
 
         data = self.user_attrs.get("spec")
