@@ -340,7 +340,7 @@ def _objective_source(attrs: dict[str, Any]) -> str | None:
 class IndexRow:
     """One trial as the study index reads it: number, state, objective values (NaN where
     none), the wanted user attributes, and, for a trial lacking the first wanted attribute,
-    its full ``measure:`` attributes."""
+    its full ``measure:`` attributes (by key)."""
 
     number: int
     state: str
@@ -360,7 +360,7 @@ def index_rows(
             attrs = {k: v for k, v in t.user_attrs.items() if k in keys}
             measures = []
             if keys and keys[0] not in attrs:
-                measures = [v for k, v in t.user_attrs.items() if k.startswith("measure:")]
+                measures = [v for k, v in sorted(t.user_attrs.items()) if k.startswith("measure:")]
             values = list(t.values) if t.values is not None else [math.nan] * n_obj
             out.append(IndexRow(t.number, t.state.name, values, attrs, measures))
         return out
@@ -412,7 +412,7 @@ def index_rows(
                     text(
                         "SELECT trial_id, key, value_json FROM trial_user_attributes "
                         f"WHERE trial_id IN ({ph}) AND key LIKE 'measure:%' "
-                        "ORDER BY trial_user_attribute_id"
+                        "ORDER BY trial_id, key"
                     ),
                     {f"t{i}": t for i, t in enumerate(chunk)},
                 ):
