@@ -183,7 +183,8 @@ async def test_unreadable_storages_give_one_line_messages(jp_fetch, root):
     assert (
         code == 400
         and body["message"]
-        == "sqlite:///other.db is an SQLite database but not an Optuna study storage (no studies table)"
+        == "sqlite:///other.db is an SQLite database but not an Optuna study storage "
+        "(no studies table)"
     )
     con = sqlite3.connect(root / "other.db")
     assert [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == [
@@ -351,8 +352,10 @@ async def test_study_detail_trials_page_and_one_trial(jp_fetch, root):
 async def test_profiles_include_the_roots_folder_and_report_bad_files(jp_fetch, root):
     (root / "hwprofiles").mkdir()
     (root / "hwprofiles" / "my-board.yaml").write_text(
-        "name: my-board\nkind: simulated\ndevice: cpu\nthreads: 4\nprecisions: [fp32]\ncores: {value: 4, source: datasheet}\n"
-        "peak_gops: {fp32: {value: 20, source: datasheet}}\nmemory_bandwidth_gbs: {value: 4, source: datasheet}\n"
+        "name: my-board\nkind: simulated\ndevice: cpu\nthreads: 4\nprecisions: [fp32]\n"
+        "cores: {value: 4, source: datasheet}\n"
+        "peak_gops: {fp32: {value: 20, source: datasheet}}\n"
+        "memory_bandwidth_gbs: {value: 4, source: datasheet}\n"
     )
     (root / "hwprofiles" / "broken.yaml").write_text("name: broken\nkind: sometimes\n")
     data = await get_json(jp_fetch, "profiles")
@@ -513,8 +516,10 @@ def test_point_arrays_match_the_index(tmp_path):
 
 def test_the_lean_plot_index_matches_the_full_index(tmp_path):
     """The Pareto view reads a lean index (points only); its tables are the library's."""
-    from workbench.server._storage import load_points_index
     from workbench.study import load_index, make_synthetic_study, open_storage
+
+    def load_points_index(st, name):
+        return load_index(st, name, lean=True)
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     make_synthetic_study(url, "s", 120, profiles=("host-cpu", "sim"), seed=5, fail_fraction=0.1)

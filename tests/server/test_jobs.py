@@ -129,7 +129,8 @@ async def test_cancel_interrupts_and_keeps_finished_trials(jp_fetch, root):
 async def test_a_failed_run_reports_its_error_line_and_log_tail(jp_fetch, root):
     pytest.importorskip("torch")
     (root / "search" / "badspace.py").write_text(
-        "def space(trial):\n    trial.suggest_int('width', 8, 16)\n    raise RuntimeError('this search space always fails')\n"
+        "def space(trial):\n    trial.suggest_int('width', 8, 16)\n"
+        "    raise RuntimeError('this search space always fails')\n"
     )
     cfg = write_config(root, "failing", space={"callable": "badspace:space"})
     job = await _post(jp_fetch, {"config": cfg})

@@ -43,11 +43,13 @@ class WorkbenchServer(ExtensionApp):
     storage = Unicode(
         "",
         help="Default study storage URL; relative SQLite paths are relative to the server root. "
-        "Empty: sqlite:///runs/workbench.db, where `workbench run` writes when started in the root.",
+        "Empty: sqlite:///runs/workbench.db, where `workbench run` writes when started in the "
+        "root.",
     ).tag(config=True)
     max_running_jobs = Int(
         1,
-        help="Runs executing at once; more wait queued (concurrent runs would skew each other's latencies).",
+        help="Runs executing at once; more wait queued (concurrent runs would skew each other's "
+        "latencies).",
     ).tag(config=True)
     jobs_dir = Unicode(
         "", help="Folder for run logs and progress files (default: <runtime dir>/workbench-jobs)."
@@ -55,7 +57,8 @@ class WorkbenchServer(ExtensionApp):
     threads = Int(4, help="Threads reading storages off the event loop.").tag(config=True)
     index_process = Bool(
         True,
-        help="Load study indexes in a worker process (large studies never pause the server's event loop).",
+        help="Load study indexes in a worker process (large studies never pause the server's "
+        "event loop).",
     ).tag(config=True)
 
     context: Any = None

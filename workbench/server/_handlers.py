@@ -95,7 +95,8 @@ class WorkbenchContext:
     def shutdown(self) -> None:
         if self._ticker is not None:
             self._ticker.stop()
-        self.jobs.shutdown()  # the shared index worker stays for other servers of this process (atexit stops it)
+        # the shared index worker stays for other servers of this process (atexit stops it)
+        self.jobs.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def ensure_ticker(self) -> None:
@@ -356,7 +357,8 @@ class JobsHandler(_Base):
         if storage_req is not None and not isinstance(storage_req, str):
             raise tornado.web.HTTPError(400, "storage must be a URL string")
         info = await self.wb.blocking(_check_config, path, self.wb.root)
-        # the panel's storage applies unless the config names its own (as --storage would override it)
+        # the panel's storage applies unless the config names its own (as --storage would
+        # override it)
         storage_arg = None
         if info["storage"] is None and storage_req:
             ref = self.wb.views.ref(storage_req)
@@ -381,7 +383,8 @@ class JobHandler(_Base):
 class JobCancelHandler(_Base):
     @tornado.web.authenticated
     def post(self, jid: str) -> None:
-        """SIGINT (finished trials stay stored); ``{"force": true}`` kills a run that does not stop."""
+        """SIGINT (finished trials stay stored); ``{"force": true}`` kills a run that does not
+        stop."""
         job = self.wb.jobs.cancel(jid, force=bool(self.body().get("force")))
         self.wb.jobs.poll()
         self.send(job.to_dict(), status=202)

@@ -95,7 +95,8 @@ class Job:
     dir: Path
     study: str | None = None
     storage: str | None = None
-    status: str = "queued"  # queued | running | cancelling | done | failed | bad-input | interrupted | cancelled | killed
+    # queued | running | cancelling | done | failed | bad-input | interrupted | cancelled | killed
+    status: str = "queued"
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
@@ -137,7 +138,8 @@ class Job:
         return [ln for ln in out if ln.strip() and not _traceback_frame(ln)][-lines:]
 
     def message(self) -> str | None:
-        """One line saying why a run did not finish well (the CLI's own error line when it printed one)."""
+        """One line saying why a run did not finish well (the CLI's own error line when it printed
+        one)."""
         if self.status in ("queued", "running", "cancelling", "done"):
             return None
         if self.status == "cancelled":
@@ -213,7 +215,8 @@ class Job:
 
 
 class JobManager:
-    """Starts, watches and cancels runs; safe to call from the event loop (nothing here blocks long)."""
+    """Starts, watches and cancels runs; safe to call from the event loop (nothing here blocks
+    long)."""
 
     def __init__(
         self,
@@ -241,7 +244,8 @@ class JobManager:
         trials: int | None,
         storage_arg: str | None,
     ) -> Job:
-        """Queue a run of ``config`` (already confined and validated); it starts when a slot is free."""
+        """Queue a run of ``config`` (already confined and validated); it starts when a slot is
+        free."""
         jid = uuid.uuid4().hex[:12]
         d = self.jobs_dir / jid
         d.mkdir(parents=True, exist_ok=True)
@@ -278,7 +282,8 @@ class JobManager:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: SIGINT reaches the run and its workers only
+                    # its own process group: SIGINT reaches the run and its workers only
+                    start_new_session=True,
                 )
             except OSError as err:
                 log.write(f"workbench: error: cannot start the run: {err}\n".encode())
@@ -287,7 +292,8 @@ class JobManager:
         job.status, job.started = "running", time.time()
 
     def poll(self) -> list[Job]:
-        """Update every job from its process and progress file; start queued jobs. Returns the changed ones."""
+        """Update every job from its process and progress file; start queued jobs. Returns the
+        changed ones."""
         changed = []
         with self._lock:
             running = 0

@@ -20,7 +20,7 @@ import numpy as np
 from workbench._errors import ConfigError
 from workbench.bench import MeasurementKey
 from workbench.server._storage import LRU, EmptyStorage, StorageRef, Storages, file_identity
-from workbench.study import METRICS, metric_for_field
+from workbench.study import METRICS, metric_for_field, target_trials
 
 __all__ = [
     "AXES",
@@ -103,55 +103,20 @@ class StudyViews:
             return out
         running = running or {}
         try:
-            rows = self.storages.studies(ref)
+            summaries = self.storages.studies(ref, running={n for n, j in running.items() if j})
         except EmptyStorage as err:
             out["note"] = str(err)
             return out
-        for row in rows:
-            counts, first_start, last_complete = self.storages.state_counts(ref, row.study_id)
-            best = self.storages.best_values(ref, row)
-            for b in best:
+        for summary in summaries:
+            item = summary.to_dict()
+            for b in item["best"]:
                 axis = axis_for_metric(b["name"])
                 b["axis"], b["unit"] = axis, AXES[axis][1] if axis else ""
                 if axis not in _LATENCY_AXES:
                     b["source"] = None  # only latencies are measured or predicted
-            target = _target_trials(row.user_attrs)
-            n_complete = counts.get("COMPLETE", 0)
-            n_failed = counts.get("FAIL", 0)
-            n = sum(counts.values())
-            job = running.get(row.name)
-            if job:
-                status = "running"
-            elif n == 0:
-                status = "empty"
-            elif n_complete == 0 and n_failed:
-                status = "failed"
-            elif target is not None and n_complete + n_failed + counts.get("PRUNED", 0) < target:
-                status = "partial"
-            else:
-                status = "finished"
-            out["studies"].append(
-                {
-                    "name": row.name,
-                    "n_trials": n,
-                    "n_complete": n_complete,
-                    "n_failed": n_failed,
-                    "n_running": counts.get("RUNNING", 0),
-                    "target_trials": target,
-                    "status": status,
-                    "job": job,
-                    "objectives": _objectives(row.directions, row.metric_names),
-                    "best": best,
-                    "synthetic": bool(row.user_attrs.get("synthetic")),
-                    "objective_deployment": row.user_attrs.get("objective_deployment"),
-                    "datetime_start": first_start,
-                    "datetime_last": last_complete,
-                }
-            )
-        # most recently active first
-        out["studies"].sort(
-            key=lambda s: s["datetime_last"] or s["datetime_start"] or "", reverse=True
-        )
+            item["job"] = running.get(summary.name)
+            item["objectives"] = _objectives(summary.directions, summary.metric_names)
+            out["studies"].append(item)
         return out
 
     def study(self, url: str | None, name: str) -> dict[str, Any]:
@@ -180,7 +145,7 @@ class StudyViews:
             "storage": ref.to_dict(self.root),
             "n_trials": len(index),
             "states": dict(counts),
-            "target_trials": _target_trials(attrs),
+            "target_trials": target_trials(attrs),
             "objectives": _objectives(row.directions, row.metric_names),
             "keys": keys,
             "profiles": index.profiles(),
@@ -479,15 +444,6 @@ def _source(pred: np.ndarray) -> str:
 
 def _int_or_none(v: float) -> int | None:
     return int(v) if math.isfinite(v) else None
-
-
-def _target_trials(attrs: dict[str, Any]) -> int | None:
-    cfg = attrs.get("config")
-    if isinstance(cfg, dict):
-        t = (cfg.get("study") or {}).get("trials")
-        if isinstance(t, int) and not isinstance(t, bool):
-            return t
-    return None
 
 
 # -- files and profiles ------------------------------------------------------------------------

@@ -21,7 +21,8 @@ _WORKERS = 1
 
 
 def _warm(url: str | None) -> None:
-    """Import the heavy modules (and open the default storage) before the first request needs them."""
+    """Import the heavy modules (and open the default storage) before the first request needs
+    them."""
     import optuna  # noqa: F401
     import sqlalchemy  # noqa: F401
 
@@ -35,7 +36,7 @@ def _warm(url: str | None) -> None:
 
 def _load(url: str, name: str, lean: bool) -> Any:
     from workbench._errors import StorageError
-    from workbench.server._storage import load_any_index
+    from workbench.study import load_index
     from workbench.study._storage import open_storage
 
     try:
@@ -45,7 +46,7 @@ def _load(url: str, name: str, lean: bool) -> Any:
             if len(_STORAGES) >= 8:
                 _STORAGES.clear()
             st = _STORAGES[key] = open_storage(url, heartbeat=False)
-        return load_any_index(st, name, lean)
+        return load_index(st, name, lean=lean)
     except Exception as err:  # noqa: BLE001 - sent back as one picklable, readable error
         text = str(getattr(err, "orig", None) or err).strip()
         raise StorageError(
@@ -54,8 +55,9 @@ def _load(url: str, name: str, lean: bool) -> Any:
 
 
 def _file_identity(url: str) -> Any:
-    """A replaced SQLite file (deleted and made again) must not be read through an old connection."""
-    from workbench.server._storage import file_identity
+    """A replaced SQLite file (deleted and made again) must not be read through an old
+    connection."""
+    from workbench.study import file_identity
 
     return file_identity(url)
 

@@ -1,10 +1,9 @@
 """Studies: configs, search spaces, the trial pipeline, storage, Pareto fronts and results."""
 
+from workbench.study._cache import IndexCache, cached_index
 from workbench.study._config import OBJECTIVES, SAMPLERS, StudyConfig, apply_overrides, load_config
 from workbench.study._constraints import Budget
 from workbench.study._design import (
-    DESIGNED,
-    ORIGIN_ATTR,
     BudgetVerdict,
     DesignCheck,
     DesignFigure,
@@ -27,6 +26,14 @@ from workbench.study._export import (
 from workbench.study._index import POINT_FIELDS, POINTS_ATTR, StudyIndex, load_index, points_summary
 from workbench.study._metrics import METRICS, Metric, get_metric, metric_for_field, metric_names
 from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
+from workbench.study._origin import (
+    DESIGNED,
+    ORIGIN_ATTR,
+    SAMPLED,
+    designed_mask,
+    is_designed,
+    trial_origin,
+)
 from workbench.study._pareto import hypervolume, knee_point, non_dominated, reference_point
 from workbench.study._results import Front, StudyResults, TrialRecord, load_results
 from workbench.study._run import (
@@ -39,6 +46,27 @@ from workbench.study._run import (
 )
 from workbench.study._space import FAMILIES, Param, SearchSpace, Task, compile_space
 from workbench.study._storage import list_studies, open_storage, open_study
+from workbench.study._store import (
+    BestValue,
+    StudySignature,
+    TrialCounts,
+    TrialRow,
+    best_values,
+    file_identity,
+    schema_problem,
+    state_counts,
+    study_signature,
+    trial_row,
+    trial_user_attrs,
+    uses_sql,
+)
+from workbench.study._summary import (
+    STATUSES,
+    StudySummary,
+    list_study_summaries,
+    study_status,
+    target_trials,
+)
 from workbench.study._synthetic import make_synthetic_study
 
 __all__ = [
@@ -51,13 +79,17 @@ __all__ = [
     "ORIGIN_ATTR",
     "POINTS_ATTR",
     "POINT_FIELDS",
+    "SAMPLED",
     "SAMPLERS",
+    "STATUSES",
     "ArtifactExport",
+    "BestValue",
     "Budget",
     "BudgetVerdict",
     "DesignCheck",
     "DesignFigure",
     "Front",
+    "IndexCache",
     "Metric",
     "Param",
     "PredictedLatency",
@@ -68,24 +100,34 @@ __all__ = [
     "StudyConfig",
     "StudyIndex",
     "StudyResults",
+    "StudySignature",
+    "StudySummary",
     "Task",
+    "TrialCounts",
     "TrialFailure",
     "TrialPipeline",
     "TrialRecord",
+    "TrialRow",
     "add_designed_trial",
     "apply_overrides",
     "artifact_extension",
     "artifact_name",
+    "best_values",
+    "cached_index",
     "check_design",
     "choose_objective_measurement",
     "compile_space",
     "count_finished",
     "default_predictor",
+    "designed_mask",
     "export_artifacts",
+    "file_identity",
     "get_metric",
     "hypervolume",
+    "is_designed",
     "knee_point",
     "list_studies",
+    "list_study_summaries",
     "load_config",
     "load_index",
     "load_results",
@@ -99,7 +141,16 @@ __all__ = [
     "points_summary",
     "reference_point",
     "run_study",
+    "schema_problem",
+    "state_counts",
     "study_config",
+    "study_signature",
+    "study_status",
+    "target_trials",
+    "trial_origin",
+    "trial_row",
+    "trial_user_attrs",
+    "uses_sql",
     "with_overrides",
     "write_outputs",
 ]

@@ -38,6 +38,7 @@ from workbench.study._feasibility import (
     predict_recipe_latency,
     recipe_of,
 )
+from workbench.study._origin import DESIGNED, ORIGIN_ATTR
 
 if TYPE_CHECKING:
     import optuna
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
     from workbench.study._config import StudyConfig
 
 __all__ = [
-    "DESIGNED",
-    "ORIGIN_ATTR",
     "BudgetVerdict",
     "DesignCheck",
     "DesignFigure",
@@ -59,10 +58,6 @@ __all__ = [
     "default_predictor",
     "study_config",
 ]
-
-#: trial user attribute that marks a trial added by hand (the model designer), not sampled
-ORIGIN_ATTR = "origin"
-DESIGNED = "designed"
 
 #: what a figure of a design is called, and the unit it is shown in (name, bytes or ms per unit)
 FIGURE_UNITS: dict[str, tuple[str, str, float]] = {

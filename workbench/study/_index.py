@@ -2,15 +2,15 @@
 
 Each trial stores, beside its full measurements, a compact ``points`` attribute: per
 measurement key, the handful of numbers a plot needs. The index reads those (and the trial
-numbers, states and architecture summaries) with a few SQL queries against Optuna's own
-tables, so a 10,000-trial study loads in a fraction of a second instead of the seconds
-``study.get_trials()`` takes to rebuild every trial. Trials written before ``points`` existed
-are read from their full measurements. Non-RDB storages go through the Optuna API.
+numbers, states and architecture summaries) through the study store
+(:mod:`workbench.study._store`: a few SQL queries against Optuna's own tables, or the Optuna API
+where those tables are not what it expects), so a 10,000-trial study loads in a fraction of a
+second instead of the seconds ``study.get_trials()`` takes to rebuild every trial. Trials
+written before ``points`` existed are read from their full measurements.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from workbench.bench import MeasurementKey
+from workbench.study import _store
 from workbench.study._metrics import METRICS
+from workbench.study._origin import ORIGIN_ATTR, designed_mask
 from workbench.study._pareto import non_dominated
 
 __all__ = ["POINTS_ATTR", "POINT_FIELDS", "StudyIndex", "load_index", "points_summary"]
@@ -35,7 +37,7 @@ POINT_FIELDS = (
     "predicted",
     "ok",
 )
-_SUMMARY_ATTRS = ("arch", "params", "macs", "float_accuracy", "objective_deployment")
+_SUMMARY_ATTRS = ("arch", "params", "macs", "float_accuracy", "objective_deployment", ORIGIN_ATTR)
 
 
 def _num(v: Any) -> float | None:
@@ -73,7 +75,8 @@ def points_summary(measurements: Iterable[Any]) -> dict[str, list[float | None]]
 
 @dataclass
 class StudyIndex:
-    """Columns over a study's trials: one row per trial, one table of numbers per measurement key."""
+    """Columns over a study's trials: one row per trial, one table of numbers per measurement
+    key."""
 
     study_name: str
     directions: list[str]
@@ -89,6 +92,11 @@ class StudyIndex:
     tables: dict[str, dict[str, np.ndarray]] = field(
         default_factory=dict
     )  # key -> field -> (n,) float, NaN = absent
+    origin: list[str | None] = field(default_factory=list)  # the trials' origin attribute
+
+    def designed(self) -> np.ndarray:
+        """Bool per row: trials added by hand (see :func:`~workbench.study.trial_origin`)."""
+        return designed_mask(self.origin) if self.origin else np.zeros(len(self), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -106,7 +114,8 @@ class StudyIndex:
         return list(dict.fromkeys(MeasurementKey.parse(k).deployment for k in self.tables))
 
     def column(self, key: str, metric: str) -> np.ndarray:
-        """Values of ``metric`` (an axis name such as ``latency`` or a field) for ``key``; NaN where absent."""
+        """Values of ``metric`` (an axis name such as ``latency`` or a field) for ``key``; NaN
+        where absent."""
         m = METRICS.get(metric)
         fieldname = m.field if m is not None else metric
         if fieldname in ("params", "macs"):
@@ -116,7 +125,8 @@ class StudyIndex:
     def points(
         self, key: str, x: str = "latency", y: str = "accuracy"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Rows with both values present and status ok: (row indices, x values, y values, predicted flags)."""
+        """Rows with both values present and status ok: (row indices, x values, y values,
+        predicted flags)."""
         xs, ys = self.column(key, x), self.column(key, y)
         ok = self.tables[key]["ok"] > 0
         mask = ok & np.isfinite(xs) & np.isfinite(ys)
@@ -145,8 +155,14 @@ def _direction(metric: str) -> str:
     return m.direction if m is not None else "minimize"
 
 
-def load_index(storage: Any, study_name: str) -> StudyIndex:
-    """Build the index of ``study_name`` from a storage URL or an Optuna storage object."""
+def load_index(storage: Any, study_name: str, *, lean: bool = False) -> StudyIndex:
+    """Build the index of ``study_name`` from a storage URL or an Optuna storage object.
+
+    ``lean``: only what a Pareto plot reads (trial numbers, states, the per-key point tables
+    and each trial's objective deployment; architectures, parameter counts and objective values
+    are left empty), about half the time on a large study. A study whose trials predate the
+    compact ``points`` attribute gets the full index instead.
+    """
     import optuna
 
     st = storage
@@ -160,11 +176,23 @@ def load_index(storage: Any, study_name: str) -> StudyIndex:
         names = list(study.metric_names or [])
     except Exception:  # noqa: BLE001
         names = []
-    engine = getattr(st, "engine", None)
-    if engine is not None:
-        rows = _rows_sql(engine, study._study_id, len(directions))
-    else:
-        rows = _rows_api(study)
+    if lean:
+        lean_index = _lean(st, study._study_id, study_name, directions, names)
+        if lean_index is not None:
+            return lean_index
+    rows = [
+        _Row(
+            r.number,
+            r.state,
+            r.values,
+            r.attrs
+            if POINTS_ATTR in r.attrs
+            else {**r.attrs, POINTS_ATTR: points_summary(r.measures)},
+        )
+        for r in _store.index_rows(
+            st, study._study_id, len(directions), (POINTS_ATTR, *_SUMMARY_ATTRS)
+        )
+    ]
     return _assemble(study_name, directions, names, rows)
 
 
@@ -176,99 +204,54 @@ class _Row:
     attrs: dict[str, Any]
 
 
-def _rows_sql(engine: Any, study_id: int, n_obj: int) -> list[_Row]:
-    from sqlalchemy import text
-
-    rows: dict[int, _Row] = {}
-    by_id: dict[int, _Row] = {}
-    with engine.connect() as conn:
-        for tid, number, state in conn.execute(
-            text(
-                "SELECT trial_id, number, state FROM trials WHERE study_id = :sid ORDER BY number"
-            ),
-            {"sid": study_id},
-        ):
-            r = _Row(int(number), str(state), [math.nan] * n_obj, {})
-            rows[int(number)] = r
-            by_id[int(tid)] = r
-        wanted = (POINTS_ATTR, *_SUMMARY_ATTRS)
-        placeholders = ", ".join(f":k{i}" for i in range(len(wanted)))
-        params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(wanted)}
-        params["sid"] = study_id
-        q = text(
-            "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a "
-            "JOIN trials t ON t.trial_id = a.trial_id "
-            f"WHERE t.study_id = :sid AND a.key IN ({placeholders})"
-        )
-        fetched = conn.execute(q, params).all()
-        # one parse of a joined array is several times faster than one json.loads per value
-        decoded = json.loads("[" + ",".join(v for _, _, v in fetched) + "]") if fetched else []
-        for (tid, key, _), value in zip(fetched, decoded):
-            row = by_id.get(int(tid))
-            if row is not None:
-                row.attrs[key] = value
-        q = text(
-            "SELECT v.trial_id, v.objective, v.value, v.value_type FROM trial_values v "
-            "JOIN trials t ON t.trial_id = v.trial_id WHERE t.study_id = :sid"
-        )
-        for tid, obj, value, vtype in conn.execute(q, {"sid": study_id}):
-            row = by_id.get(int(tid))
-            if row is not None and 0 <= obj < n_obj:
-                row.values[obj] = _decode_value(value, vtype)
-        # trials written before the compact attribute existed: read their full measurements
-        missing = [tid for tid, r in by_id.items() if POINTS_ATTR not in r.attrs]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            ph = ", ".join(f":t{i}" for i in range(len(chunk)))
-            q = text(
-                f"SELECT trial_id, key, value_json FROM trial_user_attributes WHERE trial_id IN ({ph}) AND key LIKE 'measure:%'"
-            )
-            got: dict[int, list[Any]] = {}
-            for tid, _key, value in conn.execute(q, {f"t{i}": t for i, t in enumerate(chunk)}):
-                got.setdefault(int(tid), []).append(json.loads(value))
-            for tid, ms in got.items():
-                by_id[tid].attrs[POINTS_ATTR] = points_summary(ms)
-    return [rows[n] for n in sorted(rows)]
+def _lean(
+    storage: Any, study_id: int, name: str, directions: list[str], metric_names: list[str]
+) -> StudyIndex | None:
+    rows, legacy = _store.points_rows(
+        storage, study_id, (POINTS_ATTR, "objective_deployment", ORIGIN_ATTR)
+    )
+    if legacy:
+        return None
+    n = len(rows)
+    tables = _tables([r[2] for r in rows])
+    empty = np.full(n, np.nan)
+    return StudyIndex(
+        study_name=name,
+        directions=directions,
+        metric_names=metric_names,
+        numbers=np.array([r[0] for r in rows], dtype=np.int64),
+        states=np.array([r[1] for r in rows], dtype=object),
+        values=np.full((n, len(directions)), np.nan),
+        arch=[""] * n,
+        params=empty,
+        macs=empty.copy(),
+        float_accuracy=empty.copy(),
+        objective_key=[r[3] for r in rows],
+        tables=tables,
+        origin=[r[4] for r in rows],
+    )
 
 
-def _decode_value(value: float | None, vtype: str) -> float:
-    if vtype == "INF_POS":
-        return math.inf
-    if vtype == "INF_NEG":
-        return -math.inf
-    return float(value) if value is not None else math.nan
-
-
-def _rows_api(study: Any) -> list[_Row]:
-    out = []
-    n_obj = len(study.directions)
-    for t in study.get_trials(deepcopy=False):
-        attrs = {k: v for k, v in t.user_attrs.items() if k in (POINTS_ATTR, *_SUMMARY_ATTRS)}
-        if POINTS_ATTR not in attrs:
-            attrs[POINTS_ATTR] = points_summary(
-                v for k, v in t.user_attrs.items() if k.startswith("measure:")
-            )
-        values = list(t.values) if t.values is not None else [math.nan] * n_obj
-        out.append(_Row(t.number, t.state.name, values, attrs))
-    return out
+def _tables(points: Sequence[dict[str, Any] | None]) -> dict[str, dict[str, np.ndarray]]:
+    """Per measurement key, per point field, one column over the trials (NaN = absent)."""
+    n = len(points)
+    keys = list(dict.fromkeys(k for d in points if d for k in d))
+    width = len(POINT_FIELDS)
+    absent = [None] * (width - 2) + [0, 0]  # no measurement: no numbers, not predicted, not ok
+    tables: dict[str, dict[str, np.ndarray]] = {}
+    for k in keys:
+        block = np.array([(d or {}).get(k, absent) for d in points], dtype=np.float64).reshape(
+            n, width
+        )  # None becomes NaN
+        tables[k] = {f: block[:, j] for j, f in enumerate(POINT_FIELDS)}
+    return tables
 
 
 def _assemble(
     name: str, directions: list[str], metric_names: list[str], rows: Sequence[_Row]
 ) -> StudyIndex:
     n = len(rows)
-    keys: dict[str, None] = {}
-    for r in rows:
-        for k in r.attrs.get(POINTS_ATTR) or {}:
-            keys.setdefault(k, None)
-    width = len(POINT_FIELDS)
-    absent = [None] * (width - 2) + [0, 0]  # no measurement: no numbers, not predicted, not ok
-    tables: dict[str, dict[str, np.ndarray]] = {}
-    for k in keys:
-        block = np.array(
-            [(r.attrs.get(POINTS_ATTR) or {}).get(k, absent) for r in rows], dtype=np.float64
-        ).reshape(n, width)  # None becomes NaN
-        tables[k] = {f: block[:, j] for j, f in enumerate(POINT_FIELDS)}
+    tables = _tables([r.attrs.get(POINTS_ATTR) for r in rows])
 
     def col(attr: str) -> np.ndarray:
         return np.array([r.attrs.get(attr) for r in rows], dtype=np.float64) if n else np.zeros(0)
@@ -286,4 +269,5 @@ def _assemble(
         float_accuracy=col("float_accuracy"),
         objective_key=[r.attrs.get("objective_deployment") for r in rows],
         tables=tables,
+        origin=[r.attrs.get(ORIGIN_ATTR) for r in rows],
     )

@@ -1,4 +1,5 @@
-"""The Optuna storage is the one database: an SQLite file by default, any SQLAlchemy URL otherwise."""
+"""The Optuna storage is the one database: an SQLite file by default, any SQLAlchemy URL
+otherwise."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ GRACE_S = 120
 
 def open_storage(url: str, *, heartbeat: bool = True) -> Any:
     """An ``RDBStorage`` for ``url`` with heartbeats, so trials of a crashed worker are failed
-    (and not counted as finished) when the study is next opened. SQLite parent folders are created."""
+    (and not counted as finished) when the study is next opened. SQLite parent folders are
+    created."""
     import optuna
     from optuna.exceptions import ExperimentalWarning
 

@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as w
 
 from workbench.report._study_figures import explorer_info
+from workbench.study._storage import _redact
 from workbench.widgets._view import ScatterView
 
 __all__ = ["StudyMonitor"]
@@ -56,13 +57,15 @@ class StudyMonitor(w.VBox):
             cfg = config
             if overrides:
                 raise ValueError(
-                    "overrides apply to a YAML path or a mapping; change the StudyConfig with dataclasses.replace"
+                    "overrides apply to a YAML path or a mapping; change the StudyConfig with "
+                    "dataclasses.replace"
                 )
         elif isinstance(config, (str, os.PathLike, Mapping)):
             cfg = load_config(config, overrides=overrides)
         else:
             raise TypeError(
-                f"config must be a YAML path, a mapping or a StudyConfig, got {type(config).__name__}"
+                "config must be a YAML path, a mapping or a StudyConfig, "
+                f"got {type(config).__name__}"
             )
         self.config = with_overrides(
             cfg, trials=trials, storage=storage, out_dir=out_dir, timeout_s=timeout_s
@@ -85,8 +88,10 @@ class StudyMonitor(w.VBox):
 
         cfg = self.config
         self.title = w.HTML(
-            f"<b>Study monitor</b> · <code>{html.escape(cfg.name)}</code> · {', '.join(o for o in cfg.objectives)} · "
-            f"{', '.join(d.name for d in cfg.deployments)} on {', '.join(p.name for p in cfg.hardware)} · "
+            f"<b>Study monitor</b> · <code>{html.escape(cfg.name)}</code> · "
+            f"{', '.join(o for o in cfg.objectives)} · "
+            f"{', '.join(d.name for d in cfg.deployments)} on "
+            f"{', '.join(p.name for p in cfg.hardware)} · "
             f"storage <code>{html.escape(_redact(cfg.storage_url()))}</code>"
         )
         self.progress = w.IntProgress(
@@ -153,7 +158,8 @@ class StudyMonitor(w.VBox):
         return self
 
     def stop(self, now: bool = False) -> None:
-        """Stop after the current trial; ``now`` interrupts the trial at its next stage (it does not count)."""
+        """Stop after the current trial; ``now`` interrupts the trial at its next stage (it does
+        not count)."""
         if self.state not in ("running", "stopping"):
             return
         self._stop_after_trial.set()
@@ -165,25 +171,29 @@ class StudyMonitor(w.VBox):
         self.message.value = (
             "<span>stopping: interrupting the current trial at its next stage</span>"
             if now
-            else "<span>stopping after the current trial (press <b>Stop now</b> to interrupt it)</span>"
+            else "<span>stopping after the current trial "
+            "(press <b>Stop now</b> to interrupt it)</span>"
         )
         self._render_stats()
 
     @staticmethod
     def _pool_note() -> str:
-        """A caveat when PyTorch already ran in this kernel with several threads: its idle pool sits
-        beside the one the study's thread creates, which slowed eager PyTorch timings by about a
-        third on a two-core host (ONNX Runtime sessions have pools of their own and are unaffected)."""
+        """A caveat when PyTorch already ran in this kernel with several threads: its idle pool
+        sits beside the one the study's thread creates, which slowed eager PyTorch timings by
+        about a third on a two-core host (ONNX Runtime sessions have pools of their own and are
+        unaffected)."""
         torch = sys.modules.get("torch")
         if torch is None or torch.get_num_threads() <= 1:
             return ""
         return (
-            "<span style='color:#666'>note: PyTorch is already loaded in this kernel with several threads; for the "
-            "cleanest eager-PyTorch timings run the study in a fresh kernel or with <code>workbench run</code></span>"
+            "<span style='color:#666'>note: PyTorch is already loaded in this kernel with several "
+            "threads; for the cleanest eager-PyTorch timings run the study in a fresh kernel or "
+            "with <code>workbench run</code></span>"
         )
 
     def wait(self, timeout: float | None = None) -> Any:
-        """Block until the run ends; return its :class:`~workbench.study.RunResult` (re-raise its error)."""
+        """Block until the run ends; return its :class:`~workbench.study.RunResult` (re-raise its
+        error)."""
         thread = self._thread
         if thread is None:
             raise RuntimeError("the monitor has not been started: call start() first")
@@ -239,12 +249,19 @@ class StudyMonitor(w.VBox):
             self.stop_button.disabled = True
             self.stop_button.description = "Stop"
             if self.state == "failed":
-                self.message.value = f"<span style='color:#b00'>{html.escape(type(self.error).__name__)}: {html.escape(str(self.error))}</span>"
+                kind, text = type(self.error).__name__, str(self.error)
+                self.message.value = (
+                    f"<span style='color:#b00'>{html.escape(kind)}: {html.escape(text)}</span>"
+                )
             elif self.state == "stopped":
-                self.message.value = "<span>stopped; press <b>Resume</b> (or call start()) to continue the study</span>"
+                self.message.value = (
+                    "<span>stopped; press <b>Resume</b> (or call start()) to continue the "
+                    "study</span>"
+                )
             else:
                 out = (self.result.outputs or {}).get("report") if self.result is not None else None
-                self.message.value = f"<span>finished{f'; report: <code>{html.escape(str(out))}</code>' if out else ''}</span>"
+                where = f"; report: <code>{html.escape(str(out))}</code>" if out else ""
+                self.message.value = f"<span>finished{where}</span>"
             self._refresh_front()
             self._render_stats()
 
@@ -278,10 +295,10 @@ class StudyMonitor(w.VBox):
 
     def _refresh_front(self) -> None:
         """Re-read the study index and redraw the fronts of the objective profile."""
-        from workbench.study import load_index
+        from workbench.widgets._source import resolve_study
 
         try:
-            index = load_index(self.config.storage_url(), self.config.name)
+            index = resolve_study(self.config.name, self.config.storage_url()).index()
         except Exception:  # noqa: BLE001 - the study may not exist yet (first trial still running)
             return
         if not len(index) or not index.keys():
@@ -290,7 +307,10 @@ class StudyMonitor(w.VBox):
         info = explorer_info(
             index, x=self.x, y=self.y, profile=profile if profile in index.profiles() else ""
         )
-        self.view.title = f"{self.config.name}: Pareto fronts on {info.profile} after {len(index)} trials (updates live)"
+        self.view.title = (
+            f"{self.config.name}: Pareto fronts on {info.profile} after {len(index)} trials "
+            "(updates live)"
+        )
         self.view.apply(info)
         self.refreshes += 1
 
@@ -315,11 +335,3 @@ class StudyMonitor(w.VBox):
         self.stats.value = "<span>" + " · ".join(parts) + "</span>"
         if not self.stage_text:
             self.stage.value = ""
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url

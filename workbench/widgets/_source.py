@@ -10,19 +10,31 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench._errors import StorageError
 from workbench.bench import Measurement
-from workbench.study import DESIGNED, ORIGIN_ATTR
+from workbench.study import (
+    DESIGNED,
+    ORIGIN_ATTR,
+    StudyIndex,
+    StudySignature,
+    cached_index,
+    is_designed,
+    study_signature,
+)
+from workbench.study._store import numbers_with_attr
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
+    from optuna.samplers import BaseSampler
+
+    from workbench.arch import ArchSpec
 
 __all__ = ["StudyRef", "TrialDetail", "resolve_study"]
-
-
-_INDEX_CACHE: dict[tuple[Any, str], tuple[tuple[Any, ...], Any]] = {}
-_INDEX_CACHE_SIZE = 4
 
 
 @dataclass
@@ -40,58 +52,24 @@ class StudyRef:
             self._study_id = int(self.storage.get_study_id_from_name(self.name))
         return self._study_id
 
-    def load(self, sampler: Any = None) -> Any:
+    def load(self, sampler: BaseSampler | None = None) -> optuna.Study:
         """The ``optuna.Study``."""
         import optuna
 
         return optuna.load_study(study_name=self.name, storage=self.storage, sampler=sampler)
 
-    def index(self) -> Any:
+    def index(self) -> StudyIndex:
         """The study's :class:`~workbench.study.StudyIndex`; reused while the study is unchanged."""
-        from workbench.study import load_index
+        return cached_index(self.storage, self.name)
 
-        version = self.version()
-        cache_key = (self.url or id(self.storage), self.name)
-        hit = _INDEX_CACHE.get(cache_key)
-        if version is not None and hit is not None and hit[0] == version:
-            return hit[1]
-        index = load_index(self.storage, self.name)
-        if version is not None:
-            _INDEX_CACHE[cache_key] = (version, index)
-            while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
-                _INDEX_CACHE.pop(next(iter(_INDEX_CACHE)))
-        return index
-
-    def version(self) -> tuple[Any, ...] | None:
-        """A cheap fingerprint of the study's trials (counts, last ids, states, last completion) on
-        an RDB storage: it changes whenever a trial is added, finishes or gets a new attribute."""
-        engine = getattr(self.storage, "engine", None)
-        if engine is None:
-            return None
-        from sqlalchemy import text
-
-        with engine.connect() as conn:
-            trials = conn.execute(
-                text(
-                    "SELECT COUNT(*), MAX(trial_id), MAX(datetime_complete), "
-                    "SUM(CASE WHEN state = 'RUNNING' THEN 1 ELSE 0 END), SUM(CASE WHEN state = 'COMPLETE' THEN 1 ELSE 0 END) "
-                    "FROM trials WHERE study_id = :sid"
-                ),
-                {"sid": self.study_id},
-            ).one()
-            attrs = conn.execute(
-                text(
-                    "SELECT COUNT(*), MAX(a.trial_user_attribute_id) FROM trial_user_attributes a "
-                    "JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :sid"
-                ),
-                {"sid": self.study_id},
-            ).one()
-        return (*tuple(trials), *tuple(attrs))
+    def signature(self) -> StudySignature:
+        """What changes whenever a trial is added, finishes or gets a new attribute."""
+        return study_signature(self.storage, self.study_id)
 
     def user_attrs(self) -> dict[str, Any]:
         return dict(self.storage.get_study_user_attrs(self.study_id))
 
-    def artifact_store(self) -> Any | None:
+    def artifact_store(self) -> FileSystemArtifactStore | None:
         """The study's Optuna file-system artifact store, or None when it has none on this disk."""
         path = self.user_attrs().get("artifact_store")
         if not path or not Path(path).is_dir():
@@ -117,26 +95,7 @@ class StudyRef:
 
     def designed_rows(self, numbers: np.ndarray) -> np.ndarray:
         """Bool per trial number: trials added by hand (one query on an RDB storage)."""
-        found: set[int] = set()
-        engine = getattr(self.storage, "engine", None)
-        if engine is not None:
-            from sqlalchemy import text
-
-            q = text(
-                "SELECT t.number FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
-                "WHERE t.study_id = :sid AND a.key = :key AND a.value_json = :val"
-            )
-            with engine.connect() as conn:
-                found = {
-                    int(r[0])
-                    for r in conn.execute(
-                        q, {"sid": self.study_id, "key": ORIGIN_ATTR, "val": f'"{DESIGNED}"'}
-                    )
-                }
-        else:
-            for t in self.load().get_trials(deepcopy=False):
-                if t.user_attrs.get(ORIGIN_ATTR) == DESIGNED:
-                    found.add(t.number)
+        found = numbers_with_attr(self.storage, self.study_id, ORIGIN_ATTR, DESIGNED)
         return np.isin(numbers, np.fromiter(found, dtype=np.int64, count=len(found)))
 
 
@@ -151,7 +110,7 @@ class TrialDetail:
     user_attrs: dict[str, Any]
 
     @property
-    def spec(self) -> Any | None:
+    def spec(self) -> ArchSpec | None:
         from workbench.arch import ArchSpec
 
         data = self.user_attrs.get("spec")
@@ -166,14 +125,15 @@ class TrialDetail:
 
     @property
     def designed(self) -> bool:
-        return self.user_attrs.get(ORIGIN_ATTR) == DESIGNED
+        return is_designed(self.user_attrs)
 
 
 _STORAGES: dict[str, Any] = {}
 
 
 def _storage_for(url: str) -> Any:
-    """One storage per URL in this process (opening one checks the schema: a tenth of a second)."""
+    """One storage per URL in this process (opening one checks the schema: a tenth of a
+    second)."""
     if url not in _STORAGES:
         from workbench.study import open_storage
 
@@ -189,7 +149,8 @@ def resolve_study(study: Any, storage: Any = None) -> StudyRef:
     if isinstance(study, str):
         if storage is None:
             raise ValueError(
-                f"study {study!r} is given by name: pass its storage too, e.g. storage='sqlite:///runs/workbench.db'"
+                f"study {study!r} is given by name: pass its storage too, "
+                "e.g. storage='sqlite:///runs/workbench.db'"
             )
         url = storage if isinstance(storage, str) else None
         st = storage
@@ -199,7 +160,8 @@ def resolve_study(study: Any, storage: Any = None) -> StudyRef:
         try:
             study_id = int(st.get_study_id_from_name(study))
         except KeyError:
-            # (optuna's study summaries would read every trial of every study; this reads names only)
+            # (optuna's study summaries would read every trial of every study; this reads names
+            # only)
             from workbench._errors import UnknownNameError
 
             names = [s.study_name for s in st.get_all_studies()]
@@ -214,8 +176,8 @@ def resolve_study(study: Any, storage: Any = None) -> StudyRef:
         url = getattr(st, "url", None)
         return StudyRef(study.study_name, st, url if isinstance(url, str) else None)
     raise TypeError(
-        "expected a study name with its storage, an optuna.Study, or what workbench.run_study returns; "
-        f"got {type(study).__name__}"
+        "expected a study name with its storage, an optuna.Study, or what workbench.run_study "
+        f"returns; got {type(study).__name__}"
     )
 
 
