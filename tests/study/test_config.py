@@ -67,7 +67,8 @@ def test_overrides_are_yaml_values(tmp_path):
         ),
         (
             lambda c: c.update(deployments=["torch-int8-static"]),
-            "deployments[0]: backend 'torch' does not support precision 'int8-static'; it supports: fp32",
+            "deployments[0]: backend 'torch' does not support precision 'int8-static'; "
+            "it supports: fp32",
         ),
         (
             lambda c: c.update(

@@ -223,9 +223,12 @@ def test_profile_budgets_come_from_the_profile(synthetic_url, tmp_path, monkeypa
     (tmp_path / "prof").mkdir()
     (tmp_path / "prof" / "edge-sim.yaml").write_text(
         "schema: 1\nname: edge-sim\nkind: simulated\nbackends: [onnxruntime]\n"
-        "precisions: [int8-static]\ndeploy: {backend: onnxruntime, precision: int8-static, format: onnx}\n"
-        "peak_gops: {int8-static: {value: 10, source: 'test board datasheet'}}\nmemory_bandwidth_gbs: {value: 1, source: 'test board datasheet'}\n"
-        "ram_mb: {value: 0.7, source: 'test board datasheet'}\nflash_kb: {value: 60, source: 'test board datasheet'}\n"
+        "precisions: [int8-static]\n"
+        "deploy: {backend: onnxruntime, precision: int8-static, format: onnx}\n"
+        "peak_gops: {int8-static: {value: 10, source: 'test board datasheet'}}\n"
+        "memory_bandwidth_gbs: {value: 1, source: 'test board datasheet'}\n"
+        "ram_mb: {value: 0.7, source: 'test board datasheet'}\n"
+        "flash_kb: {value: 60, source: 'test board datasheet'}\n"
     )
     monkeypatch.setenv("WORKBENCH_PROFILE_PATH", str(tmp_path / "prof"))
     ex = ParetoExplorer("syn", synthetic_url, profile="edge-sim", profile_budgets=True)

@@ -1,4 +1,5 @@
-"""``import workbench.widgets`` loads the widget stack (ipywidgets, plotly) but no deep-learning runtime."""
+"""``import workbench.widgets`` loads the widget stack (ipywidgets, plotly) but no deep-learning
+runtime."""
 
 import subprocess
 import sys

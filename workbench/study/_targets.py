@@ -1,4 +1,5 @@
-"""A candidate on a simulated profile: its recipe's real file, that file's accuracy here, predicted speed.
+"""A candidate on a simulated profile: its recipe's real file, that file's accuracy here, and its
+predicted speed.
 
 Kept apart from the trial pipeline so that any pipeline (one framework or several) can evaluate
 simulated profiles the same way: pick a trained model the recipe's backend can deploy, build the
@@ -24,7 +25,8 @@ __all__ = ["framework_builder", "model_source", "recipe_source", "simulated_meas
 
 
 def framework_builder(framework: str) -> Callable[..., Any]:
-    """``build_<framework>(spec, seed=...)`` from :mod:`workbench.arch` (``build_torch``, ``build_keras``)."""
+    """``build_<framework>(spec, seed=...)`` from :mod:`workbench.arch` (``build_torch``,
+    ``build_keras``)."""
     import workbench.arch as arch
 
     fn = getattr(arch, f"build_{framework}", None)
@@ -73,7 +75,10 @@ def simulated_measurements(
                 source="predicted",
                 status="failed",
                 stage="config",
-                error=f"no trained model of a framework the {d.backend} backend deploys ({', '.join(sources)})",
+                error=(
+                    f"no trained model of a framework the {d.backend} backend deploys "
+                    f"({', '.join(sources)})"
+                ),
             )
             for d in deployments
         ]
@@ -110,7 +115,8 @@ def model_source(
     name: str,
     onnx_exporter: str = "auto",
 ) -> ModelSource:
-    """``model`` (built from ``spec`` in ``framework``) as a :class:`ModelSource` in its own layout."""
+    """``model`` (built from ``spec`` in ``framework``) as a :class:`ModelSource` in its own
+    layout."""
     if framework == "keras":
         from workbench.arch import keras_input_shape
 
