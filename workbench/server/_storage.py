@@ -20,6 +20,7 @@ from workbench.study._store import (
     StudySignature,
     TrialRow,
     file_identity,
+    sqlite_tables,
     study_signature,
     trial_row,
     trial_user_attrs,
@@ -234,13 +235,7 @@ def _check_optuna_sqlite(ref: StorageRef) -> None:
 
     assert ref.sqlite_path is not None
     try:
-        con = sqlite3.connect(f"file:{ref.sqlite_path}?mode=ro", uri=True, timeout=10)
-        try:
-            tables = {
-                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-        finally:
-            con.close()
+        tables = sqlite_tables(ref.sqlite_path)
     except sqlite3.Error as err:
         raise StorageError(f"cannot open storage {ref.display}: {err}") from None
     if not tables:

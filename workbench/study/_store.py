@@ -40,6 +40,7 @@ __all__ = [
     "numbers_with_attr",
     "points_rows",
     "schema_problem",
+    "sqlite_tables",
     "state_counts",
     "study_signature",
     "trial_row",
@@ -134,6 +135,18 @@ def file_identity(url: str | None) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def sqlite_tables(path: str | Path) -> set[str]:
+    """The table names of the SQLite database at ``path``, read without writing to it (Optuna
+    opening a file would create its tables). Raises ``sqlite3.Error`` when it cannot be read."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
 
 
 # -- the change signature -----------------------------------------------------------------

@@ -97,7 +97,7 @@ class ParetoExplorer(w.VBox):
         t0 = time.perf_counter()
         self.ref: StudyRef = resolve_study(study, storage)
         self.index = self.ref.index()
-        self.designed = self.ref.designed_rows(self.index.numbers)
+        self.designed = self.index.designed()
         self.load_seconds = time.perf_counter() - t0
         self.predictor = resolve_predictor(predictor)
         self.export_dir = (
@@ -375,7 +375,7 @@ class ParetoExplorer(w.VBox):
     def refresh(self) -> ExplorerInfo | None:
         """Re-read the study (new trials, e.g. one added by the model designer) and redraw."""
         self.index = self.ref.index()
-        self.designed = self.ref.designed_rows(self.index.numbers)
+        self.designed = self.index.designed()
         self.view.max_facets = self._max_facets()
         choices = (
             (self.profile, self._profile_options()),

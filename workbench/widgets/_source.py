@@ -7,25 +7,18 @@ over every trial, and the storage API for the full record of the one trial a use
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from workbench._errors import StorageError
 from workbench.bench import Measurement
 from workbench.study import (
-    DESIGNED,
-    ORIGIN_ATTR,
     StudyIndex,
     StudySignature,
     cached_index,
     is_designed,
     study_signature,
 )
-from workbench.study._store import numbers_with_attr
 
 if TYPE_CHECKING:
     import optuna
@@ -92,11 +85,6 @@ class StudyRef:
             params=dict(t.params),
             user_attrs=dict(t.user_attrs),
         )
-
-    def designed_rows(self, numbers: np.ndarray) -> np.ndarray:
-        """Bool per trial number: trials added by hand (one query on an RDB storage)."""
-        found = numbers_with_attr(self.storage, self.study_id, ORIGIN_ATTR, DESIGNED)
-        return np.isin(numbers, np.fromiter(found, dtype=np.int64, count=len(found)))
 
 
 @dataclass
@@ -179,19 +167,3 @@ def resolve_study(study: Any, storage: Any = None) -> StudyRef:
         "expected a study name with its storage, an optuna.Study, or what workbench.run_study "
         f"returns; got {type(study).__name__}"
     )
-
-
-def download(store: Any, artifact_id: str, dest: Path) -> Path:
-    """Copy artifact ``artifact_id`` out of ``store`` to ``dest`` (replacing it)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    try:
-        with store.open_reader(artifact_id) as reader, open(tmp, "wb") as writer:
-            shutil.copyfileobj(reader, writer)
-    except FileNotFoundError:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(
-            f"artifact {artifact_id} is missing from the study's artifact store"
-        ) from None
-    tmp.replace(dest)
-    return dest
