@@ -589,6 +589,9 @@ class ModelDesigner(w.VBox):
     def _refresh_stats(self) -> None:
         spec = self._spec
         cost = cost_summary(spec)
+        # everything is computed before any widget changes, so the front end receives the new
+        # figures together rather than the spec's first and the checks' a moment later
+        self._check = self.check()
         self.stats_html.value = (
             f"<div><b>{_e(spec.summary())}</b></div><table style='font-size:12px'>"
             f"<tr><td>parameters</td><td style='text-align:right'><b>{cost.params:,}</b></td></tr>"
@@ -600,7 +603,6 @@ class ModelDesigner(w.VBox):
             f"<tr><td>layers</td><td style='text-align:right'>{cost.layers}</td></tr></table>"
             "<div style='color:#666;font-size:11px'>computed from the spec</div>"
         )
-        self._check = self.check()
         measured = self._measured_p50()
         rows = []
         for r in self._check.recipes:
