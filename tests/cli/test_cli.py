@@ -90,6 +90,8 @@ def test_run_show_and_studies(tmp_path):
     assert json.loads(j.stdout)["n_complete"] == 1
     ls = wb("studies", cwd=tmp_path)
     assert "tiny" in ls.stdout and "latency_p50_ms" in ls.stdout
+    row = next(line for line in ls.stdout.splitlines() if line.startswith("tiny"))
+    assert row.split()[1:3] == ["1", "finished"]  # trials and the library's status rule
     unknown = wb("show", "nosuch", cwd=tmp_path)
     assert unknown.returncode == 2 and "known: tiny" in unknown.stderr
     # --storage and --out move everything

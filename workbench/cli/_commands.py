@@ -239,27 +239,24 @@ def _artifact_store(res: StudyResults) -> FileSystemArtifactStore | None:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    from workbench.study import list_studies
+    from workbench.study import list_study_summaries, open_storage
 
     storage = _storage(args, args.out)
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
         raise ConfigError(
             f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
         )
-    summaries = list_studies(storage)
+    summaries = list_study_summaries(open_storage(storage, heartbeat=False))
     if not summaries:
         _out(f"no studies in {storage}")
         return EXIT_OK
-    import optuna
-
-    _out(f"{'study':<30}{'trials':>8}  objectives")
+    _out(f"{'study':<30}{'trials':>8}  {'status':<10}objectives")
     for s in summaries:
-        names = optuna.load_study(study_name=s.study_name, storage=storage).metric_names or []
-        dirs = [d.name.lower() for d in s.directions]
+        names, dirs = s.metric_names, s.directions
         objectives = (
             ", ".join(f"{n} ({d})" for n, d in zip(names, dirs)) if names else ", ".join(dirs)
         )
-        _out(f"{s.study_name:<30}{s.n_trials:>8}  {objectives}")
+        _out(f"{s.name:<30}{s.n_trials:>8}  {s.status:<10}{objectives}")
     return EXIT_OK
 
 
