@@ -12,9 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from workbench.arch import ArchSpec
 from workbench.backends import CompileContext, Deployment
-from workbench.bench import Measurement, MemoryProbe, measure_deployments
+from workbench.bench import Measurement, MeasureSettings, MemoryProbe, measure_deployments
 from workbench.hw import HardwareProfile
 from workbench.study._constraints import (
     Budget,
@@ -89,8 +91,8 @@ def prefilter_figures(
     budget: Budget | None,
     build: Callable[[], Any],
     workdir: Path,
-    calibration: list[Any],
-    settings: Any,
+    calibration: list[np.ndarray],
+    settings: MeasureSettings,
     memory: MemoryProbe | None,
     framework: str = "torch",
     onnx_exporter: str = "dynamo",
@@ -154,7 +156,7 @@ def _recipe_file_size(
     build: Callable[[], Any],
     framework: str,
     workdir: Path,
-    calibration: list[Any],
+    calibration: list[np.ndarray],
     onnx_exporter: str,
 ) -> int | None:
     """Bytes of the recipe's file for the untrained model, when its backend is installed here."""

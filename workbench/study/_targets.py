@@ -1,4 +1,5 @@
-"""A candidate on a simulated profile: its recipe's real file, that file's accuracy here, predicted speed.
+"""A candidate on a simulated profile: its recipe's real file, that file's accuracy here,
+predicted speed.
 
 Kept apart from the trial pipeline so that any pipeline (one framework or several) can evaluate
 simulated profiles the same way: pick a trained model the recipe's backend can deploy, build the
@@ -18,13 +19,15 @@ from workbench.arch import ArchSpec
 from workbench.backends import Artifact, CompileContext, Deployment, ModelSource, get_backend
 from workbench.bench import Measurement, predict_deployments
 from workbench.calibrate import find_calibration
+from workbench.data import Dataset
 from workbench.hw import HardwareProfile
 
 __all__ = ["framework_builder", "model_source", "recipe_source", "simulated_measurements"]
 
 
 def framework_builder(framework: str) -> Callable[..., Any]:
-    """``build_<framework>(spec, seed=...)`` from :mod:`workbench.arch` (``build_torch``, ``build_keras``)."""
+    """``build_<framework>(spec, seed=...)`` from :mod:`workbench.arch` (``build_torch``,
+    ``build_keras``)."""
     import workbench.arch as arch
 
     fn = getattr(arch, f"build_{framework}", None)
@@ -54,7 +57,7 @@ def simulated_measurements(
     deployments: Sequence[Deployment],
     *,
     spec: ArchSpec | None,
-    data: Any,
+    data: Dataset,
     ctx: CompileContext | Mapping[str, CompileContext],
     workdir: Path,
     onnx_exporter: str,
@@ -73,7 +76,10 @@ def simulated_measurements(
                 source="predicted",
                 status="failed",
                 stage="config",
-                error=f"no trained model of a framework the {d.backend} backend deploys ({', '.join(sources)})",
+                error=(
+                    f"no trained model of a framework the {d.backend} backend deploys "
+                    f"({', '.join(sources)})"
+                ),
             )
             for d in deployments
         ]
@@ -110,7 +116,8 @@ def model_source(
     name: str,
     onnx_exporter: str = "auto",
 ) -> ModelSource:
-    """``model`` (built from ``spec`` in ``framework``) as a :class:`ModelSource` in its own layout."""
+    """``model`` (built from ``spec`` in ``framework``) as a :class:`ModelSource` in its own
+    layout."""
     if framework == "keras":
         from workbench.arch import keras_input_shape
 
