@@ -368,7 +368,7 @@ def _read_predictor(r: Reader) -> PredictorTerms:
     return terms
 
 
-def _known(value: Any, known: Iterable[str]) -> str:
+def _known(value: object, known: Iterable[str]) -> str:
     known = tuple(known)
     if not isinstance(value, str) or value not in known:
         raise ValueError(f"known: {', '.join(known)}")
