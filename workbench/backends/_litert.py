@@ -25,7 +25,9 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -278,7 +280,7 @@ class LiteRTBackend(Backend):
 
     def _convert(
         self,
-        tf: Any,
+        tf: ModuleType,
         saved: Path,
         precision: str,
         scheme: dict[str, Any] | None,
@@ -302,7 +304,7 @@ class LiteRTBackend(Backend):
                     "quantize", "full-integer int8 needs calibration data, and none was given"
                 )
 
-            def representative() -> Any:
+            def representative() -> Iterator[list[np.ndarray]]:
                 for b in batches:
                     yield [np.asarray(b, dtype=np.float32)]
 
