@@ -18,6 +18,8 @@ from workbench._imports import require
 from workbench._schema import Choice, Float, Int, Optional, Reader, SourceMap
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from workbench.data import Dataset
 
 __all__ = [
@@ -88,7 +90,7 @@ class TrainResult:
         return asdict(self)
 
 
-def evaluate_torch(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+def evaluate_torch(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
     """Top-1 accuracy of ``model`` (put in eval mode) on ``(x, y)``."""
     torch = require("torch", extra="torch")
     model.eval()
@@ -101,7 +103,7 @@ def evaluate_torch(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -
 
 
 def train_torch(
-    model: Any,
+    model: nn.Module,
     data: Dataset,
     config: TrainConfig | None = None,
     *,
