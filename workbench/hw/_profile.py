@@ -63,7 +63,7 @@ class Sourced:
 
 
 def _sourced(positive: bool = True) -> Check:
-    def convert(v: Any) -> Sourced:
+    def convert(v: object) -> Sourced:
         if isinstance(v, dict):
             extra = set(v) - {"value", "source"}
             if extra or "value" not in v:
@@ -223,7 +223,7 @@ class HardwareProfile:
 
     @classmethod
     def from_dict(
-        cls, data: Any, *, location: str | None = None, path: str | None = None
+        cls, data: object, *, location: str | None = None, path: str | None = None
     ) -> HardwareProfile:
         from workbench._schema import SourceMap
 
@@ -231,7 +231,7 @@ class HardwareProfile:
 
 
 def _threads_check() -> Check:
-    def convert(v: Any) -> int | str:
+    def convert(v: object) -> int | str:
         if v == "auto":
             return "auto"
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1024:
