@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from workbench.data import Dataset
+    from workbench.train._keras import evaluate_keras, train_keras
 
 __all__ = [
     "TrainConfig",
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Callable[..., object]:
     # the Keras trainer lives in its own module so that importing this one loads no TensorFlow
     if name in ("train_keras", "evaluate_keras"):
         from workbench.train import _keras
