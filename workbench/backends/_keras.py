@@ -14,7 +14,8 @@ process; its memory is reported unavailable with the reason.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -64,8 +65,12 @@ def _load_model(artifact: Artifact) -> Any:
     return keras.models.load_model(str(artifact.path), compile=False)
 
 
+#: a Keras model's forward pass on a batch (its result a TensorFlow tensor or an array)
+_Forward: TypeAlias = Callable[[np.ndarray], Any]
+
+
 class _KerasRunner(Runner):
-    def __init__(self, fn: Any, meta: dict[str, Any]) -> None:
+    def __init__(self, fn: _Forward, meta: dict[str, Any]) -> None:
         self.fn = fn
         self.meta = meta
 
@@ -74,7 +79,7 @@ class _KerasRunner(Runner):
         return y.numpy() if hasattr(y, "numpy") else np.asarray(y)
 
     def close(self) -> None:
-        self.fn = None
+        self.fn = None  # type: ignore[assignment]  # released; a closed runner is not called
 
 
 class KerasBackend(Backend):
@@ -98,7 +103,7 @@ class KerasBackend(Backend):
             deployment, source.framework, path, source.input_shape, meta=meta, live=source.model
         )
 
-    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> Any:
+    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
         def call(x: np.ndarray) -> Any:
             return model(x, training=False)
 
@@ -122,13 +127,13 @@ class KerasXlaBackend(KerasBackend):
         if jit not in ("auto", True, False):
             raise ConfigError(f"jit_compile must be auto, true or false, got {jit!r}")
 
-    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> Any:
+    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
         tf = tf_runtime()
         jit = artifact.deployment.opts.get("jit_compile", "auto")
         spec = [tf.TensorSpec((None, *artifact.input_shape), tf.float32, name="input")]
         example = np.zeros((1, *artifact.input_shape), dtype=np.float32)
 
-        def traced(jit_compile: bool) -> Any:
+        def traced(jit_compile: bool) -> _Forward:
             fn = tf.function(
                 lambda x: model(x, training=False),
                 jit_compile=jit_compile,

@@ -56,11 +56,10 @@ def ort_session(
 
 class _OrtRunner(Runner):
     def __init__(self, session: onnxruntime.InferenceSession) -> None:
-        self.session: onnxruntime.InferenceSession | None = session
+        self.session = session
         self.input_name = session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        assert self.session is not None, "the runner is closed"
         return self.session.run(None, {self.input_name: x})[0]
 
     def close(self) -> None:
