@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import ipywidgets as w
 
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from workbench.widgets._trial import StorageLike, StudyLike
 
 _T = TypeVar("_T")
+#: the value of one field of a block (the fields of the Block dataclasses in workbench.arch)
+FieldValue: TypeAlias = "int | float | str | bool"
 
 __all__ = ["BLOCK_DEFAULTS", "ModelDesigner"]
 
@@ -164,7 +166,7 @@ def _close_tree(widget: w.Widget) -> None:
     widget.close()
 
 
-def _field_widget(block: Block, name: str, value: Any) -> w.Widget:
+def _field_widget(block: Block, name: str, value: FieldValue) -> w.Widget:
     lay = w.Layout(width="auto")
     style = {"description_width": "initial"}
     if name == "activation":
@@ -447,7 +449,7 @@ class ModelDesigner(w.VBox):
         self._render_blocks()
         self._rebuild_spec()
 
-    def set_block(self, index: int, **changes: Any) -> None:
+    def set_block(self, index: int, **changes: FieldValue) -> None:
         """Change fields of block ``index`` (``set_block(1, out_channels=48, stride=2)``)."""
         self._check_index(index)
         names = {f for f in self._blocks[index] if f != "type"}
@@ -509,7 +511,7 @@ class ModelDesigner(w.VBox):
         for row in old:
             _close_tree(row)
 
-    def _field_changed(self, index: int, name: str, value: Any) -> None:
+    def _field_changed(self, index: int, name: str, value: FieldValue) -> None:
         if index < len(self._blocks):
             self._blocks[index][name] = value
             self._rebuild_spec()
