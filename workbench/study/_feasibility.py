@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def prefilter_figures(
     deployment: Deployment,
     *,
     budget: Budget | None,
-    build: Callable[[], Any],
+    build: Callable[[], object],
     workdir: Path,
     calibration: list[np.ndarray],
     settings: MeasureSettings,
@@ -153,7 +153,7 @@ def _recipe_file_size(
     spec: ArchSpec,
     profile: HardwareProfile,
     deployment: Deployment,
-    build: Callable[[], Any],
+    build: Callable[[], object],
     framework: str,
     workdir: Path,
     calibration: list[np.ndarray],

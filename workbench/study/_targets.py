@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from workbench._errors import WorkbenchError
 from workbench.arch import ArchSpec
@@ -25,7 +25,13 @@ from workbench.hw import HardwareProfile
 __all__ = ["framework_builder", "model_source", "recipe_source", "simulated_measurements"]
 
 
-def framework_builder(framework: str) -> Callable[..., Any]:
+class ModelBuilder(Protocol):
+    """``build_<framework>``: the untrained model of ``spec`` (an nn.Module, a keras.Model)."""
+
+    def __call__(self, spec: ArchSpec, *, seed: int | None = None) -> object: ...
+
+
+def framework_builder(framework: str) -> ModelBuilder:
     """``build_<framework>(spec, seed=...)`` from :mod:`workbench.arch` (``build_torch``,
     ``build_keras``)."""
     import workbench.arch as arch
