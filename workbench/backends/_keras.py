@@ -15,7 +15,8 @@ process; its memory is reported unavailable with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -31,13 +32,16 @@ from workbench.backends._base import (
     Threads,
 )
 
+if TYPE_CHECKING:
+    import keras
+
 __all__ = ["KerasBackend", "KerasXlaBackend", "keras_file"]
 
 
-def keras_file(source: ModelSource) -> tuple[Any, str | None]:
+def keras_file(source: ModelSource) -> tuple[Path | None, str | None]:
     """The source's model saved as ``<workdir>/<name>.keras`` once: ``(path or None, why not)``."""
 
-    def make() -> tuple[Any, str | None]:
+    def make() -> tuple[Path | None, str | None]:
         path = source.workdir / f"{source.name}.keras"
         try:
             source.model.save(str(path))
@@ -53,7 +57,7 @@ def keras_file(source: ModelSource) -> tuple[Any, str | None]:
     return source.cached("keras_file", make)
 
 
-def _load_model(artifact: Artifact) -> Any:
+def _load_model(artifact: Artifact) -> keras.Model:
     if artifact.live is not None:
         return artifact.live
     if artifact.path is None:
@@ -103,7 +107,7 @@ class KerasBackend(Backend):
             deployment, source.framework, path, source.input_shape, meta=meta, live=source.model
         )
 
-    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
+    def _callable(self, model: keras.Model, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
         def call(x: np.ndarray) -> Any:
             return model(x, training=False)
 
@@ -127,7 +131,7 @@ class KerasXlaBackend(KerasBackend):
         if jit not in ("auto", True, False):
             raise ConfigError(f"jit_compile must be auto, true or false, got {jit!r}")
 
-    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
+    def _callable(self, model: keras.Model, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
         tf = tf_runtime()
         jit = artifact.deployment.opts.get("jit_compile", "auto")
         spec = [tf.TensorSpec((None, *artifact.input_shape), tf.float32, name="input")]

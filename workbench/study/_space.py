@@ -208,7 +208,7 @@ def compile_space(r: Reader, task: Task, *, base_dir: Path | None = None) -> Sea
 def _target_check() -> Func:
     from workbench._schema import Func
 
-    def convert(v: Any) -> str:
+    def convert(v: object) -> str:
         if not isinstance(v, str) or ":" not in v:
             raise ValueError("write it as package.module:function")
         return v
