@@ -22,6 +22,8 @@ from workbench._tf import channels_last, tf_runtime
 from workbench.train import TrainConfig, TrainResult
 
 if TYPE_CHECKING:
+    import keras
+
     from workbench.data import Dataset
 
 __all__ = ["evaluate_keras", "train_keras"]
@@ -44,7 +46,7 @@ def _model_shape(model: Any) -> tuple[int, ...] | None:
     return None
 
 
-def evaluate_keras(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
     """Top-1 accuracy of ``model`` (inference mode) on ``(x, y)``; ``x`` channels first."""
     tf_runtime()
     xs = channels_last(x, _model_shape(model))
@@ -73,7 +75,7 @@ def _optimizer(keras: ModuleType, cfg: TrainConfig, total_steps: int) -> Any:
 
 
 def train_keras(
-    model: Any,
+    model: keras.Model,
     data: Dataset,
     config: TrainConfig | None = None,
     *,
