@@ -39,10 +39,10 @@ class _Required:
         return "REQUIRED"
 
 
-REQUIRED: Any = _Required()
+REQUIRED = _Required()
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -52,10 +52,10 @@ class Check:
 
     expected: str = "a value"
 
-    def __call__(self, value: Any) -> Any:  # pragma: no cover - abstract
+    def __call__(self, value: object) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fail(self, value: Any) -> ConfigError:
+    def fail(self, value: object) -> ConfigError:
         return ConfigError(f"expected {self.expected}, got {_show(value)}")
 
 
@@ -74,7 +74,7 @@ class Int(Check):
             return f"an integer <= {self.max}"
         return "an integer"
 
-    def __call__(self, value: Any) -> int:
+    def __call__(self, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
@@ -104,7 +104,7 @@ class Float(Check):
             return f"a number <= {self.max}"
         return "a number"
 
-    def __call__(self, value: Any) -> float:
+    def __call__(self, value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(value)
         value = float(value)
@@ -124,7 +124,7 @@ class Str(Check):
     nonempty: bool = True
     expected: str = "a non-empty string"
 
-    def __call__(self, value: Any) -> str:
+    def __call__(self, value: object) -> str:
         if not isinstance(value, str) or (self.nonempty and not value.strip()):
             raise self.fail(value)
         return value
@@ -134,7 +134,7 @@ class Str(Check):
 class Bool(Check):
     expected: str = "true or false"
 
-    def __call__(self, value: Any) -> bool:
+    def __call__(self, value: object) -> bool:
         if not isinstance(value, bool):
             raise self.fail(value)
         return value
@@ -148,7 +148,7 @@ class Choice(Check):
     def expected(self) -> str:  # type: ignore[override]
         return "one of " + ", ".join(self.choices)
 
-    def __call__(self, value: Any) -> str:
+    def __call__(self, value: object) -> str:
         if not isinstance(value, str) or value not in self.choices:
             raise self.fail(value)
         return value
@@ -164,7 +164,7 @@ class ListOf(Check):
         least = f"at least {self.min_len} of " if self.min_len else ""
         return f"a list of {least}{self.item.expected}"
 
-    def __call__(self, value: Any) -> tuple[Any, ...]:
+    def __call__(self, value: object) -> tuple[Any, ...]:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise self.fail(value)
         if len(value) < self.min_len:
@@ -186,7 +186,7 @@ class Optional(Check):
     def expected(self) -> str:  # type: ignore[override]
         return f"{self.inner.expected} or null"
 
-    def __call__(self, value: Any) -> Any:
+    def __call__(self, value: object) -> Any:
         return None if value is None else self.inner(value)
 
 
@@ -197,7 +197,7 @@ class Func(Check):
     func: Callable[[Any], Any] = lambda v: v
     expected: str = "a value"
 
-    def __call__(self, value: Any) -> Any:
+    def __call__(self, value: object) -> Any:
         try:
             return self.func(value)
         except ConfigError:
@@ -255,7 +255,7 @@ def load_yaml(path: str | os.PathLike[str], *, display: str | None = None) -> tu
         raise ConfigError(f"malformed YAML: {problem}", location=where) from None
     lines: dict[str, int] = {}
 
-    def walk(n: Any, prefix: str) -> None:
+    def walk(n: yaml.Node, prefix: str) -> None:
         if isinstance(n, yaml.MappingNode):
             for key_node, value_node in n.value:
                 field = _child(prefix, str(key_node.value))
@@ -277,7 +277,7 @@ class Reader:
 
     def __init__(
         self,
-        data: Any,
+        data: object,
         *,
         field: str = "",
         source: SourceMap | None = None,
@@ -299,7 +299,7 @@ class Reader:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def get(self, key: str, check: Check, default: Any = REQUIRED) -> Any:
+    def get(self, key: str, check: Check, default: object = REQUIRED) -> Any:
         self._taken.add(key)
         if key not in self.data:
             if default is REQUIRED:
@@ -313,7 +313,7 @@ class Reader:
                 sub = sub + (err.field if err.field.startswith("[") else "." + err.field)
             raise ConfigError(err.message, field=sub, location=self.source.where(sub)) from None
 
-    def raw(self, key: str, default: Any = REQUIRED) -> Any:
+    def raw(self, key: str, default: object = REQUIRED) -> Any:
         self._taken.add(key)
         if key not in self.data:
             if default is REQUIRED:
@@ -327,7 +327,7 @@ class Reader:
             self.data.get(key), field=_child(self.field, key), source=self.source, what=what
         )
 
-    def sub(self, key: str | int, data: Any, *, what: str = "a mapping") -> Reader:
+    def sub(self, key: str | int, data: object, *, what: str = "a mapping") -> Reader:
         return Reader(data, field=_child(self.field, key), source=self.source, what=what)
 
     def finish(self, *, extra_known: Sequence[str] = ()) -> None:

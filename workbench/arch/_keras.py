@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from workbench._imports import require
 from workbench.arch._spec import (
@@ -37,6 +38,9 @@ from workbench.arch._spec import (
     InvertedResidual,
     Pool,
 )
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["build_keras", "keras_input_shape"]
 
@@ -50,7 +54,7 @@ def keras_input_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
     return (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
 
 
-def build_keras(spec: ArchSpec, *, seed: int | None = None) -> Any:
+def build_keras(spec: ArchSpec, *, seed: int | None = None) -> keras.Model:
     """A ``keras.Model`` equivalent to ``spec`` (functional, channels-last input named ``input``).
 
     ``seed`` makes weight initialisation reproducible without touching Keras' global seed.
@@ -60,7 +64,7 @@ def build_keras(spec: ArchSpec, *, seed: int | None = None) -> Any:
 
 
 class _Builder:
-    def __init__(self, keras: Any, spec: ArchSpec, seed: int) -> None:
+    def __init__(self, keras: ModuleType, spec: ArchSpec, seed: int) -> None:
         self.keras = keras
         self.layers = keras.layers
         self.spec = spec
@@ -144,7 +148,7 @@ class _Builder:
         return L.Flatten(name=f"{prefix}.flatten")(x)
 
     # -- the network ---------------------------------------------------------------------------
-    def build(self) -> Any:
+    def build(self) -> keras.Model:
         keras, L, spec = self.keras, self.layers, self.spec
         inputs = keras.Input(keras_input_shape(spec.input_shape), name="input")
         x = inputs

@@ -36,7 +36,7 @@ SCHEMA_VERSION = 1
 ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "gelu", "none")
 
 
-def _check_int(owner: str, name: str, value: Any, lo: int = 1) -> None:
+def _check_int(owner: str, name: str, value: object, lo: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         raise ConfigError(f"expected an integer >= {lo}, got {value!r}", field=f"{owner}.{name}")
 
@@ -47,7 +47,7 @@ def _check_kernel(owner: str, value: Any) -> None:
         raise ConfigError(f"expected an odd kernel size, got {value!r}", field=f"{owner}.kernel")
 
 
-def _check_act(owner: str, value: Any) -> None:
+def _check_act(owner: str, value: object) -> None:
     if value not in ACTIVATIONS:
         raise ConfigError(
             f"expected one of {', '.join(ACTIVATIONS)}, got {value!r}", field=f"{owner}.activation"

@@ -7,7 +7,7 @@ can be checked against the built model and mapped onto profiler output.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._imports import require
 from workbench.arch._spec import (
@@ -20,10 +20,14 @@ from workbench.arch._spec import (
     Pool,
 )
 
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch.nn import Module
+
 __all__ = ["build_torch"]
 
 
-def build_torch(spec: ArchSpec, *, seed: int | None = None) -> Any:
+def build_torch(spec: ArchSpec, *, seed: int | None = None) -> Module:
     """Return an ``nn.Module`` (in train mode) equivalent to ``spec``.
 
     ``seed`` makes weight initialisation reproducible without touching the global RNG state.
@@ -32,7 +36,7 @@ def build_torch(spec: ArchSpec, *, seed: int | None = None) -> Any:
     classes = _classes(torch)
     if seed is None:
         return classes["SpecNet"](spec)
-    devices: list[Any] = []
+    devices: list[int] = []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         return classes["SpecNet"](spec)
@@ -48,7 +52,7 @@ def _classes(torch: Any) -> dict[str, Any]:
     nn = torch.nn
     F = torch.nn.functional
 
-    def activation(name: str) -> Any:
+    def activation(name: str) -> Module:
         return {
             "relu": nn.ReLU,
             "relu6": nn.ReLU6,
@@ -57,7 +61,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             "gelu": nn.GELU,
         }[name]()
 
-    def conv_bn(cin: int, cout: int, k: int, s: int, groups: int, act: str) -> Any:
+    def conv_bn(cin: int, cout: int, k: int, s: int, groups: int, act: str) -> Module:
         parts: OrderedDict[str, Any] = OrderedDict(
             conv=nn.Conv2d(cin, cout, k, s, padding=k // 2, groups=groups, bias=False),
             bn=nn.BatchNorm2d(cout),
@@ -67,7 +71,7 @@ def _classes(torch: Any) -> dict[str, Any]:
         return nn.Sequential(parts)
 
     class GlobalAvgPool(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Tensor) -> Tensor:
             return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
     class InvertedResidualModule(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
@@ -75,6 +79,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             super().__init__()
             hidden = b.hidden_for(cin)
             self.use_residual = b.has_residual(cin)
+            self.expand: Module | None
             if b.expansion != 1:
                 self.expand = conv_bn(cin, hidden, 1, 1, 1, b.activation)
             else:
@@ -82,7 +87,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             self.dw = conv_bn(hidden, hidden, b.kernel, b.stride, hidden, b.activation)
             self.project = conv_bn(hidden, b.out_channels, 1, 1, 1, "none")
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Tensor) -> Tensor:
             h = self.expand(x) if self.expand is not None else x
             h = self.project(self.dw(h))
             return x + h if self.use_residual else h
@@ -104,7 +109,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             )
             self.act = nn.ReLU()
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Tensor) -> Tensor:
             h = self.conv2(self.conv1(x))
             if self.conv3 is not None:
                 h = self.conv3(h)
@@ -120,7 +125,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             else:
                 self.pool = nn.AvgPool2d(b.kernel, b.stride, padding=pad, count_include_pad=False)
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Tensor) -> Tensor:
             return self.pool(x)
 
     class DenseModule(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily
@@ -141,7 +146,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             self.act = activation(b.activation) if b.activation != "none" else None
             self.dropout = nn.Dropout(b.dropout) if b.dropout > 0 else None
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Tensor) -> Tensor:
             if self.to_vector is not None:
                 x = getattr(self, self.to_vector)(x)
             x = self.fc(x)
@@ -166,7 +171,7 @@ def _classes(torch: Any) -> dict[str, Any]:
             self.dropout = nn.Dropout(spec.head_dropout) if spec.head_dropout > 0 else None
             self.fc = nn.Linear(spec.head_in_features, spec.num_classes)
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Tensor) -> Tensor:
             if self.to_vector is not None:
                 x = getattr(self, self.to_vector)(x)
             if self.dropout is not None:
@@ -207,7 +212,7 @@ def _classes(torch: Any) -> dict[str, Any]:
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Tensor) -> Tensor:
             for block in self.blocks:
                 x = block(x)
             return self.head(x)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,8 @@ __all__ = [
     "Threads",
     "accuracy_of",
 ]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ class ModelSource:
         self._cache: dict[str, Any] = {}
         self.export_meta: dict[str, Any] = {}
 
-    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+    def cached(self, key: str, make: Callable[[], _T]) -> _T:
         """Compute ``make()`` once per source; exceptions are cached too, so a failed export
         fails every deployment that needs it with the same reason, without retrying."""
         if key not in self._cache:

@@ -12,12 +12,16 @@ import logging
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench._errors import DeploymentError
 from workbench._imports import require
 from workbench.backends._base import ModelSource
+
+if TYPE_CHECKING:
+    from torch.export import ExportedProgram
 
 __all__ = ["export_onnx", "torch_exported_program"]
 
@@ -26,7 +30,7 @@ OUTPUT_NAME = "logits"
 
 
 @contextlib.contextmanager
-def quiet() -> Any:
+def quiet() -> Iterator[None]:
     """Silence exporters' progress prints, warnings and log lines (errors still propagate)."""
     loggers = [
         logging.getLogger(n)
@@ -44,10 +48,10 @@ def quiet() -> Any:
             lg.setLevel(level)
 
 
-def torch_exported_program(source: ModelSource) -> Any:
+def torch_exported_program(source: ModelSource) -> ExportedProgram:
     """``torch.export`` of the module in eval mode, batch axis dynamic (cached on the source)."""
 
-    def make() -> Any:
+    def make() -> ExportedProgram:
         torch = require("torch", extra="torch")
         model = source.model.eval()
         # batch 2: torch.export specialises a dimension whose example size is 1

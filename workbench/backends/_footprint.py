@@ -13,7 +13,10 @@ import functools
 import re
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.backends._base import Backend
 
 __all__ = ["FRAMEWORK_PACKAGES", "footprint_of", "installed_size", "runtime_footprint"]
 
@@ -110,7 +113,7 @@ def footprint_of(packages: tuple[str, ...]) -> dict[str, Any] | None:
     }
 
 
-def runtime_footprint(backend: Any, framework: str) -> dict[str, Any]:
+def runtime_footprint(backend: Backend, framework: str) -> dict[str, Any]:
     """The runtime a deployment needs (its backend's packages) beside the framework's."""
     return {
         "runtime": footprint_of(tuple(backend.runtime_packages)),

@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from workbench._errors import DeploymentError
 
 __all__ = ["Int8Choice", "choose_int8"]
+
+_Scheme = TypeVar("_Scheme")
 
 
 @dataclass
@@ -26,14 +28,14 @@ class Int8Choice:
 
 
 def choose_int8(
-    schemes: Sequence[Any],
+    schemes: Sequence[_Scheme],
     out: Path,
     *,
-    build: Callable[[Any, Path], object],
+    build: Callable[[_Scheme, Path], object],
     accuracy: Callable[[Path], float] | None,
     reference: float | None,
     max_drop: float,
-    describe: Callable[[Any], dict[str, Any]],
+    describe: Callable[[_Scheme], dict[str, Any]],
     catch: tuple[type[Exception], ...] = (Exception,),
     error_text: Callable[[Exception], str] = str,
     give_up: Callable[[Exception], bool] = lambda _err: False,

@@ -14,7 +14,9 @@ process; its memory is reported unavailable with the reason.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -30,13 +32,16 @@ from workbench.backends._base import (
     Threads,
 )
 
+if TYPE_CHECKING:
+    import keras
+
 __all__ = ["KerasBackend", "KerasXlaBackend", "keras_file"]
 
 
-def keras_file(source: ModelSource) -> tuple[Any, str | None]:
+def keras_file(source: ModelSource) -> tuple[Path | None, str | None]:
     """The source's model saved as ``<workdir>/<name>.keras`` once: ``(path or None, why not)``."""
 
-    def make() -> tuple[Any, str | None]:
+    def make() -> tuple[Path | None, str | None]:
         path = source.workdir / f"{source.name}.keras"
         try:
             source.model.save(str(path))
@@ -52,7 +57,7 @@ def keras_file(source: ModelSource) -> tuple[Any, str | None]:
     return source.cached("keras_file", make)
 
 
-def _load_model(artifact: Artifact) -> Any:
+def _load_model(artifact: Artifact) -> keras.Model:
     if artifact.live is not None:
         return artifact.live
     if artifact.path is None:
@@ -64,8 +69,12 @@ def _load_model(artifact: Artifact) -> Any:
     return keras.models.load_model(str(artifact.path), compile=False)
 
 
+#: a Keras model's forward pass on a batch (its result a TensorFlow tensor or an array)
+_Forward: TypeAlias = Callable[[np.ndarray], Any]
+
+
 class _KerasRunner(Runner):
-    def __init__(self, fn: Any, meta: dict[str, Any]) -> None:
+    def __init__(self, fn: _Forward, meta: dict[str, Any]) -> None:
         self.fn = fn
         self.meta = meta
 
@@ -74,7 +83,7 @@ class _KerasRunner(Runner):
         return y.numpy() if hasattr(y, "numpy") else np.asarray(y)
 
     def close(self) -> None:
-        self.fn = None
+        self.fn = None  # type: ignore[assignment]  # released; a closed runner is not called
 
 
 class KerasBackend(Backend):
@@ -98,7 +107,7 @@ class KerasBackend(Backend):
             deployment, source.framework, path, source.input_shape, meta=meta, live=source.model
         )
 
-    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> Any:
+    def _callable(self, model: keras.Model, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
         def call(x: np.ndarray) -> Any:
             return model(x, training=False)
 
@@ -122,13 +131,13 @@ class KerasXlaBackend(KerasBackend):
         if jit not in ("auto", True, False):
             raise ConfigError(f"jit_compile must be auto, true or false, got {jit!r}")
 
-    def _callable(self, model: Any, artifact: Artifact, meta: dict[str, Any]) -> Any:
+    def _callable(self, model: keras.Model, artifact: Artifact, meta: dict[str, Any]) -> _Forward:
         tf = tf_runtime()
         jit = artifact.deployment.opts.get("jit_compile", "auto")
         spec = [tf.TensorSpec((None, *artifact.input_shape), tf.float32, name="input")]
         example = np.zeros((1, *artifact.input_shape), dtype=np.float32)
 
-        def traced(jit_compile: bool) -> Any:
+        def traced(jit_compile: bool) -> _Forward:
             fn = tf.function(
                 lambda x: model(x, training=False),
                 jit_compile=jit_compile,

@@ -25,8 +25,10 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +45,9 @@ from workbench.backends._base import (
     Threads,
 )
 from workbench.backends._int8 import choose_int8
+
+if TYPE_CHECKING:
+    from ai_edge_litert.interpreter import Interpreter
 
 __all__ = ["LiteRTBackend", "saved_model_dir"]
 
@@ -115,7 +120,7 @@ def _scheme(
 class _LiteRTRunner(Runner):
     """One interpreter; resized when the batch changes, int8 inputs/outputs (de)quantized."""
 
-    def __init__(self, interpreter: Any, meta: dict[str, Any]) -> None:
+    def __init__(self, interpreter: Interpreter, meta: dict[str, Any]) -> None:
         self.it = interpreter
         self.meta = meta
         inp = interpreter.get_input_details()[0]
@@ -147,7 +152,7 @@ class _LiteRTRunner(Runner):
         self.it = None
 
 
-def _interpreter(path: Path, threads: int) -> tuple[Any, dict[str, Any]]:
+def _interpreter(path: Path, threads: int) -> tuple[Interpreter, dict[str, Any]]:
     interp_mod = require(
         "ai_edge_litert.interpreter", extra="keras", purpose="running LiteRT models"
     )
@@ -278,7 +283,7 @@ class LiteRTBackend(Backend):
 
     def _convert(
         self,
-        tf: Any,
+        tf: ModuleType,
         saved: Path,
         precision: str,
         scheme: dict[str, Any] | None,
@@ -302,7 +307,7 @@ class LiteRTBackend(Backend):
                     "quantize", "full-integer int8 needs calibration data, and none was given"
                 )
 
-            def representative() -> Any:
+            def representative() -> Iterator[list[np.ndarray]]:
                 for b in batches:
                     yield [np.asarray(b, dtype=np.float32)]
 

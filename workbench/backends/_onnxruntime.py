@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,12 +28,17 @@ from workbench.backends._export import INPUT_NAME, quiet
 from workbench.backends._int8 import choose_int8
 from workbench.quant import Int8Scheme, int8_schemes
 
+if TYPE_CHECKING:
+    import onnxruntime
+
 __all__ = ["OnnxRuntimeBackend", "ort_session"]
 
 _CALIBRATION = ("minmax", "entropy", "percentile")
 
 
-def ort_session(path: Path | str, threads: Threads, *, provider: str = "cpu") -> Any:
+def ort_session(
+    path: Path | str, threads: Threads, *, provider: str = "cpu"
+) -> onnxruntime.InferenceSession:
     ort = require("onnxruntime", extra="onnx")
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads.intra_op
@@ -50,7 +55,7 @@ def ort_session(path: Path | str, threads: Threads, *, provider: str = "cpu") ->
 
 
 class _OrtRunner(Runner):
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: onnxruntime.InferenceSession) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
 
@@ -61,7 +66,9 @@ class _OrtRunner(Runner):
         self.session = None
 
 
-def _accuracy(session: Any, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
+def _accuracy(
+    session: onnxruntime.InferenceSession, x: np.ndarray, y: np.ndarray, batch: int = 256
+) -> float:
     name = session.get_inputs()[0].name
     correct = 0
     for i in range(0, len(x), batch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from importlib import metadata
-from typing import Any
+from typing import TypeVar
 
 from workbench._errors import UnknownNameError, WorkbenchError
 from workbench.backends._base import Backend
@@ -33,9 +33,10 @@ def _load_entry_points() -> None:
         _TARGETS.setdefault(ep.name, ep.value)
 
 
-def register_backend(
-    cls: type[Backend] | str, name: str | None = None, *, replace: bool = False
-) -> Any:
+_Target = TypeVar("_Target", bound="type[Backend] | str")
+
+
+def register_backend(cls: _Target, name: str | None = None, *, replace: bool = False) -> _Target:
     """Register a backend class (or ``"module:Class"``); usable as a class decorator."""
     key = name or (cls.name if not isinstance(cls, str) else None)
     if not key:

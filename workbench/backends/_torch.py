@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,10 +19,13 @@ from workbench.backends._base import (
 )
 from workbench.backends._export import quiet, torch_exported_program
 
+if TYPE_CHECKING:
+    import torch as torch_types
+
 __all__ = ["TorchBackend"]
 
 
-def set_torch_threads(torch: Any, threads: Threads) -> dict[str, int]:
+def set_torch_threads(torch: ModuleType, threads: Threads) -> dict[str, int]:
     """Apply ``threads`` to PyTorch; inter-op threads can only be set before first parallel use."""
     torch.set_num_threads(threads.intra_op)
     try:
@@ -33,7 +37,7 @@ def set_torch_threads(torch: Any, threads: Threads) -> dict[str, int]:
 
 
 class _EagerRunner(Runner):
-    def __init__(self, torch: Any, module: Any, threads: Threads) -> None:
+    def __init__(self, torch: ModuleType, module: torch_types.nn.Module, threads: Threads) -> None:
         self.torch = torch
         self.module = module.eval()
         self.threads = threads

@@ -276,7 +276,7 @@ def measure_jobs(
     return measurements, artifacts
 
 
-def _bound(runner: Runner, x: np.ndarray) -> Callable[[], Any]:
+def _bound(runner: Runner, x: np.ndarray) -> Callable[[], object]:
     """``runner`` called on ``x``, as the zero-argument callable the latency loop times."""
     return lambda: runner(x)
 

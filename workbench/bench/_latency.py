@@ -129,7 +129,7 @@ class LatencyStats:
 
 
 def measure_interleaved(
-    fns: Mapping[str, Callable[[], Any]],
+    fns: Mapping[str, Callable[[], object]],
     settings: MeasureSettings | None = None,
     *,
     on_round: Callable[[dict[str, int]], None] | None = None,
@@ -147,7 +147,7 @@ def measure_interleaved(
     samples: dict[str, list[float]] = {n: [] for n in names}
     spent: dict[str, float] = dict.fromkeys(names, 0.0)
 
-    def time_block(name: str, fn: Callable[[], Any]) -> None:
+    def time_block(name: str, fn: Callable[[], object]) -> None:
         block_start = clock()
         for _ in range(s.block):
             t0 = clock()

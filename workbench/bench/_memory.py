@@ -158,5 +158,5 @@ class MemoryProbe:
     def __enter__(self) -> MemoryProbe:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

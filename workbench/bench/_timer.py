@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 
-def warm_up(fn: Callable[[], Any], calls: int, min_s: float = 0.0) -> None:
+def warm_up(fn: Callable[[], object], calls: int, min_s: float = 0.0) -> None:
     """Call ``fn`` untimed at least ``calls`` times and for at least ``min_s`` seconds (at most
     100,000 calls)."""
     clock = time.perf_counter
@@ -70,8 +70,8 @@ def warm_up(fn: Callable[[], Any], calls: int, min_s: float = 0.0) -> None:
 
 
 def interleave(
-    fns: Mapping[str, Callable[[], Any]],
-    time_slice: Callable[[str, Callable[[], Any]], None],
+    fns: Mapping[str, Callable[[], object]],
+    time_slice: Callable[[str, Callable[[], object]], None],
     after_round: Callable[[int, list[str]], list[str]],
 ) -> int:
     """Round-robin timing rounds; returns how many ran.
@@ -139,7 +139,7 @@ class StableTiming:
 
 
 def time_rounds(
-    fns: Mapping[str, Callable[[], Any]],
+    fns: Mapping[str, Callable[[], object]],
     *,
     slice_s: float = 0.03,
     min_calls: int = 3,
@@ -150,7 +150,7 @@ def time_rounds(
     warmup: int = 3,
     on_round: Callable[[int, int], None] | None = None,
     clock: str = "wall",
-    companions: Mapping[str, Callable[[], Any]] | None = None,
+    companions: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, StableTiming]:
     """Time every callable in ``fns`` in interleaved rounds until each median is stable.
 
@@ -178,7 +178,7 @@ def time_rounds(
     start = wall_clock()
     rnd = 0
 
-    def time_slice(name: str, fn: Callable[[], Any]) -> None:
+    def time_slice(name: str, fn: Callable[[], object]) -> None:
         t_slice = wall_clock()
         calls = 0
         while calls < min_calls or wall_clock() - t_slice < slice_s:

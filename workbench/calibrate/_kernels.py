@@ -62,7 +62,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -78,8 +78,12 @@ __all__ = [
 ]
 
 #: one calibration model: its kernel units, the profiled µs of each, its end-to-end ms, and
-#: optionally the number of profiled nodes of each unit
-Sample = tuple[Any, ...]
+#: optionally the number of profiled nodes of each unit and its unprofiled end-to-end ms
+Sample: TypeAlias = (
+    tuple[Sequence[KernelUnit], Sequence[float], float]
+    | tuple[Sequence[KernelUnit], Sequence[float], float, Sequence[int]]
+    | tuple[Sequence[KernelUnit], Sequence[float], float, Sequence[int], float | None]
+)
 
 #: weight of the pull of the size exponent ``gamma`` towards 0, and its bounds
 _GAMMA_PRIOR = 0.05

@@ -16,11 +16,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench._imports import require
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 __all__ = ["ProfiledRuns", "ProfilerTrace", "profile_ort_nodes"]
 
@@ -39,8 +43,8 @@ class ProfilerTrace:
 
 
 def _session(
-    ort: Any, path: str | os.PathLike[str], threads: int, profile_prefix: str | None
-) -> Any:
+    ort: ModuleType, path: str | os.PathLike[str], threads: int, profile_prefix: str | None
+) -> onnxruntime.InferenceSession:
     """A session set up as the ONNX Runtime backend sets up its own, with the profiler on when
     ``profile_prefix`` is given."""
     so = ort.SessionOptions()

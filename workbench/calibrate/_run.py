@@ -85,7 +85,7 @@ class Compiled:
 
     spec: ArchSpec
     deployment: str
-    fn: Callable[[], Any]
+    fn: Callable[[], object]
     path: Path | None = None  # the deployed file (ONNX for ONNX Runtime), for kernel profiling
 
 

@@ -92,7 +92,7 @@ def _prediction_rows(
 
 
 def _heldout_figures(
-    rows: Sequence[dict[str, Any]], keys: Sequence[str], timings: Mapping[str, Any]
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], timings: Mapping[str, StableTiming]
 ) -> dict[str, Any]:
     """nn-Meter's figures of ``rows``, their count, their timings' noise floor and their range."""
     return {

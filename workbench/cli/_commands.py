@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench._errors import ConfigError
 from workbench._json import dumps
@@ -370,9 +370,12 @@ def _check_count(name: str, value: int | None, lo: int, hi: int) -> None:
         raise ConfigError(f"--{name}: expected an integer in [{lo}, {hi}], got {value}")
 
 
+_Report = TypeVar("_Report")
+
+
 def _timed_profile_job(
-    args: argparse.Namespace, job: Callable[..., Any], max_models: int
-) -> tuple[Any, Any]:
+    args: argparse.Namespace, job: Callable[..., _Report], max_models: int
+) -> tuple[HardwareProfile, _Report]:
     """Load the profile, pin threads, run calibrate_profile or validate_profile with progress."""
     from workbench.hw import load_profile
 

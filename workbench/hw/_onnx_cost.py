@@ -13,11 +13,14 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._errors import ConfigError
 from workbench._imports import require
 from workbench.hw._predict import OpRecord
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["onnx_graph_summary", "ops_from_onnx"]
 
@@ -89,7 +92,7 @@ _POOL = {
 }
 
 
-def _dims(vi: Any) -> tuple[int, ...] | None:
+def _dims(vi: onnx.ValueInfoProto) -> tuple[int, ...] | None:
     t = vi.type.tensor_type
     if not t.HasField("shape"):
         return None
@@ -102,7 +105,7 @@ def _dims(vi: Any) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-def _load_with_batch_one(path: str | os.PathLike[str]) -> Any:
+def _load_with_batch_one(path: str | os.PathLike[str]) -> onnx.ModelProto:
     onnx = require("onnx", extra="onnx", purpose="reading ONNX graphs")
     p = Path(path)
     if not p.exists():
@@ -132,7 +135,7 @@ def _load_with_batch_one(path: str | os.PathLike[str]) -> Any:
     return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
 
 
-def _attr(node: Any, name: str, default: Any) -> Any:
+def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
     onnx = require("onnx", extra="onnx")
     for a in node.attribute:
         if a.name == name:

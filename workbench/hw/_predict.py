@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from workbench._errors import ConfigError
 from workbench._host import last_level_cache_bytes
@@ -62,6 +63,9 @@ from workbench.arch import (
 from workbench.hw._profile import EFFICIENCY_KEYS, HardwareProfile
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
     from workbench.hw._calibration import Calibration
 
 __all__ = [
@@ -648,8 +652,10 @@ class KernelModel:
 #: the kernel time at which the size-dependent correction of :class:`KernelModel` is neutral
 GAMMA_REF_US = 100.0
 
+_Time = TypeVar("_Time", float, "np.ndarray")
 
-def sized(t_us: Any, gamma: float) -> Any:
+
+def sized(t_us: _Time, gamma: float) -> _Time:
     """``T (t / T)^(1 + gamma)``: a kernel time (non-negative; a float or an array) with the
     size-dependent correction applied."""
     if gamma == 0.0:
@@ -1002,8 +1008,14 @@ def _predict_kernels(
     )
 
 
+#: what :func:`predict_latency` predicts: an ArchSpec, predictor records, an ONNX file, a module
+PredictorInput: TypeAlias = (
+    "ArchSpec | Sequence[OpRecord] | str | os.PathLike[str] | torch.nn.Module"
+)
+
+
 def predict_latency(
-    model: Any,
+    model: PredictorInput,
     profile: HardwareProfile | str,
     backend: str | None = None,
     precision: str | None = None,
@@ -1055,15 +1067,15 @@ def predict_latency(
     return pred
 
 
-def _ops_of(model: Any, input_shape: Sequence[int] | None) -> list[OpRecord]:
+def _ops_of(model: PredictorInput, input_shape: Sequence[int] | None) -> list[OpRecord]:
     if isinstance(model, ArchSpec):
         return ops_from_spec(model)
-    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+    if isinstance(model, (str, bytes, os.PathLike)):
         from workbench.hw._onnx_cost import ops_from_onnx
 
         return ops_from_onnx(model)
-    if isinstance(model, Sequence):
-        return list(model)
+    if isinstance(model, Sequence):  # cast: mypy narrows a Sequence-and-Module to str here
+        return list(cast(Sequence[OpRecord], model))
     import sys
     import tempfile
 

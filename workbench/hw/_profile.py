@@ -64,7 +64,7 @@ class Sourced:
 
 
 def _sourced(positive: bool = True) -> Check:
-    def convert(v: Any) -> Sourced:
+    def convert(v: object) -> Sourced:
         if isinstance(v, dict):
             extra = set(v) - {"value", "source"}
             if extra or "value" not in v:
@@ -224,7 +224,7 @@ class HardwareProfile:
 
     @classmethod
     def from_dict(
-        cls, data: Any, *, location: str | None = None, path: str | None = None
+        cls, data: object, *, location: str | None = None, path: str | None = None
     ) -> HardwareProfile:
         from workbench._schema import SourceMap
 
@@ -232,7 +232,7 @@ class HardwareProfile:
 
 
 def _threads_check() -> Check:
-    def convert(v: Any) -> int | str:
+    def convert(v: object) -> int | str:
         if v == "auto":
             return "auto"
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1024:
@@ -369,7 +369,7 @@ def _read_predictor(r: Reader) -> PredictorTerms:
     return terms
 
 
-def _known(value: Any, known: Iterable[str]) -> str:
+def _known(value: object, known: Iterable[str]) -> str:
     known = tuple(known)
     if not isinstance(value, str) or value not in known:
         raise ValueError(f"known: {', '.join(known)}")

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -38,6 +38,9 @@ from workbench.bench import MeasureSettings
 from workbench.data import DataConfig
 from workbench.hw import HardwareProfile, load_profile
 from workbench.train import TrainConfig
+
+if TYPE_CHECKING:
+    from workbench.study._constraints import Budget
 
 __all__ = ["OBJECTIVES", "SAMPLERS", "StudyConfig", "apply_overrides", "load_config"]
 
@@ -92,7 +95,7 @@ class StudyConfig:
     keep_artifacts: str = "all"
     path: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
-    constraints: Mapping[str, Any] = field(default_factory=dict)  # profile -> Budget (configured)
+    constraints: Mapping[str, Budget] = field(default_factory=dict)  # profile -> configured
     prefilter: bool = True  # reject infeasible candidates before training
 
     def profile_deployments(
@@ -113,7 +116,7 @@ class StudyConfig:
             return recipe
         return tuple(d for d in recipe if _serves(d.backend, framework))
 
-    def budget_for(self, profile: HardwareProfile) -> Any:
+    def budget_for(self, profile: HardwareProfile) -> Budget | None:
         """The profile's budget (configured limits plus its device's own), or None."""
         from workbench.study._constraints import budgets_for
 
@@ -189,7 +192,7 @@ def _serves(backend: str, framework: str) -> bool:
         return False
 
 
-def apply_overrides(data: Any, overrides: Sequence[str]) -> Any:
+def apply_overrides(data: object, overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config mapping."""
     data = copy.deepcopy(data) if data is not None else {}
     if not isinstance(data, dict):

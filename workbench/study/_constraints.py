@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._schema import Float, Reader
 from workbench.hw import HardwareProfile
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
     "BUDGET_FIELDS",
@@ -288,7 +291,7 @@ def evaluate_constraints(figures: TargetFigures, budget: Budget) -> list[Constra
     return out
 
 
-def set_trial_constraints(trial: Any, values: Sequence[ConstraintValue]) -> None:
+def set_trial_constraints(trial: optuna.trial.Trial, values: Sequence[ConstraintValue]) -> None:
     """Store constraint values where the samplers read them (``trial.set_constraint``, Optuna 5),
     and as the ``constraints`` user attribute (Optuna 4's ``constraints_func`` reads that)."""
     trial.set_user_attr("constraints", {v.key: v.to_dict() for v in values})
@@ -298,7 +301,7 @@ def set_trial_constraints(trial: Any, values: Sequence[ConstraintValue]) -> None
             setter(v.key, float(v.violation))
 
 
-def constraints_from_attrs(trial: Any) -> list[float]:
+def constraints_from_attrs(trial: optuna.trial.FrozenTrial) -> list[float]:
     """``constraints_func`` for Optuna versions without ``Trial.set_constraint``."""
     data = trial.user_attrs.get("constraints") or {}
     return [float(v["violation"]) for _, v in sorted(data.items())]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from workbench.arch import ArchSpec
 from workbench.backends import CompileContext, Deployment
-from workbench.bench import Measurement, MemoryProbe, measure_deployments
+from workbench.bench import Measurement, MeasureSettings, MemoryProbe, measure_deployments
 from workbench.hw import HardwareProfile
 from workbench.study._constraints import (
     Budget,
@@ -87,10 +89,10 @@ def prefilter_figures(
     deployment: Deployment,
     *,
     budget: Budget | None,
-    build: Callable[[], Any],
+    build: Callable[[], object],
     workdir: Path,
-    calibration: list[Any],
-    settings: Any,
+    calibration: list[np.ndarray],
+    settings: MeasureSettings,
     memory: MemoryProbe | None,
     framework: str = "torch",
     onnx_exporter: str = "dynamo",
@@ -151,10 +153,10 @@ def _recipe_file_size(
     spec: ArchSpec,
     profile: HardwareProfile,
     deployment: Deployment,
-    build: Callable[[], Any],
+    build: Callable[[], object],
     framework: str,
     workdir: Path,
-    calibration: list[Any],
+    calibration: list[np.ndarray],
     onnx_exporter: str,
 ) -> int | None:
     """Bytes of the recipe's file for the untrained model, when its backend is installed here."""

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._errors import ConfigError
 from workbench._json import clean
@@ -30,6 +30,10 @@ from workbench.study._results import MEASURE_PREFIX
 from workbench.study._space import SearchSpace
 from workbench.study._targets import framework_builder, model_source, simulated_measurements
 from workbench.train import TrainResult, train_torch
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
 
 __all__ = ["TrialFailure", "TrialPipeline", "choose_objective_measurement"]
 
@@ -130,7 +134,7 @@ class TrialPipeline:
         data: Dataset,
         *,
         work_dir: Path,
-        artifact_store: Any | None,
+        artifact_store: FileSystemArtifactStore | None,
         memory: MemoryProbe | None,
         on_stage: Callable[[str], None] | None = None,
         stop_requested: Callable[[], bool] | None = None,
@@ -146,7 +150,7 @@ class TrialPipeline:
             config.calibration_samples, batch=1, seed=config.train.seed
         )
 
-    def __call__(self, trial: Any) -> tuple[float, ...]:
+    def __call__(self, trial: optuna.trial.Trial) -> tuple[float, ...]:
         try:
             return self._run(trial)
         except KeyboardInterrupt:
@@ -168,7 +172,7 @@ class TrialPipeline:
             trial.set_user_attr("timings_s", self.report.take())
             shutil.rmtree(self.work_dir / f"trial-{trial.number}", ignore_errors=True)
 
-    def _run(self, trial: Any) -> tuple[float, ...]:
+    def _run(self, trial: optuna.trial.Trial) -> tuple[float, ...]:
         cfg = self.config
         self.report(f"trial {trial.number}: sample")
         try:
@@ -362,7 +366,7 @@ class TrialPipeline:
         return source, result
 
     # -- budgets ---------------------------------------------------------------------------------
-    def _prefilter(self, trial: Any, spec: ArchSpec) -> tuple[float, ...] | None:
+    def _prefilter(self, trial: optuna.trial.Trial, spec: ArchSpec) -> tuple[float, ...] | None:
         """Check every budgeted profile before training; the placeholder values when rejected."""
         from workbench.study._constraints import placeholder_values, set_trial_constraints
         from workbench.study._feasibility import check, prefilter_figures, recipe_of
@@ -432,7 +436,7 @@ class TrialPipeline:
         return placeholder_values(cfg.objectives, figures, objective)
 
     def _final_constraints(
-        self, trial: Any, spec: ArchSpec, measurements: list[Measurement]
+        self, trial: optuna.trial.Trial, spec: ArchSpec, measurements: list[Measurement]
     ) -> None:
         """Constraint values from the trained candidate's own measurements of each recipe."""
         from workbench.study._constraints import set_trial_constraints
@@ -472,7 +476,7 @@ class TrialPipeline:
         raise ValueError(name)
 
     @staticmethod
-    def _record_spec(trial: Any, spec: ArchSpec) -> None:
+    def _record_spec(trial: optuna.trial.Trial, spec: ArchSpec) -> None:
         cost = cost_summary(spec)
         trial.set_user_attr("spec", spec.to_dict())
         trial.set_user_attr("arch", spec.summary())
@@ -481,7 +485,7 @@ class TrialPipeline:
         trial.set_user_attr("macs", cost.macs)
         trial.set_user_attr("cost", cost.to_dict())
 
-    def _upload(self, trial: Any, path: Path) -> str:
+    def _upload(self, trial: optuna.trial.Trial, path: Path) -> str:
         from optuna.artifacts import upload_artifact
 
         assert self.artifact_store is not None

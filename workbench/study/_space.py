@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._errors import ConfigError
 from workbench._schema import Reader
@@ -32,6 +32,11 @@ from workbench.arch import (
     InvertedResidual,
     Pool,
 )
+
+if TYPE_CHECKING:
+    from optuna.trial import BaseTrial
+
+    from workbench._schema import Func, Int
 
 __all__ = ["FAMILIES", "Param", "SearchSpace", "Task", "compile_space"]
 
@@ -58,7 +63,7 @@ class Param:
     step: float | None = None
     log: bool = False
 
-    def sample(self, trial: Any, name: str) -> Any:
+    def sample(self, trial: BaseTrial, name: str) -> Any:
         if self.kind == "fixed":
             return self.value
         if self.kind == "choice":
@@ -161,13 +166,17 @@ class SearchSpace:
     """A define-by-run function ``trial -> ArchSpec`` with a description."""
 
     def __init__(
-        self, fn: Callable[[Any], ArchSpec], *, description: str, definition: Any = None
+        self,
+        fn: Callable[[BaseTrial], ArchSpec],
+        *,
+        description: str,
+        definition: Mapping[str, Any] | None = None,
     ) -> None:
         self.fn = fn
         self.description = description
         self.definition = definition
 
-    def __call__(self, trial: Any) -> ArchSpec:
+    def __call__(self, trial: BaseTrial) -> ArchSpec:
         spec = self.fn(trial)
         if not isinstance(spec, ArchSpec):
             raise ConfigError(
@@ -196,10 +205,10 @@ def compile_space(r: Reader, task: Task, *, base_dir: Path | None = None) -> Sea
     return space
 
 
-def _target_check() -> Any:
+def _target_check() -> Func:
     from workbench._schema import Func
 
-    def convert(v: Any) -> str:
+    def convert(v: object) -> str:
         if not isinstance(v, str) or ":" not in v:
             raise ValueError("write it as package.module:function")
         return v
@@ -252,7 +261,7 @@ def _mlp_space(r: Reader, task: Task) -> SearchSpace:
     max_layers = int(max(layers.values()))
     activation = act if act.value is not None or act.kind != "fixed" else Param("fixed", "relu")
 
-    def fn(trial: Any) -> ArchSpec:
+    def fn(trial: BaseTrial) -> ArchSpec:
         n = layers.sample(trial, "layers")
         a = activation.sample(trial, "activation")
         bn = batchnorm.sample(trial, "batchnorm")
@@ -278,7 +287,7 @@ def _stage_reader(r: Reader) -> int:
     return stages
 
 
-def _int_check(lo: int, hi: int) -> Any:
+def _int_check(lo: int, hi: int) -> Int:
     from workbench._schema import Int
 
     return Int(min=lo, max=hi)
@@ -303,7 +312,7 @@ def _mobilenet_space(r: Reader, task: Task) -> SearchSpace:
     head_dropout, act = _common_head(r)
     activation = act if act.kind != "fixed" or act.value is not None else Param("fixed", "relu6")
 
-    def fn(trial: Any) -> ArchSpec:
+    def fn(trial: BaseTrial) -> ArchSpec:
         a = activation.sample(trial, "activation")
         blocks: list[Block] = [
             ConvBN(
@@ -355,7 +364,7 @@ def _resnet_space(r: Reader, task: Task) -> SearchSpace:
     stride = _param(r, "stride", 2, kind=int, lo=1, hi=4)
     head_dropout, _ = _common_head(r)
 
-    def fn(trial: Any) -> ArchSpec:
+    def fn(trial: BaseTrial) -> ArchSpec:
         kind = block.sample(trial, "block")
         blocks: list[Block] = [
             ConvBN(

@@ -1,4 +1,4 @@
-"""A candidate on a simulated profile: its recipe's real file, that file's accuracy here, and its
+"""A candidate on a simulated profile: its recipe's real file, that file's accuracy here,
 predicted speed.
 
 Kept apart from the trial pipeline so that any pipeline (one framework or several) can evaluate
@@ -12,19 +12,26 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from workbench._errors import WorkbenchError
 from workbench.arch import ArchSpec
 from workbench.backends import Artifact, CompileContext, Deployment, ModelSource, get_backend
 from workbench.bench import Measurement, predict_deployments
 from workbench.calibrate import find_calibration
+from workbench.data import Dataset
 from workbench.hw import HardwareProfile
 
 __all__ = ["framework_builder", "model_source", "recipe_source", "simulated_measurements"]
 
 
-def framework_builder(framework: str) -> Callable[..., Any]:
+class ModelBuilder(Protocol):
+    """``build_<framework>``: the untrained model of ``spec`` (an nn.Module, a keras.Model)."""
+
+    def __call__(self, spec: ArchSpec, *, seed: int | None = None) -> object: ...
+
+
+def framework_builder(framework: str) -> ModelBuilder:
     """``build_<framework>(spec, seed=...)`` from :mod:`workbench.arch` (``build_torch``,
     ``build_keras``)."""
     import workbench.arch as arch
@@ -56,7 +63,7 @@ def simulated_measurements(
     deployments: Sequence[Deployment],
     *,
     spec: ArchSpec | None,
-    data: Any,
+    data: Dataset,
     ctx: CompileContext | Mapping[str, CompileContext],
     workdir: Path,
     onnx_exporter: str,

@@ -18,7 +18,10 @@ from workbench._imports import require
 from workbench._schema import Choice, Float, Int, Optional, Reader, SourceMap
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from workbench.data import Dataset
+    from workbench.train._keras import evaluate_keras, train_keras
 
 __all__ = [
     "TrainConfig",
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Callable[..., object]:
     # the Keras trainer lives in its own module so that importing this one loads no TensorFlow
     if name in ("train_keras", "evaluate_keras"):
         from workbench.train import _keras
@@ -88,7 +91,7 @@ class TrainResult:
         return asdict(self)
 
 
-def evaluate_torch(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+def evaluate_torch(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
     """Top-1 accuracy of ``model`` (put in eval mode) on ``(x, y)``."""
     torch = require("torch", extra="torch")
     model.eval()
@@ -101,7 +104,7 @@ def evaluate_torch(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -
 
 
 def train_torch(
-    model: Any,
+    model: nn.Module,
     data: Dataset,
     config: TrainConfig | None = None,
     *,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -21,9 +22,21 @@ from workbench._tf import channels_last, tf_runtime
 from workbench.train import TrainConfig, TrainResult
 
 if TYPE_CHECKING:
+    import keras
+
     from workbench.data import Dataset
 
 __all__ = ["evaluate_keras", "train_keras"]
+
+
+class ThreadSettings(Protocol):
+    """What the TensorFlow pools are set from: a :class:`workbench.backends.Threads`."""
+
+    @property
+    def intra_op(self) -> int: ...
+
+    @property
+    def inter_op(self) -> int: ...
 
 
 def _model_shape(model: Any) -> tuple[int, ...] | None:
@@ -33,7 +46,7 @@ def _model_shape(model: Any) -> tuple[int, ...] | None:
     return None
 
 
-def evaluate_keras(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
     """Top-1 accuracy of ``model`` (inference mode) on ``(x, y)``; ``x`` channels first."""
     tf_runtime()
     xs = channels_last(x, _model_shape(model))
@@ -44,7 +57,7 @@ def evaluate_keras(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 512) -
     return correct / max(1, len(xs))
 
 
-def _optimizer(keras: Any, cfg: TrainConfig, total_steps: int) -> Any:
+def _optimizer(keras: ModuleType, cfg: TrainConfig, total_steps: int) -> Any:
     lr: Any = cfg.lr
     if cfg.schedule == "cosine":
         # 0.5 * (1 + cos(pi * step / total)), as train_torch's LambdaLR
@@ -62,11 +75,11 @@ def _optimizer(keras: Any, cfg: TrainConfig, total_steps: int) -> Any:
 
 
 def train_keras(
-    model: Any,
+    model: keras.Model,
     data: Dataset,
     config: TrainConfig | None = None,
     *,
-    threads: Any | None = None,
+    threads: ThreadSettings | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` (a :class:`workbench.data.Dataset`) with ``config``.
@@ -135,7 +148,9 @@ def _stop_poll(keras: Any, should_stop: Callable[[], bool]) -> Any:
     """A Keras callback ending ``fit`` with ``KeyboardInterrupt`` once ``should_stop()`` is true."""
 
     class StopPoll(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        def on_train_batch_begin(
+            self, batch: int, logs: Mapping[str, object] | None = None
+        ) -> None:
             if should_stop():
                 raise KeyboardInterrupt
 

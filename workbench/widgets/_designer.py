@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import ipywidgets as w
 
@@ -44,8 +44,15 @@ from workbench.widgets._bars import bars_html
 from workbench.widgets._predict import Prediction, Predictor, resolve_predictor
 
 if TYPE_CHECKING:
+    from workbench._api import BenchmarkResult
+    from workbench.report._study_figures import LayerSeries
     from workbench.study._design import ConfigLike
     from workbench.widgets._source import StudyRef
+    from workbench.widgets._trial import StorageLike, StudyLike
+
+_T = TypeVar("_T")
+#: the value of one field of a block (the fields of the Block dataclasses in workbench.arch)
+FieldValue: TypeAlias = "int | float | str | bool"
 
 __all__ = ["BLOCK_DEFAULTS", "ModelDesigner"]
 
@@ -70,7 +77,7 @@ _BLOCK_LABELS = {
 _BUDGET_KEYS = {"latency": "latency_ms", "memory": "memory_mb", "size": "size_kb"}
 
 
-def _e(v: Any) -> str:
+def _e(v: object) -> str:
     return html.escape("" if v is None else str(v))
 
 
@@ -147,7 +154,7 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n / 1024:.3g} KiB"
 
 
-def _close_tree(widget: Any) -> None:
+def _close_tree(widget: w.Widget) -> None:
     """Close a widget, its children, and their layout and style models (ipywidgets leaves those
     open)."""
     for child in getattr(widget, "children", ()):
@@ -159,7 +166,7 @@ def _close_tree(widget: Any) -> None:
     widget.close()
 
 
-def _field_widget(block: Block, name: str, value: Any) -> w.Widget:
+def _field_widget(block: Block, name: str, value: FieldValue) -> w.Widget:
     lay = w.Layout(width="auto")
     style = {"description_width": "initial"}
     if name == "activation":
@@ -218,8 +225,8 @@ class ModelDesigner(w.VBox):
         num_classes: int | None = None,
         profiles: Sequence[str] | None = None,
         budgets: Mapping[str, Mapping[str, float]] | None = None,
-        study: Any = None,
-        storage: Any = None,
+        study: StudyLike | None = None,
+        storage: StorageLike = None,
         config: ConfigLike = None,
         predictor: Predictor | str | None = "default",
         name: str = "designed",
@@ -258,7 +265,7 @@ class ModelDesigner(w.VBox):
             )
         self._extra_budgets = _designer_budgets(budgets)
         self._check = DesignCheck(spec)
-        self.measurement: Any = None  # BenchmarkResult of the last "Measure"
+        self.measurement: dict[str, Any] | None = None  # the last "Measure": result, spec, ...
         self.added_trial: int | None = None
 
         self.name = w.Text(
@@ -311,7 +318,7 @@ class ModelDesigner(w.VBox):
         self.stats_html = w.HTML()
         self.profiles_html = w.HTML()
         self.bars = w.HTML()
-        self.series: Any = None  # the LayerSeries drawn
+        self.series: LayerSeries | None = None  # the series drawn
         self.measure_button = w.Button(
             description="Measure on this host",
             icon="stopwatch",
@@ -442,7 +449,7 @@ class ModelDesigner(w.VBox):
         self._render_blocks()
         self._rebuild_spec()
 
-    def set_block(self, index: int, **changes: Any) -> None:
+    def set_block(self, index: int, **changes: FieldValue) -> None:
         """Change fields of block ``index`` (``set_block(1, out_channels=48, stride=2)``)."""
         self._check_index(index)
         names = {f for f in self._blocks[index] if f != "type"}
@@ -504,7 +511,7 @@ class ModelDesigner(w.VBox):
         for row in old:
             _close_tree(row)
 
-    def _field_changed(self, index: int, name: str, value: Any) -> None:
+    def _field_changed(self, index: int, name: str, value: FieldValue) -> None:
         if index < len(self._blocks):
             self._blocks[index][name] = value
             self._rebuild_spec()
@@ -581,7 +588,7 @@ class ModelDesigner(w.VBox):
         return self.measurement is not None and self.measurement.get("spec_hash") == self._spec.hash
 
     def _measured_p50(self) -> tuple[str, float] | None:
-        if not self._measurement_current():
+        if self.measurement is None or not self._measurement_current():
             return None
         best = self.measurement.get("fastest")
         return best if best else None
@@ -649,7 +656,7 @@ class ModelDesigner(w.VBox):
         self.bars.value = bars_html(self.series)
 
     # -- actions -----------------------------------------------------------------------------
-    def _run_job(self, target: Callable[[], Any], *, raise_errors: bool) -> Any:
+    def _run_job(self, target: Callable[[], _T], *, raise_errors: bool) -> _T | None:
         """Run an action in the calling thread (the kernel's), buttons disabled meanwhile.
 
         Not in a background thread on purpose: a thread of its own gets its own OpenMP pool
@@ -677,7 +684,7 @@ class ModelDesigner(w.VBox):
         measure: Mapping[str, Any] | None = None,
         memory: bool = False,
         _raise: bool = True,
-    ) -> Any:
+    ) -> BenchmarkResult | None:
         """Build the design (untrained weights) and measure each deployment on this host for real.
 
         Latency, size and memory do not depend on the weights; accuracy does, so it is not
@@ -694,7 +701,7 @@ class ModelDesigner(w.VBox):
             **(measure or {}),
         }
 
-        def job() -> Any:
+        def job() -> BenchmarkResult:
             import workbench
             from workbench.arch import build_torch
 
@@ -743,7 +750,7 @@ class ModelDesigner(w.VBox):
         )
 
     @staticmethod
-    def _measurement_table(res: Any) -> str:
+    def _measurement_table(res: BenchmarkResult) -> str:
         rows = []
         right = "<td style='text-align:right'>"
         for m in res.measurements:
@@ -754,6 +761,7 @@ class ModelDesigner(w.VBox):
                 )
                 continue
             lat = m.latency
+            assert lat is not None  # an ok measurement has its latency
             rows.append(
                 f"<tr><td>{_e(m.deployment)}</td>{right}{lat.p50_ms:.4g}</td>"
                 f"{right}{lat.p90_ms:.4g}</td>{right}{lat.n}</td>"

@@ -5,7 +5,7 @@ layer's :func:`workbench.study.add_designed_trial` does the work."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from workbench.arch import ArchSpec
 from workbench.study import StudyConfig
@@ -13,10 +13,23 @@ from workbench.study import add_designed_trial as _add_designed_trial
 from workbench.study import study_config as _study_config
 from workbench.widgets._source import StudyRef, resolve_study
 
+if TYPE_CHECKING:
+    import optuna
+
+    from workbench.study import RunResult
+    from workbench.study._design import ConfigLike
+
 __all__ = ["add_designed_trial", "study_config"]
 
+#: a study as the widgets take it: its name (with a storage), the study, a run's result, a ref
+StudyLike: TypeAlias = "StudyRef | str | optuna.Study | RunResult"
+#: where a study named by name lives: a storage URL or an Optuna storage
+StorageLike: TypeAlias = "str | optuna.storages.BaseStorage | None"
 
-def study_config(ref: StudyRef | Any, config: Any = None, storage: Any = None) -> StudyConfig:
+
+def study_config(
+    ref: StudyLike, config: ConfigLike = None, storage: StorageLike = None
+) -> StudyConfig:
     """The :class:`~workbench.study.StudyConfig` a study was run with (see
     :func:`workbench.study.study_config`)."""
     return _study_config(resolve_study(ref, storage).load(), config)
@@ -24,10 +37,10 @@ def study_config(ref: StudyRef | Any, config: Any = None, storage: Any = None) -
 
 def add_designed_trial(
     spec: ArchSpec,
-    study: Any,
-    storage: Any = None,
+    study: StudyLike,
+    storage: StorageLike = None,
     *,
-    config: Any = None,
+    config: ConfigLike = None,
     on_stage: Callable[[str], None] | None = None,
     measure_memory: bool = True,
     stop_requested: Callable[[], bool] | None = None,
