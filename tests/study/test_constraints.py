@@ -429,3 +429,21 @@ def test_storing_rejections_as_failed_trials_would_teach_tpe_nothing():
         return sum(t.params["x"] < 0.25 for t in study.trials[-30:]) / 30
 
     assert share(_constrained_objective) > share(as_failure) + 0.3
+
+
+def test_a_device_with_flash_storage_bounds_the_model_file(tmp_path, monkeypatch):
+    (tmp_path / "edge.yaml").write_text(
+        "schema: 1\nname: edge\nkind: simulated\ndevice: npu\nbackends: [onnxruntime]\n"
+        "precisions: [int8-static]\n"
+        "deploy: {backend: onnxruntime, precision: int8-static, format: onnx}\n"
+        "peak_gops: {int8-static: {value: 4, source: 'test board datasheet'}}\n"
+        "memory_bandwidth_gbs: {value: 2, source: 'test board datasheet'}\n"
+        "flash_kb: {value: 60, source: 'test board datasheet'}\n"
+    )
+    monkeypatch.setenv("WORKBENCH_PROFILE_PATH", str(tmp_path))
+    b = budgets_for(load_profile("edge"), None)
+    assert b.limits() == {"size_bytes": 60 * 1024} and b.from_device == ("size_bytes",)
+    assert b.source_of("size_bytes") == "edge.flash_kb (test board datasheet)"
+    over = TargetFigures("edge", "onnxruntime-int8-static", "predicted", size_bytes=61 * 1024)
+    (cv,) = evaluate_constraints(over, b)
+    assert not cv.ok and "device limit 60 KiB" in cv.reason()

@@ -245,6 +245,21 @@ def test_profile_budgets_come_from_the_profile(synthetic_url, tmp_path, monkeypa
     assert info.n_feasible == ok < info.n_points
 
 
+def test_a_microcontrollers_bounds_are_the_studys():
+    """Cortex-M7: the study bounds the tensor arena (its peak memory) by the SRAM block, and the
+    model file plus the runtime's code by the flash; the explorer shows those bounds."""
+    from workbench.hw import load_profile
+    from workbench.widgets import profile_budgets
+
+    m7 = load_profile("cortex-m7")
+    bounds = {b.metric: b for b in profile_budgets(m7)}
+    assert set(bounds) == {"memory", "size"}
+    assert bounds["memory"].bound == 512 / 1024 and "cortex-m7.sram_kb" in bounds["memory"].source
+    code_kb = m7.predictor.runtime_flash_kb.value
+    assert bounds["size"].bound == 2048 - code_kb
+    assert f"less {code_kb:g} KiB of runtime code" in bounds["size"].source
+
+
 def test_refresh_reads_new_trials(tmp_path):
     from optuna.trial import TrialState, create_trial
 

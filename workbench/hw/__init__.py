@@ -4,7 +4,12 @@ and stores them), with its trust figures."""
 
 from workbench._host import HostInfo, available_cpus, host_info, library_versions
 from workbench.hw._calibration import Calibration, CalibrationEntry
-from workbench.hw._footprint import Footprint, estimate_footprint, tensor_arena_bytes
+from workbench.hw._footprint import (
+    Footprint,
+    estimate_footprint,
+    runtime_flash_bytes,
+    tensor_arena_bytes,
+)
 from workbench.hw._predict import (
     LatencyPrediction,
     OpRecord,
@@ -64,5 +69,6 @@ __all__ = [
     "predict_ops",
     "profile_dirs",
     "profile_files",
+    "runtime_flash_bytes",
     "tensor_arena_bytes",
 ]

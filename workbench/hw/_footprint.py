@@ -25,7 +25,13 @@ from workbench.arch import ArchSpec, LayerCost, layer_costs
 from workbench.hw._predict import bytes_per_element
 from workbench.hw._profile import HardwareProfile
 
-__all__ = ["Footprint", "estimate_footprint", "tensor_arena_bytes"]
+__all__ = [
+    "DEFAULT_RUNTIME_FLASH_KB",
+    "Footprint",
+    "estimate_footprint",
+    "runtime_flash_bytes",
+    "tensor_arena_bytes",
+]
 
 #: bytes of serialized graph per operator (flatbuffer/protobuf tables, names, quantization params)
 _PER_OP_BYTES = 256
@@ -119,6 +125,17 @@ class Footprint:
         }
 
 
+#: a microcontroller runtime's code in flash when its profile states none (KB)
+DEFAULT_RUNTIME_FLASH_KB = 100.0
+
+
+def runtime_flash_bytes(profile: HardwareProfile) -> float:
+    """Flash a microcontroller's runtime code takes beside the model file: the profile's
+    ``predictor.runtime_flash_kb``, else :data:`DEFAULT_RUNTIME_FLASH_KB`."""
+    sourced = profile.predictor.runtime_flash_kb
+    return (sourced.value if sourced else DEFAULT_RUNTIME_FLASH_KB) * 1024
+
+
 def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str) -> Footprint:
     """Model file size, peak RAM and (microcontrollers) tensor arena and flash, estimated."""
     layers = layer_costs(spec)
@@ -141,11 +158,7 @@ def estimate_footprint(spec: ArchSpec, profile: HardwareProfile, precision: str)
     flash = None
     if profile.device == "mcu":
         arena = tensor_arena_bytes(spec)
-        runtime_kb = (
-            profile.predictor.runtime_flash_kb.value
-            if profile.predictor.runtime_flash_kb
-            else 100.0
-        )
+        runtime_kb = runtime_flash_bytes(profile) / 1024
         flash = int(file_bytes + runtime_kb * 1024)
         ram = arena["total"]
         notes["arena"] = (

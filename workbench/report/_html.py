@@ -293,10 +293,11 @@ def _budgets(results: StudyResults) -> str:
             cons.setdefault(k, v)
     if not cons:
         return ""
-    from workbench.study._constraints import _UNITS, _fmt
+    from workbench.study import LIMITS, format_value
 
     def limit(k: str, v: dict[str, Any]) -> str:
-        return _fmt(float(v.get("limit") or 0), _UNITS.get(k.split(":", 1)[-1], ""))
+        m = LIMITS.get(k.split(":", 1)[-1])
+        return format_value(float(v.get("limit") or 0), m.unit if m else "")
 
     rows = "".join(
         f"<tr><td class='l'>{_e(k)}</td>"

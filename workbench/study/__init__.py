@@ -24,7 +24,15 @@ from workbench.study._export import (
     export_artifacts,
 )
 from workbench.study._index import POINT_FIELDS, POINTS_ATTR, StudyIndex, load_index, points_summary
-from workbench.study._metrics import METRICS, Metric, get_metric, metric_for_field, metric_names
+from workbench.study._metrics import (
+    LIMITS,
+    METRICS,
+    Metric,
+    format_value,
+    get_metric,
+    metric_for_field,
+    metric_names,
+)
 from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
 from workbench.study._origin import (
     DESIGNED,
@@ -73,6 +81,7 @@ __all__ = [
     "ARTIFACT_EXTENSIONS",
     "DESIGNED",
     "FAMILIES",
+    "LIMITS",
     "MANIFEST_SCHEMA",
     "METRICS",
     "OBJECTIVES",
@@ -122,6 +131,7 @@ __all__ = [
     "designed_mask",
     "export_artifacts",
     "file_identity",
+    "format_value",
     "get_metric",
     "hypervolume",
     "is_designed",

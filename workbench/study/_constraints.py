@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench._schema import Float, Reader
 from workbench.hw import HardwareProfile
+from workbench.study._metrics import LIMITS, format_value
 
 if TYPE_CHECKING:
     import optuna
@@ -54,17 +55,8 @@ BUDGET_FIELDS: dict[str, tuple[str, float]] = {
     "size_kb": ("size_bytes", 1024.0),
     "size_mb": ("size_bytes", 1024.0**2),
 }
-_UNITS = {
-    "latency_ms": "ms",
-    "memory_bytes": "B",
-    "size_bytes": "B",
-    "arena_bytes": "B",
-    "flash_bytes": "B",
-}
-
-
-#: the metrics a budget may bound, in the order they are checked
-LIMIT_METRICS = ("latency_ms", "memory_bytes", "size_bytes", "arena_bytes", "flash_bytes")
+#: the metrics a budget may bound, in the order they are checked (the metric registry's LIMITS)
+LIMIT_METRICS = tuple(LIMITS)
 
 
 @dataclass(frozen=True)
@@ -158,7 +150,7 @@ def budgets_for(profile: HardwareProfile, configured: Budget | None) -> Budget |
     Microcontrollers: the tensor arena must fit the SRAM and model plus runtime the flash (a
     microcontroller that names no SRAM block: its peak memory, the arena, must fit its RAM).
     Simulated devices with a RAM figure: peak memory must fit it (the tighter of the two
-    when a memory budget is configured too).
+    when a memory budget is configured too); with a flash figure, the model file must fit it.
     """
     return combine_budgets(profile.name, configured, device_budget(profile))
 
@@ -182,6 +174,8 @@ def device_budget(profile: HardwareProfile) -> Budget | None:
             limit("flash_bytes", "flash_kb", 1024)
         if (not mcu or profile.sram_kb is None) and profile.ram_mb is not None:
             limit("memory_bytes", "ram_mb", 1024**2)
+        if not mcu and profile.flash_kb is not None:
+            limit("size_bytes", "flash_kb", 1024)
     if not vals:
         return None
     return Budget(
@@ -244,14 +238,20 @@ class ConstraintValue:
 
     def reason(self) -> str:
         profile, metric = self.key.split(":", 1)
-        unit = _UNITS.get(metric, "")
+        unit = LIMITS[metric].unit
         whose = "device limit" if self.from_device else "budget"
         if self.value is None:
-            return f"{profile}: {metric} unknown ({whose} {_fmt(self.limit, unit)})"
+            return f"{profile}: {metric} unknown ({whose} {format_value(self.limit, unit)})"
         digits = 4
-        while _fmt(self.value, unit, digits) == _fmt(self.limit, unit, digits) and digits < 12:
+        while (
+            format_value(self.value, unit, digits) == format_value(self.limit, unit, digits)
+            and digits < 12
+        ):
             digits += 2  # show the figure as precisely as it takes to see it is over
-        value, limit = _fmt(self.value, unit, digits), _fmt(self.limit, unit, digits)
+        value, limit = (
+            format_value(self.value, unit, digits),
+            format_value(self.limit, unit, digits),
+        )
         return f"{profile}: {metric} {value} ({self.source}) > {whose} {limit}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -263,15 +263,6 @@ class ConstraintValue:
             "source": self.source,
             "from_device": self.from_device,
         }
-
-
-def _fmt(v: float, unit: str, digits: int = 4) -> str:
-    if unit == "B":
-        for u, s in (("MiB", 2**20), ("KiB", 2**10)):
-            if v >= s:
-                return f"{v / s:.{digits}g} {u}"
-        return f"{v:.0f} B"
-    return f"{v:.{digits}g} {unit}"
 
 
 def evaluate_constraints(figures: TargetFigures, budget: Budget) -> list[ConstraintValue]:

@@ -38,6 +38,7 @@ from workbench.study._feasibility import (
     predict_recipe_latency,
     recipe_of,
 )
+from workbench.study._metrics import LIMITS
 from workbench.study._origin import DESIGNED, ORIGIN_ATTR
 
 if TYPE_CHECKING:
@@ -58,15 +59,6 @@ __all__ = [
     "default_predictor",
     "study_config",
 ]
-
-#: what a figure of a design is called, and the unit it is shown in (name, bytes or ms per unit)
-FIGURE_UNITS: dict[str, tuple[str, str, float]] = {
-    "latency_ms": ("latency", "ms", 1.0),
-    "memory_bytes": ("memory", "MiB", 2.0**20),
-    "size_bytes": ("size", "KiB", 1024.0),
-    "arena_bytes": ("tensor arena", "KiB", 1024.0),
-    "flash_bytes": ("flash", "KiB", 1024.0),
-}
 
 NO_PREDICTOR = "no latency predictor given"
 
@@ -135,14 +127,14 @@ class DesignFigure:
     @property
     def label(self) -> str:
         """``predicted latency (dep)``-style words for the figure, e.g. ``memory estimate``."""
-        name = FIGURE_UNITS[self.metric][0]
+        name = LIMITS[self.metric].label
         if self.source == "measured":
             return f"measured {name}"
         return "predicted latency" if self.metric == "latency_ms" else f"{name} estimate"
 
     def display(self) -> float | None:
-        """The value in its display unit (:data:`FIGURE_UNITS`)."""
-        return None if self.value is None else self.value / FIGURE_UNITS[self.metric][2]
+        """The value in its display unit (the metric registry's :data:`LIMITS`)."""
+        return None if self.value is None else self.value * LIMITS[self.metric].scale
 
 
 @dataclass(frozen=True)
@@ -161,12 +153,12 @@ class BudgetVerdict:
 
     @property
     def unit(self) -> str:
-        return FIGURE_UNITS[self.metric][1]
+        return LIMITS[self.metric].display_unit
 
     def display(self) -> tuple[float | None, float]:
         """(value, bound) in the display unit."""
-        scale = FIGURE_UNITS[self.metric][2]
-        return (None if self.value is None else self.value / scale), self.bound / scale
+        scale = LIMITS[self.metric].scale
+        return (None if self.value is None else self.value * scale), self.bound * scale
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -347,7 +339,7 @@ def _check_one(
         metric: DesignFigure(
             metric, getattr(fig, metric), _figure_source(fig, metric), fig.notes.get(metric, "")
         )
-        for metric in FIGURE_UNITS
+        for metric in LIMITS
         if getattr(fig, metric) is not None or metric in fig.notes
     }
     verdicts = []

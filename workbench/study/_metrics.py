@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 from workbench._errors import UnknownNameError
 
-__all__ = ["METRICS", "Metric", "get_metric", "metric_for_field", "metric_names"]
+__all__ = [
+    "LIMITS",
+    "METRICS",
+    "Metric",
+    "format_value",
+    "get_metric",
+    "metric_for_field",
+    "metric_names",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +111,68 @@ METRICS: dict[str, Metric] = {
     )
 }
 _BY_FIELD = {m.field: m for m in METRICS.values()}
+
+#: the figures a budget bounds (a study's constraints, a profile's own limits, the designer's
+#: budgets), by the name of the field of a target's figures they read, in the order checked
+LIMITS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            name="latency_ms",
+            field="latency_ms",
+            direction="minimize",
+            label="latency",
+            unit="ms",
+            display_unit="ms",
+        ),
+        Metric(
+            name="memory_bytes",
+            field="memory_bytes",
+            direction="minimize",
+            label="memory",
+            unit="bytes",
+            display_unit="MiB",
+            scale=1 / 2**20,
+        ),
+        Metric(
+            name="size_bytes",
+            field="size_bytes",
+            direction="minimize",
+            label="size",
+            unit="bytes",
+            display_unit="KiB",
+            scale=1 / 1024,
+        ),
+        Metric(
+            name="arena_bytes",
+            field="arena_bytes",
+            direction="minimize",
+            label="tensor arena",
+            unit="bytes",
+            display_unit="KiB",
+            scale=1 / 1024,
+        ),
+        Metric(
+            name="flash_bytes",
+            field="flash_bytes",
+            direction="minimize",
+            label="flash",
+            unit="bytes",
+            display_unit="KiB",
+            scale=1 / 1024,
+        ),
+    )
+}
+
+
+def format_value(value: float, unit: str, digits: int = 4) -> str:
+    """``value`` in a stored ``unit`` as text; bytes in the largest of MiB, KiB, B it reaches."""
+    if unit == "bytes":
+        for name, size in (("MiB", 2**20), ("KiB", 2**10)):
+            if value >= size:
+                return f"{value / size:.{digits}g} {name}"
+        return f"{value:.0f} B"
+    return f"{value:.{digits}g} {unit}".rstrip()
 
 
 def metric_names() -> list[str]:

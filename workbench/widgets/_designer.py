@@ -37,9 +37,16 @@ from workbench.arch import (
     cost_summary,
 )
 from workbench.hw import HardwareProfile
-from workbench.study import BudgetVerdict, DesignCheck, DesignFigure, RecipeCheck, check_design
+from workbench.study import (
+    LIMITS,
+    BudgetVerdict,
+    DesignCheck,
+    DesignFigure,
+    RecipeCheck,
+    check_design,
+)
 from workbench.study._constraints import BUDGET_FIELDS
-from workbench.study._design import FIGURE_UNITS, NO_PREDICTOR
+from workbench.study._design import NO_PREDICTOR
 from workbench.widgets._bars import bars_html
 from workbench.widgets._predict import Prediction, Predictor, resolve_predictor
 
@@ -86,7 +93,7 @@ def _fig(f: DesignFigure) -> str:
     value = f.display()
     if value is None:
         return "<span style='color:#666'>unknown</span>"
-    unit = FIGURE_UNITS[f.metric][1]
+    unit = LIMITS[f.metric].display_unit
     return f"{value:.4g} {unit} <span style='color:#666'>({_e(f.source)})</span>"
 
 
@@ -107,7 +114,7 @@ def _verdict_cell(v: BudgetVerdict) -> str:
     mark = {"met": "✓", "broken": "✗", "unknown": "?"}[v.status]
     colour = {"met": "#2a7d2a", "broken": "#b00", "unknown": "#666"}[v.status]
     _, bound = v.display()
-    name = FIGURE_UNITS[v.metric][0]
+    name = LIMITS[v.metric].label
     return (
         f"<span style='color:{colour}' title='{_e(v.bound_source)}'>{mark} {_e(name)} "
         f"≤ {bound:g} {_e(v.unit)}</span>"
@@ -117,7 +124,7 @@ def _verdict_cell(v: BudgetVerdict) -> str:
 def _verdict_line(r: RecipeCheck, v: BudgetVerdict) -> str:
     """``profile: <figure> <value> exceeds the budget <bound> (<where the bound came from>)``."""
     f = r.figures.get(v.metric)
-    what = f.label if f is not None else FIGURE_UNITS[v.metric][0]
+    what = f.label if f is not None else LIMITS[v.metric].label
     if v.metric == "latency_ms" or v.value_source == "measured":
         what += f" ({v.deployment})"
     if f is not None and f.note and v.value_source == "predicted" and v.metric != "latency_ms":
@@ -617,7 +624,7 @@ class ModelDesigner(w.VBox):
             if r.kind == "measured" and measured is not None:
                 lat += f"<br>{measured[1]:.4g} ms measured here ({_e(measured[0])})"
             footprint = "<br>".join(
-                f"<span title='{_e(f.note)}'>{_e(FIGURE_UNITS[m][0])} {_fig(f)}</span>"
+                f"<span title='{_e(f.note)}'>{_e(LIMITS[m].label)} {_fig(f)}</span>"
                 for m, f in r.figures.items()
                 if m != "latency_ms"
             )

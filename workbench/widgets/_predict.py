@@ -70,16 +70,30 @@ class ProfileBound(NamedTuple):
 
 
 def profile_budgets(profile: HardwareProfile | str) -> list[ProfileBound]:
-    """Bounds ``profile`` (a HardwareProfile or its name) states: ``ram_mb`` on peak memory
-    (MiB) and ``flash_kb`` on size (KiB), for the explorer's filter fields."""
-    if isinstance(profile, str):
-        from workbench.hw import load_profile
+    """The limits a study sets from ``profile``'s own numbers (``device_budget``), as bounds on
+    the explorer's axes in their display units: peak memory (MiB) and model size (KiB).
 
-        profile = load_profile(profile)
+    A microcontroller's tensor arena is its peak memory; its flash holds the model file and the
+    runtime's code, so the model file's bound is the flash less that code.
+    """
+    from workbench.hw import load_profile, runtime_flash_bytes
+    from workbench.study import METRICS
+    from workbench.study._constraints import device_budget
+
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    budget = device_budget(prof)
+    if budget is None:
+        return []
+    axis = {"memory_bytes": "memory", "arena_bytes": "memory", "size_bytes": "size"}
     out = []
-    for attr, metric in (("ram_mb", "memory"), ("flash_kb", "size")):
-        sourced = getattr(profile, attr)
-        if sourced is not None:
-            where = f"{profile.name}.{attr}" + (f" ({sourced.source})" if sourced.source else "")
-            out.append(ProfileBound(metric, float(sourced.value), where))
+    for limit, bound in budget.limits().items():
+        source = budget.source_of(limit)
+        if limit == "flash_bytes":
+            code = runtime_flash_bytes(prof)
+            bound -= code
+            source += f", less {code / 1024:g} KiB of runtime code"
+        elif limit not in axis:
+            continue
+        metric = axis.get(limit, "size")
+        out.append(ProfileBound(metric, bound * METRICS[metric].scale, source))
     return out
