@@ -115,21 +115,22 @@ class PointRecords(NamedTuple):
 def read_points(
     storage: BaseStorage, study_id: int, points: Sequence[tuple[int, str]]
 ) -> PointRecords:
-    """The stored measurements (and architecture specs) of ``(trial number, key)`` points,
-    through the public Optuna storage API: the attributes of the trials asked for only."""
+    """The stored measurements (and architecture specs) of ``(trial number, key)`` points: the
+    attributes asked for only, in one read through the study store."""
+    from workbench.study._store import trial_user_attrs
+
     wanted: dict[int, set[str]] = {}
     for n, k in points:
         wanted.setdefault(int(n), set()).add(str(k))
+    keys = {"spec", *(MEASURE_PREFIX + k for ks in wanted.values() for k in ks)}
+    attrs = trial_user_attrs(storage, study_id, wanted, keys)
     out = PointRecords({}, {})
     for n in sorted(wanted):
-        try:
-            tid = storage.get_trial_id_from_study_id_trial_number(study_id, n)
-        except KeyError:
+        if n not in attrs:
             continue
-        attrs = storage.get_trial_user_attrs(tid)
-        out.specs[n] = attrs.get("spec")
+        out.specs[n] = attrs[n].get("spec")
         for k in wanted[n]:
-            m = attrs.get(MEASURE_PREFIX + k)
+            m = attrs[n].get(MEASURE_PREFIX + k)
             if m is not None:
                 out.measurements[(n, k)] = m
     return out
