@@ -32,18 +32,15 @@ def test_runs_in_the_background_with_live_progress_and_fronts(tmp_path):
     cfg = tiny_study_config(tmp_path, "live", 2, **FAST)
     mon = StudyMonitor(cfg, measure_memory=False, write=False)
     assert mon.state == "idle" and mon.progress.max == 2
-    t0 = time.perf_counter()
     mon.start()
-    assert time.perf_counter() - t0 < 1.0 and mon.running  # start returns at once
-    stages: set[str] = set()
+    assert mon.running  # start returned while the run goes on
     ticks = 0
     while mon.running:  # the caller's thread (the notebook) stays usable meanwhile
         ticks += 1
-        if mon.stage_text:
-            stages.add(mon.stage_text.split(": ", 1)[-1].split(" ")[0])
         time.sleep(0.02)
     res = mon.wait()
     assert ticks > 10
+    stages = {s.split(": ", 1)[-1].split(" ")[0] for s in mon.stage_log}
     assert res.new_trials == 2 and mon.state == "finished" and mon.new_trials == 2
     assert {"train", "measure"} <= stages
     assert mon.progress.value == 2 and mon.progress.bar_style == "success"

@@ -10,6 +10,7 @@ interrupted trial does not count, so starting again resumes the study where it w
 
 from __future__ import annotations
 
+import collections
 import html
 import os
 import sys
@@ -80,6 +81,8 @@ class StudyMonitor(w.VBox):
         self.finished_before = 0
         self.started_at: float | None = None
         self.stage_text = ""
+        #: every stage the run went through, oldest first (the last few hundred)
+        self.stage_log: collections.deque[str] = collections.deque(maxlen=500)
         self.refreshes = 0
         self._thread: threading.Thread | None = None
         self._stop_after_trial = threading.Event()
@@ -281,6 +284,7 @@ class StudyMonitor(w.VBox):
         if self._stop_now.is_set():
             raise KeyboardInterrupt  # interrupts the trial; the study records it as not finished
         self.stage_text = text
+        self.stage_log.append(text)
         self.stage.value = f"<span style='color:#555'>now: {html.escape(text)}</span>"
 
     def _on_trial(self, _study: Any, trial: Any) -> None:
