@@ -79,10 +79,10 @@ def test_stops_at_the_time_cap():
         block=1,
         target_rel_ci=1e-9,
     )
-    t0 = time.perf_counter()
     stats = measure_interleaved({"a": lambda: time.sleep(0.001)}, s)
-    assert time.perf_counter() - t0 < 1.0
-    assert stats["a"].n >= 3
+    # each call sleeps at least 1 ms, so a run that stopped at 0.05 s of timing made at most ~50
+    # (the count, not the clock, shows the cap stopped it; 10**6 repeats were allowed)
+    assert 3 <= stats["a"].n <= 60
 
 
 def test_settings_validation():
