@@ -31,6 +31,7 @@ __all__ = [
     "SourceMap",
     "Str",
     "load_yaml",
+    "parse_yaml",
 ]
 
 
@@ -233,43 +234,143 @@ def _child(parent: str, key: str | int) -> str:
     return f"{parent}.{key}" if parent else str(key)
 
 
-def load_yaml(path: str | os.PathLike[str], *, display: str | None = None) -> tuple[Any, SourceMap]:
-    """Load a YAML file, returning its data and a map of field -> line for error messages."""
-    import yaml
+#: bounds on a YAML document (configs and profiles are a few KB): size, nesting, nodes after
+#: aliases are expanded (a "billion laughs" document stays small on disk only)
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 100_000
 
+
+def load_yaml(path: str | os.PathLike[str], *, display: str | None = None) -> tuple[Any, SourceMap]:
+    """Load a YAML file, returning its data and a map of field -> line for error messages.
+
+    Bounded: at most :data:`MAX_YAML_BYTES`, nested at most :data:`MAX_YAML_DEPTH` deep, at most
+    :data:`MAX_YAML_NODES` nodes with aliases expanded, no recursive alias, no duplicate key;
+    text only (UTF-8). Anything else is a one-line :class:`ConfigError`.
+    """
     p = Path(path)
     name = display or str(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(
+                f"file too large for a config ({size:,} bytes; at most {MAX_YAML_BYTES:,})",
+                location=name,
+            )
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError("file not found", location=name) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a YAML file", location=name) from None
     except OSError as err:
         raise ConfigError(f"cannot read file ({err.strerror})", location=name) from None
+    return parse_yaml(raw, name)
+
+
+def parse_yaml(raw: bytes | str, name: str = "<text>") -> tuple[Any, SourceMap]:
+    """Parse YAML text (bytes must be UTF-8) within the bounds :func:`load_yaml` states."""
+    import yaml
+
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_YAML_BYTES:
+            raise ConfigError(
+                f"too large for a config ({len(raw):,} bytes; at most {MAX_YAML_BYTES:,})",
+                location=name,
+            )
+        if b"\x00" in raw:
+            raise ConfigError("not a text file (it holds NUL bytes): expected YAML", location=name)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"not UTF-8 text (byte {err.start}): expected a YAML file", location=name
+            ) from None
+    else:
+        text = raw
     try:
+        _check_depth(yaml.parse(text, Loader=yaml.SafeLoader), name)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"malformed YAML: {problem}", location=where) from None
-    lines: dict[str, int] = {}
-
-    def walk(n: yaml.Node, prefix: str) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                field = _child(prefix, str(key_node.value))
-                lines[field] = key_node.start_mark.line + 1
-                walk(value_node, field)
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                field = _child(prefix, i)
-                lines[field] = item.start_mark.line + 1
-                walk(item, field)
-
-    if node is not None:
-        walk(node, "")
+    if node is None:
+        return None, SourceMap(name, {})
+    lines = _check_graph(node, name)
+    try:
+        data = yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"malformed YAML: {problem}", location=where) from None
     return data, SourceMap(name, lines)
+
+
+def _check_depth(events: Any, name: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_YAML_DEPTH` from the event stream (which is read
+    without recursion, unlike composing the node tree)."""
+    import yaml
+
+    depth = 0
+    for ev in events:
+        if isinstance(ev, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = ev.start_mark.line + 1 if ev.start_mark else "?"
+                raise ConfigError(
+                    f"nested more than {MAX_YAML_DEPTH} levels deep", location=f"{name}:{line}"
+                )
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_graph(root: Any, name: str) -> dict[str, int]:
+    """Walk the composed nodes without recursion: field -> line, refusing a recursive alias, a
+    duplicate key, and more than :data:`MAX_YAML_NODES` nodes once aliases are expanded."""
+    import yaml
+
+    lines: dict[str, int] = {}
+    expanded = 0
+    # (node, field, ids of the collections above it)
+    stack: list[tuple[Any, str, frozenset[int]]] = [(root, "", frozenset())]
+    while stack:
+        node, prefix, above = stack.pop()
+        expanded += 1
+        if expanded > MAX_YAML_NODES:
+            raise ConfigError(
+                f"more than {MAX_YAML_NODES:,} values once its aliases are expanded",
+                location=name,
+            )
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            continue
+        if id(node) in above:
+            raise ConfigError(
+                "a recursive alias (a value that contains itself)",
+                location=f"{name}:{node.start_mark.line + 1}",
+            )
+        inner = above | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode) and key in seen and key != "<<":
+                    raise ConfigError(
+                        f"duplicate key {key!r} (also on line {seen[key]})",
+                        location=f"{name}:{line}",
+                    )
+                seen[key] = line
+                field = _child(prefix, key)
+                lines.setdefault(field, line)
+                stack.append((value_node, field, inner))
+        else:
+            for i, item in enumerate(node.value):
+                field = _child(prefix, i)
+                lines.setdefault(field, item.start_mark.line + 1)
+                stack.append((item, field, inner))
+    return lines
 
 
 class Reader:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
 from workbench._errors import ConfigError, UnknownNameError, WorkbenchError
 from workbench._imports import is_available
 from workbench._schema import (
@@ -32,6 +30,7 @@ from workbench._schema import (
     SourceMap,
     Str,
     load_yaml,
+    parse_yaml,
 )
 from workbench.backends import Deployment, get_backend
 from workbench.bench import MeasureSettings
@@ -203,8 +202,10 @@ def apply_overrides(data: object, overrides: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
+            value = parse_yaml(text, f"--set {key}")[0] if text.strip() else None
+        except ConfigError as err:
+            if not err.message.startswith("malformed YAML"):
+                raise  # a bomb (recursive alias, too deep, too large) is refused, not kept as text
             value = text
         node = data
         parts = key.split(".")
