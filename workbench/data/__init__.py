@@ -9,6 +9,7 @@ is only ever used to report accuracy.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,28 +120,52 @@ class DataConfig:
         }
 
 
-def _split(
-    name: str, x: np.ndarray, y: np.ndarray, *, val_fraction: float, test_fraction: float, seed: int
-) -> Dataset:
-    from sklearn.model_selection import train_test_split
-
+def _check_arrays(name: str, x: np.ndarray, y: np.ndarray) -> int:
+    """Refuse inputs and labels a model cannot learn from, in one line; the number of classes."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype == object or y.dtype == object:
+        raise DataError(f"{name}: object arrays are not data (save numbers, not Python objects)")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)) and not (
+        x.dtype == np.bool_
+    ):
+        raise DataError(f"{name}: inputs must be real numbers, got dtype {x.dtype}")
     if x.ndim < 2:
         raise DataError(
             f"{name}: inputs must have shape (N, features) or (N, C, H, W), got {x.shape}"
         )
     if len(x) != len(y):
         raise DataError(f"{name}: {len(x)} inputs but {len(y)} labels")
-    y = np.asarray(y)
+    if len(y) == 0:
+        raise DataError(f"{name}: no samples")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DataError(
             f"{name}: labels must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}"
         )
-    classes = np.unique(y)
-    if classes.min() < 0:
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
+            raise DataError(
+                f"{name}: inputs hold {int(bad.sum()):,} NaN or infinite values "
+                f"(first in sample {first}); clean or impute them first"
+            )
+    if y.min() < 0:
         raise DataError(f"{name}: labels must be non-negative class indices")
-    num_classes = int(classes.max()) + 1
+    num_classes = int(y.max()) + 1
     if num_classes < 2:
         raise DataError(f"{name}: need at least 2 classes, got {num_classes}")
+    return num_classes
+
+
+def _split(
+    name: str, x: np.ndarray, y: np.ndarray, *, val_fraction: float, test_fraction: float, seed: int
+) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    num_classes = _check_arrays(name, x, y)
+    y = np.asarray(y)
+    if len(y) < 10:
+        raise DataError(f"{name}: {len(y)} samples are too few to split (at least 10)")
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = y.astype(np.int64)
     counts = np.bincount(y)
@@ -223,8 +248,9 @@ def load_npz(
     try:
         with np.load(p, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
-        raise DataError(f"{p}: not a readable .npz file ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{p}: not a readable .npz file ({first})") from None
     name = p.stem
 
     def fix(x: np.ndarray) -> np.ndarray:
@@ -239,6 +265,7 @@ def load_npz(
             test_fraction=val_fraction,
             seed=seed,
         )
+        _check_arrays(f"{name} (test part)", fix(arrays["x_test"]), arrays["y_test"])
         x_test = np.ascontiguousarray(fix(arrays["x_test"]), dtype=np.float32)
         y_test = np.asarray(arrays["y_test"]).astype(np.int64)
         # train and val both come from the file's training part
