@@ -173,12 +173,13 @@ class BenchmarkResult:
         )
 
 
-def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
+def load_model(ref: str | os.PathLike[str], *, trust_pickle: bool = False) -> tuple[str, Any]:
     """Resolve a model reference to ``(framework, model)``.
 
-    ``.onnx`` files stay paths; ``.pt2`` is a ``torch.export`` program; ``.pt`` a pickled
-    ``nn.Module`` (only load files you trust: unpickling runs code); ``.keras`` a saved Keras
-    model; ``file.py:fn`` or ``pkg.module:fn`` is called with no arguments and must return an
+    ``.onnx`` files stay paths (checked to be a valid ONNX model); ``.pt2`` is a
+    ``torch.export`` program; ``.pt`` a pickled ``nn.Module``, loaded only with
+    ``trust_pickle=True`` (unpickling runs code); ``.keras`` a saved Keras model;
+    ``file.py:fn`` or ``pkg.module:fn`` is called with no arguments and must return an
     ``nn.Module`` or a ``keras.Model``.
     """
     text = os.fspath(ref)
@@ -195,6 +196,7 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
     if path.suffix == ".onnx":
         if not path.exists():
             raise ConfigError("model file not found", location=text)
+        _check_onnx(path, text)
         return "onnx", path
     if path.suffix in (".pt2", ".pt", ".pth"):
         if not path.exists():
@@ -202,6 +204,13 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
         torch = require("torch", extra="torch")
         if path.suffix == ".pt2":
             return "torch", torch.export.load(str(path)).module()
+        if not trust_pickle:
+            raise ConfigError(
+                f"a {path.suffix} file is a pickle and loading it runs its code: pass "
+                "trust_pickle=True (workbench bench --trust-pickle) for a file you trust, or "
+                "save the model with torch.export (.pt2) or as ONNX",
+                location=text,
+            )
         obj = torch.load(str(path), weights_only=False)
         if not isinstance(obj, torch.nn.Module):
             raise ConfigError(
@@ -234,6 +243,21 @@ def load_model(ref: str | os.PathLike[str]) -> tuple[str, Any]:
         "expected an .onnx, .pt2, .pt or .keras file, or file.py:function / "
         f"package.module:function, got {text!r}"
     )
+
+
+def _check_onnx(path: Path, display: str) -> None:
+    """Refuse, in one line, a file that is not a well-formed ONNX model (corrupt, truncated,
+    over protobuf's 2 GB without external data, or failing ONNX's own checker)."""
+    onnx = require("onnx", extra="onnx")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(proto)
+    except Exception as err:  # noqa: BLE001 - protobuf and the checker raise many kinds
+        text = str(err).strip()
+        first = text.splitlines()[0] if text else type(err).__name__
+        raise ConfigError(f"not a valid ONNX model ({first[:200]})", location=display) from None
+    if not proto.graph.node:
+        raise ConfigError("not a valid ONNX model (its graph has no nodes)", location=display)
 
 
 def _is_module(obj: Any) -> bool:
@@ -305,6 +329,7 @@ def benchmark(
     calibration_samples: int = 128,
     max_accuracy_drop: float = 0.01,
     report: bool = True,
+    trust_pickle: bool = False,
 ) -> BenchmarkResult:
     """Deploy ``model`` every requested way on a measured profile and measure each artifact.
 
@@ -312,10 +337,11 @@ def benchmark(
     :func:`load_model` accepts. ``data`` (``"digits"``, ``"synthetic"``, an ``.npz`` path,
     ``(x, y)`` or a :class:`~workbench.data.Dataset`) gives accuracy on its test split and real
     int8 calibration; without it, accuracy is not reported and static int8 is calibrated on
-    random inputs (noted in the result).
+    random inputs (noted in the result). ``trust_pickle``: load a ``.pt``/``.pth`` pickle (it
+    runs code when loaded; refused otherwise).
     """
     if isinstance(model, (str, Path)):
-        framework, model = load_model(model)
+        framework, model = load_model(model, trust_pickle=trust_pickle)
         if name is None:
             name = Path(str(model if framework == "onnx" else "")).stem or None
     else:

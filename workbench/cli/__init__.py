@@ -174,6 +174,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--threads", type=int, help="intra-op threads (default: the profile's)")
     b.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="load a .pt/.pth pickle (loading runs its code: only files you trust)",
+    )
+    b.add_argument(
         "--out",
         default="runs/bench",
         help="output folder for artifacts and the report (default runs/bench)",

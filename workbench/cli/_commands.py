@@ -534,6 +534,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         name=args.name,
         threads=args.threads,
         memory=not args.no_memory,
+        trust_pickle=args.trust_pickle,
     )
     if args.json:
         _out(json.dumps(json.loads(dumps(result.to_dict())), indent=2))
