@@ -6,11 +6,21 @@ import functools
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-__all__ = ["HostInfo", "available_cpus", "host_info", "last_level_cache_bytes", "library_versions"]
+__all__ = [
+    "HostInfo",
+    "available_cpus",
+    "host_info",
+    "last_level_cache_bytes",
+    "library_versions",
+    "process_alive",
+    "process_identity",
+]
 
 # Flags that change which kernels the backends pick (x86 and Arm names as /proc/cpuinfo spells them)
 _ISA_FLAGS = (
@@ -198,3 +208,65 @@ def host_info() -> HostInfo:
         python=sys.version.split()[0],
         versions=library_versions(),
     )
+
+
+def _boot_id() -> str:
+    """This boot of this machine (Linux), else the host name: a pid means a process only within
+    one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        import socket
+
+        return f"host:{socket.gethostname()}"
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux), so a reused pid is told
+    apart from the process that had it; None when there is no such process or no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: fields follow the last ")"
+    fields = stat.rsplit(")", 1)[-1].split()
+    if fields and fields[0] in ("Z", "X"):  # a zombie or dead process runs no more
+        return None
+    try:
+        return int(fields[19])  # field 22 of the whole line: starttime
+    except (IndexError, ValueError):
+        return None
+
+
+def process_identity(pid: int | None = None) -> dict[str, Any]:
+    """Who runs a piece of work: the boot of this machine, the pid and its start time, and the
+    host name (for people). :func:`process_alive` reads it back."""
+    import socket
+
+    pid = os.getpid() if pid is None else pid
+    return {
+        "boot": _boot_id(),
+        "pid": pid,
+        "start": _start_ticks(pid),
+        "host": socket.gethostname(),
+    }
+
+
+def process_alive(identity: Mapping[str, Any]) -> bool | None:
+    """Whether the process ``identity`` names still runs: True or False on the machine (and
+    boot) that recorded it, None elsewhere (then only a heartbeat can tell)."""
+    if identity.get("boot") != _boot_id():
+        return None
+    pid = identity.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    start = _start_ticks(pid)
+    if start is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return identity.get("start") is None  # no /proc: trust the pid alone
+    return identity.get("start") in (None, start)

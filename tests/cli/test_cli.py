@@ -234,3 +234,63 @@ def test_bench_an_onnx_file_and_a_python_module(tmp_path):
     )
     bad = wb("bench", "m.onnx", "--deploy", "torch-fp32", cwd=tmp_path)
     assert bad.returncode == 2 and "cannot deploy onnx models" in bad.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_keeps_finished_trials_and_the_resume_fails_the_killed_one(tmp_path):
+    """kill -9 gives the run no chance to record anything: the trial it was running stays
+    RUNNING in the database. The resumed run sees that trial's process is dead on this machine
+    and fails it at once (not after the heartbeat's grace period), keeps every finished trial,
+    and runs the killed trial's share of the budget again."""
+    import optuna
+
+    cfg = _write_cfg(
+        tmp_path / "tiny.yaml",
+        study={
+            "name": "tiny",
+            "sampler": "random",
+            "seed": 0,
+            "trials": 5000,
+            "objectives": ["accuracy", "latency"],
+        },
+    )
+    cmd = [sys.executable, "-m", "workbench.cli", "run", str(cfg), "--no-memory"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    db = f"sqlite:///{tmp_path / 'runs' / 'workbench.db'}"
+    deadline = time.time() + 240
+    trials: list = []
+    while time.time() < deadline:  # two trials finished and a third one running
+        time.sleep(0.3)
+        try:
+            trials = optuna.load_study(study_name="tiny", storage=db).get_trials()
+        except Exception:  # noqa: BLE001 - the storage may still be being created
+            continue
+        states = [t.state.name for t in trials]
+        if states.count("COMPLETE") >= 2 and states[-1] == "RUNNING":
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    study = optuna.load_study(study_name="tiny", storage=db)
+    complete = {t.number for t in study.get_trials() if t.state.name == "COMPLETE"}
+    running = [t.number for t in study.get_trials() if t.state.name == "RUNNING"]
+    assert len(complete) >= 2 and running, [t.state.name for t in study.get_trials()]
+
+    total = len(complete) + 1
+    r = wb("run", str(cfg), "--no-memory", "--trials", str(total), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "their worker died; failed, and run again" in r.stderr
+    study = optuna.load_study(study_name="tiny", storage=db)
+    by_number = {t.number: t for t in study.get_trials()}
+    assert complete <= {n for n, t in by_number.items() if t.state.name == "COMPLETE"}
+    for n in running:  # failed, said why, and not counted against the budget
+        t = by_number[n]
+        assert t.state.name == "FAIL" and t.user_attrs["status"] == "crashed"
+        assert "died before it finished" in t.user_attrs["crash"]
+    assert not [t for t in by_number.values() if t.state.name == "RUNNING"]
+    assert sum(t.state.name == "COMPLETE" for t in by_number.values()) == total

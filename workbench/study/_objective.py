@@ -151,6 +151,9 @@ class TrialPipeline:
         )
 
     def __call__(self, trial: optuna.trial.Trial) -> tuple[float, ...]:
+        from workbench.study._recover import record_worker
+
+        record_worker(trial)
         try:
             return self._run(trial)
         except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 """Run a study: create or resume it, optimize within the budgets, then write its outputs.
 
 Resuming: the trial budget counts trials that finished (completed, or failed for a reason of
-their own). Trials cut short by Ctrl-C, or left running by a crashed worker (found by Optuna's
-heartbeat), do not count, so rerunning the same command completes the budget.
+their own). Trials cut short by Ctrl-C, or left running by a worker that died (failed at once
+when its process is known dead on this machine, else by Optuna's heartbeat), do not count, so
+rerunning the same command completes the budget.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from workbench.hw import host_info
 from workbench.study._config import StudyConfig
 from workbench.study._export import export_artifacts
 from workbench.study._objective import TrialFailure, TrialPipeline
+from workbench.study._recover import fail_dead_trials
 from workbench.study._results import StudyResults, load_results
 from workbench.study._space import Task, compile_space
 from workbench.study._storage import open_storage
@@ -147,6 +149,12 @@ def run_study(
         load_if_exists=True,
     )
     _check_resume(study, cfg)
+    crashed = fail_dead_trials(study)
+    if crashed and progress:
+        print(
+            f"trials {', '.join(map(str, crashed))}: their worker died; failed, and run again",
+            file=sys.stderr,
+        )
     info = host_info()
     if "fingerprint" not in study.user_attrs:
         study.set_user_attr("fingerprint", cfg.search_fingerprint())
@@ -234,6 +242,7 @@ def run_study(
         if memory is not None:
             memory.close()
         shutil.rmtree(run_dir / "work", ignore_errors=True)
+    fail_dead_trials(study)  # a worker elsewhere that died meanwhile (heartbeat), if any
     result = RunResult(study, load_results(study), run_dir, new, interrupted)
     result.results.study_attrs["run_seconds"] = round(time.perf_counter() - start, 1)
     if write:
