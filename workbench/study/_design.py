@@ -417,10 +417,10 @@ def add_designed_trial(
     as failed with its reason, as in a search, and the reason is raised.
     """
     import optuna
-    from optuna.artifacts import FileSystemArtifactStore
 
     from workbench.bench import MemoryProbe
     from workbench.data import load_data
+    from workbench.study._artifacts import AtomicArtifactStore
     from workbench.study._objective import TrialFailure, TrialPipeline
     from workbench.study._space import SearchSpace
 
@@ -458,7 +458,7 @@ def add_designed_trial(
             space,
             data,
             work_dir=work,
-            artifact_store=FileSystemArtifactStore(str(store_dir)),
+            artifact_store=AtomicArtifactStore(str(store_dir)),
             memory=memory,
             on_stage=on_stage,
             stop_requested=stop_requested,

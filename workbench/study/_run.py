@@ -180,10 +180,10 @@ def run_study(
         warnings.simplefilter("ignore")
         study.set_metric_names(cfg.metric_names())
 
-    from optuna.artifacts import FileSystemArtifactStore
+    from workbench.study._artifacts import AtomicArtifactStore
 
     store_dir.mkdir(parents=True, exist_ok=True)
-    store = FileSystemArtifactStore(str(store_dir))
+    store = AtomicArtifactStore(str(store_dir))
     finished = count_finished(study)
     remaining = max(0, cfg.trials - finished)
     memory = MemoryProbe() if measure_memory else None
