@@ -8,6 +8,7 @@ is only ever used to report accuracy.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,16 @@ class Dataset:
         idx = rng.choice(len(self.x_train), size=min(n, len(self.x_train)), replace=False)
         xs = self.x_train[np.sort(idx)]
         return [xs[i : i + batch] for i in range(0, len(xs), batch)]
+
+    def fingerprint(self) -> str:
+        """A hash of every split's shapes, dtypes and bytes, and the class count: equal exactly
+        when the same config built the same data (a changed file or split shows)."""
+        h = hashlib.sha256(f"{self.num_classes}".encode())
+        for arr in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            a = np.ascontiguousarray(arr)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
         return {
