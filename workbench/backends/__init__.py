@@ -15,6 +15,7 @@ from workbench.backends._base import (
     Runner,
     Threads,
     accuracy_of,
+    correct_of,
 )
 from workbench.backends._registry import backend_names, get_backend, register_backend
 
@@ -27,6 +28,7 @@ __all__ = [
     "Runner",
     "Threads",
     "accuracy_of",
+    "correct_of",
     "backend_names",
     "get_backend",
     "register_backend",
