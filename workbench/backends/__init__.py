@@ -28,8 +28,8 @@ __all__ = [
     "Runner",
     "Threads",
     "accuracy_of",
-    "correct_of",
     "backend_names",
+    "correct_of",
     "get_backend",
     "register_backend",
 ]
