@@ -39,7 +39,10 @@ def set_torch_threads(torch: ModuleType, threads: Threads) -> dict[str, int]:
 class _EagerRunner(Runner):
     def __init__(self, torch: ModuleType, module: torch_types.nn.Module, threads: Threads) -> None:
         self.torch = torch
-        self.module = module.eval()
+        try:
+            self.module = module.eval()
+        except NotImplementedError:  # a loaded torch.export program: already in eval mode
+            self.module = module
         self.threads = threads
         self.effective = set_torch_threads(torch, threads)
 

@@ -22,6 +22,7 @@ Simulated profiles are not re-measured: their latency is predicted, not timed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import tempfile
@@ -375,7 +376,8 @@ def _reproduce_framework(
             except ConfigError as err:
                 out.append(DeploymentReproduction(**base, error=str(err)))
                 continue
-            runners = _load(profile, stored_art), _load(profile, art)
+            # both from their files: the rebuilt model's live module would run another way
+            runners = _load(profile, stored_art), _load(profile, dataclasses.replace(art, live=None))
             x = source.feed(data.x_test)
             say(f"trial {n}: evaluate {m.deployment} stored and rebuilt")
             from workbench.backends import correct_of
@@ -481,7 +483,7 @@ def _time_pairs(
         fns[f"{key} stored"] = _bound(stored, x)
         fns[f"{key} rebuilt"] = _bound(rebuilt, x)
     samples: dict[str, list[float]] = {}
-    measure_interleaved(fns, settings, samples=samples)
+    measure_interleaved(fns, settings, samples_out=samples)
     return {name: np.asarray(v) for name, v in samples.items()}
 
 
