@@ -82,6 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
     ls.add_argument("--out", default="runs")
 
+    rp = sub.add_parser(
+        "reproduce",
+        help="rebuild stored trials from their spec, seed, config and data; compare with the store",
+    )
+    rp.add_argument("study", help="study name")
+    rp.add_argument("trials", nargs="+", type=int, metavar="TRIAL", help="trial numbers")
+    rp_where = rp.add_mutually_exclusive_group()
+    rp_where.add_argument(
+        "--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)"
+    )
+    rp_where.add_argument(
+        "--out", default="runs", help="output folder holding workbench.db (default: runs)"
+    )
+    rp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
     pr = sub.add_parser(
         "profiles",
         help="list hardware profiles, show one, calibrate or check the latency predictor",

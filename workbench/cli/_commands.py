@@ -31,6 +31,16 @@ def _storage(args: argparse.Namespace, out_dir: str) -> str:
     return args.storage or f"sqlite:///{Path(out_dir) / 'workbench.db'}"
 
 
+def _stored_study_storage(args: argparse.Namespace, out_dir: str) -> str:
+    """The storage URL of a study that must already exist: a missing SQLite file is an error."""
+    storage = _storage(args, out_dir)
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
+        raise ConfigError(
+            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
+        )
+    return storage
+
+
 def _set_thread_env(threads: int) -> None:
     """OpenMP reads its thread count once, at library load: set it before torch is imported."""
     if "torch" not in sys.modules:
@@ -209,11 +219,7 @@ def _print_summary(res: StudyResults) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     from workbench.study import load_results, open_study
 
-    storage = _storage(args, args.out)
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
-        raise ConfigError(
-            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
-        )
+    storage = _stored_study_storage(args, args.out)
     study = open_study(args.study, storage)
     res = load_results(study)
     if args.json:
@@ -241,11 +247,7 @@ def _artifact_store(res: StudyResults) -> FileSystemArtifactStore | None:
 def cmd_studies(args: argparse.Namespace) -> int:
     from workbench.study import list_study_summaries, open_storage
 
-    storage = _storage(args, args.out)
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
-        raise ConfigError(
-            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
-        )
+    storage = _stored_study_storage(args, args.out)
     summaries = list_study_summaries(open_storage(storage, heartbeat=False))
     if not summaries:
         _out(f"no studies in {storage}")
@@ -258,6 +260,57 @@ def cmd_studies(args: argparse.Namespace) -> int:
         )
         _out(f"{s.name:<30}{s.n_trials:>8}  {s.status:<10}{objectives}")
     return EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Rebuild stored trials and compare them: 0 all reproduced, 1 one did not, 2 bad input."""
+    from workbench.check import reproduce_trials
+    from workbench.study import open_study, study_config
+
+    storage = _stored_study_storage(args, args.out)
+    # the threads the study's first profile trains and runs with, before torch is imported
+    _set_thread_env(study_config(open_study(args.study, storage)).hardware[0].resolved_threads())
+    result = reproduce_trials(
+        storage,
+        args.study,
+        args.trials,
+        on_stage=lambda s: sys.stderr.write(f"reproduce {args.study}: {s}\n"),
+    )
+    if args.json:
+        _out(dumps(result.to_dict()))
+    else:
+        _print_reproduction(result.to_dict())
+    return EXIT_OK if result.reproduced else EXIT_FAILED
+
+
+def _print_reproduction(result: dict[str, Any]) -> None:
+    _out(
+        f"study {result['study']}: accuracy exact where training is deterministic, else McNemar "
+        f"at alpha {result['alpha']}; latency rebuilt/stored timed interleaved, "
+        f"tolerance {result['latency_tolerance']:.0%}"
+    )
+    for t in result["trials"]:
+        verdict = "reproduced" if t["reproduced"] else "NOT reproduced"
+        _out(f"\ntrial {t['trial']} ({t['arch_hash']}, data {t['data_fingerprint']}): {verdict}")
+        for fw, acc in t["float_accuracy"].items():
+            _out(f"  {fw} float accuracy: stored {_num(acc['stored'])}, now {_num(acc['now'])}")
+        for d in t["deployments"]:
+            mark = "ok " if d["reproduced"] else "BAD"
+            if d["error"]:
+                _out(f"  {mark} {d['key']}: {d['error']}")
+                continue
+            ci = d["latency_ci95"]
+            _out(
+                f"  {mark} {d['key']}: accuracy {_num(d['stored_accuracy'])} -> "
+                f"{_num(d['accuracy'])} ({d['accuracy_verdict']}, McNemar p {d['mcnemar_p']:.3g}"
+                f", discordant {d['discordant'][0]}/{d['discordant'][1]}); latency x"
+                f"{d['latency_ratio']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+                f"{'; identical file' if d['identical_file'] else ''}"
+            )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
