@@ -227,7 +227,6 @@ def reproduce_trials(
             )
     cfg = study_config(opt_study)
     say = on_stage or (lambda _s: None)
-    say(f"load data {cfg.data.source}")
     data = load_data(cfg.data)
     fingerprint = data.fingerprint()
     for n in trials:

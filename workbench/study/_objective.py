@@ -345,6 +345,11 @@ class TrialPipeline:
         """Build ``spec`` in ``framework``, train it on the study's budget, wrap it as a source."""
         cfg = self.config
         if framework == "torch":
+            import torch
+
+            # the same thread count in every process: a float sum split over another number of
+            # threads rounds differently, and the trained weights would not be bit-identical
+            torch.set_num_threads(profile_threads(cfg.hardware[0]).intra_op)
             model = build_torch(spec, seed=cfg.train.seed)
             result = train_torch(
                 model, self.data, cfg.train, should_stop=self.report.stop_requested
