@@ -40,9 +40,11 @@ if TYPE_CHECKING:
     from optuna.artifacts import FileSystemArtifactStore
     from optuna.trial import FrozenTrial
 
-    from workbench.backends import Runner
+    from workbench.arch import ArchSpec
+    from workbench.backends import Artifact, Runner
     from workbench.bench import Measurement, MeasureSettings
     from workbench.hw import HardwareProfile
+    from workbench.study import TrialPipeline
 
 __all__ = [
     "DeploymentReproduction",
@@ -292,7 +294,9 @@ def _stored_measurements(trial: FrozenTrial, framework: str) -> list[Measurement
     return [
         Measurement.from_dict(v)
         for k, v in trial.user_attrs.items()
-        if k.startswith(MEASURE_PREFIX) and isinstance(v, Mapping) and v.get("framework") == framework
+        if k.startswith(MEASURE_PREFIX)
+        and isinstance(v, Mapping)
+        and v.get("framework") == framework
     ]
 
 
@@ -308,10 +312,10 @@ def _stored_float_accuracy(trial: FrozenTrial, framework: str) -> float | None:
 
 
 def _reproduce_framework(
-    pipeline: Any,
+    pipeline: TrialPipeline,
     trial: FrozenTrial,
     framework: str,
-    spec: Any,
+    spec: ArchSpec,
     rep: TrialReproduction,
     store: FileSystemArtifactStore | None,
     timing: MeasureSettings,
@@ -321,13 +325,18 @@ def _reproduce_framework(
     say: Callable[[str], None],
 ) -> list[DeploymentReproduction]:
     """Retrain ``spec`` in ``framework`` and compare every stored measured deployment."""
+    from workbench.backends import correct_of
     from workbench.bench import DeployJob, measure_jobs
 
     n = trial.number
+
+    def step(text: str) -> None:
+        say(f"trial {n}: {text}")
+
     stored = [m for m in _stored_measurements(trial, framework) if m.ok]
     if not stored and not _stored_train(trial, framework):
         return []  # this framework never trained for the trial
-    say(f"trial {n}: retrain {framework}")
+    step(f"retrain {framework}")
     source, result = pipeline.build_and_train(framework, spec, workdir)
     rep.float_accuracy[framework] = (_stored_float_accuracy(trial, framework), result.test_accuracy)
     deterministic = (
@@ -353,7 +362,7 @@ def _reproduce_framework(
             x_test=data.x_test,
             y_test=data.y_test,
             settings=_quick(timing),
-            on_stage=lambda s, n=n: say(f"trial {n}: {s}"),
+            on_stage=step,
         )
         pairs: dict[str, tuple[Runner, Runner]] = {}
         partial: dict[str, dict[str, Any]] = {}
@@ -376,11 +385,12 @@ def _reproduce_framework(
                 out.append(DeploymentReproduction(**base, error=str(err)))
                 continue
             # both from their files: the rebuilt model's live module would run another way
-            runners = _load(profile, stored_art), _load(profile, dataclasses.replace(art, live=None))
+            runners = (
+                _load(profile, stored_art),
+                _load(profile, dataclasses.replace(art, live=None)),
+            )
             x = source.feed(data.x_test)
-            say(f"trial {n}: evaluate {m.deployment} stored and rebuilt")
-            from workbench.backends import correct_of
-
+            step(f"evaluate {m.deployment} stored and rebuilt")
             was, now = (correct_of(r, x, data.y_test) for r in runners)
             b, c = int((was & ~now).sum()), int((~was & now).sum())
             base.update(
@@ -393,7 +403,7 @@ def _reproduce_framework(
             pairs[old.key] = runners
             partial[old.key] = base
         if pairs:
-            say(f"trial {n}: time stored and rebuilt artifacts interleaved on {profile.name}")
+            step(f"time stored and rebuilt artifacts interleaved on {profile.name}")
             x_batch = np.ascontiguousarray(source.feed(data.x_test)[: timing.batch_size])
             samples = _time_pairs(pairs, x_batch, timing)
             for key, base in partial.items():
@@ -431,7 +441,7 @@ def _quick(settings: MeasureSettings) -> MeasureSettings:
     )
 
 
-def _load(profile: HardwareProfile, artifact: Any) -> Runner:
+def _load(profile: HardwareProfile, artifact: Artifact) -> Runner:
     from workbench.backends import get_backend
     from workbench.bench import profile_threads
 
@@ -441,10 +451,10 @@ def _load(profile: HardwareProfile, artifact: Any) -> Runner:
 def _stored_artifact(
     store: FileSystemArtifactStore | None,
     m: Measurement,
-    rebuilt: Any,
+    rebuilt: Artifact,
     trial: int,
     folder: Path,
-) -> Any:
+) -> Artifact:
     """The stored artifact of measurement ``m``, copied out of the study's artifact store."""
     from workbench.backends import Artifact
     from workbench.study import artifact_name
