@@ -270,12 +270,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     storage = _stored_study_storage(args, args.out)
     # the threads the study's first profile trains and runs with, before torch is imported
     _set_thread_env(study_config(open_study(args.study, storage)).hardware[0].resolved_threads())
-    result = reproduce_trials(
-        storage,
-        args.study,
-        args.trials,
-        on_stage=lambda s: sys.stderr.write(f"reproduce {args.study}: {s}\n"),
-    )
+
+    def progress(text: str) -> None:
+        sys.stderr.write(f"reproduce {args.study}: {text}\n")
+        sys.stderr.flush()
+
+    result = reproduce_trials(storage, args.study, args.trials, on_stage=progress)
     if args.json:
         _out(dumps(result.to_dict()))
     else:
