@@ -424,8 +424,10 @@ def _ratio_check(
 def _front(
     key: str, base: Sequence[_Loaded], cand: Sequence[_Loaded], th: Thresholds
 ) -> FrontCheck:
-    """Hypervolumes of both fronts against one reference, and the candidate points a baseline
-    point dominates by more than the latency and accuracy thresholds (noise alone does not)."""
+    """Hypervolumes of both fronts against one reference, and the candidate points newly
+    dominated: beaten by a baseline point by more than the latency and accuracy thresholds (so
+    noise alone does not count), while their baseline twin (same architecture) was not beaten
+    by its own front measured now."""
     from workbench.study import get_metric, hypervolume, non_dominated, reference_point
 
     dirs = [get_metric("latency").direction, get_metric("accuracy").direction]
@@ -434,10 +436,13 @@ def _front(
     ref = tuple(reference_point(np.vstack([bp, cp]), dirs))
     # the baseline's points made worse by the thresholds: what still dominates is a real loss
     margin = bp * [1 + (th.latency or 0.0), 1.0] - [0.0, (th.accuracy or 0.0) / 100]
+    already = {b.side.arch_hash for b, kept in zip(base, non_dominated(bp, dirs)) if not kept}
     dominated = [
         c.side.trial
         for c, pt in zip(cand, cp)
-        if len(margin) and not non_dominated(np.vstack([margin, pt[None, :]]), dirs)[-1]
+        if len(margin)
+        and not non_dominated(np.vstack([margin, pt[None, :]]), dirs)[-1]
+        and not (c.side.arch_hash and c.side.arch_hash in already)
     ]
     return FrontCheck(
         key, hypervolume(bp, ref, dirs), hypervolume(cp, ref, dirs), sorted(set(dominated))
