@@ -604,8 +604,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.junit:
         Path(args.junit).write_text(to_junit(result), encoding="utf-8")
     if args.markdown:
-        with open(args.markdown, "a", encoding="utf-8") as f:
-            f.write(to_markdown(result))
+        with open(args.markdown, "a", encoding="utf-8") as summary:
+            summary.write(to_markdown(result))
     if args.json:
         _out(dumps(result.to_dict()))
     else:
