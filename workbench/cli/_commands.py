@@ -595,3 +595,85 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if result.report_path:
             _out(f"\nreport: {result.report_path}")
     return EXIT_OK if any(m.ok for m in result.measurements) else EXIT_FAILED
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from workbench.check import save_baseline
+
+    if args.baseline_command != "save":
+        raise ConfigError("usage: workbench baseline save STUDY --to DIR")
+    storage = _existing_storage(args)
+    base = save_baseline(storage, args.study, args.to)
+    _out(f"baseline of {args.study}: {len(base.points)} point(s) in {base.folder}")
+    for line in base.missing:
+        _out(f"  without a file: {line}")
+    return EXIT_OK
+
+
+def _existing_storage(args: argparse.Namespace) -> str:
+    storage = _storage(args, args.out)
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
+        raise ConfigError(
+            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
+        )
+    return storage
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from workbench.check import (
+        CHECK_SETTINGS,
+        Thresholds,
+        check_baseline,
+        load_baseline,
+        to_junit,
+        to_markdown,
+    )
+
+    thresholds = Thresholds.parse(args.fail)  # bad input fails before any timing
+    if not args.time > 0:
+        raise ConfigError(f"--time: expected seconds > 0, got {args.time}")
+    base = load_baseline(args.baseline)
+    storage = _existing_storage(args)
+    batch = int((base.points[0].measurement.receipt.get("settings") or {}).get("batch_size", 1))
+    settings = replace(
+        CHECK_SETTINGS,
+        max_time_s=args.time,
+        min_time_s=min(CHECK_SETTINGS.min_time_s, args.time),
+        batch_size=batch,
+    )
+    result = check_baseline(
+        base,
+        storage,
+        args.study,
+        thresholds,
+        settings=settings,
+        measure_memory=args.memory,
+        on_progress=_progress(not args.quiet),
+    )
+    if not args.quiet and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if args.junit:
+        Path(args.junit).write_text(to_junit(result), encoding="utf-8")
+    if args.markdown:
+        with open(args.markdown, "a", encoding="utf-8") as summary:
+            summary.write(to_markdown(result))
+    if args.json:
+        _out(dumps(result.to_dict()))
+    else:
+        for p in result.points:
+            for m in p.metrics:
+                _out(f"{m.verdict.upper():<12}{p.name} {m.metric}: {m.detail}")
+            if p.note:
+                _out(f"{'':<12}{p.note}")
+        for f in result.fronts:
+            dominated = ", ".join(str(t) for t in f.newly_dominated) or "none"
+            _out(
+                f"{'FRONT':<12}{f.key}: hypervolume {100 * f.hypervolume_change:+.1f}%, newly "
+                f"dominated trials: {dominated}"
+            )
+        for note in result.notes:
+            _out(f"note: {note}")
+        _out(result.summary())
+    return EXIT_OK if result.passed else EXIT_FAILED
