@@ -31,16 +31,6 @@ def _storage(args: argparse.Namespace, out_dir: str) -> str:
     return args.storage or f"sqlite:///{Path(out_dir) / 'workbench.db'}"
 
 
-def _stored_study_storage(args: argparse.Namespace, out_dir: str) -> str:
-    """The storage URL of a study that must already exist: a missing SQLite file is an error."""
-    storage = _storage(args, out_dir)
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
-        raise ConfigError(
-            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
-        )
-    return storage
-
-
 def _set_thread_env(threads: int) -> None:
     """OpenMP reads its thread count once, at library load: set it before torch is imported."""
     if "torch" not in sys.modules:
@@ -219,7 +209,7 @@ def _print_summary(res: StudyResults) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     from workbench.study import load_results, open_study
 
-    storage = _stored_study_storage(args, args.out)
+    storage = _existing_storage(args)
     study = open_study(args.study, storage)
     res = load_results(study)
     if args.json:
@@ -247,7 +237,7 @@ def _artifact_store(res: StudyResults) -> FileSystemArtifactStore | None:
 def cmd_studies(args: argparse.Namespace) -> int:
     from workbench.study import list_study_summaries, open_storage
 
-    storage = _stored_study_storage(args, args.out)
+    storage = _existing_storage(args)
     summaries = list_study_summaries(open_storage(storage, heartbeat=False))
     if not summaries:
         _out(f"no studies in {storage}")
@@ -267,7 +257,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from workbench.check import reproduce_trials
     from workbench.study import open_study, study_config
 
-    storage = _stored_study_storage(args, args.out)
+    storage = _existing_storage(args)
     # the threads the study's first profile trains and runs with, before torch is imported
     _set_thread_env(study_config(open_study(args.study, storage)).hardware[0].resolved_threads())
 

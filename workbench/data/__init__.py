@@ -23,12 +23,23 @@ from workbench._schema import Choice, Float, Int, ListOf, Optional, Reader, Sour
 __all__ = [
     "DataConfig",
     "Dataset",
+    "arrays_fingerprint",
     "from_arrays",
     "load_data",
     "load_digits",
     "load_npz",
     "synthetic",
 ]
+
+
+def arrays_fingerprint(*arrays: np.ndarray) -> str:
+    """SHA-256 (hex) of arrays' dtypes, shapes and bytes, in order: equal arrays, one hash."""
+    h = hashlib.sha256()
+    for arr in arrays:
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -54,14 +65,10 @@ class Dataset:
         return [xs[i : i + batch] for i in range(0, len(xs), batch)]
 
     def fingerprint(self) -> str:
-        """A hash of every split's shapes, dtypes and bytes, and the class count: equal exactly
+        """:func:`arrays_fingerprint` of every split, shortened to 16 hex digits: equal exactly
         when the same config built the same data (a changed file or split shows)."""
-        h = hashlib.sha256(f"{self.num_classes}".encode())
-        for arr in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
-            a = np.ascontiguousarray(arr)
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.tobytes())
-        return h.hexdigest()[:16]
+        splits = (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)
+        return arrays_fingerprint(*splits)[:16]
 
     def describe(self) -> dict[str, Any]:
         return {
