@@ -42,11 +42,12 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "bench": (4, ("bench",)),
     "calibrate": (5, ("calibrate",)),
     "study": (6, ("study",)),
-    "report": (7, ("report",)),
-    "_api": (8, ("_api",)),
-    "widgets": (9, ("widgets",)),
-    "server": (9, ("server",)),
-    "cli": (9, ("cli", "__main__")),
+    "check": (7, ("check",)),
+    "report": (8, ("report",)),
+    "_api": (9, ("_api",)),
+    "widgets": (10, ("widgets",)),
+    "server": (10, ("server",)),
+    "cli": (10, ("cli", "__main__")),
 }
 
 

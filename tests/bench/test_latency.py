@@ -93,3 +93,18 @@ def test_settings_validation():
         MeasureSettings.from_dict({"min_repeats": 10, "max_repeats": 5})
     with pytest.raises(ConfigError, match="measure.block: expected an integer in"):
         MeasureSettings.from_dict({"block": 0})
+
+
+def test_interleaved_measurement_hands_back_raw_samples():
+    s = MeasureSettings(
+        warmup=1, warmup_s=0.0, min_repeats=10, max_repeats=10, min_time_s=0.0, block=5
+    )
+    raw: dict[str, list[float]] = {}
+    stats = measure_interleaved(
+        {"a": lambda: time.sleep(0.0002), "b": lambda: time.sleep(0.001)}, s, samples_out=raw
+    )
+    assert set(raw) == {"a", "b"}
+    for name in ("a", "b"):
+        assert len(raw[name]) == stats[name].n == 10
+        assert LatencyStats.from_samples(raw[name]) == stats[name]
+    assert np.median(raw["b"]) > np.median(raw["a"])

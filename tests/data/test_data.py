@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from workbench import DataError
-from workbench.data import DataConfig, from_arrays, load_data, load_digits, load_npz, synthetic
+from workbench.data import (
+    DataConfig,
+    arrays_fingerprint,
+    from_arrays,
+    load_data,
+    load_digits,
+    load_npz,
+    synthetic,
+)
 
 
 def test_digits_splits_are_disjoint_seeded_and_stratified():
@@ -90,3 +98,20 @@ def test_splits_do_not_share_samples():
     # digits holds a few duplicate images; disjoint index splits keep overlaps to those
     overlap = sum(r.tobytes() in test_rows for r in d.x_train)
     assert overlap <= 5
+
+
+def test_fingerprint_is_stable_and_sees_any_change_of_the_data(tmp_path):
+    a, b = load_digits(seed=0), load_digits(seed=0)
+    assert a.fingerprint() == b.fingerprint()
+    assert len(a.fingerprint()) == 16
+    assert arrays_fingerprint(a.x_test, a.y_test) == arrays_fingerprint(b.x_test, b.y_test)
+    assert arrays_fingerprint(a.x_test) != arrays_fingerprint(a.x_test.astype(np.float64))
+    assert load_digits(seed=1).fingerprint() != a.fingerprint()  # another split
+    x = np.random.default_rng(0).standard_normal((60, 4)).astype(np.float32)
+    y = np.arange(60) % 3
+    path = tmp_path / "d.npz"
+    np.savez(path, x=x, y=y)
+    before = load_npz(path).fingerprint()
+    x[0, 0] += 1e-6  # one value of one sample
+    np.savez(path, x=x, y=y)
+    assert load_npz(path).fingerprint() != before

@@ -15,6 +15,7 @@ from workbench.backends._base import (
     Runner,
     Threads,
     accuracy_of,
+    correct_of,
 )
 from workbench.backends._registry import backend_names, get_backend, register_backend
 
@@ -28,6 +29,7 @@ __all__ = [
     "Threads",
     "accuracy_of",
     "backend_names",
+    "correct_of",
     "get_backend",
     "register_backend",
 ]

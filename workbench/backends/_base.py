@@ -118,13 +118,18 @@ class Runner(abc.ABC):
         """Release the runtime's resources."""
 
 
+def correct_of(runner: Runner, x: np.ndarray, y: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Per-sample top-1 correctness (booleans) of a loaded artifact on ``(x, y)``."""
+    parts = [
+        np.asarray(runner(x[i : i + batch])).argmax(axis=1) == y[i : i + batch]
+        for i in range(0, len(x), batch)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
 def accuracy_of(runner: Runner, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
     """Top-1 accuracy of a loaded artifact on ``(x, y)``."""
-    correct = 0
-    for i in range(0, len(x), batch):
-        logits = np.asarray(runner(x[i : i + batch]))
-        correct += int((logits.argmax(axis=1) == y[i : i + batch]).sum())
-    return correct / max(1, len(x))
+    return int(correct_of(runner, x, y, batch).sum()) / max(1, len(x))
 
 
 @dataclass

@@ -39,7 +39,7 @@ def set_torch_threads(torch: ModuleType, threads: Threads) -> dict[str, int]:
 class _EagerRunner(Runner):
     def __init__(self, torch: ModuleType, module: torch_types.nn.Module, threads: Threads) -> None:
         self.torch = torch
-        self.module = module.eval()
+        self.module = module
         self.threads = threads
         self.effective = set_torch_threads(torch, threads)
 
@@ -87,7 +87,10 @@ class TorchBackend(Backend):
         if module is None:
             assert artifact.path is not None
             if artifact.path.suffix == ".pt2":
+                # captured in eval mode; an exported program's module refuses .eval()
                 module = torch.export.load(str(artifact.path)).module()
             else:
-                module = torch.load(str(artifact.path), weights_only=False)
+                module = torch.load(str(artifact.path), weights_only=False).eval()
+        else:
+            module = module.eval()
         return _EagerRunner(torch, module, threads)

@@ -14,7 +14,7 @@ every variant's median is stable: the distribution-free 95% confidence interval 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -133,8 +133,13 @@ def measure_interleaved(
     settings: MeasureSettings | None = None,
     *,
     on_round: Callable[[dict[str, int]], None] | None = None,
+    samples_out: MutableMapping[str, list[float]] | None = None,
 ) -> dict[str, LatencyStats]:
-    """Time each zero-argument callable in ``fns``, interleaved; return stats per name."""
+    """Time each zero-argument callable in ``fns``, interleaved; return stats per name.
+
+    ``samples_out``, when given, receives each variant's raw samples in seconds, in timing order:
+    sample ``i`` of two variants comes from the same round while both were still timed.
+    """
     s = settings or MeasureSettings()
     if not fns:
         return {}
@@ -173,4 +178,6 @@ def measure_interleaved(
         return still
 
     interleave(fns, time_block, after_round)
+    if samples_out is not None:
+        samples_out.update(samples)
     return {name: LatencyStats.from_samples(samples[name]) for name in names}

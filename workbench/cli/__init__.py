@@ -82,6 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
     ls.add_argument("--out", default="runs")
 
+    rp = sub.add_parser(
+        "reproduce",
+        help="rebuild stored trials from their spec, seed, config and data; compare with the store",
+    )
+    rp.add_argument("study", help="study name")
+    rp.add_argument("trials", nargs="+", type=int, metavar="TRIAL", help="trial numbers")
+    rp_where = rp.add_mutually_exclusive_group()
+    rp_where.add_argument(
+        "--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)"
+    )
+    rp_where.add_argument(
+        "--out", default="runs", help="output folder holding workbench.db (default: runs)"
+    )
+    rp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
     pr = sub.add_parser(
         "profiles",
         help="list hardware profiles, show one, calibrate or check the latency predictor",
@@ -136,6 +151,43 @@ def _parser() -> argparse.ArgumentParser:
         timed.add_argument(
             "--max-time", type=float, default=900.0, help="seconds of timing at most (default 900)"
         )
+
+    bl = sub.add_parser("baseline", help="save a study's Pareto set as a baseline for `check`")
+    bl_sub = bl.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser)
+    bls = bl_sub.add_parser("save", help="write the Pareto set's artifacts and one manifest")
+    bls.add_argument("study", help="study name")
+    bls.add_argument("--to", required=True, metavar="DIR", help="baseline folder to write")
+    bls.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
+    bls.add_argument("--out", default="runs", help="output folder holding workbench.db")
+
+    ck = sub.add_parser(
+        "check",
+        help="time a study's Pareto set against a baseline's here; exit 1 on a regression",
+    )
+    ck.add_argument("baseline", metavar="DIR", help="baseline folder (`workbench baseline save`)")
+    ck.add_argument("--study", required=True, help="the candidate study's name")
+    ck.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/workbench.db)")
+    ck.add_argument("--out", default="runs", help="output folder holding workbench.db")
+    ck.add_argument(
+        "--fail",
+        metavar="SPEC",
+        help=(
+            "regression thresholds, e.g. latency:+5%%,accuracy:-0.5pt,size:+10%% "
+            "(default: latency:+5%%,accuracy:-0.5pt,size:+10%%,memory:+10%%; METRIC:off)"
+        ),
+    )
+    ck.add_argument("--junit", metavar="FILE", help="write JUnit XML (a case per point and metric)")
+    ck.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (appends)")
+    ck.add_argument("--json", action="store_true", help="print the result as JSON")
+    ck.add_argument(
+        "--time",
+        type=float,
+        default=4.0,
+        metavar="S",
+        help="seconds of timing per artifact at most (default 4)",
+    )
+    ck.add_argument("--memory", action="store_true", help="measure peak memory now, both sides")
+    ck.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     b = sub.add_parser(
         "bench",

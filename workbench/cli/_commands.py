@@ -209,11 +209,7 @@ def _print_summary(res: StudyResults) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     from workbench.study import load_results, open_study
 
-    storage = _storage(args, args.out)
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
-        raise ConfigError(
-            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
-        )
+    storage = _existing_storage(args)
     study = open_study(args.study, storage)
     res = load_results(study)
     if args.json:
@@ -241,11 +237,7 @@ def _artifact_store(res: StudyResults) -> FileSystemArtifactStore | None:
 def cmd_studies(args: argparse.Namespace) -> int:
     from workbench.study import list_study_summaries, open_storage
 
-    storage = _storage(args, args.out)
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
-        raise ConfigError(
-            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
-        )
+    storage = _existing_storage(args)
     summaries = list_study_summaries(open_storage(storage, heartbeat=False))
     if not summaries:
         _out(f"no studies in {storage}")
@@ -258,6 +250,57 @@ def cmd_studies(args: argparse.Namespace) -> int:
         )
         _out(f"{s.name:<30}{s.n_trials:>8}  {s.status:<10}{objectives}")
     return EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Rebuild stored trials and compare them: 0 all reproduced, 1 one did not, 2 bad input."""
+    from workbench.check import reproduce_trials
+    from workbench.study import open_study, study_config
+
+    storage = _existing_storage(args)
+    # the threads the study's first profile trains and runs with, before torch is imported
+    _set_thread_env(study_config(open_study(args.study, storage)).hardware[0].resolved_threads())
+
+    def progress(text: str) -> None:
+        sys.stderr.write(f"reproduce {args.study}: {text}\n")
+        sys.stderr.flush()
+
+    result = reproduce_trials(storage, args.study, args.trials, on_stage=progress)
+    if args.json:
+        _out(dumps(result.to_dict()))
+    else:
+        _print_reproduction(result.to_dict())
+    return EXIT_OK if result.reproduced else EXIT_FAILED
+
+
+def _print_reproduction(result: dict[str, Any]) -> None:
+    _out(
+        f"study {result['study']}: accuracy exact where training is deterministic, else McNemar "
+        f"at alpha {result['alpha']}; latency rebuilt/stored timed interleaved, "
+        f"tolerance {result['latency_tolerance']:.0%}"
+    )
+    for t in result["trials"]:
+        verdict = "reproduced" if t["reproduced"] else "NOT reproduced"
+        _out(f"\ntrial {t['trial']} ({t['arch_hash']}, data {t['data_fingerprint']}): {verdict}")
+        for fw, acc in t["float_accuracy"].items():
+            _out(f"  {fw} float accuracy: stored {_num(acc['stored'])}, now {_num(acc['now'])}")
+        for d in t["deployments"]:
+            mark = "ok " if d["reproduced"] else "BAD"
+            if d["error"]:
+                _out(f"  {mark} {d['key']}: {d['error']}")
+                continue
+            ci = d["latency_ci95"]
+            _out(
+                f"  {mark} {d['key']}: accuracy {_num(d['stored_accuracy'])} -> "
+                f"{_num(d['accuracy'])} ({d['accuracy_verdict']}, McNemar p {d['mcnemar_p']:.3g}"
+                f", discordant {d['discordant'][0]}/{d['discordant'][1]}); latency x"
+                f"{d['latency_ratio']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+                f"{'; identical file' if d['identical_file'] else ''}"
+            )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
@@ -543,3 +586,85 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if result.report_path:
             _out(f"\nreport: {result.report_path}")
     return EXIT_OK if any(m.ok for m in result.measurements) else EXIT_FAILED
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from workbench.check import save_baseline
+
+    if args.baseline_command != "save":
+        raise ConfigError("usage: workbench baseline save STUDY --to DIR")
+    storage = _existing_storage(args)
+    base = save_baseline(storage, args.study, args.to)
+    _out(f"baseline of {args.study}: {len(base.points)} point(s) in {base.folder}")
+    for line in base.missing:
+        _out(f"  without a file: {line}")
+    return EXIT_OK
+
+
+def _existing_storage(args: argparse.Namespace) -> str:
+    storage = _storage(args, args.out)
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).exists():
+        raise ConfigError(
+            f"no study database at {storage[len('sqlite:///') :]}; pass --storage URL or --out DIR"
+        )
+    return storage
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from workbench.check import (
+        CHECK_SETTINGS,
+        Thresholds,
+        check_baseline,
+        load_baseline,
+        to_junit,
+        to_markdown,
+    )
+
+    thresholds = Thresholds.parse(args.fail)  # bad input fails before any timing
+    if not args.time > 0:
+        raise ConfigError(f"--time: expected seconds > 0, got {args.time}")
+    base = load_baseline(args.baseline)
+    storage = _existing_storage(args)
+    batch = int((base.points[0].measurement.receipt.get("settings") or {}).get("batch_size", 1))
+    settings = replace(
+        CHECK_SETTINGS,
+        max_time_s=args.time,
+        min_time_s=min(CHECK_SETTINGS.min_time_s, args.time),
+        batch_size=batch,
+    )
+    result = check_baseline(
+        base,
+        storage,
+        args.study,
+        thresholds,
+        settings=settings,
+        measure_memory=args.memory,
+        on_progress=_progress(not args.quiet),
+    )
+    if not args.quiet and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if args.junit:
+        Path(args.junit).write_text(to_junit(result), encoding="utf-8")
+    if args.markdown:
+        with open(args.markdown, "a", encoding="utf-8") as summary:
+            summary.write(to_markdown(result))
+    if args.json:
+        _out(dumps(result.to_dict()))
+    else:
+        for p in result.points:
+            for m in p.metrics:
+                _out(f"{m.verdict.upper():<12}{p.name} {m.metric}: {m.detail}")
+            if p.note:
+                _out(f"{'':<12}{p.note}")
+        for f in result.fronts:
+            dominated = ", ".join(str(t) for t in f.newly_dominated) or "none"
+            _out(
+                f"{'FRONT':<12}{f.key}: hypervolume {100 * f.hypervolume_change:+.1f}%, newly "
+                f"dominated trials: {dominated}"
+            )
+        for note in result.notes:
+            _out(f"note: {note}")
+        _out(result.summary())
+    return EXIT_OK if result.passed else EXIT_FAILED

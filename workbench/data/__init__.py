@@ -8,6 +8,7 @@ is only ever used to report accuracy.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from collections.abc import Mapping
@@ -23,12 +24,23 @@ from workbench._schema import Choice, Float, Int, ListOf, Optional, Reader, Sour
 __all__ = [
     "DataConfig",
     "Dataset",
+    "arrays_fingerprint",
     "from_arrays",
     "load_data",
     "load_digits",
     "load_npz",
     "synthetic",
 ]
+
+
+def arrays_fingerprint(*arrays: np.ndarray) -> str:
+    """SHA-256 (hex) of arrays' dtypes, shapes and bytes, in order: equal arrays, one hash."""
+    h = hashlib.sha256()
+    for arr in arrays:
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,12 @@ class Dataset:
         idx = rng.choice(len(self.x_train), size=min(n, len(self.x_train)), replace=False)
         xs = self.x_train[np.sort(idx)]
         return [xs[i : i + batch] for i in range(0, len(xs), batch)]
+
+    def fingerprint(self) -> str:
+        """:func:`arrays_fingerprint` of every split, shortened to 16 hex digits: equal exactly
+        when the same config built the same data (a changed file or split shows)."""
+        splits = (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)
+        return arrays_fingerprint(*splits)[:16]
 
     def describe(self) -> dict[str, Any]:
         return {

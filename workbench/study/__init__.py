@@ -33,7 +33,12 @@ from workbench.study._metrics import (
     metric_for_field,
     metric_names,
 )
-from workbench.study._objective import TrialFailure, TrialPipeline, choose_objective_measurement
+from workbench.study._objective import (
+    DATA_FINGERPRINT_ATTR,
+    TrialFailure,
+    TrialPipeline,
+    choose_objective_measurement,
+)
 from workbench.study._origin import (
     DESIGNED,
     ORIGIN_ATTR,
@@ -79,6 +84,7 @@ from workbench.study._synthetic import make_synthetic_study
 
 __all__ = [
     "ARTIFACT_EXTENSIONS",
+    "DATA_FINGERPRINT_ATTR",
     "DESIGNED",
     "FAMILIES",
     "LIMITS",

@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     import optuna
     from optuna.artifacts import FileSystemArtifactStore
 
-__all__ = ["TrialFailure", "TrialPipeline", "choose_objective_measurement"]
+__all__ = [
+    "DATA_FINGERPRINT_ATTR",
+    "TrialFailure",
+    "TrialPipeline",
+    "choose_objective_measurement",
+]
+
+#: the trial attribute holding :meth:`workbench.data.Dataset.fingerprint` of the data it saw
+DATA_FINGERPRINT_ATTR = "data_fingerprint"
 
 
 def _reason(err: BaseException) -> str:
@@ -149,6 +157,7 @@ class TrialPipeline:
         self.calibration = data.calibration_batches(
             config.calibration_samples, batch=1, seed=config.train.seed
         )
+        self.data_fingerprint = data.fingerprint()
 
     def __call__(self, trial: optuna.trial.Trial) -> tuple[float, ...]:
         from workbench.study._recover import record_worker
@@ -183,6 +192,7 @@ class TrialPipeline:
         except ConfigError as err:
             raise TrialFailure("space", str(err)) from err
         self._record_spec(trial, spec)
+        trial.set_user_attr(DATA_FINGERPRINT_ATTR, self.data_fingerprint)
         if cfg.constrained and cfg.prefilter:
             rejected = self._prefilter(trial, spec)
             if rejected is not None:
@@ -198,7 +208,7 @@ class TrialPipeline:
                 f"trial {trial.number}: train" if single else f"trial {trial.number}: train {fw}"
             )
             try:
-                source, result = self._build_and_train(fw, spec, workdir)
+                source, result = self.build_and_train(fw, spec, workdir)
             except TrialFailure as err:
                 if single:
                     raise
@@ -236,16 +246,7 @@ class TrialPipeline:
 
         measurements: list[Measurement] = []
         for profile in cfg.hardware:
-            ctxs = {
-                fw: CompileContext(
-                    calibration=self.calibration,
-                    x_val=self.data.x_val,
-                    y_val=self.data.y_val,
-                    reference_accuracy=result.val_accuracy,
-                    max_accuracy_drop=cfg.max_accuracy_drop,
-                )
-                for fw, (_, result) in trained.items()
-            }
+            ctxs = {fw: self.compile_context(result) for fw, (_, result) in trained.items()}
             on_stage = lambda s, n=trial.number: self.report(f"trial {n}: {s}")  # noqa: E731
             if profile.measured:
                 jobs = [
@@ -330,12 +331,28 @@ class TrialPipeline:
         trial.set_user_attr("objective_deployment", chosen.key)
         return tuple(self._objective_value(o, chosen) for o in cfg.objectives)
 
-    def _build_and_train(
+    def compile_context(self, result: TrainResult) -> CompileContext:
+        """What compiling a model trained to ``result`` may use: the seeded calibration batches,
+        the validation split and the accuracy drop int8 may cost against that model."""
+        return CompileContext(
+            calibration=self.calibration,
+            x_val=self.data.x_val,
+            y_val=self.data.y_val,
+            reference_accuracy=result.val_accuracy,
+            max_accuracy_drop=self.config.max_accuracy_drop,
+        )
+
+    def build_and_train(
         self, framework: str, spec: ArchSpec, workdir: Path
     ) -> tuple[ModelSource, TrainResult]:
         """Build ``spec`` in ``framework``, train it on the study's budget, wrap it as a source."""
         cfg = self.config
         if framework == "torch":
+            import torch
+
+            # the same thread count in every process: a float sum split over another number of
+            # threads rounds differently, and the trained weights would not be bit-identical
+            torch.set_num_threads(profile_threads(cfg.hardware[0]).intra_op)
             model = build_torch(spec, seed=cfg.train.seed)
             result = train_torch(
                 model, self.data, cfg.train, should_stop=self.report.stop_requested
