@@ -46,6 +46,12 @@ class WorkbenchServer(ExtensionApp):
         "Empty: sqlite:///runs/workbench.db, where `workbench run` writes when started in the "
         "root.",
     ).tag(config=True)
+    allow_storage_outside_root = Bool(
+        False,
+        help="Let the panel's storage setting (the ?storage= of a request) name SQLite files "
+        "outside the server root. Off: such requests are refused with one line, whether or not "
+        "the file exists. The default storage above is always read.",
+    ).tag(config=True)
     max_running_jobs = Int(
         1,
         help="Runs executing at once; more wait queued (concurrent runs would skew each other's "
@@ -72,6 +78,7 @@ class WorkbenchServer(ExtensionApp):
         self.context = WorkbenchContext(
             root,
             default_storage=self.storage or None,
+            storage_outside_root=self.allow_storage_outside_root,
             jobs_dir=jobs_dir,
             max_running=self.max_running_jobs,
             threads=self.threads,
