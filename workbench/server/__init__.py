@@ -17,8 +17,11 @@ Endpoints live under ``<base_url>/workbench/api/``:
 ================================  =======================================================
 
 Every endpoint takes ``?storage=URL`` where it reads studies (default: ``WorkbenchServer.storage``,
-else ``sqlite:///runs/workbench.db`` under the server root). Configure with traitlets, e.g.
-``c.WorkbenchServer.max_running_jobs = 1``.
+else ``sqlite:///runs/workbench.db`` under the server root). SQLite storages are opened read-only
+and must lie under the root unless ``allow_storage_outside_root`` is set; with a login cookie a
+request naming a storage must send the XSRF token, as a POST does. Malformed requests answer 4xx
+with a one-line ``message``. Configure with traitlets, e.g. ``c.WorkbenchServer.max_running_jobs
+= 1``.
 """
 
 from __future__ import annotations
