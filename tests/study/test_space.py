@@ -112,3 +112,29 @@ def test_callable_spaces(tmp_path, monkeypatch):
         _specs({"callable": "myspaces:wrong"}, Task((4,), 3), n=1)
     with pytest.raises(ConfigError, match="space.callable: expected 'package.module:function'"):
         compile_space(Reader({"callable": "just_a_name"}, field="space"), Task((4,), 3))
+
+
+def test_a_callable_space_checked_by_form_imports_its_module_only_when_called(
+    tmp_path, monkeypatch
+):
+    import sys
+
+    marker = tmp_path / "imported.txt"
+    (tmp_path / "lazyspace.py").write_text(
+        "from pathlib import Path\n"
+        "from workbench.arch import ArchSpec, Dense\n"
+        f"Path({str(marker)!r}).write_text('imported')\n"
+        "def space(trial):\n    return ArchSpec((4,), 3, (Dense(4),))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "lazyspace", raising=False)
+    reader = Reader({"callable": "lazyspace:space"}, field="space")
+    space = compile_space(reader, Task((4,), 3), import_code=False)
+    assert not marker.exists() and "lazyspace" not in sys.modules
+    study = optuna.create_study()
+    assert isinstance(space(study.ask()), ArchSpec) and marker.exists()
+    for bad in ("os.system('x'):y", "a-b:c", "mod:attr.sub", "mod:", ":f", "mod: f"):
+        with pytest.raises(ConfigError, match="expected 'package.module:function'"):
+            compile_space(
+                Reader({"callable": bad}, field="space"), Task((4,), 3), import_code=False
+            )

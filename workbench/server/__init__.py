@@ -17,8 +17,11 @@ Endpoints live under ``<base_url>/workbench/api/``:
 ================================  =======================================================
 
 Every endpoint takes ``?storage=URL`` where it reads studies (default: ``WorkbenchServer.storage``,
-else ``sqlite:///runs/workbench.db`` under the server root). Configure with traitlets, e.g.
-``c.WorkbenchServer.max_running_jobs = 1``.
+else ``sqlite:///runs/workbench.db`` under the server root). SQLite storages are opened read-only
+and must lie under the root unless ``allow_storage_outside_root`` is set; with a login cookie a
+request naming a storage must send the XSRF token, as a POST does. Malformed requests answer 4xx
+with a one-line ``message``. Configure with traitlets, e.g. ``c.WorkbenchServer.max_running_jobs
+= 1``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ class WorkbenchServer(ExtensionApp):
         "Empty: sqlite:///runs/workbench.db, where `workbench run` writes when started in the "
         "root.",
     ).tag(config=True)
+    allow_storage_outside_root = Bool(
+        False,
+        help="Let the panel's storage setting (the ?storage= of a request) name SQLite files "
+        "outside the server root. Off: such requests are refused with one line, whether or not "
+        "the file exists. The default storage above is always read.",
+    ).tag(config=True)
     max_running_jobs = Int(
         1,
         help="Runs executing at once; more wait queued (concurrent runs would skew each other's "
@@ -72,6 +81,7 @@ class WorkbenchServer(ExtensionApp):
         self.context = WorkbenchContext(
             root,
             default_storage=self.storage or None,
+            storage_outside_root=self.allow_storage_outside_root,
             jobs_dir=jobs_dir,
             max_running=self.max_running_jobs,
             threads=self.threads,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +33,48 @@ __all__ = ["WorkbenchContext", "route_table"]
 
 T = TypeVar("T")
 _MAX_LOG_WAIT_S = 25.0
+_MAX_BODY = 1 << 20  # bytes of a JSON request body
+_MAX_DEPTH = 32  # nesting of a JSON request body
+_MAX_INT = (1 << 63) - 1  # what SQLite stores
+
+
+def bounded_int(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    """``raw`` (a request argument or path part) as an integer in ``[low, high]``; anything
+    else is a 400 with one line."""
+    if raw is None or raw == "":
+        return default
+    text = raw.strip()
+    value = int(text) if re.fullmatch(r"-?[0-9]{1,19}", text) else None
+    if value is None or not low <= value <= high:
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise tornado.web.HTTPError(
+            400, f"{name} must be an integer in [{low}, {high}], got {shown!r}"
+        )
+    return value
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in JSON text (strings skipped), found without
+    parsing it, so a deep body is refused before the parser recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in raw.decode("utf-8", "replace"):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 class WorkbenchContext:
@@ -45,10 +89,13 @@ class WorkbenchContext:
         max_running: int,
         threads: int = 4,
         index_process: bool = True,
+        storage_outside_root: bool = False,
     ) -> None:
         self.root = root.resolve()
         self.loader = shared_loader() if index_process else None
-        self.views = StudyViews(self.root, default_storage, loader=self.loader)
+        self.views = StudyViews(
+            self.root, default_storage, loader=self.loader, outside_root=storage_outside_root
+        )
         self.jobs = JobManager(self.root, jobs_dir, max_running=max_running)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="workbench-api")
         self._ticker: PeriodicCallback | None = None
@@ -134,23 +181,53 @@ class _Base(APIHandler):
         self.wb.ensure_ticker()
 
     def storage_arg(self) -> str | None:
-        return self.get_query_argument("storage", None) or None
+        """The request's ``storage``. Choosing a storage is protected like a POST: a browser
+        session (login cookie) must send the XSRF token, so another site cannot make the
+        user's browser open a database."""
+        raw = self.get_query_argument("storage", None) or None
+        if raw is not None:
+            self.check_storage_xsrf()
+        return raw
 
-    def int_arg(self, name: str, default: int) -> int:
+    def check_storage_xsrf(self) -> None:
+        # Jupyter's own check lets a GET through on its Referer; here the token is required
+        if self.token_authenticated or self.settings.get("disable_check_xsrf", False):
+            return
+        try:
+            tornado.web.RequestHandler.check_xsrf_cookie(self)
+        except tornado.web.HTTPError:
+            raise tornado.web.HTTPError(
+                403, "a request that chooses its storage must send the XSRF token (X-XSRFToken)"
+            ) from None
+
+    def int_arg(self, name: str, default: int, low: int = -_MAX_INT, high: int = _MAX_INT) -> int:
+        return bounded_int(name, self.get_query_argument(name, None), default, low, high)
+
+    def float_arg(self, name: str, default: float, low: float, high: float) -> float:
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default
         try:
-            return int(raw)
+            value = float(raw)
         except ValueError:
-            raise tornado.web.HTTPError(400, f"{name} must be an integer, got {raw!r}") from None
+            value = math.nan
+        if not low <= value <= high:  # NaN fails too
+            raise tornado.web.HTTPError(400, f"{name} must be a number in [{low:g}, {high:g}]")
+        return value
 
     def body(self) -> dict[str, Any]:
-        if not self.request.body:
+        raw = self.request.body
+        if not raw:
             return {}
+        if len(raw) > _MAX_BODY:
+            raise tornado.web.HTTPError(413, f"the request body is over {_MAX_BODY} bytes")
+        if json_depth(raw) > _MAX_DEPTH:
+            raise tornado.web.HTTPError(
+                400, f"the request body nests deeper than {_MAX_DEPTH} levels"
+            )
         try:
-            data = json.loads(self.request.body)
-        except ValueError:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
             raise tornado.web.HTTPError(400, "the request body is not JSON") from None
         if not isinstance(data, dict):
             raise tornado.web.HTTPError(400, "the request body must be a JSON object")
@@ -277,7 +354,12 @@ class TrialHandler(_Base):
     @tornado.web.authenticated
     async def get(self, name: str, number: str) -> None:
         self.send(
-            await self.wb.blocking(self.wb.views.trial, self.storage_arg(), name, int(number))
+            await self.wb.blocking(
+                self.wb.views.trial,
+                self.storage_arg(),
+                name,
+                bounded_int("trial number", number, 0, 0, _MAX_INT),
+            )
         )
 
 
@@ -322,7 +404,7 @@ class ConfigsHandler(_Base):
 def _check_config(path: Path, root: Path) -> dict[str, Any]:
     from workbench.study import load_config
 
-    cfg = load_config(path)
+    cfg = load_config(path, import_code=False)  # user code runs in the job's process only
     return {
         "path": path.relative_to(root).as_posix(),
         "study": cfg.name,
@@ -364,9 +446,8 @@ class JobsHandler(_Base):
             ref = self.wb.views.ref(storage_req)
             storage_arg = ref.url
         else:
-            ref = self.wb.views.ref(
-                info["storage_url"]
-            )  # relative paths: the run's cwd is the root
+            # the config's own storage, as `workbench run` in the root would use it
+            ref = self.wb.views.ref(info["storage_url"], confine=False)
         job = self.wb.jobs.submit(
             path, study=info["study"], storage=ref.display, trials=trials, storage_arg=storage_arg
         )
@@ -396,9 +477,9 @@ class JobLogHandler(_Base):
 
     @tornado.web.authenticated
     async def get(self, jid: str) -> None:
-        offset = self.int_arg("offset", 0)
-        wait = min(float(self.get_query_argument("wait", "0") or 0), _MAX_LOG_WAIT_S)
-        deadline = time.monotonic() + max(0.0, wait)
+        offset = self.int_arg("offset", 0, low=0)
+        wait = min(self.float_arg("wait", 0.0, 0.0, 3600.0), _MAX_LOG_WAIT_S)
+        deadline = time.monotonic() + wait
         while True:
             self.wb.jobs.poll()
             chunk = self.wb.jobs.read_log(jid, offset)

@@ -66,16 +66,22 @@ def confine_path(root: Path, rel: str, *, suffixes: tuple[str, ...] = (".yaml", 
         raise PathError(400, "a config path is required, relative to the server's root")
     if "\x00" in rel:
         raise PathError(400, "the config path contains a NUL character")
+    if len(rel) > 1024:
+        raise PathError(400, f"the config path is over 1024 characters ({len(rel)})")
     pure = PurePosixPath(rel.replace("\\", "/"))
     if pure.is_absolute() or rel.startswith("~") or (len(rel) > 1 and rel[1] == ":"):
         raise PathError(403, f"config paths are relative to the server's root; {rel!r} is absolute")
     if ".." in pure.parts:
         raise PathError(403, f"config path {rel!r} leaves the server's root")
     root_r = root.resolve()
-    full = (root_r / pure).resolve()  # follows every symlink on the way
-    if full != root_r and root_r not in full.parents:
-        raise PathError(403, f"config path {rel!r} resolves outside the server's root")
-    if not full.is_file():
+    try:
+        full = (root_r / pure).resolve()  # follows every symlink on the way
+        if full != root_r and root_r not in full.parents:
+            raise PathError(403, f"config path {rel!r} resolves outside the server's root")
+        is_file = full.is_file()
+    except OSError as err:  # a name too long, a symlink loop
+        raise PathError(400, f"config path {rel!r}: {err.strerror or err}") from None
+    if not is_file:
         raise PathError(404, f"no config file {pure.as_posix()} under the server's root")
     if full.suffix.lower() not in suffixes:
         raise PathError(

@@ -8,6 +8,7 @@ event loop.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from workbench.study._summary import StudySummary, list_study_summaries
 __all__ = [
     "DEFAULT_STORAGE",
     "LRU",
+    "OUTSIDE_ROOT",
     "PROCESS_MIN_TRIALS",
     "EmptyStorage",
     "StorageRef",
@@ -76,36 +78,90 @@ class StorageRef:
         return {"url": self.display, "sqlite_path": rel, "exists": self.exists}
 
 
-def resolve_storage(url: str | None, root: Path, default: str | None = None) -> StorageRef:
+#: the one refusal for an SQLite file outside the root, whether or not the file exists
+OUTSIDE_ROOT = (
+    "storage refused: SQLite files outside the server root are not read "
+    "(c.WorkbenchServer.allow_storage_outside_root = True allows them)"
+)
+
+
+def resolve_storage(
+    url: str | None,
+    root: Path,
+    default: str | None = None,
+    *,
+    confine: bool = False,
+) -> StorageRef:
     """Resolve ``url`` (or the default) for a server whose root is ``root``.
 
-    Relative SQLite paths are relative to the root, as for ``workbench run`` started there.
-    Passwords never reach the panel (``display`` is redacted).
+    The URL is parsed by SQLAlchemy: every SQLite URL, whatever its driver
+    (``sqlite+pysqlite:///...``, ``file:`` URIs), becomes ``sqlite:///ABSOLUTE-PATH``; relative
+    paths are relative to the root, as for ``workbench run`` started there. In-memory SQLite
+    holds no studies and is refused. ``confine``: an SQLite file outside the root is refused
+    with :data:`OUTSIDE_ROOT`, decided from the path alone (nothing is looked up on disk that
+    would tell whether such a file exists). Passwords never reach the panel (``display`` is
+    redacted).
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from workbench.study._storage import _redact
 
     url = (url or "").strip() or (default or "").strip() or DEFAULT_STORAGE
-    if "://" not in url:
+    bad = StorageError(
+        f"storage must be a database URL such as {DEFAULT_STORAGE} or postgresql://..., "
+        f"got {_redact(url)!r}"
+    )
+    if "://" not in url or "\0" in url:
+        raise bad
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise bad from None
+    if parsed.get_backend_name() != "sqlite":
+        return StorageRef(url, _redact(url), None)
+    path = _sqlite_file(parsed.database, dict(parsed.query))
+    if not path.is_absolute():
+        path = root / path
+    path = Path(os.path.abspath(path))
+    root = Path(os.path.abspath(root))
+    if confine and not _inside(path, root):
+        raise StorageError(OUTSIDE_ROOT)
+    path = path.resolve()  # symlinks: where the file really is
+    if confine and not _inside(path, root.resolve()):
+        raise StorageError(OUTSIDE_ROOT)
+    try:
+        display = f"{_SQLITE}{path.relative_to(root.resolve()).as_posix()}"
+    except ValueError:
+        display = f"{_SQLITE}{path}"
+    return StorageRef(f"{_SQLITE}{path}", display, path)
+
+
+def _sqlite_file(database: str | None, query: dict[str, Any]) -> Path:
+    """The file an SQLite URL's database names (a ``file:`` URI's path); in memory: refused."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    raw = database or ""
+    modes = [str(m) for m in _as_list(query.get("mode"))]
+    if raw.startswith("file:"):
+        uri = urlsplit(raw)
+        modes += parse_qs(uri.query).get("mode", [])
+        raw = unquote(uri.path)
+    if raw in ("", ":memory:") or "memory" in modes:
         raise StorageError(
-            f"storage must be a database URL such as {DEFAULT_STORAGE} or postgresql://..., "
-            f"got {url!r}"
+            "an in-memory SQLite storage holds no studies; give a file, e.g. " + DEFAULT_STORAGE
         )
-    if url.startswith(_SQLITE):
-        raw = url[len(_SQLITE) :]
-        if raw in ("", ":memory:"):
-            raise StorageError(
-                "an in-memory SQLite storage holds no studies; give a file, e.g. " + DEFAULT_STORAGE
-            )
-        path = Path(raw).expanduser()
-        if not path.is_absolute():
-            path = root / path
-        path = path.resolve()
-        try:
-            display = f"{_SQLITE}{path.relative_to(root.resolve()).as_posix()}"
-        except ValueError:
-            display = f"{_SQLITE}{path}"
-        return StorageRef(f"{_SQLITE}{path}", display, path)
-    return StorageRef(url, _redact(url), None)
+    return Path(raw).expanduser()
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    return list(v) if isinstance(v, (tuple, list)) else [v]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 class Storages:
@@ -121,7 +177,8 @@ class Storages:
 
     # -- storages -------------------------------------------------------------------------
     def storage(self, ref: StorageRef) -> Any:
-        """The ``RDBStorage`` of ``ref`` (opened once); a missing SQLite file is not created."""
+        """The ``RDBStorage`` of ``ref`` (opened once, read-only): a missing SQLite file is not
+        created, and no table is added to any database."""
         key = (ref.url, file_identity(ref.url))
         st = self._storages.get(key)
         if st is not None:
@@ -139,7 +196,7 @@ class Storages:
                 from workbench.study._storage import _redact, open_storage
 
                 try:
-                    st = open_storage(ref.url, heartbeat=False)
+                    st = open_storage(ref.url, heartbeat=False, read_only=True)
                 except StorageError as err:  # name the storage as the panel shows it
                     raise StorageError(str(err).replace(_redact(ref.url), ref.display, 1)) from None
                 self._storages.put(key, st)

@@ -79,16 +79,27 @@ class StudyViews:
         root: Path,
         default_storage: str | None = None,
         loader: Callable[[str, str, bool], Any] | None = None,
+        *,
+        outside_root: bool = False,
     ) -> None:
         self.root = root.resolve()
         self.default_storage = default_storage
+        self.outside_root = outside_root
         self.storages = Storages(loader=loader)
         self._points: LRU[tuple[Any, ...], bytes] = LRU(32)
 
-    def ref(self, url: str | None) -> StorageRef:
+    def ref(self, url: str | None, *, confine: bool = True) -> StorageRef:
+        """``url`` resolved; a requested SQLite file outside the root is refused unless the
+        server allows it (the configured default storage, and ``confine=False``, never are)."""
         from workbench.server._storage import resolve_storage
 
-        return resolve_storage(url, self.root, self.default_storage)
+        asked = bool((url or "").strip())
+        return resolve_storage(
+            url,
+            self.root,
+            self.default_storage,
+            confine=confine and asked and not self.outside_root,
+        )
 
     # -- studies -----------------------------------------------------------------------------
     def studies(self, url: str | None, running: dict[str, str] | None = None) -> dict[str, Any]:

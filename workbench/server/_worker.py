@@ -31,7 +31,7 @@ def _warm(url: str | None) -> None:
     if url and _file_identity(url) is not None:
         from workbench.study._storage import open_storage
 
-        _STORAGES[(url, _file_identity(url))] = open_storage(url, heartbeat=False)
+        _STORAGES[(url, _file_identity(url))] = open_storage(url, heartbeat=False, read_only=True)
 
 
 def _load(url: str, name: str, lean: bool) -> Any:
@@ -45,7 +45,7 @@ def _load(url: str, name: str, lean: bool) -> Any:
         if st is None:
             if len(_STORAGES) >= 8:
                 _STORAGES.clear()
-            st = _STORAGES[key] = open_storage(url, heartbeat=False)
+            st = _STORAGES[key] = open_storage(url, heartbeat=False, read_only=True)
         return load_index(st, name, lean=lean)
     except Exception as err:  # noqa: BLE001 - sent back as one picklable, readable error
         text = str(getattr(err, "orig", None) or err).strip()

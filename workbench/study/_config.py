@@ -225,8 +225,14 @@ def load_config(
     *,
     overrides: Sequence[str] = (),
     display: str | None = None,
+    import_code: bool = True,
 ) -> StudyConfig:
-    """Load, override and validate a study config from a YAML file or a mapping."""
+    """Load, override and validate a study config from a YAML file or a mapping.
+
+    ``import_code=False``: a ``callable:`` search space is checked by form only
+    (``package.module:function``) and not imported, so validating a config runs none of its
+    code (a server validates configs this way; the run imports it).
+    """
     if isinstance(source, Mapping):
         data, smap, path = dict(source), SourceMap(display), None
     else:
@@ -235,7 +241,11 @@ def load_config(
     if overrides:
         data = apply_overrides(data, overrides)
         # overridden fields have no line; keep the file name for messages
-    return _read(Reader(data, source=smap, what="a mapping of config sections"), path=path)
+    return _read(
+        Reader(data, source=smap, what="a mapping of config sections"),
+        path=path,
+        import_code=import_code,
+    )
 
 
 def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], where: str) -> None:
@@ -291,7 +301,7 @@ def _check_recipe(r: Reader, prof: HardwareProfile, frameworks: Sequence[str], w
         )
 
 
-def _read(r: Reader, *, path: str | None) -> StudyConfig:
+def _read(r: Reader, *, path: str | None, import_code: bool = True) -> StudyConfig:
     schema = r.get("schema", Int(min=1), SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
         raise r.error(f"unsupported schema {schema}; this version reads {SCHEMA_VERSION}", "schema")
@@ -530,5 +540,10 @@ def _read(r: Reader, *, path: str | None) -> StudyConfig:
     except DataError as err:
         raise ConfigError(str(err), field="data", location=r.source.where("data")) from None
     task = Task(dataset.input_shape, dataset.num_classes)
-    compile_space(Reader(space, field="space", source=r.source), task, base_dir=cfg.base_dir)
+    compile_space(
+        Reader(space, field="space", source=r.source),
+        task,
+        base_dir=cfg.base_dir,
+        import_code=import_code,
+    )
     return cfg

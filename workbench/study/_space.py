@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -186,11 +187,26 @@ class SearchSpace:
         return spec
 
 
-def compile_space(r: Reader, task: Task, *, base_dir: Path | None = None) -> SearchSpace:
-    """Compile the ``space:`` section of a study config for ``task``."""
+def compile_space(
+    r: Reader, task: Task, *, base_dir: Path | None = None, import_code: bool = True
+) -> SearchSpace:
+    """Compile the ``space:`` section of a study config for ``task``.
+
+    ``import_code=False``: a ``callable:`` space is checked by form only; its module is
+    imported when the space is first called (in the process that runs the trials).
+    """
     if r.has("callable"):
         target = r.get("callable", _target_check())
         r.finish()
+        if not import_code:
+            loaded: list[SearchSpace] = []
+
+            def first_import(trial: BaseTrial) -> ArchSpec:
+                if not loaded:
+                    loaded.append(_callable_space(target, task, base_dir, r))
+                return loaded[0](trial)
+
+            return SearchSpace(first_import, description=target, definition={"callable": target})
         return _callable_space(target, task, base_dir, r)
     family = r.raw("family")
     if family not in FAMILIES:
@@ -205,11 +221,15 @@ def compile_space(r: Reader, task: Task, *, base_dir: Path | None = None) -> Sea
     return space
 
 
+#: ``package.module:function``: dotted Python names, one attribute
+_TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _target_check() -> Func:
     from workbench._schema import Func
 
     def convert(v: object) -> str:
-        if not isinstance(v, str) or ":" not in v:
+        if not isinstance(v, str) or not _TARGET.fullmatch(v):
             raise ValueError("write it as package.module:function")
         return v
 

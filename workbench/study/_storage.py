@@ -16,13 +16,17 @@ HEARTBEAT_S = 30
 GRACE_S = 120
 
 
-def open_storage(url: str, *, heartbeat: bool = True) -> Any:
+def open_storage(url: str, *, heartbeat: bool = True, read_only: bool = False) -> Any:
     """An ``RDBStorage`` for ``url`` with heartbeats, so trials of a crashed worker are failed
     (and not counted as finished) when the study is next opened. SQLite parent folders are
-    created."""
-    import optuna
-    from optuna.exceptions import ExperimentalWarning
+    created.
 
+    ``read_only``: no table is created, and an SQLite file (``sqlite:///PATH``) is opened by
+    SQLite in read-only mode, so the file is never created or changed; a storage that is not an
+    Optuna storage yet fails to open instead.
+    """
+    if read_only:
+        return _open(url, heartbeat, _read_only_engine_kwargs(url), skip_table_creation=True)
     if url.startswith("sqlite:///"):
         db = Path(url[len("sqlite:///") :])
         if str(db) not in ("", ":memory:"):
@@ -30,13 +34,20 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
                 db.parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise StorageError(f"cannot create the folder for {url}: {err.strerror}") from None
-    kwargs: dict[str, Any] = {}
+    return _open(url, heartbeat, _engine_kwargs(url))
+
+
+def _open(url: str, heartbeat: bool, engine_kwargs: dict[str, Any], **more: Any) -> Any:
+    import optuna
+    from optuna.exceptions import ExperimentalWarning
+
+    kwargs: dict[str, Any] = dict(more)
     if heartbeat:
-        kwargs = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S}
+        kwargs.update(heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **kwargs)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as err:  # noqa: BLE001 - SQLAlchemy raises many kinds
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StorageError(f"cannot open storage {_redact(url)}: {msg}") from None
@@ -47,6 +58,21 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
         # wait for a writer holding the lock instead of failing at once (several workers)
         return {"connect_args": {"timeout": 60}}
     return {"pool_pre_ping": True}
+
+
+def _read_only_engine_kwargs(url: str) -> dict[str, Any]:
+    if not url.startswith("sqlite:///"):
+        return _engine_kwargs(url)
+    import sqlite3
+    from urllib.parse import quote
+
+    uri = f"file:{quote(url[len('sqlite:///') :])}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        # SQLite itself refuses to create or write the file
+        return sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False)
+
+    return {"creator": connect}
 
 
 def _redact(url: str) -> str:
