@@ -123,9 +123,9 @@ def test_profiles_commands(tmp_path):
     assert u.returncode == 2 and "known: " in u.stderr
 
 
-@pytest.mark.slow
-def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
-    # a budget the run cannot finish before the interrupt, however slow this test's polling is
+def _start_endless_run(tmp_path, *, capture: bool):
+    """``workbench run`` of a budget it cannot finish before the test interrupts it, however
+    slow the test's polling is; in its own session, so a signal reaches the whole group."""
     cfg = _write_cfg(
         tmp_path / "tiny.yaml",
         study={
@@ -136,15 +136,21 @@ def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
             "objectives": ["accuracy", "latency"],
         },
     )
-    cmd = [sys.executable, "-m", "workbench.cli", "run", str(cfg), "--no-memory"]
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
     proc = subprocess.Popen(
-        cmd,
+        [sys.executable, "-m", "workbench.cli", "run", str(cfg), "--no-memory"],
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=out,
+        stderr=out,
         text=True,
         start_new_session=True,
     )
+    return cfg, proc
+
+
+@pytest.mark.slow
+def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
+    cfg, proc = _start_endless_run(tmp_path, capture=True)
     import optuna
 
     db = tmp_path / "runs" / "workbench.db"
@@ -244,24 +250,7 @@ def test_sigkill_mid_trial_keeps_finished_trials_and_the_resume_fails_the_killed
     and runs the killed trial's share of the budget again."""
     import optuna
 
-    cfg = _write_cfg(
-        tmp_path / "tiny.yaml",
-        study={
-            "name": "tiny",
-            "sampler": "random",
-            "seed": 0,
-            "trials": 5000,
-            "objectives": ["accuracy", "latency"],
-        },
-    )
-    cmd = [sys.executable, "-m", "workbench.cli", "run", str(cfg), "--no-memory"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    cfg, proc = _start_endless_run(tmp_path, capture=False)
     db = f"sqlite:///{tmp_path / 'runs' / 'workbench.db'}"
     deadline = time.time() + 240
     trials: list = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,34 @@ async def error_of(
         kw["body"] = json.dumps(body)
     r = await jp_fetch("workbench", "api", *parts, **kw)
     return r.code, json.loads(r.body) if r.body else {}
+
+
+def _cookies(response: Any) -> dict[str, str]:
+    jar = SimpleCookie()
+    for header in response.headers.get_list("Set-Cookie"):
+        jar.load(header)
+    return {k: v.value for k, v in jar.items()}
+
+
+async def cookie_login(jp_fetch: Any, jp_serverapp: Any) -> tuple[str, str]:
+    """Log in as a browser does (the login form with its XSRF token, no token header) and
+    return (the Cookie header of that session, the ``_xsrf`` cookie included; the XSRF token)."""
+    noauth = {"Authorization": ""}
+    page = await jp_fetch("login", headers=noauth, raise_error=False)
+    xsrf = _cookies(page)["_xsrf"]
+    token = jp_serverapp.identity_provider.token
+    login = await jp_fetch(
+        "login",
+        method="POST",
+        body=f"password={token}&_xsrf={xsrf}",
+        follow_redirects=False,
+        raise_error=False,
+        headers={
+            **noauth,
+            "Cookie": f"_xsrf={xsrf}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert login.code == 302, login.body
+    cookie = "; ".join(f"{k}={v}" for k, v in {**_cookies(login), "_xsrf": xsrf}.items())
+    return cookie, xsrf

@@ -6,14 +6,12 @@ import asyncio
 import json
 import os
 import re
-from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.server.conftest import error_of, get_json
+from tests.server.conftest import cookie_login, error_of, get_json
 
 GETS = [
     ("status",),
@@ -50,33 +48,10 @@ async def test_every_endpoint_requires_authentication(jp_fetch, root):
         assert r.code == 403, parts
 
 
-def _cookies(response: Any) -> dict[str, str]:
-    jar = SimpleCookie()
-    for header in response.headers.get_list("Set-Cookie"):
-        jar.load(header)
-    return {k: v.value for k, v in jar.items()}
-
-
 async def test_posts_need_the_xsrf_token_with_cookie_login(jp_fetch, jp_serverapp, root):
     """A browser session (login cookie, no token header) must send the XSRF token with a POST."""
     noauth = {"Authorization": ""}
-    page = await jp_fetch("login", headers=noauth, raise_error=False)
-    xsrf = _cookies(page)["_xsrf"]
-    token = jp_serverapp.identity_provider.token
-    login = await jp_fetch(
-        "login",
-        method="POST",
-        body=f"password={token}&_xsrf={xsrf}",
-        follow_redirects=False,
-        raise_error=False,
-        headers={
-            **noauth,
-            "Cookie": f"_xsrf={xsrf}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    assert login.code == 302, login.body
-    cookie = "; ".join(f"{k}={v}" for k, v in {**_cookies(login), "_xsrf": xsrf}.items())
+    cookie, xsrf = await cookie_login(jp_fetch, jp_serverapp)
     # the cookie alone authenticates a GET
     ok = await jp_fetch(
         "workbench", "api", "status", headers={**noauth, "Cookie": cookie}, raise_error=False

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import error_of, get_json, write_config
-from tests.server.test_api import _cookies
+from tests.server.conftest import cookie_login, error_of, get_json, write_config
 from workbench.server._storage import OUTSIDE_ROOT
 
 
@@ -163,23 +162,7 @@ async def test_choosing_a_storage_needs_the_xsrf_token_with_cookie_login(
     """A cross-site page can make the browser send the login cookie with a GET, never the
     XSRF header: a GET that names a storage is refused without it."""
     noauth = {"Authorization": ""}
-    page = await jp_fetch("login", headers=noauth, raise_error=False)
-    xsrf = _cookies(page)["_xsrf"]
-    token = jp_serverapp.identity_provider.token
-    login = await jp_fetch(
-        "login",
-        method="POST",
-        body=f"password={token}&_xsrf={xsrf}",
-        follow_redirects=False,
-        raise_error=False,
-        headers={
-            **noauth,
-            "Cookie": f"_xsrf={xsrf}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    assert login.code == 302
-    cookie = "; ".join(f"{k}={v}" for k, v in {**_cookies(login), "_xsrf": xsrf}.items())
+    cookie, xsrf = await cookie_login(jp_fetch, jp_serverapp)
     other = _notes_db(root / "other.db")
     before = _state(other)
 

@@ -8,7 +8,6 @@ and version it came from and each front; each point gains its architecture hash 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,12 +46,9 @@ MANIFEST_NAME = "manifest.json"
 
 def split_fingerprint(x: np.ndarray, y: np.ndarray) -> str:
     """SHA-256 of a labelled split (shapes, dtypes and bytes): two equal splits, one hash."""
-    h = hashlib.sha256()
-    for a in (x, y):
-        arr = np.ascontiguousarray(a)
-        h.update(f"{arr.dtype.str}{arr.shape}".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
+    from workbench.data import arrays_fingerprint
+
+    return arrays_fingerprint(x, y)
 
 
 def config_of(results: StudyResults) -> StudyConfig:
