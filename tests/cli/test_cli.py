@@ -123,6 +123,22 @@ def test_profiles_commands(tmp_path):
     assert u.returncode == 2 and "known: " in u.stderr
 
 
+def _trials_so_far(db) -> list:
+    """The run's trials as stored now, read without writing: opening the database the usual way
+    would create Optuna's tables, racing the run that is creating them."""
+    import optuna
+
+    from workbench.study import open_storage
+
+    if not db.exists():
+        return []
+    try:
+        storage = open_storage(f"sqlite:///{db}", heartbeat=False, read_only=True)
+        return optuna.load_study(study_name="tiny", storage=storage).get_trials()
+    except Exception:  # noqa: BLE001 - the run may still be creating its study
+        return []
+
+
 def _start_endless_run(tmp_path, *, capture: bool):
     """``workbench run`` of a budget it cannot finish before the test interrupts it, however
     slow the test's polling is; in its own session, so a signal reaches the whole group."""
@@ -136,7 +152,8 @@ def _start_endless_run(tmp_path, *, capture: bool):
             "objectives": ["accuracy", "latency"],
         },
     )
-    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    # not captured: the output goes to run.log (a pipe nobody reads could fill and block the run)
+    out = subprocess.PIPE if capture else (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "run", str(cfg), "--no-memory"],
         cwd=tmp_path,
@@ -158,12 +175,7 @@ def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
     done = 0
     while time.time() < deadline and done < 2:
         time.sleep(0.5)
-        if db.exists():
-            try:
-                study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
-                done = sum(t.state.name == "COMPLETE" for t in study.get_trials())
-            except Exception:  # noqa: BLE001 - the table may still be being created
-                pass
+        done = sum(t.state.name == "COMPLETE" for t in _trials_so_far(db))
     if done < 2:
         proc.kill()
         out, err = proc.communicate()
@@ -253,18 +265,16 @@ def test_sigkill_mid_trial_keeps_finished_trials_and_the_resume_fails_the_killed
     cfg, proc = _start_endless_run(tmp_path, capture=False)
     db = f"sqlite:///{tmp_path / 'runs' / 'workbench.db'}"
     deadline = time.time() + 240
-    trials: list = []
+    states: list[str] = []
     while time.time() < deadline:  # two trials finished and a third one running
         time.sleep(0.3)
-        try:
-            trials = optuna.load_study(study_name="tiny", storage=db).get_trials()
-        except Exception:  # noqa: BLE001 - the storage may still be being created
-            continue
-        states = [t.state.name for t in trials]
+        states = [t.state.name for t in _trials_so_far(tmp_path / "runs" / "workbench.db")]
         if states.count("COMPLETE") >= 2 and states[-1] == "RUNNING":
             break
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
+    log = (tmp_path / "run.log").read_text()[-3000:]
+    assert states.count("COMPLETE") >= 2, f"the run did not get that far in time: {states}\n{log}"
     study = optuna.load_study(study_name="tiny", storage=db)
     complete = {t.number for t in study.get_trials() if t.state.name == "COMPLETE"}
     running = [t.number for t in study.get_trials() if t.state.name == "RUNNING"]
