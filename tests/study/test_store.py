@@ -243,7 +243,7 @@ def test_origin_helpers(pair):
     for st in (sql, api):
         ref = resolve_study("s", st)
         index = ref.index()
-        found = _store.numbers_with_attr(ref.storage, ref.study_id, ORIGIN_ATTR, DESIGNED)
+        found = [t.number for t in st.get_all_trials(ref.study_id) if is_designed(t.user_attrs)]
         mask = np.isin(index.numbers, sorted(found))
         assert mask.sum() == 1 and index.arch[int(np.flatnonzero(mask)[0])] == "by hand"
         assert index.designed().tolist() == mask.tolist()

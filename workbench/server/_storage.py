@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from workbench._errors import StorageError, UnknownNameError
 from workbench.study._cache import LRU, IndexCache
+from workbench.study._results import TrialRecord
 from workbench.study._store import (
     StudySignature,
-    TrialRow,
     file_identity,
     sqlite_tables,
     study_signature,
@@ -279,7 +279,7 @@ class Storages:
         self, ref: StorageRef, study_id: int, number: int
     ) -> tuple[str, list[float] | None, dict[str, Any], dict[str, Any], float | None]:
         """(state, values, params, user attrs, duration s) of one trial, read directly."""
-        t: TrialRow = self._read(ref, lambda st: trial_row(st, study_id, number))
+        t: TrialRecord = self._read(ref, lambda st: trial_row(st, study_id, number))
         return t.state, t.values, t.params, t.user_attrs, t.duration_s
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.study._results import TrialRecord
+
 if TYPE_CHECKING:
     from optuna import Study
     from optuna.storages import BaseStorage
@@ -31,13 +33,11 @@ __all__ = [
     "IndexRow",
     "StudySignature",
     "TrialCounts",
-    "TrialRow",
     "best_values",
     "file_identity",
     "index_rows",
     "inner_storage",
     "insert_finished_trials",
-    "numbers_with_attr",
     "points_rows",
     "schema_problem",
     "sqlite_tables",
@@ -536,19 +536,7 @@ def trial_user_attrs(
     return out
 
 
-@dataclass(frozen=True)
-class TrialRow:
-    """One trial's stored record."""
-
-    number: int
-    state: str
-    values: list[float] | None
-    params: dict[str, Any]
-    user_attrs: dict[str, Any]
-    duration_s: float | None
-
-
-def trial_row(storage: BaseStorage, study_id: int, number: int) -> TrialRow:
+def trial_row(storage: BaseStorage, study_id: int, number: int) -> TrialRecord:
     """Trial ``number`` of a study; KeyError when there is none."""
     st = inner_storage(storage)
     if not uses_sql(st):
@@ -560,7 +548,7 @@ def trial_row(storage: BaseStorage, study_id: int, number: int) -> TrialRow:
         dur = None
         if t.datetime_start is not None and t.datetime_complete is not None:
             dur = (t.datetime_complete - t.datetime_start).total_seconds()
-        return TrialRow(
+        return TrialRecord(
             t.number,
             t.state.name,
             [float(v) for v in t.values] if t.values is not None else None,
@@ -608,29 +596,7 @@ def trial_row(storage: BaseStorage, study_id: int, number: int) -> TrialRow:
     dur = None
     if hit[2] is not None and hit[3] is not None:
         dur = (_dt(hit[3]) - _dt(hit[2])).total_seconds()
-    return TrialRow(int(number), str(hit[1]), [v for _, v in vals] or None, params, attrs, dur)
-
-
-def numbers_with_attr(storage: BaseStorage, study_id: int, key: str, value: Any) -> set[int]:
-    """Numbers of the trials whose user attribute ``key`` equals ``value``."""
-    st = inner_storage(storage)
-    if not uses_sql(st):
-        return {
-            t.number
-            for t in st.get_all_trials(study_id, deepcopy=False)
-            if key in t.user_attrs and t.user_attrs[key] == value
-        }
-    from sqlalchemy import text
-
-    with st.engine.connect() as conn:
-        res = conn.execute(
-            text(
-                "SELECT t.number, a.value_json FROM trial_user_attributes a "
-                "JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :s AND a.key = :k"
-            ),
-            {"s": study_id, "k": key},
-        ).all()
-    return {int(n) for n, v in res if json.loads(v) == value}
+    return TrialRecord(int(number), str(hit[1]), [v for _, v in vals] or None, params, attrs, dur)
 
 
 def insert_finished_trials(study: Study, trials: Sequence[FrozenTrial]) -> None:

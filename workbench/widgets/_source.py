@@ -19,6 +19,7 @@ from workbench.study import (
     is_designed,
     study_signature,
 )
+from workbench.study._store import trial_row
 
 if TYPE_CHECKING:
     import optuna
@@ -72,19 +73,12 @@ class StudyRef:
         return FileSystemArtifactStore(str(path))
 
     def trial(self, number: int) -> TrialDetail:
-        """The full record of trial ``number`` (one trial, through the storage API)."""
+        """The full record of trial ``number`` (one trial, read through the study store)."""
         try:
-            tid = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, int(number))
+            t = trial_row(self.storage, self.study_id, int(number))
         except KeyError:
             raise KeyError(f"no trial {number} in study {self.name!r}") from None
-        t = self.storage.get_trial(tid)
-        return TrialDetail(
-            number=t.number,
-            state=t.state.name,
-            values=list(t.values) if t.values is not None else None,
-            params=dict(t.params),
-            user_attrs=dict(t.user_attrs),
-        )
+        return TrialDetail(t.number, t.state, t.values, t.params, t.user_attrs)
 
 
 @dataclass
