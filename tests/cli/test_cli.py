@@ -265,11 +265,18 @@ def test_sigkill_mid_trial_keeps_finished_trials_and_the_resume_fails_the_killed
     cfg, proc = _start_endless_run(tmp_path, capture=False)
     db = f"sqlite:///{tmp_path / 'runs' / 'workbench.db'}"
     deadline = time.time() + 240
+    from workbench.study._recover import WORKER_ATTR
+
     states: list[str] = []
-    while time.time() < deadline:  # two trials finished and a third one running
+    while time.time() < deadline:  # two trials finished, a third running and its worker noted
         time.sleep(0.3)
-        states = [t.state.name for t in _trials_so_far(tmp_path / "runs" / "workbench.db")]
-        if states.count("COMPLETE") >= 2 and states[-1] == "RUNNING":
+        trials = _trials_so_far(tmp_path / "runs" / "workbench.db")
+        states = [t.state.name for t in trials]
+        if (
+            states.count("COMPLETE") >= 2
+            and states[-1] == "RUNNING"
+            and WORKER_ATTR in trials[-1].system_attrs
+        ):
             break
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
