@@ -95,7 +95,9 @@ def test_slower_and_less_accurate_candidate_is_a_regression(baseline, worse_run,
     }
 
 
-def test_cli_check_exit_codes_and_reports(baseline, real_config, worse_config, tmp_path, capsys):
+def test_cli_check_exit_codes_and_reports(
+    baseline, real_config, worse_config, worse_run, tmp_path, capsys
+):
     out = str(real_config.out_dir)
     junit, md = tmp_path / "check.xml", tmp_path / "summary.md"
     args = ["check", str(baseline.folder), "--time", "0.3", "--quiet"]

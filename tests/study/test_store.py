@@ -266,3 +266,19 @@ def test_sql_and_api_agree_on_postgresql(postgres_url, tmp_path):  # noqa: F811
     msid = mem.get_study_id_from_name("pg")
     assert trial_row(sql, sid, 0) == trial_row(mem, msid, 0)
     assert _store.study_signature(sql, sid).n_trials == 63
+
+
+def test_generated_trials_store_datetimes_as_optuna_does_whatever_adapter_is_registered(tmp_path):
+    """nbformat registers a sqlite3 adapter writing ISO 'T' datetimes; rows written in bulk must
+    still match Optuna's own ' ' format, or MIN and MAX over the strings order them wrongly."""
+    import sqlite3
+
+    pytest.importorskip("nbformat.sign")  # importing it registers the adapter process-wide
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    _mixed_study(url)
+    with sqlite3.connect(tmp_path / "d.db") as con:
+        stamps = [r[0] for r in con.execute("SELECT datetime_start FROM trials")]
+    assert len(stamps) == 63 and not any("T" in s for s in stamps)
+    (s,) = [x for x in list_study_summaries(open_storage(url, heartbeat=False)) if x.name == "s"]
+    assert s.datetime_start is not None and s.datetime_last is not None
+    assert s.datetime_start <= s.datetime_last

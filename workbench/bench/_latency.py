@@ -3,8 +3,9 @@
 Variants being compared are measured in one process, in the rounds of the one interleaved
 timer (:func:`workbench.bench._timer.interleave`): each round runs every variant for a short
 block (the first call of a block is untimed, so thread pools another runtime left spinning or
-sleeping do not bill the next one), rotating the order each round. Drift of a noisy machine then
-spreads evenly over all variants instead of favouring whichever ran first.
+sleeping do not bill the next one), in an order shuffled afresh each round. Drift of a noisy
+machine, and a pool one runtime leaves spinning, then fall evenly on all variants instead of
+favouring whichever ran first or always after the same neighbour.
 
 Stopping: after ``min_repeats`` samples and ``min_time_s`` per variant, measurement stops once
 every variant's median is stable: the distribution-free 95% confidence interval of the median

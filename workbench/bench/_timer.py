@@ -2,8 +2,12 @@
 
 :func:`interleave` is the round-robin core every measurement here uses: in each round every
 callable still being timed gets one untimed call (caches and thread pools re-warmed after the
-previous one) and then a timed slice, in an order rotated by one each round, so drift of a noisy
-machine spreads evenly over all of them instead of favouring whichever ran first.
+previous one) and then a timed slice, in an order shuffled afresh each round (seeded, so a run
+repeats), so drift of a noisy machine spreads evenly over all of them instead of favouring
+whichever ran first. A shuffle rather than a rotation: a rotation keeps every callable right
+after the same neighbour in every round, and a runtime whose thread pool is still spinning
+after its calls (ONNX Runtime, OpenMP) then slows that one neighbour and no other, a bias of
+up to 1.5x seen between two sessions of one identical file on a loaded two-core machine.
 :func:`workbench.bench.measure_interleaved` times a few deployments of one model with it;
 :func:`time_rounds` below times many models.
 
@@ -73,17 +77,21 @@ def interleave(
     fns: Mapping[str, Callable[[], object]],
     time_slice: Callable[[str, Callable[[], object]], None],
     after_round: Callable[[int, list[str]], list[str]],
+    *,
+    seed: int = 0,
 ) -> int:
     """Round-robin timing rounds; returns how many ran.
 
-    Each round visits every name still active in an order rotated by one each round: one
-    untimed call of its callable, then ``time_slice(name, fn)``, which times its calls.
-    ``after_round(rounds so far, active names)`` returns the names to go on with; none stops.
+    Each round visits every name still active in an order shuffled afresh each round by a
+    generator seeded with ``seed``: one untimed call of its callable, then
+    ``time_slice(name, fn)``, which times its calls. ``after_round(rounds so far, active
+    names)`` returns the names to go on with; none stops.
     """
     active = list(fns)
+    rng = np.random.default_rng(seed)
     rnd = 0
     while active:
-        order = active[rnd % len(active) :] + active[: rnd % len(active)]
+        order = [active[i] for i in rng.permutation(len(active))]
         for name in order:
             fn = fns[name]
             fn()  # untimed: caches and thread pools re-warmed after the previous callable

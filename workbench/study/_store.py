@@ -610,15 +610,18 @@ def insert_finished_trials(study: Study, trials: Sequence[FrozenTrial]) -> None:
         study.add_trials(trials)
         return
     from optuna.distributions import distribution_to_json
-    from sqlalchemy import text
+    from sqlalchemy import DateTime, bindparam, text
 
     sid = study._study_id
     with st.engine.begin() as conn:
         conn.execute(
+            # typed: SQLAlchemy writes the datetimes as Optuna's own model does, not through
+            # whatever adapter another library registered with sqlite3 (nbformat registers one
+            # writing ISO 'T' strings, which sort after Optuna's ' ' ones in MIN and MAX)
             text(
                 "INSERT INTO trials (number, study_id, state, datetime_start, datetime_complete) "
                 "VALUES (:n, :s, :st, :a, :b)"
-            ),
+            ).bindparams(bindparam("a", type_=DateTime()), bindparam("b", type_=DateTime())),
             [
                 {
                     "n": t.number,
