@@ -31,6 +31,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
             "_host",
             "_tf",
             "_stats",
+            "_thresholds",
         ),
     ),
     "arch": (1, ("arch",)),

@@ -95,6 +95,62 @@ def test_slower_and_less_accurate_candidate_is_a_regression(baseline, worse_run,
     }
 
 
+def _with_check_section(src_url: str, dest, study: str, section: dict) -> str:
+    """A copy of a study database whose stored config has ``section`` as its ``check:``."""
+    import sqlite3
+
+    shutil.copyfile(src_url.removeprefix("sqlite:///"), dest)
+    with sqlite3.connect(dest) as con:
+        ((sid, raw),) = con.execute(
+            "SELECT s.study_id, a.value_json FROM studies s JOIN study_user_attributes a "
+            "ON a.study_id = s.study_id WHERE s.study_name = ? AND a.key = 'config'",
+            (study,),
+        ).fetchall()
+        config = {**json.loads(raw), "check": section}
+        con.execute(
+            "UPDATE study_user_attributes SET value_json = ? WHERE study_id = ? AND key = 'config'",
+            (json.dumps(config), sid),
+        )
+    return f"sqlite:///{dest}"
+
+
+def test_the_candidate_configs_thresholds_apply_under_the_command_lines(
+    baseline, worse_run, worse_config, tmp_path, capsys
+):
+    url = _with_check_section(
+        worse_config.storage_url(),
+        tmp_path / "w.db",
+        "worse",
+        {"fail": "latency:off,accuracy:off,size:off", "time_s": 0.3},
+    )
+    args = ["check", str(baseline.folder), "--study", "worse", "--storage", url, "--quiet"]
+    assert main([*args, "--json"]) == 0  # the config turns the gates off
+    data = json.loads(capsys.readouterr().out)
+    assert data["thresholds"]["text"].startswith("latency:off,accuracy:off,size:off")
+    assert main([*args, "--json", "--fail", "latency:+5%"]) == 1  # latency back, accuracy off
+    data = json.loads(capsys.readouterr().out)
+    assert {r["metric"] for r in data["regressions"]} == {"latency"}
+    assert data["thresholds"]["text"].startswith("latency:+5%,accuracy:off")
+
+
+def test_resolve_thresholds_and_check_settings(real_config):
+    from dataclasses import replace as dc_replace
+
+    from workbench.check import CHECK_SETTINGS, check_settings, resolve_thresholds
+
+    cfg = dc_replace(real_config, check_fail="latency:+2%,size:off", check_time_s=1.5)
+    t = resolve_thresholds("accuracy:-1pt", cfg)
+    assert (t.latency, t.accuracy, t.size, t.memory) == (pytest.approx(0.02), 1.0, None, 0.1)
+    assert resolve_thresholds(None, None) == Thresholds()
+    given = Thresholds(latency=0.5)
+    assert resolve_thresholds(given, cfg) is given
+    assert check_settings(8) == dc_replace(CHECK_SETTINGS, batch_size=8)
+    s = check_settings(4, 0.5)
+    assert (s.max_time_s, s.min_time_s, s.batch_size) == (0.5, 0.5, 4)
+    with pytest.raises(ConfigError, match="seconds > 0"):
+        check_settings(1, 0.0)
+
+
 def test_cli_check_exit_codes_and_reports(
     baseline, real_config, worse_config, worse_run, tmp_path, capsys
 ):

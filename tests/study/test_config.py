@@ -163,3 +163,22 @@ def test_unknown_backend_in_a_profile_is_refused_by_the_config(tmp_path, monkeyp
         ConfigError, match="profile 'tiny' does not list backend 'torch'; it lists: onnxruntime"
     ):
         load_config(p)
+
+
+def test_the_check_section_names_the_gates_thresholds_and_timing(tmp_path):
+    cfg = load_config(
+        _write(tmp_path, {**tiny_config_dict(), "check": {"fail": "latency:+3%", "time_s": 2}})
+    )
+    assert (cfg.check_fail, cfg.check_time_s) == ("latency:+3%", 2.0)
+    plain = load_config(_write(tmp_path, tiny_config_dict(), "plain.yaml"))
+    assert (plain.check_fail, plain.check_time_s) == (None, None)
+    assert plain.search_fingerprint() == cfg.search_fingerprint()  # a resume is not refused
+    for section, field, message in (
+        ({"fail": "latency:5ms"}, "check.fail", "expected METRIC"),
+        ({"fail": "speed:+5%"}, "check.fail", "unknown metric"),
+        ({"time_s": 0}, "check.time_s", r"expected a number in \(0"),
+        ({"gate": 1}, "check.gate", "unknown key"),
+    ):
+        with pytest.raises(ConfigError, match=message) as err:
+            load_config(_write(tmp_path, {**tiny_config_dict(), "check": section}, "bad.yaml"))
+        assert err.value.field == field and "\n" not in str(err.value)

@@ -2,6 +2,7 @@
 measured side by side on this machine, with verdicts and JUnit/Markdown renderings; and stored
 trials reproduced: rebuilt, retrained, redeployed and compared with what was stored."""
 
+from workbench._thresholds import DEFAULT_THRESHOLDS, Thresholds
 from workbench.check._baseline import (
     BASELINE_SCHEMA,
     Baseline,
@@ -17,6 +18,8 @@ from workbench.check._check import (
     MetricCheck,
     PointCheck,
     check_baseline,
+    check_settings,
+    resolve_thresholds,
 )
 from workbench.check._render import to_junit, to_markdown
 from workbench.check._reproduce import (
@@ -25,7 +28,6 @@ from workbench.check._reproduce import (
     TrialReproduction,
     reproduce_trials,
 )
-from workbench.check._thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -42,8 +44,10 @@ __all__ = [
     "Thresholds",
     "TrialReproduction",
     "check_baseline",
+    "check_settings",
     "load_baseline",
     "reproduce_trials",
+    "resolve_thresholds",
     "save_baseline",
     "split_fingerprint",
     "to_junit",

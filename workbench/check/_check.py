@@ -27,6 +27,7 @@ import numpy as np
 
 from workbench._errors import ConfigError
 from workbench._stats import mcnemar_exact, ratio_ci
+from workbench._thresholds import Thresholds
 from workbench.backends import Artifact, Deployment, Runner, Threads, correct_of, get_backend
 from workbench.bench import (
     Measurement,
@@ -46,12 +47,11 @@ from workbench.check._baseline import (
     study_artifact_store,
     test_split,
 )
-from workbench.check._thresholds import Thresholds
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
-    from workbench.study import StudyResults
+    from workbench.study import StudyConfig, StudyResults
 
 __all__ = [
     "CHECK_SETTINGS",
@@ -60,6 +60,8 @@ __all__ = [
     "MetricCheck",
     "PointCheck",
     "check_baseline",
+    "check_settings",
+    "resolve_thresholds",
 ]
 
 #: timing of a check: long enough for a 1% interval of each median on a quiet machine
@@ -450,6 +452,31 @@ def _front(
 
 
 # -- the check --------------------------------------------------------------------------------
+def resolve_thresholds(
+    thresholds: Thresholds | str | None, config: StudyConfig | None
+) -> Thresholds:
+    """The thresholds a check applies: a :class:`Thresholds` as given; else the text (a
+    command line's ``--fail``) over the candidate config's ``check.fail`` over the defaults."""
+    if isinstance(thresholds, Thresholds):
+        return thresholds
+    from_config = Thresholds.parse(config.check_fail if config is not None else None)
+    return Thresholds.parse(thresholds, base=from_config)
+
+
+def check_settings(batch_size: int, time_s: float | None = None) -> MeasureSettings:
+    """:data:`CHECK_SETTINGS` at ``batch_size``, its timing per artifact capped at ``time_s``."""
+    if time_s is None:
+        return replace(CHECK_SETTINGS, batch_size=batch_size)
+    if not time_s > 0:
+        raise ConfigError(f"check timing: expected seconds > 0, got {time_s}")
+    return replace(
+        CHECK_SETTINGS,
+        max_time_s=time_s,
+        min_time_s=min(CHECK_SETTINGS.min_time_s, time_s),
+        batch_size=batch_size,
+    )
+
+
 def check_baseline(
     baseline: Baseline | str | Path,
     storage: str | BaseStorage,
@@ -457,24 +484,27 @@ def check_baseline(
     thresholds: Thresholds | str | None = None,
     *,
     settings: MeasureSettings | None = None,
+    time_s: float | None = None,
     measure_memory: bool = False,
     on_progress: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Check study ``study`` in ``storage`` (the candidate) against ``baseline``.
 
-    ``settings`` times the artifacts (default :data:`CHECK_SETTINGS`, with the baseline's
-    batch size); ``measure_memory`` measures both artifacts' peak memory now instead of
-    comparing the figures each study stored.
+    ``thresholds``: see :func:`resolve_thresholds`. ``settings`` times the artifacts (default
+    :data:`CHECK_SETTINGS` at the baseline's batch size, each artifact timed for at most
+    ``time_s``, else the candidate config's ``check.time_s``, else 4 s); ``measure_memory``
+    measures both artifacts' peak memory now instead of comparing the figures each study
+    stored.
     """
     import time
 
     t0 = time.perf_counter()
     base = baseline if isinstance(baseline, Baseline) else load_baseline(baseline)
-    th = thresholds if isinstance(thresholds, Thresholds) else Thresholds.parse(thresholds)
+    if isinstance(thresholds, str):
+        Thresholds.parse(thresholds)  # bad input fails before anything is read
     say = on_progress or (lambda _t: None)
     results = load_study_results(storage, study)
-    result = CheckResult(str(base.folder), base.study, study, th)
-    result.notes.extend(f"baseline point without a file: {m}" for m in base.missing)
+    notes = [f"baseline point without a file: {m}" for m in base.missing]
 
     data = test_split(base.study_config())
     x, y = data.x_test, data.y_test
@@ -483,15 +513,20 @@ def check_baseline(
             f"baseline {base.folder}: its config no longer builds the test split it was saved "
             "with (data fingerprint differs)"
         )
+    cand_cfg = None
     try:
-        cand_data = test_split(config_of(results))
+        cand_cfg = config_of(results)
+        cand_data = test_split(cand_cfg)
         if split_fingerprint(cand_data.x_test, cand_data.y_test) != base.data_fingerprint:
-            result.notes.append(
+            notes.append(
                 "the candidate study's test split differs from the baseline's; both artifacts "
                 "are evaluated on the baseline's"
             )
     except ConfigError as err:
-        result.notes.append(f"candidate config not read: {err}")
+        notes.append(f"candidate config not read: {err}")
+    th = resolve_thresholds(thresholds, cand_cfg)
+    result = CheckResult(str(base.folder), base.study, study, th)
+    result.notes.extend(notes)
 
     pairs, cand_fronts = match_points(base, results)
     store = study_artifact_store(results)
@@ -516,7 +551,8 @@ def check_baseline(
             batch = int(
                 (base.points[0].measurement.receipt.get("settings") or {}).get("batch_size", 1)
             )
-            timing = settings or replace(CHECK_SETTINGS, batch_size=batch)
+            cap = time_s if time_s is not None else cand_cfg.check_time_s if cand_cfg else None
+            timing = settings or check_settings(batch, cap)
             fns = {
                 label: _timed(item.runner, _fed(x[: timing.batch_size], item.side.measurement))
                 for label, item in loaded.items()

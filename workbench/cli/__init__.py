@@ -172,8 +172,9 @@ def _parser() -> argparse.ArgumentParser:
         "--fail",
         metavar="SPEC",
         help=(
-            "regression thresholds, e.g. latency:+5%%,accuracy:-0.5pt,size:+10%% "
-            "(default: latency:+5%%,accuracy:-0.5pt,size:+10%%,memory:+10%%; METRIC:off)"
+            "regression thresholds, e.g. latency:+5%%,accuracy:-0.5pt,size:+10%%; metrics not "
+            "named keep the study config's check.fail, else the defaults "
+            "latency:+5%%,accuracy:-0.5pt,size:+10%%,memory:+10%%; METRIC:off)"
         ),
     )
     ck.add_argument("--junit", metavar="FILE", help="write JUnit XML (a case per point and metric)")
@@ -182,9 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument(
         "--time",
         type=float,
-        default=4.0,
         metavar="S",
-        help="seconds of timing per artifact at most (default 4)",
+        help="seconds of timing per artifact at most (default: the config's check.time_s, else 4)",
     )
     ck.add_argument("--memory", action="store_true", help="measure peak memory now, both sides")
     ck.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

@@ -611,10 +611,7 @@ def _existing_storage(args: argparse.Namespace) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from workbench.check import (
-        CHECK_SETTINGS,
         Thresholds,
         check_baseline,
         load_baseline,
@@ -622,24 +619,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         to_markdown,
     )
 
-    thresholds = Thresholds.parse(args.fail)  # bad input fails before any timing
-    if not args.time > 0:
+    Thresholds.parse(args.fail)  # bad input fails before any timing
+    if args.time is not None and not args.time > 0:
         raise ConfigError(f"--time: expected seconds > 0, got {args.time}")
     base = load_baseline(args.baseline)
     storage = _existing_storage(args)
-    batch = int((base.points[0].measurement.receipt.get("settings") or {}).get("batch_size", 1))
-    settings = replace(
-        CHECK_SETTINGS,
-        max_time_s=args.time,
-        min_time_s=min(CHECK_SETTINGS.min_time_s, args.time),
-        batch_size=batch,
-    )
     result = check_baseline(
         base,
         storage,
         args.study,
-        thresholds,
-        settings=settings,
+        args.fail,
+        time_s=args.time,
         measure_memory=args.memory,
         on_progress=_progress(not args.quiet),
     )

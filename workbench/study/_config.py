@@ -32,6 +32,7 @@ from workbench._schema import (
     load_yaml,
     parse_yaml,
 )
+from workbench._thresholds import Thresholds
 from workbench.backends import Deployment, get_backend
 from workbench.bench import MeasureSettings
 from workbench.data import DataConfig
@@ -96,6 +97,8 @@ class StudyConfig:
     raw: Mapping[str, Any] = field(default_factory=dict)
     constraints: Mapping[str, Budget] = field(default_factory=dict)  # profile -> configured
     prefilter: bool = True  # reject infeasible candidates before training
+    check_fail: str | None = None  # `workbench check`'s thresholds, e.g. "latency:+5%"
+    check_time_s: float | None = None  # `workbench check`'s timing cap per artifact
 
     def profile_deployments(
         self, profile: HardwareProfile, framework: str | None = None
@@ -501,6 +504,15 @@ def _read(r: Reader, *, path: str | None, import_code: bool = True) -> StudyConf
 
     constraints = read_constraints(r.section("constraints"), profiles)
 
+    ck = r.section("check")
+    check_fail = ck.get("fail", Optional(Str()), None)
+    try:
+        Thresholds.parse(check_fail)
+    except ConfigError as err:
+        raise ck.error(err.message, "fail") from None
+    check_time_s = ck.get("time_s", Optional(Float(min=0.0, min_exclusive=True, max=600.0)), None)
+    ck.finish()
+
     space_r = r.section("space")
     if not space_r.data:
         raise r.error(
@@ -528,6 +540,8 @@ def _read(r: Reader, *, path: str | None, import_code: bool = True) -> StudyConf
         path=path,
         raw=dict(r.data),
         constraints=constraints,
+        check_fail=check_fail,
+        check_time_s=check_time_s,
         **study_fields,
     )
     # compile the space now against the data's shape, so space errors surface before the study

@@ -3,7 +3,11 @@ errors.
 
 A threshold names how much worse a metric may get before it is a regression: latency, size and
 memory in percent of the baseline, accuracy in percentage points. ``off`` disables a metric;
-metrics not named keep their defaults.
+metrics not named keep their defaults, or the values of a base (a study config's ``check.fail``
+under a command line's ``--fail``).
+
+The parser lives in core because a study config names its thresholds too and is checked when
+it is loaded, below the regression gate that applies them.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ class Thresholds:
     alpha: float = 0.05  # an interval's miss probability / McNemar's significance level
 
     @classmethod
-    def parse(cls, text: str | None) -> Thresholds:
-        """``"latency:+5%,accuracy:-0.5pt"``; the defaults for metrics not named."""
+    def parse(cls, text: str | None, base: Thresholds | None = None) -> Thresholds:
+        """``"latency:+5%,accuracy:-0.5pt"``; ``base``'s values (default: the defaults) for
+        metrics not named."""
         values: dict[str, float | None] = {}
+        d = base or cls()
         if text is None or not text.strip():
-            return cls()
+            return d
         for item in text.split(","):
             m = _ITEM.match(item.lower())
             name = item.split(":", 1)[0].strip()
@@ -72,12 +78,12 @@ class Thresholds:
                     f"direction, e.g. {example!r}"
                 )
             values[m.group(1)] = number / 100 if unit == "%" else number
-        d = cls()
         return cls(
             latency=values.get("latency", d.latency),
             accuracy=values.get("accuracy", d.accuracy),
             size=values.get("size", d.size),
             memory=values.get("memory", d.memory),
+            alpha=d.alpha,
         )
 
     def get(self, metric: str) -> float | None:
