@@ -108,3 +108,33 @@ def test_interleaved_measurement_hands_back_raw_samples():
         assert len(raw[name]) == stats[name].n == 10
         assert LatencyStats.from_samples(raw[name]) == stats[name]
     assert np.median(raw["b"]) > np.median(raw["a"])
+
+
+def test_paired_measurement_times_every_variant_in_every_round():
+    """Unpaired, a stable variant stops while an unstable one goes on (their samples then come
+    from different minutes); paired, both run the same rounds until the first hits the cap."""
+    flip = iter(range(10**9))
+
+    def unstable():
+        if next(flip) % 2:
+            time.sleep(0.002)
+
+    settings = MeasureSettings(
+        warmup=0,
+        warmup_s=0.0,
+        min_repeats=6,
+        max_repeats=100_000,
+        min_time_s=0.0,
+        max_time_s=0.15,
+        block=3,
+        target_rel_ci=0.5,
+    )
+    fns = {"steady": lambda: time.sleep(0.001), "unstable": unstable}
+    for paired in (False, True):
+        raw: dict[str, list[float]] = {}
+        measure_interleaved(fns, settings, samples_out=raw, paired=paired)
+        n_steady, n_unstable = len(raw["steady"]), len(raw["unstable"])
+        if paired:
+            assert n_steady == n_unstable and n_steady % 3 == 0
+        else:
+            assert n_steady < n_unstable

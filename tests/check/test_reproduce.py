@@ -64,11 +64,13 @@ def test_a_deterministic_trial_reproduces_exactly_and_exits_0(real_run, real_con
     url = real_config.storage_url()
     stored = _stored(url, 0)
     assert isinstance(stored.get("data_fingerprint"), str)
-    proc = wb("reproduce", "real", "0", "--storage", url, "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # accuracy is what must reproduce exactly here; latency on a loaded 2-core runner may move
+    # by tens of percent between two sessions of one file, so its gate is widened to 2x
+    proc = wb("reproduce", "real", "0", "--storage", url, "--json", "--latency-tolerance", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "time stored and rebuilt artifacts interleaved" in proc.stderr  # progress on stderr
     out = json.loads(proc.stdout)
-    assert out["reproduced"] is True
+    assert out["reproduced"] is True and out["latency_tolerance"] == 1.0
     (trial,) = out["trials"]
     assert trial["trial"] == 0
     assert trial["data_fingerprint"] == stored["data_fingerprint"]
@@ -100,7 +102,7 @@ def test_a_changed_stored_accuracy_is_reported_and_exits_1(real_run, real_config
     m = _stored(url, 1)[key]
     m["accuracy"] = m["accuracy"] - 0.1
     _set_attr(url, 1, key, m)
-    proc = wb("reproduce", "real", "1", "--storage", url)
+    proc = wb("reproduce", "real", "1", "--storage", url, "--latency-tolerance", "1")
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "NOT reproduced" in proc.stdout
     bad = [line for line in proc.stdout.splitlines() if line.lstrip().startswith("BAD")]

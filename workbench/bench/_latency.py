@@ -135,11 +135,17 @@ def measure_interleaved(
     *,
     on_round: Callable[[dict[str, int]], None] | None = None,
     samples_out: MutableMapping[str, list[float]] | None = None,
+    paired: bool = False,
 ) -> dict[str, LatencyStats]:
     """Time each zero-argument callable in ``fns``, interleaved; return stats per name.
 
     ``samples_out``, when given, receives each variant's raw samples in seconds, in timing order:
     sample ``i`` of two variants comes from the same round while both were still timed.
+
+    ``paired``: every variant is timed in every round until all are stable or any one reaches
+    ``max_time_s`` or ``max_repeats``, so all get the same rounds and sample ``i`` of each comes
+    from one round. A comparison wants it: a variant that stopped early would be compared over
+    other minutes of a machine whose load moves.
     """
     s = settings or MeasureSettings()
     if not fns:
@@ -161,22 +167,23 @@ def measure_interleaved(
             samples[name].append(clock() - t0)
         spent[name] += clock() - block_start
 
+    def capped(name: str) -> bool:
+        return len(samples[name]) >= s.max_repeats or spent[name] >= s.max_time_s
+
+    def stable(name: str) -> bool:
+        return (
+            len(samples[name]) >= s.min_repeats
+            and spent[name] >= s.min_time_s
+            and rel_ci(samples[name]) <= s.target_rel_ci
+        )
+
     def after_round(_rounds: int, active: list[str]) -> list[str]:
         if on_round is not None:
             on_round({n: len(v) for n, v in samples.items()})
-        still = []
-        for name in active:
-            n = len(samples[name])
-            if n >= s.max_repeats or spent[name] >= s.max_time_s:
-                continue
-            if (
-                n >= s.min_repeats
-                and spent[name] >= s.min_time_s
-                and rel_ci(samples[name]) <= s.target_rel_ci
-            ):
-                continue
-            still.append(name)
-        return still
+        if paired:
+            done = any(capped(n) for n in active) or all(stable(n) for n in active)
+            return [] if done else active
+        return [n for n in active if not (capped(n) or stable(n))]
 
     interleave(fns, time_block, after_round)
     if samples_out is not None:

@@ -562,7 +562,7 @@ def check_baseline(
             def progress(counts: dict[str, int]) -> None:
                 say(f"timing {len(counts)} artifacts interleaved: {min(counts.values())} rounds")
 
-            measure_interleaved(fns, timing, on_round=progress, samples_out=raw)
+            measure_interleaved(fns, timing, on_round=progress, samples_out=raw, paired=True)
             for label, samples in raw.items():
                 loaded[label].samples = samples
             if measure_memory:

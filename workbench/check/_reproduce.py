@@ -492,7 +492,7 @@ def _time_pairs(
         fns[f"{key} stored"] = _bound(stored, x)
         fns[f"{key} rebuilt"] = _bound(rebuilt, x)
     samples: dict[str, list[float]] = {}
-    measure_interleaved(fns, settings, samples_out=samples)
+    measure_interleaved(fns, settings, samples_out=samples, paired=True)
     return {name: np.asarray(v) for name, v in samples.items()}
 
 

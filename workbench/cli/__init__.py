@@ -96,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
         "--out", default="runs", help="output folder holding workbench.db (default: runs)"
     )
     rp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    rp.add_argument(
+        "--latency-tolerance",
+        type=float,
+        default=0.10,
+        metavar="F",
+        help=(
+            "relative latency change a ratio's whole interval must lie beyond to count as not "
+            "reproduced (default 0.10; widen it on a shared, loaded runner)"
+        ),
+    )
 
     pr = sub.add_parser(
         "profiles",

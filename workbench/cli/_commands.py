@@ -265,7 +265,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         sys.stderr.write(f"reproduce {args.study}: {text}\n")
         sys.stderr.flush()
 
-    result = reproduce_trials(storage, args.study, args.trials, on_stage=progress)
+    result = reproduce_trials(
+        storage,
+        args.study,
+        args.trials,
+        latency_tolerance=args.latency_tolerance,
+        on_stage=progress,
+    )
     if args.json:
         _out(dumps(result.to_dict()))
     else:
