@@ -19,7 +19,8 @@ def output_error(path: str | os.PathLike[str], err: OSError, action: str = "writ
     """An :class:`OutputError` of one line naming ``path`` and the OS error ``err``."""
     name = errno.errorcode.get(err.errno or 0)
     reason = err.strerror or str(err)
-    out = OutputError(f"cannot {action} {os.fspath(path)}: {reason}" + (f" ({name})" if name else ""))
+    suffix = f" ({name})" if name else ""
+    out = OutputError(f"cannot {action} {os.fspath(path)}: {reason}{suffix}")
     out.errno, out.filename = err.errno, os.fspath(path)
     return out
 

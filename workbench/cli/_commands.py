@@ -117,8 +117,7 @@ class _ProgressJSON:
 
         with writing(self.path):
             self.fh.write(
-                dumps({"event": event, "time": round(time.time(), 3), **fields}, indent=None)
-                + "\n"
+                dumps({"event": event, "time": round(time.time(), 3), **fields}, indent=None) + "\n"
             )
 
     def stage(self, text: str) -> None:
