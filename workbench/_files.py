@@ -5,14 +5,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from workbench._errors import OutputError
+from workbench._host import local_process_dead
 
-__all__ = ["atomic_write_text", "output_error", "replace_dir", "writing"]
+__all__ = [
+    "atomic_write_text",
+    "output_error",
+    "remove_dead_temporaries",
+    "replace_dir",
+    "writing",
+]
+
+#: what :func:`_private_name` makes: ``.<name>.<tag>-<pid>-<8 hex digits>``
+_PRIVATE = re.compile(r"^\..+\.(?:tmp|new|old)-(\d+)-[0-9a-f]{8}$")
 
 
 def output_error(path: str | os.PathLike[str], err: OSError, action: str = "write") -> OutputError:
@@ -40,6 +51,25 @@ def writing(path: str | os.PathLike[str], action: str = "write") -> Iterator[Non
 def _private_name(path: Path, tag: str) -> Path:
     # unique per process and call: two workers of one study write the same outputs at once
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def remove_dead_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files and staging folders that writers left in ``folder`` when they
+    died mid-write (SIGKILL, out of memory); those of live writers, and of writers this machine
+    cannot know, stay. Returns what was removed."""
+    d = Path(folder)
+    removed = []
+    with contextlib.suppress(OSError):  # no folder yet, or unreadable: nothing to tidy
+        for p in d.iterdir():
+            m = _PRIVATE.match(p.name)
+            if m is None or not local_process_dead(int(m.group(1))):
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench._errors import ConfigError
-from workbench._files import atomic_write_text, replace_dir, writing
+from workbench._files import atomic_write_text, remove_dead_temporaries, replace_dir, writing
 from workbench._json import dumps
 from workbench._version import __version__
 from workbench.bench import Measurement, MemoryProbe
@@ -137,6 +137,7 @@ def run_study(
     run_dir = cfg.run_dir
     with writing(run_dir, "create the folder"):
         run_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(run_dir)  # of an earlier run killed while it wrote its outputs
     data = load_data(cfg.data)
     space = compile_space(
         _space_reader(cfg), Task(data.input_shape, data.num_classes), base_dir=cfg.base_dir
@@ -312,6 +313,7 @@ def write_outputs(
     :class:`workbench.OutputError`; what the storage holds is untouched."""
     with writing(run_dir, "create the folder"):
         run_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(run_dir)
     out = {
         "json": _atomic_write(run_dir / "results.json", dumps(results.to_json())),
         "csv": _atomic_write(run_dir / "results.csv", results.to_csv()),
