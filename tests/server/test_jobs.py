@@ -188,7 +188,10 @@ async def test_a_job_killed_mid_trial_is_reported_dead_and_its_resume_keeps_ever
     os.killpg(pid, signal.SIGKILL)  # the job's own process group, not the server's
     dead = await _wait(jp_fetch, job["id"], lambda j: j["status"] != "running", timeout=60)
     assert dead["status"] == "killed" and dead["returncode"] == -signal.SIGKILL, dead
-    assert dead["message"] == f"the run was killed (signal {int(signal.SIGKILL)})"
+    assert dead["message"] == (
+        f"the run was killed (signal {int(signal.SIGKILL)}): finished trials are stored; "
+        "run the config again to resume"
+    )
     listed = {j["id"]: j for j in (await get_json(jp_fetch, "jobs"))["jobs"]}
     assert listed[job["id"]]["status"] == "killed"
     studies = {s["name"]: s for s in (await get_json(jp_fetch, "studies"))["studies"]}
