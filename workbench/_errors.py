@@ -13,6 +13,7 @@ __all__ = [
     "DataError",
     "DeploymentError",
     "MissingDependencyError",
+    "OutputError",
     "StorageError",
     "UnknownNameError",
     "WorkbenchError",
@@ -77,6 +78,16 @@ class DataError(WorkbenchError, ValueError):
 
 class StorageError(WorkbenchError, RuntimeError):
     """The study storage cannot be opened or read."""
+
+
+class OutputError(WorkbenchError, OSError):
+    """A file or folder a run writes cannot be written: a full disk, a read-only folder, a file
+    where a folder is expected. ``filename`` is the path and ``errno`` the OS error's code."""
+
+    user_error = False
+
+    def __str__(self) -> str:  # OSError would render its errno and filename instead
+        return str(self.args[0]) if self.args else ""
 
 
 class BackendError(WorkbenchError, RuntimeError):

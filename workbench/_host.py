@@ -18,6 +18,7 @@ __all__ = [
     "host_info",
     "last_level_cache_bytes",
     "library_versions",
+    "local_process_dead",
     "process_alive",
     "process_identity",
 ]
@@ -250,6 +251,12 @@ def process_identity(pid: int | None = None) -> dict[str, Any]:
         "start": _start_ticks(pid),
         "host": socket.gethostname(),
     }
+
+
+def local_process_dead(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is known to be gone (a file named after the pid
+    that wrote it, left by a writer that died)."""
+    return process_alive({"boot": _boot_id(), "pid": pid, "start": None}) is False
 
 
 def process_alive(identity: Mapping[str, Any]) -> bool | None:

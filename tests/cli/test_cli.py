@@ -8,27 +8,11 @@ import sys
 import time
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, tiny_config_dict
+from tests._runs import endless_study, killable_point, trials_so_far, wb, write_cfg
+from tests.conftest import REPO
 
 pytestmark = [pytest.mark.torch, pytest.mark.onnxruntime]
-
-
-def wb(*args, cwd, timeout=300, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _write_cfg(path, **over):
-    path.write_text(yaml.safe_dump(tiny_config_dict(**over)))
-    return path
 
 
 @pytest.mark.parametrize(
@@ -78,7 +62,7 @@ def test_missing_file_and_bad_arguments_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_run_show_and_studies(tmp_path):
-    _write_cfg(tmp_path / "tiny.yaml")
+    write_cfg(tmp_path / "tiny.yaml")
     r = wb("run", "tiny.yaml", "--set", "study.trials=1", "--no-memory", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "Pareto front" in r.stdout and "report:   runs/tiny/report.html" in r.stdout
@@ -123,35 +107,10 @@ def test_profiles_commands(tmp_path):
     assert u.returncode == 2 and "known: " in u.stderr
 
 
-def _trials_so_far(db) -> list:
-    """The run's trials as stored now, read without writing: opening the database the usual way
-    would create Optuna's tables, racing the run that is creating them."""
-    import optuna
-
-    from workbench.study import open_storage
-
-    if not db.exists():
-        return []
-    try:
-        storage = open_storage(f"sqlite:///{db}", heartbeat=False, read_only=True)
-        return optuna.load_study(study_name="tiny", storage=storage).get_trials()
-    except Exception:  # noqa: BLE001 - the run may still be creating its study
-        return []
-
-
 def _start_endless_run(tmp_path, *, capture: bool):
     """``workbench run`` of a budget it cannot finish before the test interrupts it, however
     slow the test's polling is; in its own session, so a signal reaches the whole group."""
-    cfg = _write_cfg(
-        tmp_path / "tiny.yaml",
-        study={
-            "name": "tiny",
-            "sampler": "random",
-            "seed": 0,
-            "trials": 5000,
-            "objectives": ["accuracy", "latency"],
-        },
-    )
+    cfg = write_cfg(tmp_path / "tiny.yaml", study=endless_study())
     # not captured: the output goes to run.log (a pipe nobody reads could fill and block the run)
     out = subprocess.PIPE if capture else (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(
@@ -175,7 +134,7 @@ def test_sigint_keeps_finished_trials_and_the_same_command_resumes(tmp_path):
     done = 0
     while time.time() < deadline and done < 2:
         time.sleep(0.5)
-        done = sum(t.state.name == "COMPLETE" for t in _trials_so_far(db))
+        done = sum(t.state.name == "COMPLETE" for t in trials_so_far(db))
     if done < 2:
         proc.kill()
         out, err = proc.communicate()
@@ -265,18 +224,12 @@ def test_sigkill_mid_trial_keeps_finished_trials_and_the_resume_fails_the_killed
     cfg, proc = _start_endless_run(tmp_path, capture=False)
     db = f"sqlite:///{tmp_path / 'runs' / 'workbench.db'}"
     deadline = time.time() + 240
-    from workbench.study._recover import WORKER_ATTR
-
     states: list[str] = []
     while time.time() < deadline:  # two trials finished, a third running and its worker noted
         time.sleep(0.3)
-        trials = _trials_so_far(tmp_path / "runs" / "workbench.db")
+        trials = trials_so_far(tmp_path / "runs" / "workbench.db")
         states = [t.state.name for t in trials]
-        if (
-            states.count("COMPLETE") >= 2
-            and states[-1] == "RUNNING"
-            and WORKER_ATTR in trials[-1].system_attrs
-        ):
+        if killable_point(trials):
             break
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)

@@ -2,7 +2,7 @@
 
 import shutil
 
-from tests.cli.test_cli import wb
+from tests._runs import wb
 from tests.conftest import REPO
 
 

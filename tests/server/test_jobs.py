@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests._runs import endless_study, killable_point, leftover_parts, trials_so_far
 from tests.server.conftest import error_of, get_json, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.onnxruntime]
@@ -161,3 +164,52 @@ async def test_the_panels_storage_applies_unless_the_config_names_one(jp_fetch, 
     assert Path(root / "other" / "studies.db").exists()
     default = await get_json(jp_fetch, "studies")
     assert "elsewhere" not in {s["name"] for s in default["studies"]}
+
+
+async def test_a_job_killed_mid_trial_is_reported_dead_and_its_resume_keeps_every_trial(
+    jp_fetch, root
+):
+    """SIGKILL to a job's process group (the run gets no chance to record anything): the job
+    list says the job was killed, every finished trial stays, and the job that resumes it fails
+    the killed trial (``crashed``), leaves no half-written file and completes the budget."""
+    pytest.importorskip("torch")
+    cfg = write_config(root, "tiny_kill", study=endless_study("tiny_kill"))
+    job = await _post(jp_fetch, {"config": cfg})
+    db = root / "runs" / "workbench.db"
+    deadline = time.monotonic() + 240
+    trials: list = []
+    while time.monotonic() < deadline:
+        trials = trials_so_far(db, "tiny_kill")
+        if killable_point(trials):
+            break
+        await asyncio.sleep(0.3)
+    assert killable_point(trials), [t.state.name for t in trials]
+    pid = (await get_json(jp_fetch, "jobs", job["id"]))["pid"]
+    os.killpg(pid, signal.SIGKILL)  # the job's own process group, not the server's
+    dead = await _wait(jp_fetch, job["id"], lambda j: j["status"] != "running", timeout=60)
+    assert dead["status"] == "killed" and dead["returncode"] == -signal.SIGKILL, dead
+    assert dead["message"] == (
+        f"the run was killed (signal {int(signal.SIGKILL)}): finished trials are stored; "
+        "run the config again to resume"
+    )
+    listed = {j["id"]: j for j in (await get_json(jp_fetch, "jobs"))["jobs"]}
+    assert listed[job["id"]]["status"] == "killed"
+    studies = {s["name"]: s for s in (await get_json(jp_fetch, "studies"))["studies"]}
+    assert studies["tiny_kill"]["status"] == "partial" and studies["tiny_kill"]["job"] is None
+    stored = trials_so_far(db, "tiny_kill")
+    complete = {t.number for t in stored if t.state.name == "COMPLETE"}
+    killed = [t.number for t in stored if t.state.name == "RUNNING"]
+    assert len(complete) >= 2 and killed, [t.state.name for t in stored]
+
+    again = await _post(jp_fetch, {"config": cfg, "trials": len(complete) + 1})
+    again = await _wait(jp_fetch, again["id"], lambda j: j["status"] not in ("queued", "running"))
+    assert again["status"] == "done" and again["finished_before"] == len(complete), again
+    by_number = {t.number: t for t in trials_so_far(db, "tiny_kill")}
+    assert complete <= {n for n, t in by_number.items() if t.state.name == "COMPLETE"}
+    for n in killed:
+        assert by_number[n].state.name == "FAIL" and by_number[n].user_attrs["status"] == "crashed"
+    assert not [t for t in by_number.values() if t.state.name == "RUNNING"]
+    assert sum(t.state.name == "COMPLETE" for t in by_number.values()) == len(complete) + 1
+    run_dir = root / "runs" / "tiny_kill"
+    assert (run_dir / "pareto" / "manifest.json").exists()
+    assert leftover_parts(run_dir / "pareto", run_dir / "artifacts") == []

@@ -1,6 +1,7 @@
 """``workbench``: the headless command line.
 
-Exit codes: 0 done; 1 the run failed (no trial succeeded, or an internal error); 2 bad input
+Exit codes: 0 done; 1 the run failed (no trial succeeded, an output could not be written: a full
+disk, a read-only folder; or an internal error); 2 bad input
 (config, profile, arguments: one line naming file, field and expectation, no traceback);
 130 interrupted by Ctrl-C (finished trials stay stored; rerun to resume).
 """
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from workbench._errors import WorkbenchError
+from workbench._files import output_error
 from workbench._version import __version__
 
 __all__ = ["main"]
@@ -272,10 +274,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if err.user_error else EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
-    except Exception:  # noqa: BLE001 - an internal failure: say so with the traceback
-        traceback.print_exc()
-        sys.stderr.write("workbench: internal error (the traceback above); please report it\n")
+    except OSError as err:
+        if err.filename is None:  # no file named: a failure of the program itself
+            return _internal_error()
+        # a file the command reads or writes (a full disk, a read-only folder): one line
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"workbench: error: {output_error(err.filename, err, 'use')}\n")
         return EXIT_FAILED
+    except Exception:  # noqa: BLE001 - an internal failure: say so with the traceback
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    sys.stderr.write("workbench: internal error (the traceback above); please report it\n")
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

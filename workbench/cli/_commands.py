@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench._errors import ConfigError
+from workbench._files import writing
 from workbench._json import dumps
 
 if TYPE_CHECKING:
@@ -90,7 +91,9 @@ class _ProgressJSON:
     ``trial`` (number, state, values, done, total), ``end`` (status, complete, failed)."""
 
     def __init__(self, path: str, cfg: StudyConfig) -> None:
-        self.fh = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the run
+        self.path = path
+        with writing(path):
+            self.fh = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives as long as the run
         self.total = cfg.trials
         self.done = _finished_before(cfg)
         from workbench.study._storage import _redact
@@ -112,9 +115,10 @@ class _ProgressJSON:
     def write(self, event: str, **fields: Any) -> None:
         import time
 
-        self.fh.write(
-            dumps({"event": event, "time": round(time.time(), 3), **fields}, indent=None) + "\n"
-        )
+        with writing(self.path):
+            self.fh.write(
+                dumps({"event": event, "time": round(time.time(), 3), **fields}, indent=None) + "\n"
+            )
 
     def stage(self, text: str) -> None:
         self.write("stage", text=text)

@@ -155,7 +155,10 @@ class Job:
             if line.startswith(("workbench: error:", "interrupted:")):
                 return line
         if self.status == "killed":
-            return f"the run was killed (signal {-(self.returncode or 0)})"
+            return (
+                f"the run was killed (signal {-(self.returncode or 0)}): finished trials are "
+                "stored; run the config again to resume"
+            )
         return tail[-1] if tail else f"the run exited with code {self.returncode}"
 
     def to_dict(self) -> dict[str, Any]:

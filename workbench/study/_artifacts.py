@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore
 
-from workbench._host import process_alive, process_identity
+from workbench._host import local_process_dead
 
 __all__ = ["AtomicArtifactStore"]
 
@@ -47,14 +47,10 @@ class AtomicArtifactStore(FileSystemArtifactStore):
     def _remove_dead_parts(self) -> list[Path]:
         if not self.base_path.is_dir():
             return []
-        me = process_identity()
         removed = []
         for part in self.base_path.glob(f".*{_PART}"):
             pid_text = part.name[: -len(_PART)].rsplit(".", 1)[-1]
-            if not pid_text.isdigit():
-                continue
-            who = {"boot": me["boot"], "pid": int(pid_text), "start": None}
-            if process_alive(who) is False:
+            if pid_text.isdigit() and local_process_dead(int(pid_text)):
                 part.unlink(missing_ok=True)
                 removed.append(part)
         return removed

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench._errors import ConfigError
-from workbench._files import atomic_write_text, replace_dir
+from workbench._files import atomic_write_text, remove_dead_temporaries, replace_dir, writing
 from workbench._json import dumps
 from workbench._version import __version__
 from workbench.bench import Measurement, MemoryProbe
@@ -135,7 +135,9 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with writing(run_dir, "create the folder"):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(run_dir)  # of an earlier run killed while it wrote its outputs
     data = load_data(cfg.data)
     space = compile_space(
         _space_reader(cfg), Task(data.input_shape, data.num_classes), base_dir=cfg.base_dir
@@ -182,7 +184,8 @@ def run_study(
 
     from workbench.study._artifacts import AtomicArtifactStore
 
-    store_dir.mkdir(parents=True, exist_ok=True)
+    with writing(store_dir, "create the folder"):
+        store_dir.mkdir(parents=True, exist_ok=True)
     store = AtomicArtifactStore(str(store_dir))
     finished = count_finished(study)
     remaining = max(0, cfg.trials - finished)
@@ -306,8 +309,11 @@ def write_outputs(
     results: StudyResults, cfg: StudyConfig | None, run_dir: Path, store: Any | None
 ) -> dict[str, Path]:
     """``results.json``, ``results.csv`` and ``pareto/`` (the Pareto artifacts); the HTML report
-    is written by :func:`workbench.run_study`."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    is written by :func:`workbench.run_study`. A file that cannot be written raises
+    :class:`workbench.OutputError`; what the storage holds is untouched."""
+    with writing(run_dir, "create the folder"):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(run_dir)
     out = {
         "json": _atomic_write(run_dir / "results.json", dumps(results.to_json())),
         "csv": _atomic_write(run_dir / "results.csv", results.to_csv()),
