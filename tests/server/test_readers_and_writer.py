@@ -1,7 +1,7 @@
 """Readers never disturb a writer: while a real ``workbench run`` (launched through the panel's
 API) writes its SQLite study for about two minutes, the panel's read endpoints and an
-optuna-dashboard style reader (a plain ``RDBStorage`` in another process, reading every study
-and every trial as the dashboard's polling does) read the same file without pause. No side may
+optuna-dashboard (its own WSGI app in another process, answering its study list and each
+study's trials as its page polls them) read the same file without pause. No side may
 see "database is locked" or any other error, every read is answered, and the run stores every
 trial it started."""
 
@@ -24,22 +24,41 @@ pytestmark = [pytest.mark.slow, pytest.mark.torch, pytest.mark.onnxruntime]
 #: seconds the run writes: it starts no trial after this (study.timeout_s)
 WRITE_S = 100
 
-#: optuna-dashboard's reads of an RDB storage (its study list, then each study's trials), in a
-#: loop until the stop file appears; prints what it read and every error it saw as JSON
+#: optuna-dashboard itself (its WSGI app over a read-only RDB storage) answering its study list
+#: and each study's detail with trials, as its page polls them, in a loop until the stop file
+#: appears; prints what it read and every error or non-200 answer it saw as JSON
 DASHBOARD_READER = """
-import json, sys, time
+import io, json, sys, time
 from pathlib import Path
 
 import optuna
+import optuna_dashboard
 
 url, stop = sys.argv[1], Path(sys.argv[2])
 storage = optuna.storages.RDBStorage(url, skip_compatibility_check=True, skip_table_creation=True)
+app = optuna_dashboard.wsgi(storage)
+
+
+def get(path):
+    status = []
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr, "wsgi.version": (1, 0), "wsgi.multithread": False,
+        "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }
+    body = b"".join(app(environ, lambda st, _headers, _exc=None: status.append(st)))
+    if not status[0].startswith("200"):
+        raise RuntimeError(f"{path}: {status[0]}: {body[:200]!r}")
+    return json.loads(body)
+
+
 calls, errors, most = 0, [], 0
 while not stop.exists():
     try:
-        for s in storage.get_all_studies():
-            trials = storage.get_all_trials(s._study_id, deepcopy=False)
-            if s.study_name == "rw":
+        for s in get("/api/studies")["study_summaries"]:
+            trials = get(f"/api/studies/{s['study_id']}")["trials"]
+            if s["study_name"] == "rw":
                 most = max(most, len(trials))
             calls += 1
     except Exception as err:  # every error is a failure of the test: report them all
@@ -51,6 +70,7 @@ print(json.dumps({"calls": calls, "errors": errors, "most_trials": most}))
 
 async def test_panel_and_dashboard_reads_never_disturb_a_running_study(jp_fetch, root):
     pytest.importorskip("torch")
+    pytest.importorskip("optuna_dashboard")
     study = {**endless_study("rw"), "timeout_s": WRITE_S}
     cfg = write_config(
         root, "rw", study=study, deployments=["onnxruntime-fp32"], train={"epochs": 1}
