@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from workbench._stats import mcnemar_exact, ratio_ci
+from workbench._stats import mcnemar_exact, proportion_ci, ratio_ci
 
 
 @pytest.mark.parametrize("b,c", [(0, 0), (0, 1), (1, 0), (3, 3), (2, 9), (10, 1), (25, 40)])
@@ -59,3 +59,13 @@ def test_ratio_ci_unequal_lengths_and_level():
         ratio_ci([], b)
     with pytest.raises(ValueError):
         ratio_ci(a, b, level=1.5)
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 20), (7, 20), (20, 20), (180, 360)])
+def test_proportion_ci_matches_scipy_wilson(k, n):
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    low, high = proportion_ci(k, n)
+    assert low == pytest.approx(ci.low, abs=1e-3) and high == pytest.approx(ci.high, abs=1e-3)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+    with pytest.raises(ValueError):
+        proportion_ci(3, 2)

@@ -1,5 +1,6 @@
 """Statistics shared by every timer and gate: the distribution-free confidence interval of a
-median, the exact McNemar test and the bootstrap interval of a ratio of medians."""
+median, the exact McNemar test, the bootstrap interval of a ratio of medians and the Wilson
+interval of an accuracy."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["mcnemar_exact", "median_ci", "ratio_ci"]
+__all__ = ["mcnemar_exact", "median_ci", "proportion_ci", "ratio_ci"]
 
 
 def median_ci(sorted_values: np.ndarray, z: float = 1.96) -> tuple[float, float]:
@@ -21,6 +22,18 @@ def median_ci(sorted_values: np.ndarray, z: float = 1.96) -> tuple[float, float]
     lo = max(0, math.floor(n / 2 - half))
     hi = min(n - 1, math.ceil(n / 2 + half))
     return float(sorted_values[lo]), float(sorted_values[hi])
+
+
+def proportion_ci(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of the proportion ``k / n`` (an accuracy on ``n`` test samples);
+    unlike the normal approximation it stays inside [0, 1] and is not empty at 0% or 100%."""
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"expected 0 <= k <= n and n > 0, got k={k}, n={n}")
+    p = k / n
+    denom = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

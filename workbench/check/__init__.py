@@ -1,5 +1,6 @@
 """Regression gate: baselines of a study's Pareto set, and checks of a candidate against one,
-measured side by side on this machine, with verdicts and JUnit/Markdown renderings; and stored
+measured side by side on this machine, with verdicts and JUnit/Markdown renderings, saved
+beside the candidate's outputs for the report and the explorer to draw; and stored
 trials reproduced: rebuilt, retrained, redeployed and compared with what was stored."""
 
 from workbench._thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -13,10 +14,6 @@ from workbench.check._baseline import (
 )
 from workbench.check._check import (
     CHECK_SETTINGS,
-    CheckResult,
-    FrontCheck,
-    MetricCheck,
-    PointCheck,
     check_baseline,
     check_settings,
     resolve_thresholds,
@@ -28,9 +25,20 @@ from workbench.check._reproduce import (
     TrialReproduction,
     reproduce_trials,
 )
+from workbench.check._result import (
+    CHECK_SCHEMA,
+    CheckResult,
+    FrontCheck,
+    MetricCheck,
+    PointCheck,
+    TimedPoint,
+)
+from workbench.check._saved import CHECK_FILE, check_path, find_check, load_check, save_check
 
 __all__ = [
     "BASELINE_SCHEMA",
+    "CHECK_FILE",
+    "CHECK_SCHEMA",
     "CHECK_SETTINGS",
     "DEFAULT_THRESHOLDS",
     "Baseline",
@@ -42,13 +50,18 @@ __all__ = [
     "PointCheck",
     "ReproduceResult",
     "Thresholds",
+    "TimedPoint",
     "TrialReproduction",
     "check_baseline",
+    "check_path",
     "check_settings",
+    "find_check",
     "load_baseline",
+    "load_check",
     "reproduce_trials",
     "resolve_thresholds",
     "save_baseline",
+    "save_check",
     "split_fingerprint",
     "to_junit",
     "to_markdown",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -26,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench._errors import ConfigError
-from workbench._stats import mcnemar_exact, ratio_ci
+from workbench._stats import mcnemar_exact, proportion_ci, ratio_ci
 from workbench._thresholds import Thresholds
 from workbench.backends import Artifact, Deployment, Runner, Threads, correct_of, get_backend
 from workbench.bench import (
+    LatencyStats,
     Measurement,
     MeasurementKey,
     MeasureSettings,
@@ -47,22 +49,27 @@ from workbench.check._baseline import (
     study_artifact_store,
     test_split,
 )
+from workbench.check._result import (
+    BASELINE,
+    CANDIDATE,
+    IMPROVEMENT,
+    METRICS,
+    OK,
+    REGRESSION,
+    SKIPPED,
+    CheckResult,
+    FrontCheck,
+    MetricCheck,
+    PointCheck,
+    TimedPoint,
+)
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
     from workbench.study import StudyConfig, StudyResults
 
-__all__ = [
-    "CHECK_SETTINGS",
-    "CheckResult",
-    "FrontCheck",
-    "MetricCheck",
-    "PointCheck",
-    "check_baseline",
-    "check_settings",
-    "resolve_thresholds",
-]
+__all__ = ["CHECK_SETTINGS", "check_baseline", "check_settings", "resolve_thresholds"]
 
 #: timing of a check: long enough for a 1% interval of each median on a quiet machine
 CHECK_SETTINGS = MeasureSettings(
@@ -75,135 +82,6 @@ CHECK_SETTINGS = MeasureSettings(
     block=5,
     target_rel_ci=0.01,
 )
-METRICS = ("latency", "accuracy", "size", "memory")
-OK, REGRESSION, IMPROVEMENT, SKIPPED = "ok", "regression", "improvement", "skipped"
-
-
-@dataclass
-class MetricCheck:
-    """One metric of one point: both values, the change, its interval or test, the verdict.
-
-    ``change`` is a fraction of the baseline (latency, size, memory: ``+0.07`` is 7% more) or
-    percentage points (accuracy); ``low``/``high`` bound it (latency) and ``p_value`` tests it
-    (accuracy, exact McNemar).
-    """
-
-    metric: str
-    verdict: str
-    baseline: float | None = None
-    candidate: float | None = None
-    change: float | None = None
-    low: float | None = None
-    high: float | None = None
-    p_value: float | None = None
-    threshold: str = ""
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class PointCheck:
-    """A baseline point and the candidate point it was compared with."""
-
-    key: str
-    baseline_trial: int
-    candidate_trial: int | None
-    same_architecture: bool
-    baseline_arch: str | None = None
-    candidate_arch: str | None = None
-    metrics: list[MetricCheck] = field(default_factory=list)
-    stored_latency_ratio: float | None = None  # candidate / baseline, as each study stored it
-    machine_drift: float | None = None  # baseline measured now / baseline as stored
-    note: str = ""
-
-    @property
-    def name(self) -> str:
-        """``trial 3 host-cpu/torch/onnxruntime-fp32``: the baseline point."""
-        return f"trial {self.baseline_trial} {self.key}"
-
-    def metric(self, name: str) -> MetricCheck | None:
-        return next((m for m in self.metrics if m.metric == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["name"] = self.name
-        return d
-
-
-@dataclass
-class FrontCheck:
-    """One deployment's front, baseline against candidate, both as measured now."""
-
-    key: str
-    baseline_hypervolume: float
-    candidate_hypervolume: float
-    newly_dominated: list[int] = field(default_factory=list)  # candidate trials
-
-    @property
-    def hypervolume_change(self) -> float:
-        """Relative change of the hypervolume (``-0.02``: 2% less)."""
-        if self.baseline_hypervolume <= 0:
-            return 0.0 if self.candidate_hypervolume <= 0 else math.inf
-        return self.candidate_hypervolume / self.baseline_hypervolume - 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hypervolume_change": self.hypervolume_change}
-
-
-@dataclass
-class CheckResult:
-    """What a check found: one :class:`PointCheck` per baseline point and a front per key."""
-
-    baseline: str  # the baseline's folder
-    baseline_study: str
-    candidate_study: str
-    thresholds: Thresholds
-    points: list[PointCheck] = field(default_factory=list)
-    fronts: list[FrontCheck] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    wall_s: float = 0.0
-
-    def _with(self, verdict: str) -> list[tuple[PointCheck, MetricCheck]]:
-        return [(p, m) for p in self.points for m in p.metrics if m.verdict == verdict]
-
-    @property
-    def regressions(self) -> list[tuple[PointCheck, MetricCheck]]:
-        return self._with(REGRESSION)
-
-    @property
-    def improvements(self) -> list[tuple[PointCheck, MetricCheck]]:
-        return self._with(IMPROVEMENT)
-
-    @property
-    def passed(self) -> bool:
-        return not self.regressions
-
-    def summary(self) -> str:
-        """One line: regressions (point and metric) or a pass."""
-        if self.regressions:
-            items = "; ".join(f"{p.name} {m.metric} {m.detail}" for p, m in self.regressions)
-            return f"FAIL: {len(self.regressions)} regression(s): {items}"
-        better = f", {len(self.improvements)} improvement(s)" if self.improvements else ""
-        return f"PASS: {len(self.points)} point(s), no regression{better}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": 1,
-            "passed": self.passed,
-            "summary": self.summary(),
-            "baseline": self.baseline,
-            "baseline_study": self.baseline_study,
-            "candidate_study": self.candidate_study,
-            "thresholds": self.thresholds.to_dict(),
-            "points": [p.to_dict() for p in self.points],
-            "fronts": [f.to_dict() for f in self.fronts],
-            "regressions": [{"point": p.name, "metric": m.metric} for p, m in self.regressions],
-            "improvements": [{"point": p.name, "metric": m.metric} for p, m in self.improvements],
-            "notes": self.notes,
-            "wall_s": self.wall_s,
-        }
 
 
 # -- matching ---------------------------------------------------------------------------------
@@ -227,7 +105,7 @@ def _candidate_points(results: StudyResults, key: str) -> list[_Side]:
             if m.key == key and m.ok and m.meta.get("artifact_id"):
                 out.append(
                     _Side(
-                        f"candidate:{t.number}:{key}",
+                        f"{CANDIDATE}:{t.number}:{key}",
                         t.number,
                         key,
                         m,
@@ -367,6 +245,9 @@ def _latency_check(base: _Loaded, cand: _Loaded, th: Thresholds) -> MetricCheck:
         low - 1,
         high - 1,
         threshold=th.describe("latency"),
+        ratio=ratio,
+        ratio_low=low,
+        ratio_high=high,
         detail=(
             f"{100 * (ratio - 1):+.1f}% ({level}% CI {100 * (low - 1):+.1f}% to "
             f"{100 * (high - 1):+.1f}%; {base.p50_ms:.4g} -> {cand.p50_ms:.4g} ms, "
@@ -420,6 +301,7 @@ def _ratio_check(
         float(cand),
         change,
         detail=f"{100 * change:+.1f}% ({base:.0f} -> {cand:.0f} bytes{how})",
+        ratio=cand / base,
     )
 
 
@@ -487,6 +369,8 @@ def check_baseline(
     time_s: float | None = None,
     measure_memory: bool = False,
     on_progress: Callable[[str], None] | None = None,
+    save: bool = True,
+    outputs: str | os.PathLike[str] | None = None,
 ) -> CheckResult:
     """Check study ``study`` in ``storage`` (the candidate) against ``baseline``.
 
@@ -494,7 +378,9 @@ def check_baseline(
     :data:`CHECK_SETTINGS` at the baseline's batch size, each artifact timed for at most
     ``time_s``, else the candidate config's ``check.time_s``, else 4 s); ``measure_memory``
     measures both artifacts' peak memory now instead of comparing the figures each study
-    stored.
+    stored. With ``save`` the result is written as
+    ``check.json`` to ``outputs`` (default: the candidate study's outputs folder, where its
+    report is; :func:`workbench.check.load_check` reads it back).
     """
     import time
 
@@ -536,7 +422,7 @@ def check_baseline(
     with tempfile.TemporaryDirectory(prefix="workbench-check-") as tmp:
         sides: dict[str, tuple[_Side, Path]] = {}
         for p, _ in pairs:
-            label = f"baseline:{p.trial}:{p.key}"
+            label = f"{BASELINE}:{p.trial}:{p.key}"
             side = _Side(label, p.trial, p.key, p.measurement, p.arch_hash, _arch_name(p.spec))
             sides[label] = (side, p.file)
         for s in [c for _, c in pairs if c is not None] + [
@@ -562,7 +448,9 @@ def check_baseline(
             def progress(counts: dict[str, int]) -> None:
                 say(f"timing {len(counts)} artifacts interleaved: {min(counts.values())} rounds")
 
-            measure_interleaved(fns, timing, on_round=progress, samples_out=raw, paired=True)
+            stats = measure_interleaved(
+                fns, timing, on_round=progress, samples_out=raw, paired=True
+            )
             for label, samples in raw.items():
                 loaded[label].samples = samples
             if measure_memory:
@@ -576,7 +464,7 @@ def check_baseline(
                     probe.close()
 
             for p, c in pairs:
-                bl = loaded[f"baseline:{p.trial}:{p.key}"]
+                bl = loaded[f"{BASELINE}:{p.trial}:{p.key}"]
                 pc = PointCheck(p.key, p.trial, None, False, _arch_name(p.spec))
                 result.points.append(pc)
                 if c is None:
@@ -606,11 +494,64 @@ def check_baseline(
                 if stored_b:
                     pc.machine_drift = bl.p50_ms / stored_b
             for key, front in cand_fronts.items():
-                bls = [loaded[f"baseline:{p.trial}:{p.key}"] for p in base.points if p.key == key]
+                bls = [loaded[f"{BASELINE}:{p.trial}:{p.key}"] for p in base.points if p.key == key]
                 cls = [loaded[s.label] for s in front]
                 result.fronts.append(_front(key, bls, cls, th))
+            result.timed = [
+                _timed_point(item, stats[label], measure_memory) for label, item in loaded.items()
+            ]
+    result.mark_timed()
+    result.timing = _timing(timing, int(y.size))
     result.wall_s = time.perf_counter() - t0
+    if save:
+        from workbench.check._saved import save_check, study_outputs
+
+        folder = outputs if outputs is not None else study_outputs(results.study_attrs)
+        if folder is None:
+            result.notes.append("not saved: the candidate study records no outputs folder")
+        else:
+            save_check(result, folder)
     return result
+
+
+def _timed_point(item: _Loaded, lat: LatencyStats, measured_memory: bool) -> TimedPoint:
+    """One loaded artifact as this check timed and evaluated it."""
+    n = int(item.correct.size)
+    acc_low, acc_high = proportion_ci(int(item.correct.sum()), n) if n else (math.nan, math.nan)
+    m = item.side.measurement
+    return TimedPoint(
+        role=item.side.label.split(":", 1)[0],
+        trial=item.side.trial,
+        key=item.side.key,
+        arch=item.side.arch,
+        latency_p50_ms=lat.p50_ms,
+        latency_low_ms=lat.ci95_low_ms,
+        latency_high_ms=lat.ci95_high_ms,
+        latency_n=lat.n,
+        accuracy=item.accuracy,
+        accuracy_low=acc_low,
+        accuracy_high=acc_high,
+        n_test=n,
+        size_bytes=item.artifact.size_bytes,
+        peak_memory_bytes=item.peak_memory if measured_memory else m.peak_memory_bytes,
+    )
+
+
+def _timing(settings: MeasureSettings, n_test: int) -> dict[str, Any]:
+    """How and where this check timed and evaluated the artifacts."""
+    from workbench._host import host_info
+
+    return {
+        "method": (
+            "interleaved: every artifact loaded in this process and timed round by round, "
+            f"{settings.block} calls each per round"
+        ),
+        "settings": asdict(settings),
+        "host": host_info().to_dict(),
+        "latency_interval": "distribution-free 95% CI of each median; ratios: paired bootstrap",
+        "accuracy_interval": f"Wilson 95% on {n_test} test samples (the baseline's split)",
+        "test_samples": n_test,
+    }
 
 
 def _memory_check(base: _Loaded, cand: _Loaded, th: Thresholds, measured: bool) -> MetricCheck:

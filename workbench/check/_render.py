@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from workbench.check._check import IMPROVEMENT, REGRESSION, SKIPPED, CheckResult, FrontCheck
+from workbench.check._result import IMPROVEMENT, REGRESSION, SKIPPED, CheckResult, FrontCheck
 
 __all__ = ["to_junit", "to_markdown"]
 

@@ -193,6 +193,11 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("--markdown", metavar="FILE", help="write a Markdown summary (appends)")
     ck.add_argument("--json", action="store_true", help="print the result as JSON")
     ck.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not write the result to <the study's outputs>/check.json",
+    )
+    ck.add_argument(
         "--time",
         type=float,
         metavar="S",

@@ -642,6 +642,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         time_s=args.time,
         measure_memory=args.memory,
         on_progress=_progress(not args.quiet),
+        save=not args.no_save,
     )
     if not args.quiet and sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -666,5 +667,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
         for note in result.notes:
             _out(f"note: {note}")
+        if result.path is not None:
+            _out(f"check result: {result.path} (drawn in the study's report and explorer)")
         _out(result.summary())
     return EXIT_OK if result.passed else EXIT_FAILED

@@ -1,5 +1,14 @@
 """Figures (plotly) and the self-contained HTML report of a study."""
 
+from workbench.report._check_figures import (
+    CHECK_MARKS,
+    CheckOverlay,
+    CheckRow,
+    CheckSeries,
+    check_overlay,
+    check_rows,
+    check_trace_dicts,
+)
 from workbench.report._figures import (
     ComparisonInfo,
     FootprintRow,
@@ -24,6 +33,10 @@ from workbench.report._study_figures import (
 )
 
 __all__ = [
+    "CHECK_MARKS",
+    "CheckOverlay",
+    "CheckRow",
+    "CheckSeries",
     "ComparisonInfo",
     "Constraint",
     "ExplorerInfo",
@@ -31,6 +44,9 @@ __all__ = [
     "LayerBreakdownInfo",
     "ParetoInfo",
     "ParetoSeries",
+    "check_overlay",
+    "check_rows",
+    "check_trace_dicts",
     "comparison_info",
     "deployment_comparison_figure",
     "explorer_figure",

@@ -5,7 +5,7 @@ static HTML and nbconvert output alike."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from workbench.bench import MeasurementKey
 from workbench.report._study_figures import PALETTE
 from workbench.study._metrics import METRICS
 from workbench.study._results import StudyResults
+
+if TYPE_CHECKING:
+    from workbench.check import CheckResult
 
 __all__ = [
     "ComparisonInfo",
@@ -139,9 +142,14 @@ def pareto_figure(
     keys: Sequence[str] | None = None,
     log_x: bool | None = None,
     title: str | None = None,
+    check: CheckResult | None = None,
 ) -> Any:
-    """Scatter of every deployment with its Pareto front joined; predicted points drawn hollow."""
+    """Scatter of every deployment with its Pareto front joined; predicted points drawn hollow.
+    With ``check``, the check's baseline and candidate points as timed in it, regressions and
+    improvements ringed (:mod:`workbench.report._check_figures`)."""
     import plotly.graph_objects as go
+
+    from workbench.report._check_figures import check_overlay, check_trace_dicts
 
     info = pareto_info(results, x=x, y=y, profile=profile, keys=keys)
     fig = go.Figure()
@@ -185,6 +193,10 @@ def pareto_figure(
                     customdata=[p[2] for p in fx],
                 )
             )
+    if check is not None:
+        overlay = check_overlay(check, x=x, y=y, keys=[s.key for s in info.series])
+        for d in check_trace_dicts(overlay):
+            fig.add_trace(go.Scatter(**{k: v for k, v in d.items() if k != "type"}))
     if log_x is None:
         xs = [v for s in info.series for v in s.x if v > 0]
         log_x = bool(xs) and max(xs) / max(min(xs), 1e-12) > 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.report._figures import (
     deployment_comparison_figure,
@@ -14,6 +14,9 @@ from workbench.report._figures import (
     pareto_figure,
 )
 from workbench.study._results import StudyResults
+
+if TYPE_CHECKING:
+    from workbench.check import CheckResult
 
 __all__ = ["render_report", "write_report"]
 
@@ -59,9 +62,13 @@ def _num(v: Any, fmt: str = "{:.4g}") -> str:
     return f'<td data-v="{v}">{fmt.format(v)}</td>'
 
 
-def render_report(results: StudyResults, *, title: str | None = None) -> str:
-    """The report as one HTML string."""
+def render_report(
+    results: StudyResults, *, title: str | None = None, check: CheckResult | bool = True
+) -> str:
+    """The report as one HTML string. ``check``: True draws the check saved beside the study's
+    outputs, if any (:func:`workbench.check.find_check`); a result draws that one; False none."""
     attrs = results.study_attrs
+    chk, check_error = _the_check(results, check)
     host = attrs.get("host") or {}
     parts: list[str] = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -98,6 +105,8 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         "device, evaluated on this host.</div>"
     )
     parts.append(_budgets(results))
+    if chk is not None or check_error:
+        parts.append(_check_head(chk, check_error))
 
     first = True
 
@@ -112,8 +121,10 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     profiles = results.profiles()
     for prof in profiles or [None]:  # type: ignore[list-item]  # None: one section for a study without profiles
         parts.append(f"<h2>Pareto fronts{': ' + _e(prof) if prof else ''}</h2>")
-        parts.append(fig_html(pareto_figure(results, profile=prof)))
+        parts.append(fig_html(pareto_figure(results, profile=prof, check=chk)))
         fronts = results.fronts(profile=prof)
+        if chk is not None:
+            parts.append(_check_table(chk, list(fronts) or results.keys()))
         parts.append(
             "<table class='sortable'><thead><tr><th class='l'>deployment</th><th>points</th>"
             "<th>front size</th>"
@@ -181,6 +192,77 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     parts.append(_receipts(results))
     parts.append(f"<script>{_SORT_JS}</script></body></html>")
     return "\n".join(parts)
+
+
+def _the_check(results: StudyResults, check: CheckResult | bool) -> tuple[CheckResult | None, str]:
+    """The check to draw, or the one-line reason a saved one could not be read."""
+    if check is False:
+        return None, ""
+    if check is not True:
+        return check, ""
+    from workbench._errors import ConfigError
+    from workbench.check import find_check
+
+    try:
+        return find_check(results.study_name, results.study_attrs), ""
+    except ConfigError as err:
+        return None, str(err)
+
+
+def _check_head(chk: CheckResult | None, error: str) -> str:
+    """The check's verdict and how it timed the artifacts, above the Pareto figures."""
+    if chk is None:
+        return f"<h2>Check against a baseline</h2><p class='fail'>{_e(error)}</p>"
+    timing = chk.timing
+    host = timing.get("host") or {}
+    settings = timing.get("settings") or {}
+    cls = "" if chk.passed else " class='fail'"
+    return (
+        "<h2>Check against a baseline</h2>"
+        f"<p{cls}><b>{_e(chk.summary())}</b></p><p class='meta'>Baseline "
+        f"<code>{_e(chk.baseline)}</code> (study {_e(chk.baseline_study)}) against this study, "
+        f"thresholds <code>{_e(chk.thresholds.to_text())}</code>. Both sides timed "
+        f"{_e(timing.get('method'))} on {_e(host.get('cpu_model'))} "
+        f"({_e(host.get('available_cpus'))} CPUs available), batch "
+        f"{_e(settings.get('batch_size'))}, {_e(settings.get('min_repeats'))} to "
+        f"{_e(settings.get('max_repeats'))} calls each; {_e(timing.get('latency_interval'))}; "
+        f"accuracy: {_e(timing.get('accuracy_interval'))}. The figures below draw the "
+        "baseline's and the candidate's points as timed in the check (squares), regressions "
+        "ringed red and improvements green"
+        f"{'; saved in <code>' + _e(chk.path) + '</code>' if chk.path else ''}.</p>"
+    )
+
+
+def _check_table(chk: CheckResult, keys: list[str]) -> str:
+    """Regressions and improvements of these keys: ratio [interval] or change (McNemar p)."""
+    from workbench.report._check_figures import check_rows
+
+    rows = check_rows(chk, keys)
+    if not rows:
+        return "<p class='meta'>Check: no regression or improvement on these deployments.</p>"
+    body = []
+    for r in rows:
+        m = r.check
+        if m.metric == "accuracy" and m.change is not None and m.p_value is not None:
+            what = f"{m.change:+.2f} pt (McNemar p={m.p_value:.3g})"
+        elif m.ratio_low is not None and m.ratio_high is not None and m.ratio is not None:
+            what = f"{m.ratio:.3g}x [{m.ratio_low:.3g}, {m.ratio_high:.3g}]"
+        elif m.ratio is not None:
+            what = f"{m.ratio:.3g}x"
+        else:
+            what = m.detail
+        body.append(
+            f"<tr><td class='l{' fail' if r.verdict == 'regression' else ''}'>{_e(r.verdict)}</td>"
+            f"<td class='l'>{_e(r.point)}</td><td>{_e(r.candidate_trial)}</td>"
+            f"<td class='l'>{_e(r.metric)}</td><td class='l'>{_e(what)}</td>"
+            f"<td class='l'>{_e(m.threshold)}</td></tr>"
+        )
+    return (
+        "<table class='check'><thead><tr><th class='l'>verdict</th>"
+        "<th class='l'>baseline point</th><th>candidate trial</th><th class='l'>metric</th>"
+        "<th class='l'>candidate / baseline [interval], or change (test)</th>"
+        "<th class='l'>threshold</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>"
+    )
 
 
 def _footprint(results: StudyResults) -> str:
@@ -336,9 +418,13 @@ def _receipts(results: StudyResults) -> str:
 
 
 def write_report(
-    results: StudyResults, path: str | os.PathLike[str], *, title: str | None = None
+    results: StudyResults,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    check: CheckResult | bool = True,
 ) -> Path:
     """Write :func:`render_report` to ``path`` (folders created) and return the path."""
     from workbench._files import atomic_write_text
 
-    return atomic_write_text(path, render_report(results, title=title))
+    return atomic_write_text(path, render_report(results, title=title, check=check))

@@ -10,12 +10,16 @@ static figure and the live one never differ.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from workbench.bench import MeasurementKey
+from workbench.report._check_figures import CheckOverlay, check_overlay, check_trace_dicts
 from workbench.study import METRICS, Metric, StudyIndex, non_dominated
+
+if TYPE_CHECKING:
+    from workbench.check import CheckResult
 
 __all__ = [
     "GROUP_DIMENSIONS",
@@ -119,6 +123,7 @@ class ExplorerInfo(NamedTuple):
     log_x: bool
     index: Any  # the StudyIndex the rows refer to (for hover text and details)
     study_name: str
+    overlay: CheckOverlay | None = None  # a check's points, drawn after the series
 
     def front_points(self) -> list[tuple[int, str]]:
         """(trial number, measurement key) of every point on a drawn front."""
@@ -143,6 +148,7 @@ def explorer_info(
     facet_by: str | None = None,
     constraints: Mapping[str, float] | Sequence[Constraint] | None = None,
     designed: np.ndarray | None = None,
+    check: CheckResult | None = None,
 ) -> ExplorerInfo:
     """What the explorer draws for ``index``: points per colour group and facet, each group's
     Pareto front over the points that meet every constraint, and the excluded points.
@@ -151,7 +157,8 @@ def explorer_info(
     and ``deployment`` filter (``None``: all). ``constraints`` maps objective names to bounds in
     display units (``{"latency": 5.0, "accuracy": 0.9}``); a point whose constrained value is
     unknown is excluded, since it cannot be shown to meet the budget. ``designed`` flags index
-    rows added by hand. Every step is vectorised over points.
+    rows added by hand. ``check`` overlays a check's points (baseline and candidate as timed
+    in it, regressions ringed) on the facets of their keys. Every step is vectorised over points.
     """
     ax, ay = _axis(x), _axis(y)
     for name, dim in (("color_by", color_by), ("facet_by", facet_by)):
@@ -277,6 +284,18 @@ def explorer_info(
         and bool(ax.display_unit)
         and float(xs_pos.max() / max(xs_pos.min(), 1e-12)) > 20
     )
+    overlay = (
+        check_overlay(
+            check,
+            x=x,
+            y=y,
+            keys=keys,
+            facets={k: int(facet_of_key[i]) for i, k in enumerate(keys)},
+            scaled=True,
+        )
+        if check is not None
+        else None
+    )
     return ExplorerInfo(
         x=x,
         y=y,
@@ -297,6 +316,7 @@ def explorer_info(
         log_x=log_x,
         index=index,
         study_name=index.study_name,
+        overlay=overlay,
     )
 
 
@@ -418,7 +438,8 @@ def _axis_ref(facet: int) -> tuple[str, str]:
 
 
 def explorer_trace_dicts(info: ExplorerInfo) -> list[dict[str, Any]]:
-    """The traces of ``info`` as plotly property dicts (``scattergl``), in drawing order."""
+    """The traces of ``info`` as plotly property dicts (``scattergl``), in drawing order: one
+    per series, then the check overlay's."""
     traces = []
     legend_seen: set[str] = set()
     for s in info.series:
@@ -481,6 +502,8 @@ def explorer_trace_dicts(info: ExplorerInfo) -> list[dict[str, Any]]:
                 hovertemplate=template + f"<extra>{s.role}</extra>",
             )
         traces.append(d)
+    if info.overlay is not None:
+        traces.extend(check_trace_dicts(info.overlay, gl=True))
     return traces
 
 

@@ -14,7 +14,7 @@ import html
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import numpy as np
@@ -28,6 +28,9 @@ from workbench.widgets._predict import Predictor, profile_budgets, resolve_predi
 from workbench.widgets._source import StudyRef, resolve_study
 from workbench.widgets._table import SortableTable
 from workbench.widgets._view import ScatterView
+
+if TYPE_CHECKING:
+    from workbench.check import CheckResult
 
 __all__ = ["ParetoExplorer"]
 
@@ -73,7 +76,9 @@ class ParetoExplorer(w.VBox):
     what :func:`workbench.run_study` returns. Keywords set the initial view; ``constraints``
     maps objectives to bounds in display units (ms, KiB, MiB), e.g. ``{"latency": 2.0}``.
     ``predictor`` gives predicted per-layer latency in the detail pane (default: the library's,
-    when installed).
+    when installed). ``check``: True overlays the check saved beside the study's outputs, if
+    any (``workbench check``), toggled by the "check overlay" box; a result overlays that one;
+    False none.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class ParetoExplorer(w.VBox):
         predictor: Predictor | str | None = "default",
         export_dir: str | Path | None = None,
         auto_profile: bool = False,
+        check: CheckResult | bool = True,
     ) -> None:
         t0 = time.perf_counter()
         self.ref: StudyRef = resolve_study(study, storage)
@@ -192,6 +198,14 @@ class ParetoExplorer(w.VBox):
             layout=w.Layout(width="140px"),
         )
         self.budget_error = w.HTML()
+        self.check, check_error = self._the_check(check)
+        self.show_check = w.Checkbox(
+            value=self.check is not None,
+            description="check overlay",
+            indent=False,
+            layout=w.Layout(width="130px", display="" if self.check is not None else "none"),
+        )
+        self.check_status = w.HTML(self._check_status(check_error))
         self.status = w.HTML()
         self.view = ScatterView(
             on_click=self._on_click, on_selection=self._on_selection, max_facets=self._max_facets()
@@ -237,6 +251,7 @@ class ParetoExplorer(w.VBox):
         for field in self.budget_fields.values():
             field.observe(self._on_control, "value")
         self.use_profile_budgets.observe(self._on_profile_budgets, "value")
+        self.show_check.observe(self._on_control, "value")
 
         plot_box = w.Box([self.figure], layout=w.Layout(flex="1 1 60%", min_width="480px"))
         self.header = w.HTML(self._header())
@@ -248,9 +263,10 @@ class ParetoExplorer(w.VBox):
                     layout=w.Layout(flex_flow="row wrap"),
                 ),
                 w.HBox(
-                    [self.color_by, self.facet_by, self.log_x],
+                    [self.color_by, self.facet_by, self.log_x, self.show_check],
                     layout=w.Layout(flex_flow="row wrap"),
                 ),
+                self.check_status,
                 w.HBox(
                     [
                         w.HTML("<b>budgets</b>", layout=w.Layout(width="60px")),
@@ -348,6 +364,7 @@ class ParetoExplorer(w.VBox):
             facet_by=_val(self.facet_by.value),
             constraints=cons,
             designed=self.designed,
+            check=self.check if self.show_check.value else None,
         )
         if self._log_auto:
             self.log_x.unobserve(self._on_log, "value")
@@ -391,6 +408,32 @@ class ParetoExplorer(w.VBox):
                 control.observe(self._on_control, "value")
         self.header.value = self._header()
         return self.info
+
+    def _the_check(self, check: CheckResult | bool) -> tuple[CheckResult | None, str]:
+        """The check to overlay, or the one-line reason a saved one could not be read."""
+        if check is False:
+            return None, ""
+        if check is not True:
+            return check, ""
+        from workbench._errors import ConfigError
+        from workbench.check import find_check
+
+        try:
+            return find_check(self.ref.name, self.ref.user_attrs()), ""
+        except ConfigError as err:
+            return None, str(err)
+
+    def _check_status(self, error: str) -> str:
+        if error:
+            return f"<span style='color:#b00'>{html.escape(error)}</span>"
+        if self.check is None:
+            return ""
+        return (
+            f"<span style='color:#555'>check against baseline "
+            f"<code>{html.escape(self.check.baseline_study)}</code>: "
+            f"{html.escape(self.check.summary())} · squares = timed in the check (hollow: "
+            "baseline), red ring = regression, green ring = improvement</span>"
+        )
 
     def _profile_options(self) -> list[tuple[str, str]]:
         return [*[(p, p) for p in self.index.profiles()], ("every profile", ALL)]
@@ -457,8 +500,8 @@ class ParetoExplorer(w.VBox):
         if not points.point_inds:
             return
         ti, pi = points.trace_index, points.point_inds[0]
-        if ti == len(self.figure.data) - 1:
-            return  # the highlight ring itself
+        if not self.view.indexed(ti, pi):
+            return  # the highlight ring itself, or a check's point
         self.show_point(*self.point_at(ti, pi), at=(ti, pi))
 
     def show_point(self, trial: int, key: str, *, at: tuple[int, int] | None = None) -> None:
@@ -476,7 +519,12 @@ class ParetoExplorer(w.VBox):
         ):  # plotly dispatches every trace, in order
             pending, self._pending_selection = self._pending_selection, {}
             self.set_selection(
-                [self.point_at(ti, pi) for ti, inds in sorted(pending.items()) for pi in inds]
+                [
+                    self.point_at(ti, pi)
+                    for ti, inds in sorted(pending.items())
+                    for pi in inds
+                    if self.view.indexed(ti, pi)
+                ]
             )
 
     def set_selection(self, points: Sequence[tuple[int, str]]) -> None:

@@ -105,8 +105,16 @@ class ScatterView:
             self.signature = signature
             self.replaced += 1
         empty = np.zeros(0, np.int64)
-        self.points = [(s.rows, s.keyidx) for s in info.series] + [(empty, empty)]
+        # overlay traces (a check's points) and the highlight ring hold no study index rows
+        self.points = [(s.rows, s.keyidx) for s in info.series]
+        self.points += [(empty, empty)] * (len(traces) - len(info.series) + 1)
         self.info = info
+
+    def indexed(self, trace_index: int, point_index: int) -> bool:
+        """Whether a point of the figure is a study point (not a check's or the ring)."""
+        return 0 <= trace_index < len(self.points) and point_index < len(
+            self.points[trace_index][0]
+        )
 
     def point_at(self, trace_index: int, point_index: int) -> tuple[int, str]:
         """(trial number, measurement key) of a point of the figure."""
