@@ -53,6 +53,8 @@ _PACKAGES = (
     "onnx",
     "onnxruntime",
     "onnxscript",
+    "openvino",
+    "nncf",
     "optuna",
     "tensorflow",
     "tensorflow-cpu",
