@@ -13,7 +13,6 @@ import pytest
 from tests.conftest import REPO, tiny_config_dict
 from workbench import ConfigError, _host
 from workbench.backends import (
-    Artifact,
     CompileContext,
     Deployment,
     ModelSource,
@@ -79,7 +78,9 @@ def test_fp32_matches_torch_and_the_receipt_says_what_ran(trained_cnn, compiled)
 
     meta = runner.meta
     assert meta["openvino_version"] == openvino.get_version()
-    assert meta["openvino_precision_hint"] == "f32" and meta["openvino_inference_precision"] == "f32"
+    assert (
+        meta["openvino_precision_hint"] == "f32" and meta["openvino_inference_precision"] == "f32"
+    )
     assert meta["openvino_runtime_precision"] == {"f32": sum(meta["openvino_kernels"].values())}
     assert meta["openvino_threads"] == 1 and meta["openvino_streams"] == 1
 
@@ -109,8 +110,10 @@ def test_int8_keeps_the_faster_candidate_within_tolerance(trained_cnn, compiled)
     tries = {t["source"]: t for t in meta["int8_tries"]}
     assert set(tries) == {"nncf", "qdq"}
     for t in tries.values():
-        assert t["p50_ms"] > 0 and 0 < t["val_accuracy"] <= 1 and "u8" in str(
-            t["openvino_runtime_precision"]
+        assert (
+            t["p50_ms"] > 0
+            and 0 < t["val_accuracy"] <= 1
+            and "u8" in str(t["openvino_runtime_precision"])
         )
     ref = evaluate_torch(model, data.x_val, data.y_val)
     good = [k for k, t in tries.items() if ref - t["val_accuracy"] <= TOLERANCE]
@@ -248,3 +251,30 @@ def test_a_tiny_study_with_openvino_deployments_runs_end_to_end(tmp_path):
     data = json.loads(j.stdout)
     assert data["n_complete"] == 1
     assert {"host-cpu/torch/openvino-fp32", "host-cpu/torch/openvino-int8"} <= set(data["fronts"])
+
+
+@pytest.mark.keras
+@pytest.mark.onnxruntime
+def test_keras_models_deploy_through_their_onnx_export(trained_keras, tmp_path):
+    pytest.importorskip("tf2onnx")
+    from tests.conftest import keras_source
+    from workbench.train import evaluate_keras
+
+    spec, model, data = trained_keras
+    src = keras_source(spec, model, tmp_path)
+    b = get_backend("openvino")
+    fp32 = b.load(b.compile(src, Deployment("openvino", "fp32"), CompileContext()), Threads(1, 1))
+    x = data.x_test[:16].transpose(0, 2, 3, 1)  # the Keras model takes NHWC
+    expected = np.asarray(model(x, training=False))
+    np.testing.assert_allclose(fp32(x), expected, rtol=1e-4, atol=1e-4)
+    ctx = CompileContext(
+        calibration=[src.feed(b) for b in data.calibration_batches(64, batch=8)],
+        x_val=src.feed(data.x_val),
+        y_val=data.y_val,
+        reference_accuracy=evaluate_keras(model, data.x_val, data.y_val),
+        max_accuracy_drop=TOLERANCE,
+        threads=Threads(1, 1),
+    )
+    int8 = b.load(b.compile(src, Deployment("openvino", "int8"), ctx), Threads(1, 1))
+    ref = evaluate_keras(model, data.x_test, data.y_test)
+    assert abs(accuracy_of(int8, src.feed(data.x_test), data.y_test) - ref) <= TOLERANCE

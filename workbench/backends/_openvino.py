@@ -144,7 +144,9 @@ def _remove_ir(xml: Path) -> None:
             p.unlink()
 
 
-def _p50_ms(runners: dict[str, _OvRunner], x: np.ndarray, rounds: int = 7, calls: int = 10):
+def _p50_ms(
+    runners: dict[str, _OvRunner], x: np.ndarray, rounds: int = 7, calls: int = 10
+) -> dict[str, float]:
     """Batch-``len(x)`` latency p50 (ms) of each runner, timed interleaved round by round so
     drift in the machine's state falls on every candidate alike."""
     times: dict[str, list[float]] = {k: [] for k in runners}
@@ -238,7 +240,9 @@ class OpenVinoBackend(Backend):
             tries[kind] = {"source": kind, "quantize_s": round(time.perf_counter() - start, 3)}
             paths[kind] = path
         if not paths:
-            raise DeploymentError("quantize", "; ".join(f"{k}: {t['error']}" for k, t in tries.items()))
+            raise DeploymentError(
+                "quantize", "; ".join(f"{k}: {t['error']}" for k, t in tries.items())
+            )
         runners = {k: _compile(p, "int8", ctx.threads) for k, p in paths.items()}
         try:
             if ctx.x_val is not None and ctx.y_val is not None and len(ctx.x_val):
@@ -303,9 +307,7 @@ class OpenVinoBackend(Backend):
         side = copy.copy(source)  # shares the export cache: the float ONNX is not redone
         side.workdir = out.parent / f"{out.stem}.work"
         side.workdir.mkdir(parents=True, exist_ok=True)
-        opts = tuple(
-            (k, v) for k, v in deployment.options if k == "calibration_samples"
-        )
+        opts = tuple((k, v) for k, v in deployment.options if k == "calibration_samples")
         try:
             qdq = get_backend("onnxruntime").compile(
                 side, Deployment("onnxruntime", "int8-static", opts), ctx
