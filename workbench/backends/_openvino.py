@@ -97,38 +97,55 @@ def _summary(compiled: openvino.CompiledModel) -> dict[str, Any]:
 
 
 class _OvRunner(Runner):
-    def __init__(self, compiled: openvino.CompiledModel, meta: dict[str, Any]) -> None:
-        self.compiled = compiled
-        self.request = compiled.create_infer_request()
-        self.meta = meta
+    """Runs an IR model compiled for each input shape it is called with: static shapes let the
+    CPU plugin pick its kernels once, where a dynamic batch axis re-plans every call."""
+
+    def __init__(self, xml: Path, precision: str, threads: Threads, shape: tuple[int, ...]):
+        self.xml = xml
+        self.config = {
+            "INFERENCE_PRECISION_HINT": _HINT[precision],
+            "INFERENCE_NUM_THREADS": threads.intra_op,
+            "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        self.requests: dict[tuple[int, ...], openvino.InferRequest] = {}
+        compiled = self._compiled(shape)
+        self.meta = {
+            "openvino_version": _version(),
+            "openvino_precision_hint": _HINT[precision],
+            "openvino_threads": threads.intra_op,
+            "openvino_streams": 1,
+            **_summary(compiled),
+        }
+
+    def _compiled(self, shape: tuple[int, ...]) -> openvino.CompiledModel:
+        ov = require("openvino", extra="openvino")
+        core = _core()
+        model = core.read_model(str(self.xml))
+        model.reshape({0: ov.PartialShape(list(shape))})
+        compiled = core.compile_model(model, "CPU", self.config)
+        self.requests[shape] = compiled.create_infer_request()
+        return compiled
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        self.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
-        return np.array(self.request.get_output_tensor(0).data, copy=True)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        request = self.requests.get(x.shape)
+        if request is None:
+            self._compiled(x.shape)
+            request = self.requests[x.shape]
+        request.infer(x, share_inputs=True)
+        return np.array(request.get_output_tensor(0).data, copy=True)
 
     def close(self) -> None:
-        self.request = None
-        self.compiled = None
+        self.requests.clear()
 
 
-def _compile(xml: Path, precision: str, threads: Threads) -> _OvRunner:
-    """Load IR ``xml`` on the CPU plugin for one latency stream with ``threads``."""
-    hint = _HINT[precision]
-    config = {
-        "INFERENCE_PRECISION_HINT": hint,
-        "INFERENCE_NUM_THREADS": threads.intra_op,
-        "NUM_STREAMS": 1,
-        "PERFORMANCE_HINT": "LATENCY",
-    }
-    compiled = _core().compile_model(str(xml), "CPU", config)
-    meta = {
-        "openvino_version": _version(),
-        "openvino_precision_hint": hint,
-        "openvino_threads": threads.intra_op,
-        "openvino_streams": 1,
-        **_summary(compiled),
-    }
-    return _OvRunner(compiled, meta)
+def _compile(
+    xml: Path, precision: str, threads: Threads, input_shape: tuple[int, ...]
+) -> _OvRunner:
+    """Load IR ``xml`` on the CPU plugin for one latency stream with ``threads``, compiled
+    first for a batch of one ``input_shape`` sample."""
+    return _OvRunner(xml, precision, threads, (1, *input_shape))
 
 
 def _save(model: openvino.Model, xml: Path) -> Path:
@@ -243,7 +260,9 @@ class OpenVinoBackend(Backend):
             raise DeploymentError(
                 "quantize", "; ".join(f"{k}: {t['error']}" for k, t in tries.items())
             )
-        runners = {k: _compile(p, "int8", ctx.threads) for k, p in paths.items()}
+        runners = {
+            k: _compile(p, "int8", ctx.threads, source.input_shape) for k, p in paths.items()
+        }
         try:
             if ctx.x_val is not None and ctx.y_val is not None and len(ctx.x_val):
                 for k, r in runners.items():
@@ -321,4 +340,4 @@ class OpenVinoBackend(Backend):
     def load(self, artifact: Artifact, threads: Threads) -> Runner:
         assert artifact.path is not None
         xml = artifact.path / IR_FILE if artifact.path.is_dir() else artifact.path
-        return _compile(xml, artifact.deployment.precision, threads)
+        return _compile(xml, artifact.deployment.precision, threads, artifact.input_shape)
