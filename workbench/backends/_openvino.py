@@ -50,7 +50,8 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: the precision hint each deployment precision asks the CPU plugin for
 _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 #: op types whose runtime precision and kernel say what the compiled model really runs
-_MAIN_OPS = ("Convolution", "GroupConvolution", "FullyConnected", "MatMul", "Gemm")
+#: (``Subgraph``: a chain of layers the plugin fused into one generated kernel)
+_MAIN_OPS = ("Convolution", "GroupConvolution", "FullyConnected", "MatMul", "Gemm", "Subgraph")
 _INT8_SOURCES = ("auto", "nncf", "qdq")
 
 
