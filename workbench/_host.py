@@ -54,6 +54,8 @@ _PACKAGES = (
     "onnx",
     "onnxruntime",
     "onnxscript",
+    "openvino",
+    "nncf",
     "optuna",
     "tensorflow",
     "tensorflow-cpu",

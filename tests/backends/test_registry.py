@@ -40,7 +40,7 @@ def test_deployment_names_parse_both_ways():
     )
     assert d2.opts == {"per_channel": False} and d2.name == d.name
     with pytest.raises(ConfigError, match="known backend"):
-        Deployment.parse("openvino-fp32")
+        Deployment.parse("tensorrt-fp32")
     with pytest.raises(ConfigError, match="unknown key"):
         Deployment.parse({"backend": "torch", "precision": "fp32", "device": "gpu"})
 

@@ -1,8 +1,9 @@
 """Backends: a registry of runtimes that compile models into measured artifacts.
 
 Built in: ``torch`` (eager fp32), ``onnxruntime`` (fp32, int8 dynamic, int8 static QDQ; from
-PyTorch, Keras or ONNX), ``keras`` (eager fp32), ``keras-xla`` (``tf.function`` with XLA) and
-``litert`` (TFLite fp32, fp16, int8 dynamic range, full-integer int8; from Keras).
+PyTorch, Keras or ONNX), ``keras`` (eager fp32), ``keras-xla`` (``tf.function`` with XLA),
+``litert`` (TFLite fp32, fp16, int8 dynamic range, full-integer int8; from Keras) and
+``openvino`` (OpenVINO IR fp32, bf16, int8 from NNCF or a QDQ file; from the ONNX export).
 Third-party packages add theirs under the ``workbench.backends`` entry-point group.
 """
 

@@ -17,6 +17,7 @@ _BUILTIN = {
     "keras": "workbench.backends._keras:KerasBackend",
     "keras-xla": "workbench.backends._keras:KerasXlaBackend",
     "litert": "workbench.backends._litert:LiteRTBackend",
+    "openvino": "workbench.backends._openvino:OpenVinoBackend",
 }
 _TARGETS: dict[str, str | type[Backend]] = dict(_BUILTIN)
 _INSTANCES: dict[str, Backend] = {}

@@ -99,7 +99,7 @@ def bytes_per_element(precision: str) -> tuple[float, float]:
 
     Dynamic int8 keeps float activations and int8 weights; static int8 is int8 throughout.
     """
-    if precision == "int8-static":
+    if precision in ("int8-static", "int8"):  # "int8": a backend's calibrated static int8
         return 1.0, 1.0
     if precision == "int8-dynamic":
         return 4.0, 1.0
@@ -800,6 +800,7 @@ def roofline_peaks(
     rate = {
         "int8-static": 4.0 if vnni else 2.0,
         "int8-dynamic": 4.0 if vnni else 2.0,
+        "int8": 4.0 if vnni else 2.0,
         "fp16": 2.0,
         "bf16": 2.0,
     }.get(precision, 1.0)

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-PRECISIONS = ("fp32", "fp16", "bf16", "int8-dynamic", "int8-static")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8-dynamic", "int8-static", "int8")
 DEVICES = ("cpu", "gpu", "npu", "tpu", "mcu")
 #: runtimes a *simulated* device may name although no backend of that name is registered in
 #: this installation yet (its file is produced once one is); measured profiles need a registered one
@@ -269,9 +269,9 @@ def _read_profile(r: Reader, *, default_name: str | None, path: str | None) -> H
     peak = r.section("peak_gops")
     peak_gops = {}
     for prec in list(peak.data):
-        if prec not in PRECISIONS and prec not in ("int8", "int4"):
+        if prec not in PRECISIONS and prec != "int4":
             raise peak.error(
-                f"unknown precision; expected one of: {', '.join((*PRECISIONS, 'int8', 'int4'))}",
+                f"unknown precision; expected one of: {', '.join((*PRECISIONS, 'int4'))}",
                 prec,
             )
         peak_gops[prec] = peak.get(prec, _sourced())
