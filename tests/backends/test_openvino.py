@@ -25,6 +25,9 @@ from workbench.backends._openvino import bf16_supported
 pytest.importorskip("openvino")
 pytestmark = [pytest.mark.openvino, pytest.mark.torch]
 
+#: the CLI, as a user runs it
+WB = [sys.executable, "-m", "workbench.cli"]
+
 #: accuracy (fraction of the digits test split) bf16 and int8 artifacts may lose to fp32
 TOLERANCE = 0.05
 
@@ -251,6 +254,30 @@ def test_a_tiny_study_with_openvino_deployments_runs_end_to_end(tmp_path):
     data = json.loads(j.stdout)
     assert data["n_complete"] == 1
     assert {"host-cpu/torch/openvino-fp32", "host-cpu/torch/openvino-int8"} <= set(data["fronts"])
+
+    # the artifact is a folder: stored as one zip, exported and reproduced as the folder again
+    from workbench.check._baseline import load_study_results
+    from workbench.study._export import FOLDER_LAYOUT
+
+    res = load_study_results(f"sqlite:///{tmp_path / 'runs' / 'workbench.db'}", "ov")
+    (trial,) = res.trials
+    m = next(x for x in trial.measurements() if x.deployment == "openvino-fp32")
+    assert m.meta["artifact_layout"] == FOLDER_LAYOUT and m.meta["artifact_id"]
+    exported = sorted((tmp_path / "runs" / "ov" / "pareto").glob("*openvino-fp32*"))
+    folder = next(p for p in exported if p.is_dir())
+    assert sorted(x.name for x in folder.iterdir()) == ["model.bin", "model.xml"]
+    r = subprocess.run(
+        [*WB, "reproduce", "ov", "0", "--json", "--latency-tolerance", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    (rep,) = json.loads(r.stdout)["trials"]
+    ov = next(d for d in rep["deployments"] if d["key"].endswith("openvino-fp32"))
+    assert ov["accuracy_verdict"] == "exact" and ov["stored_p50_ms"] > 0
 
 
 @pytest.mark.keras

@@ -144,3 +144,47 @@ def test_widget_exports_one_artifact_with_a_manifest_entry(keras_xla_study, tmp_
         {"blocks": 1},
     )
     assert side["measurement"]["accuracy"] == 0.9 and side["receipt"]["threads"] == 1
+
+
+def test_a_folder_artifact_is_stored_as_one_zip_and_unpacked_whole(tmp_path):
+    """OpenVINO's model.xml + model.bin travel as one stored zip and come back as the folder."""
+    import zipfile
+
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from workbench import StorageError
+    from workbench.study._export import (
+        FOLDER_LAYOUT,
+        download_artifact,
+        pack_folder,
+        stored_as_folder,
+    )
+
+    src = tmp_path / "m.openvino"
+    (src / "sub").mkdir(parents=True)
+    (src / "model.xml").write_text("<net/>")
+    (src / "model.bin").write_bytes(b"\x00\x01" * 100)
+    (src / "sub" / "extra.txt").write_text("x")
+    a, b = pack_folder(src, tmp_path / "a.zip"), pack_folder(src, tmp_path / "b.zip")
+    assert a.read_bytes() == b.read_bytes()  # same files, same bytes
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    store = FileSystemArtifactStore(str(store_dir))
+    store.write("art1", io.BytesIO(Path(a).read_bytes()))
+    out = download_artifact(store, "art1", tmp_path / "out" / "m.openvino", folder=True)
+    assert out.is_dir() and (out / "model.bin").read_bytes() == b"\x00\x01" * 100
+    assert (out / "sub" / "extra.txt").read_text() == "x"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.openvino"]  # no part left
+    assert stored_as_folder({"meta": {"artifact_layout": FOLDER_LAYOUT}})
+    assert not stored_as_folder({"meta": {}}) and not stored_as_folder(None)
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../escaped.txt", "no")
+    store.write("art2", io.BytesIO(Path(evil).read_bytes()))
+    with pytest.raises(StorageError, match="unsafe path"):
+        download_artifact(store, "art2", tmp_path / "out2" / "m.openvino", folder=True)
+    assert not (tmp_path / "escaped.txt").exists() and not list((tmp_path / "out2").glob("*.part*"))
+    store.write("art3", io.BytesIO(Path(src / "model.bin").read_bytes()))
+    with pytest.raises(StorageError, match="not the zip of a folder"):
+        download_artifact(store, "art3", tmp_path / "out3" / "m.openvino", folder=True)

@@ -291,6 +291,9 @@ class Backend(abc.ABC):
     frameworks: ClassVar[tuple[str, ...]]
     precisions: ClassVar[tuple[str, ...]]
     options: ClassVar[tuple[str, ...]] = ()
+    #: options whose value a compile records in the artifact's meta when it chose it itself
+    #: (e.g. by timing candidates): a rebuild passes the recorded value to build the same file
+    recorded_options: ClassVar[tuple[str, ...]] = ()
     #: modules that must import for this backend to work, and the extra that installs them
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None

@@ -13,9 +13,11 @@ weights): it reloads in any process with OpenVINO installed, without the model's
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
 import statistics
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -184,6 +186,7 @@ class OpenVinoBackend(Backend):
     frameworks = ("torch", "keras", "onnx")
     precisions = ("fp32", "bf16", "int8")
     options = ("calibration_samples", "int8_source")
+    recorded_options = ("int8_source",)  # NNCF or QDQ, chosen by timing both
     requires = ("openvino",)
     extra = "openvino"
     runtime_packages = ("openvino",)
@@ -315,7 +318,9 @@ class OpenVinoBackend(Backend):
         nncf = require("nncf", extra="openvino", purpose="OpenVINO int8 quantization")
         model = _core().read_model(str(onnx_path))
         data = nncf.Dataset([np.ascontiguousarray(b, dtype=np.float32) for b in batches])
-        quantized = nncf.quantize(model, data, subset_size=len(batches))
+        # NNCF draws its progress bars on stdout, where `--json` output goes: keep them on stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            quantized = nncf.quantize(model, data, subset_size=len(batches))
         _save(quantized, out)
 
     @staticmethod

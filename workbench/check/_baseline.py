@@ -205,7 +205,7 @@ def load_baseline(folder: str | Path) -> Baseline:
             missing.append(f"trial {entry['trial']} {entry['key']}: {entry.get('error')}")
             continue
         file = root / str(entry["file"])
-        if not file.is_file():
+        if not (file.is_file() or file.is_dir()):  # a folder: OpenVINO's model.xml + .bin
             raise _bad(root, f"artifact {entry['file']} of point {i} is missing")
         try:
             MeasurementKey.parse(str(entry["key"]))

@@ -417,7 +417,7 @@ def check_baseline(
     pairs, cand_fronts = match_points(base, results)
     store = study_artifact_store(results)
     by_trial = {t.number: t for t in results.trials}
-    from workbench.study._export import artifact_name, download_artifact
+    from workbench.study._export import artifact_name, download_artifact, stored_as_folder
 
     with tempfile.TemporaryDirectory(prefix="workbench-check-") as tmp:
         sides: dict[str, tuple[_Side, Path]] = {}
@@ -431,7 +431,10 @@ def check_baseline(
             if s.label not in sides:
                 dest = Path(tmp) / artifact_name(s.trial, s.key, s.measurement)
                 art_id = str(s.measurement.meta["artifact_id"])
-                sides[s.label] = (s, download_artifact(store, art_id, dest))
+                sides[s.label] = (
+                    s,
+                    download_artifact(store, art_id, dest, folder=stored_as_folder(s.measurement)),
+                )
         say(f"loading {len(sides)} artifacts")
         with _loaded(list(sides.values()), x, y) as loaded:
             batch = int(

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from workbench.arch import ArchSpec
-    from workbench.backends import Artifact, Runner
+    from workbench.backends import Artifact, Deployment, Runner
     from workbench.bench import Measurement, MeasureSettings
     from workbench.hw import HardwareProfile
     from workbench.study import TrialPipeline
@@ -351,7 +351,11 @@ def _reproduce_framework(
         if not profile.measured:
             continue
         mine = {m.deployment: m for m in stored if m.profile == profile.name}
-        deps = [d for d in cfg.profile_deployments(profile, framework) if d.name in mine]
+        deps = [
+            _as_recorded(d, mine[d.name].meta)
+            for d in cfg.profile_deployments(profile, framework)
+            if d.name in mine
+        ]
         if not deps:
             continue
         # compile and load through the bench, as the trial did; its own timing is kept short:
@@ -425,6 +429,19 @@ def _reproduce_framework(
     return out
 
 
+def _as_recorded(dep: Deployment, meta: Mapping[str, Any]) -> Deployment:
+    """``dep`` with the options its backend chose and recorded when the stored file was built
+    (:attr:`Backend.recorded_options`), so the rebuild makes the same choice."""
+    from dataclasses import replace
+
+    from workbench.backends import get_backend
+
+    pinned = {k: meta[k] for k in get_backend(dep.backend).recorded_options if k in meta}
+    if not pinned:
+        return dep
+    return replace(dep, options=tuple(sorted({**dep.opts, **pinned}.items())))
+
+
 def _quick(settings: MeasureSettings) -> MeasureSettings:
     """The fewest timed calls the bench allows, at the study's batch size."""
     from workbench.bench import MeasureSettings
@@ -458,12 +475,14 @@ def _stored_artifact(
     """The stored artifact of measurement ``m``, copied out of the study's artifact store."""
     from workbench.backends import Artifact
     from workbench.study import artifact_name
-    from workbench.study._export import download_artifact
+    from workbench.study._export import download_artifact, stored_as_folder
 
     art_id = m.meta.get("artifact_id")
     if store is None or not art_id:
         raise ConfigError(f"{m.key}: the study's artifact store holds no file for it")
-    path = download_artifact(store, str(art_id), folder / artifact_name(trial, m.key, m))
+    path = download_artifact(
+        store, str(art_id), folder / artifact_name(trial, m.key, m), folder=stored_as_folder(m)
+    )
     return Artifact(rebuilt.deployment, rebuilt.framework, path, rebuilt.input_shape, dict(m.meta))
 
 

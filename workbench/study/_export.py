@@ -21,6 +21,7 @@ from workbench.bench import Measurement, MeasurementKey
 
 __all__ = [
     "ARTIFACT_EXTENSIONS",
+    "FOLDER_LAYOUT",
     "MANIFEST_SCHEMA",
     "ArtifactExport",
     "PointRecords",
@@ -29,7 +30,9 @@ __all__ = [
     "download_artifact",
     "export_artifacts",
     "manifest_entry",
+    "pack_folder",
     "read_points",
+    "stored_as_folder",
     "why_missing",
 ]
 
@@ -41,7 +44,10 @@ ARTIFACT_EXTENSIONS: dict[str, str] = {
     "litert": ".tflite",
     "keras": ".keras",
     "keras-xla": ".keras",
+    "openvino": ".openvino",  # a folder: model.xml and model.bin
 }
+#: ``meta.artifact_layout`` of an artifact that is a folder, stored as one zip of its files
+FOLDER_LAYOUT = "folder-zip"
 UNKNOWN_EXTENSION = ".bin"
 MEASURE_PREFIX = "measure:"
 
@@ -87,12 +93,37 @@ def why_missing(m: MeasurementLike | None) -> str:
     return "no artifact was stored for it"
 
 
-def download_artifact(store: ArtifactStore, artifact_id: str, dest: Path) -> Path:
-    """Copy artifact ``artifact_id`` out of an Optuna artifact ``store`` to ``dest``."""
+def stored_as_folder(m: MeasurementLike | None) -> bool:
+    """Whether ``m``'s artifact is a folder, stored as a zip of its files."""
+    return m is not None and (_as_dict(m).get("meta") or {}).get("artifact_layout") == FOLDER_LAYOUT
+
+
+def pack_folder(folder: Path, dest: Path) -> Path:
+    """Zip ``folder``'s files into ``dest``, names relative to it, in sorted order with a fixed
+    date: the same files give the same bytes."""
+    import zipfile
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            info = zipfile.ZipInfo(
+                f.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0)
+            )
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, f.read_bytes())
+    return dest
+
+
+def download_artifact(
+    store: ArtifactStore, artifact_id: str, dest: Path, *, folder: bool = False
+) -> Path:
+    """Copy artifact ``artifact_id`` out of an Optuna artifact ``store`` to ``dest``; with
+    ``folder`` (see :func:`stored_as_folder`) the stored zip is unpacked into the folder
+    ``dest``. Either appears whole or not at all."""
     from optuna.artifacts.exceptions import ArtifactNotFound
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
+    tmp = dest.with_name(dest.name + (".zip.part" if folder else ".part"))
     try:
         with store.open_reader(artifact_id) as reader, open(tmp, "wb") as writer:
             shutil.copyfileobj(reader, writer)
@@ -101,8 +132,37 @@ def download_artifact(store: ArtifactStore, artifact_id: str, dest: Path) -> Pat
         raise StorageError(
             f"artifact {artifact_id} is missing from the study's artifact store"
         ) from None
-    tmp.replace(dest)
+    if not folder:
+        tmp.replace(dest)
+        return dest
+    try:
+        _unpack(tmp, dest, artifact_id)
+    finally:
+        tmp.unlink(missing_ok=True)
     return dest
+
+
+def _unpack(archive: Path, dest: Path, artifact_id: str) -> None:
+    import zipfile
+
+    staging = dest.with_name(dest.name + ".part")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(archive) as z:
+            for name in z.namelist():
+                parts = Path(name).parts
+                if Path(name).is_absolute() or ".." in parts or not parts:
+                    raise StorageError(f"artifact {artifact_id}: unsafe path {name!r} in its zip")
+            z.extractall(staging)
+    except zipfile.BadZipFile:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StorageError(f"artifact {artifact_id} is not the zip of a folder") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if dest.exists():
+        shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+    staging.replace(dest)
 
 
 class PointRecords(NamedTuple):
@@ -222,7 +282,9 @@ def export_artifacts(
         else:
             fname = artifact_name(n, key, d or {})
             try:
-                res.files.append(download_artifact(store, str(art), dest / fname))
+                res.files.append(
+                    download_artifact(store, str(art), dest / fname, folder=stored_as_folder(m))
+                )
                 res.artifact_ids.add(str(art))
                 file = fname
             except (StorageError, OSError) as err:  # reported in the manifest, not fatal

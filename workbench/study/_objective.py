@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from workbench.backends import CompileContext, ModelSource
 from workbench.bench import DeployJob, Measurement, MemoryProbe, measure_jobs, profile_threads
 from workbench.data import Dataset
 from workbench.study._config import StudyConfig, _serves
+from workbench.study._export import FOLDER_LAYOUT, pack_folder
 from workbench.study._index import POINTS_ATTR, points_summary
 from workbench.study._results import MEASURE_PREFIX
 from workbench.study._space import SearchSpace
@@ -304,10 +306,12 @@ class TrialPipeline:
                 if (
                     art is not None
                     and art.path is not None
-                    and art.path.is_file()
+                    and (art.path.is_file() or art.path.is_dir())
                     and self.artifact_store is not None
                     and m.ok
                 ):
+                    if art.path.is_dir():  # e.g. OpenVINO's model.xml + model.bin
+                        m.meta["artifact_layout"] = FOLDER_LAYOUT
                     m.meta["artifact_id"] = self._upload(trial, art.path)
                     m.artifact_path = None  # the working file is temporary; the store keeps it
                 trial.set_user_attr(f"{MEASURE_PREFIX}{m.key}", clean(m.to_dict()))
@@ -509,6 +513,12 @@ class TrialPipeline:
         from optuna.artifacts import upload_artifact
 
         assert self.artifact_store is not None
-        return upload_artifact(
-            artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial
-        )
+        if not path.is_dir():
+            return upload_artifact(
+                artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial
+            )
+        with tempfile.TemporaryDirectory(prefix="wb-folder-") as tmp:
+            archive = pack_folder(path, Path(tmp) / f"{path.name}.zip")
+            return upload_artifact(
+                artifact_store=self.artifact_store, file_path=str(archive), study_or_trial=trial
+            )

@@ -18,6 +18,7 @@ from workbench.study._export import (
     export_artifacts,
     manifest_entry,
     read_points,
+    stored_as_folder,
     why_missing,
 )
 from workbench.widgets._source import StudyRef, TrialDetail
@@ -103,7 +104,12 @@ def export_artifact(ref: StudyRef, trial: TrialDetail, key: str, folder: str | P
             f"({ref.user_attrs().get('artifact_store')})"
         )
     dest = Path(folder)
-    path = download_artifact(store, art, dest / artifact_name(trial.number, key, m or {}))
+    path = download_artifact(
+        store,
+        art,
+        dest / artifact_name(trial.number, key, m or {}),
+        folder=stored_as_folder(m),
+    )
     sidecar = path.with_name(path.name + ".json")
     entry = manifest_entry(trial.number, key, m, spec=trial.user_attrs.get("spec"), file=path.name)
     entry.update(
