@@ -94,7 +94,7 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "digits"  # digits | synthetic | shapes | npz
+    source: str = "digits"  # digits | synthetic | npz | shapes
     path: str | None = None
     x_key: str = "x"
     y_key: str = "y"
@@ -109,7 +109,7 @@ class DataConfig:
 
     @classmethod
     def read(cls, r: Reader, base_dir: Path | None = None) -> DataConfig:
-        source = r.get("source", Choice(("digits", "synthetic", "shapes", "npz")), "digits")
+        source = r.get("source", Choice(("digits", "synthetic", "npz", "shapes")), "digits")
         path = r.get("path", Optional(Str()), None)
         if source == "npz" and path is None:
             raise r.error("missing; expected the path of an .npz file when source is npz", "path")

@@ -144,17 +144,17 @@ def shapes_arrays(
     other = (y + 1 + (rng.random(n) * (len(SHAPE_CLASSES) - 1)).astype(np.int64)) % len(
         SHAPE_CLASSES
     )
-    frag = _draw(other, rng, size, scale=(0.3, 0.55), spread=0.9)
+    frag = _draw(other, rng, size, scale=(0.25, 0.45), spread=0.9)
     cdir = rng.random(n) * 2 * np.pi
     coff = (rng.random(n) * 2 - 1) * 0.5
     cut = np.cos(cdir)[:, None, None] * xx + np.sin(cdir)[:, None, None] * yy
     frag *= cut > coff[:, None, None]
     frag_col = rng.random((n, 3))
-    frag = frag[:, None] * (0.4 + 0.4 * rng.random(n))[:, None, None, None]
+    frag = frag[:, None] * (0.3 + 0.3 * rng.random(n))[:, None, None, None]
     img = img * (1 - frag) + frag_col[:, :, None, None] * frag
     # the figure: a colour at least 0.3 away from the background's in every channel
     fg = (bg + 0.3 + rng.random((n, 3)) * 0.4) % 1.0
-    mask = _draw(y, rng, size, scale=(0.28, 0.5), spread=0.45)[:, None]
+    mask = _draw(y, rng, size, scale=(0.45, 0.75), spread=0.3)[:, None]
     img = img * (1 - mask) + fg[:, :, None, None] * mask
     img = img + noise * _normal(rng, img.shape)
     # 8-bit levels, as a camera would store them: also keeps the bytes stable
