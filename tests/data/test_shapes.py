@@ -37,10 +37,7 @@ def test_every_class_draws_a_distinct_figure():
 def test_same_seed_same_bytes_in_another_process_and_seeds_differ():
     a = load_data(SMALL)
     assert a.fingerprint() == load_data(SMALL).fingerprint()
-    code = (
-        "from workbench.data import load_data; "
-        f"print(load_data({SMALL!r}).fingerprint())"
-    )
+    code = f"from workbench.data import load_data; print(load_data({SMALL!r}).fingerprint())"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()

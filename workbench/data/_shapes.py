@@ -99,13 +99,13 @@ def _draw(
 ) -> np.ndarray:
     """Coverage masks (N, size, size) of each label's figure at a random pose."""
     n = len(labels)
-    cx = (rng.random(n) * 2 - 1) * spread
-    cy = (rng.random(n) * 2 - 1) * spread
-    r = scale[0] + rng.random(n) * (scale[1] - scale[0])
-    theta = rng.random(n) * 2 * np.pi
-    freq = 7.0 + rng.random(n) * 4.0
-    # float32 fields: half the memory traffic of float64, and the output is 8-bit anyway
-    cx, cy, r, theta, freq = (a.astype(np.float32) for a in (cx, cy, r, theta, freq))
+
+    def uniform(lo: float, hi: float) -> np.ndarray:
+        # float32 fields: half the memory traffic of float64, and the output is 8-bit anyway
+        return (lo + rng.random(n) * (hi - lo)).astype(np.float32)
+
+    cx, cy = uniform(-spread, spread), uniform(-spread, spread)
+    r, theta, freq = uniform(*scale), uniform(0.0, 2 * np.pi), uniform(7.0, 11.0)
     grid = ((np.arange(size) + 0.5) / size * 2 - 1).astype(np.float32)
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
     masks = np.zeros((n, size, size), dtype=np.float32)
