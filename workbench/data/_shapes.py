@@ -34,6 +34,15 @@ SHAPE_CLASSES = (
 _Field = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
+def _f64(fn: Callable[..., np.ndarray], *args: np.ndarray) -> np.ndarray:
+    """A transcendental ``fn`` evaluated in float64, returned as float32.
+
+    numpy's float32 sin/cos/arctan2 have SIMD kernels that differ by an ulp or so between CPUs,
+    enough to move a pixel across an 8-bit level; float64 differences are far too small to.
+    Arithmetic and sqrt are correctly rounded in float32 and stay float32."""
+    return fn(*(a.astype(np.float64) for a in args)).astype(np.float32)
+
+
 def _smooth(d: np.ndarray, edge: np.ndarray) -> np.ndarray:
     """Coverage in [0, 1] of a signed distance ``d`` (negative inside), about one pixel soft."""
     return np.clip(0.5 - d / edge, 0.0, 1.0)
@@ -62,14 +71,16 @@ def _signed(cls: int, u: np.ndarray, v: np.ndarray, freq: np.ndarray) -> np.ndar
     if cls == 4:  # ring
         return np.abs(rho - 0.7) - 0.17
     if cls == 5:  # five-pointed star
-        phi = np.arctan2(v, u)
-        return rho - (0.6 + 0.35 * np.cos(5.0 * phi))
+        phi = _f64(np.arctan2, v, u)
+        return rho - (0.6 + 0.35 * _f64(np.cos, 5.0 * phi))
     if cls == 6:  # stripes
-        return np.maximum(_patch(u, v), np.sin(freq * u) * 0.15)
+        return np.maximum(_patch(u, v), _f64(np.sin, freq * u) * 0.15)
     if cls == 7:  # checker
-        return np.maximum(_patch(u, v), np.sin(freq * u) * np.sin(freq * v) * 0.15)
+        return np.maximum(_patch(u, v), _f64(np.sin, freq * u) * _f64(np.sin, freq * v) * 0.15)
     if cls == 8:  # dots on a grid
-        return np.maximum(_patch(u, v), (np.cos(freq * u) * np.cos(freq * v) - 0.5) * -0.15)
+        return np.maximum(
+            _patch(u, v), (_f64(np.cos, freq * u) * _f64(np.cos, freq * v) - 0.5) * -0.15
+        )
     if cls == 9:  # crescent: a disc less a shifted disc
         return np.maximum(rho - 0.9, 0.7 - np.sqrt((u - 0.4) ** 2 + v * v))
     if cls == 10:  # tee
@@ -101,7 +112,7 @@ def _draw(
     n = len(labels)
 
     def uniform(lo: float, hi: float) -> np.ndarray:
-        # float32 fields: half the memory traffic of float64, and the output is 8-bit anyway
+        # float32 fields: half the memory traffic of float64 (transcendentals: see _f64)
         return (lo + rng.random(n) * (hi - lo)).astype(np.float32)
 
     cx, cy = uniform(-spread, spread), uniform(-spread, spread)
@@ -113,8 +124,8 @@ def _draw(
         idx = np.flatnonzero(labels == cls)
         dx = xx[None] - cx[idx, None, None]
         dy = yy[None] - cy[idx, None, None]
-        c = np.cos(theta[idx])[:, None, None]
-        s = np.sin(theta[idx])[:, None, None]
+        c = _f64(np.cos, theta[idx])[:, None, None]
+        s = _f64(np.sin, theta[idx])[:, None, None]
         rr = r[idx, None, None]
         u = (dx * c + dy * s) / rr
         v = (-dx * s + dy * c) / rr
