@@ -1,4 +1,5 @@
-"""Datasets: scikit-learn's bundled digits, generated data, or the user's own arrays and files.
+"""Datasets: scikit-learn's bundled digits, generated data (noise templates or shapes), or the
+user's own arrays and files.
 
 Every source yields the same :class:`Dataset`: float32 inputs in ``(N, *input_shape)`` layout
 (channels first for images), int64 labels, and fixed seeded train/validation/test splits.
@@ -12,7 +13,7 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ import numpy as np
 
 from workbench._errors import DataError
 from workbench._schema import Choice, Float, Int, ListOf, Optional, Reader, SourceMap, Str
+from workbench.data._shapes import SHAPE_CLASSES, shapes_arrays
 
 __all__ = [
+    "SHAPE_CLASSES",
     "DataConfig",
     "Dataset",
     "arrays_fingerprint",
@@ -29,8 +32,13 @@ __all__ = [
     "load_data",
     "load_digits",
     "load_npz",
+    "shapes",
     "synthetic",
 ]
+
+#: ``shapes``: the default pixel noise (standard deviation, images in [0, 1]) and sample count
+SHAPES_NOISE = 0.1
+SHAPES_SAMPLES = 6000
 
 
 def arrays_fingerprint(*arrays: np.ndarray) -> str:
@@ -53,6 +61,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    about: str = ""  # one line on what the data is, for generated sources
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -74,6 +83,7 @@ class Dataset:
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            **({"about": self.about} if self.about else {}),
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
             "train": len(self.x_train),
@@ -84,23 +94,29 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "digits"  # digits | synthetic | npz
+    source: str = "digits"  # digits | synthetic | npz | shapes
     path: str | None = None
     x_key: str = "x"
     y_key: str = "y"
     shape: tuple[int, ...] = (1, 8, 8)
     classes: int = 10
-    samples: int = 2000
+    samples: int = 2000  # synthetic; shapes defaults to SHAPES_SAMPLES
+    image_size: int = 32  # shapes
+    noise: float = SHAPES_NOISE  # shapes
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     seed: int = 0
 
     @classmethod
     def read(cls, r: Reader, base_dir: Path | None = None) -> DataConfig:
-        source = r.get("source", Choice(("digits", "synthetic", "npz")), "digits")
+        source = r.get("source", Choice(("digits", "synthetic", "npz", "shapes")), "digits")
         path = r.get("path", Optional(Str()), None)
         if source == "npz" and path is None:
             raise r.error("missing; expected the path of an .npz file when source is npz", "path")
+        shaped = source == "shapes"
+        for key in ("image_size", "noise"):
+            if r.has(key) and not shaped:
+                raise r.error(f"only read when source is shapes (source is {source})", key)
         if path is not None and base_dir is not None and not os.path.isabs(path):
             # relative paths are read against the directory of the config file that names them
             path = str((base_dir / path).resolve())
@@ -110,8 +126,10 @@ class DataConfig:
             x_key=r.get("x_key", Str(), "x"),
             y_key=r.get("y_key", Str(), "y"),
             shape=r.get("shape", ListOf(Int(min=1), min_len=1), (1, 8, 8)),
-            classes=r.get("classes", Int(min=2), 10),
-            samples=r.get("samples", Int(min=20), 2000),
+            classes=r.get("classes", Int(min=2, max=len(SHAPE_CLASSES) if shaped else None), 10),
+            samples=r.get("samples", Int(min=20), SHAPES_SAMPLES if shaped else 2000),
+            image_size=r.get("image_size", Int(min=8, max=256), 32),
+            noise=r.get("noise", Float(min=0.0, max=1.0), SHAPES_NOISE),
             val_fraction=r.get("val_fraction", Float(min=0.0, max=0.5, min_exclusive=True), 0.15),
             test_fraction=r.get("test_fraction", Float(min=0.0, max=0.5, min_exclusive=True), 0.2),
             seed=r.get("seed", Int(min=0), 0),
@@ -124,6 +142,7 @@ class DataConfig:
         return cls.read(Reader(data or {}, field="data", source=SourceMap()))
 
     def to_dict(self) -> dict[str, Any]:
+        shaped = {"image_size": self.image_size, "noise": self.noise}
         return {
             "source": self.source,
             "path": self.path,
@@ -135,6 +154,7 @@ class DataConfig:
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
             "seed": self.seed,
+            **(shaped if self.source == "shapes" else {}),
         }
 
 
@@ -244,6 +264,33 @@ def synthetic(
     )
 
 
+def shapes(
+    samples: int = SHAPES_SAMPLES,
+    classes: int = 10,
+    *,
+    image_size: int = 32,
+    noise: float = SHAPES_NOISE,
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """Generated RGB images (3, S, S) in [0, 1] of ``classes`` shapes and textures (the first of
+    :data:`SHAPE_CLASSES`): random pose and colour, gradient and clutter, pixel noise."""
+    if not 2 <= classes <= len(SHAPE_CLASSES):
+        raise DataError(f"shapes: classes must be in [2, {len(SHAPE_CLASSES)}], got {classes}")
+    if image_size < 8:
+        raise DataError(f"shapes: image_size must be at least 8, got {image_size}")
+    if not 0.0 <= noise <= 1.0:
+        raise DataError(f"shapes: noise must be in [0, 1], got {noise}")
+    x, y = shapes_arrays(samples, classes, image_size, noise, seed)
+    data = _split("shapes", x, y, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    about = (
+        f"generated {image_size}x{image_size} RGB shapes and textures "
+        f"({', '.join(SHAPE_CLASSES[:classes])}), noise {noise:g}, seed {seed}"
+    )
+    return replace(data, about=about)
+
+
 def load_npz(
     path: str | os.PathLike[str],
     *,
@@ -338,6 +385,16 @@ def load_data(config: DataConfig | Mapping[str, Any] | None = None) -> Dataset:
             tuple(cfg.shape),
             cfg.classes,
             cfg.samples,
+            seed=seed,
+            val_fraction=val,
+            test_fraction=test,
+        )
+    if cfg.source == "shapes":
+        return shapes(
+            cfg.samples,
+            cfg.classes,
+            image_size=cfg.image_size,
+            noise=cfg.noise,
             seed=seed,
             val_fraction=val,
             test_fraction=test,
