@@ -58,3 +58,12 @@ def test_benchmark_without_data_says_what_is_missing(tmp_path):
     )
     assert res.measurements[0].ok and res.measurements[0].accuracy is None
     assert any("random normal inputs" in n for n in res.notes)
+
+
+def test_benchmark_data_names_the_built_in_sources():
+    from workbench._api import _resolve_data
+
+    assert _resolve_data("shapes", None).input_shape == (3, 32, 32)
+    assert _resolve_data("digits", None).input_shape == (1, 8, 8)
+    with pytest.raises(workbench.ConfigError, match="digits, shapes, synthetic"):
+        _resolve_data("imagenet", None)

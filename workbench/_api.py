@@ -299,6 +299,10 @@ def _resolve_data(data: Any, input_shape: tuple[int, ...] | None) -> Dataset | N
         return data
     if data == "digits":
         return load_digits()
+    if data == "shapes":
+        from workbench.data import shapes
+
+        return shapes()
     if data == "synthetic":
         if input_shape is None:
             raise ConfigError("synthetic data needs the input shape (--input-shape)")
@@ -310,7 +314,8 @@ def _resolve_data(data: Any, input_shape: tuple[int, ...] | None) -> Dataset | N
 
         return from_arrays(*data)
     raise ConfigError(
-        f"data must be digits, synthetic, an .npz path, (x, y) arrays or a Dataset, got {data!r}"
+        "data must be digits, shapes, synthetic, an .npz path, (x, y) arrays or a Dataset, "
+        f"got {data!r}"
     )
 
 

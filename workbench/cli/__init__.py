@@ -226,7 +226,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--data",
-        help="labelled data for accuracy and int8 calibration: digits | synthetic | path.npz",
+        help=(
+            "labelled data for accuracy and int8 calibration: digits | shapes | synthetic | "
+            "path.npz"
+        ),
     )
     b.add_argument(
         "--deploy",
