@@ -154,3 +154,19 @@ def test_verdicts_exact_within_noise_and_differs():
     assert not _dep(latency_low=1.15, latency_high=1.3).latency_reproduced
     assert not _dep(latency_low=0.7, latency_high=0.88).latency_reproduced
     assert not _dep(error="did not compile").reproduced
+
+
+def test_the_training_thread_count_is_stored_and_a_changed_one_is_named(
+    real_run, real_config, tmp_path
+):
+    from workbench.bench import profile_threads
+
+    url = _copy(real_config.storage_url(), tmp_path)
+    now = profile_threads(real_config.hardware[0]).intra_op
+    assert _stored(url, 2)["train_threads"] == now
+    _set_attr(url, 2, "train_threads", now + 3)
+    proc = wb("reproduce", "real", "2", "--storage", url, "--latency-tolerance", "1")
+    assert f"torch trained with {now + 3} threads then, {now} now" in proc.stdout
+    proc = wb("reproduce", "real", "2", "--storage", url, "--json", "--latency-tolerance", "1")
+    (trial,) = json.loads(proc.stdout)["trials"]
+    assert trial["train_threads"] == {"stored": now + 3, "now": now}

@@ -138,6 +138,9 @@ class TrialReproduction:
     stored_data_fingerprint: str | None  # None: the trial predates stored fingerprints
     float_accuracy: dict[str, tuple[float | None, float]] = field(default_factory=dict)
     deployments: list[DeploymentReproduction] = field(default_factory=list)
+    #: PyTorch's training threads then (None: not stored) and now; bit-identical weights need both
+    #: equal (a float sum split over another count rounds differently)
+    train_threads: tuple[int | None, int] | None = None
 
     @property
     def reproduced(self) -> bool:
@@ -154,6 +157,11 @@ class TrialReproduction:
                 fw: {"stored": then, "now": now} for fw, (then, now) in self.float_accuracy.items()
             },
             "deployments": [d.to_dict() for d in self.deployments],
+            "train_threads": (
+                {"stored": self.train_threads[0], "now": self.train_threads[1]}
+                if self.train_threads is not None
+                else None
+            ),
         }
 
 
@@ -204,6 +212,7 @@ def reproduce_trials(
     from workbench.data import load_data
     from workbench.study import (
         DATA_FINGERPRINT_ATTR,
+        TRAIN_THREADS_ATTR,
         SearchSpace,
         TrialPipeline,
         open_study,
@@ -253,6 +262,12 @@ def reproduce_trials(
             rep = TrialReproduction(
                 n, spec.hash, fingerprint, trial.user_attrs.get(DATA_FINGERPRINT_ATTR)
             )
+            if "torch" in cfg.frameworks:
+                stored_threads = trial.user_attrs.get(TRAIN_THREADS_ATTR)
+                rep.train_threads = (
+                    int(stored_threads) if stored_threads is not None else None,
+                    pipeline.train_threads(),
+                )
             for fw in cfg.frameworks:
                 rep.deployments.extend(
                     _reproduce_framework(

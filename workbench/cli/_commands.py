@@ -294,6 +294,13 @@ def _print_reproduction(result: dict[str, Any]) -> None:
         _out(f"\ntrial {t['trial']} ({t['arch_hash']}, data {t['data_fingerprint']}): {verdict}")
         for fw, acc in t["float_accuracy"].items():
             _out(f"  {fw} float accuracy: stored {_num(acc['stored'])}, now {_num(acc['now'])}")
+        threads = t.get("train_threads")
+        if threads and threads["stored"] != threads["now"]:
+            was = "not stored" if threads["stored"] is None else threads["stored"]
+            _out(
+                f"  note: torch trained with {was} threads then, {threads['now']} now: weights "
+                "can differ in their last bits"
+            )
         for d in t["deployments"]:
             mark = "ok " if d["reproduced"] else "BAD"
             if d["error"]:

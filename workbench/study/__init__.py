@@ -35,6 +35,7 @@ from workbench.study._metrics import (
 )
 from workbench.study._objective import (
     DATA_FINGERPRINT_ATTR,
+    TRAIN_THREADS_ATTR,
     TrialFailure,
     TrialPipeline,
     choose_objective_measurement,
@@ -96,6 +97,7 @@ __all__ = [
     "SAMPLED",
     "SAMPLERS",
     "STATUSES",
+    "TRAIN_THREADS_ATTR",
     "ArtifactExport",
     "BestValue",
     "Budget",

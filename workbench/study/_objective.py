@@ -46,6 +46,9 @@ __all__ = [
 
 #: the trial attribute holding :meth:`workbench.data.Dataset.fingerprint` of the data it saw
 DATA_FINGERPRINT_ATTR = "data_fingerprint"
+#: the intra-op thread count PyTorch trained with (the first profile's): another count rounds
+#: float sums differently, so a rebuild is bit-identical only at the same count
+TRAIN_THREADS_ATTR = "train_threads"
 
 
 def _reason(err: BaseException) -> str:
@@ -195,6 +198,7 @@ class TrialPipeline:
             raise TrialFailure("space", str(err)) from err
         self._record_spec(trial, spec)
         trial.set_user_attr(DATA_FINGERPRINT_ATTR, self.data_fingerprint)
+        trial.set_user_attr(TRAIN_THREADS_ATTR, self.train_threads())
         if cfg.constrained and cfg.prefilter:
             rejected = self._prefilter(trial, spec)
             if rejected is not None:
@@ -346,6 +350,10 @@ class TrialPipeline:
             max_accuracy_drop=self.config.max_accuracy_drop,
         )
 
+    def train_threads(self) -> int:
+        """The intra-op thread count PyTorch trains with: the first profile's, on every host."""
+        return profile_threads(self.config.hardware[0]).intra_op
+
     def build_and_train(
         self, framework: str, spec: ArchSpec, workdir: Path
     ) -> tuple[ModelSource, TrainResult]:
@@ -356,7 +364,7 @@ class TrialPipeline:
 
             # the same thread count in every process: a float sum split over another number of
             # threads rounds differently, and the trained weights would not be bit-identical
-            torch.set_num_threads(profile_threads(cfg.hardware[0]).intra_op)
+            torch.set_num_threads(self.train_threads())
             model = build_torch(spec, seed=cfg.train.seed)
             result = train_torch(
                 model, self.data, cfg.train, should_stop=self.report.stop_requested
