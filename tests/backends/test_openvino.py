@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from tests._runs import wb
 from tests.conftest import REPO, tiny_config_dict
 from workbench import ConfigError, _host
 from workbench.backends import (
@@ -24,9 +25,6 @@ from workbench.backends._openvino import bf16_supported
 
 pytest.importorskip("openvino")
 pytestmark = [pytest.mark.openvino, pytest.mark.torch]
-
-#: the CLI, as a user runs it
-WB = [sys.executable, "-m", "workbench.cli"]
 
 #: accuracy (fraction of the digits test split) bf16 and int8 artifacts may lose to fp32
 TOLERANCE = 0.05
@@ -235,22 +233,10 @@ def test_a_tiny_study_with_openvino_deployments_runs_end_to_end(tmp_path):
             )
         )
     )
-    r = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "run", "ov.yaml", "--no-memory"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    env = {"PYTHONPATH": str(REPO)}
+    r = wb("run", "ov.yaml", "--no-memory", cwd=tmp_path, timeout=600, env=env)
     assert r.returncode == 0, r.stderr
-    j = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "show", "ov", "--json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    j = wb("show", "ov", "--json", cwd=tmp_path, env=env)
     data = json.loads(j.stdout)
     assert data["n_complete"] == 1
     assert {"host-cpu/torch/openvino-fp32", "host-cpu/torch/openvino-int8"} <= set(data["fronts"])
@@ -266,13 +252,16 @@ def test_a_tiny_study_with_openvino_deployments_runs_end_to_end(tmp_path):
     exported = sorted((tmp_path / "runs" / "ov" / "pareto").glob("*openvino-fp32*"))
     folder = next(p for p in exported if p.is_dir())
     assert sorted(x.name for x in folder.iterdir()) == ["model.bin", "model.xml"]
-    r = subprocess.run(
-        [*WB, "reproduce", "ov", "0", "--json", "--latency-tolerance", "1"],
+    r = wb(
+        "reproduce",
+        "ov",
+        "0",
+        "--json",
+        "--latency-tolerance",
+        "1",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=env,
     )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     (rep,) = json.loads(r.stdout)["trials"]

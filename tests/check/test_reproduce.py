@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 
 import pytest
 
+from tests._runs import wb as run_wb
 from tests.conftest import REPO
 from workbench.check import DeploymentReproduction
 
 pytestmark = [pytest.mark.torch, pytest.mark.onnxruntime]
 
 
-def wb(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workbench", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ},
-    )
+def wb(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_wb(*args, cwd=REPO, timeout=600)
 
 
 def _db(url: str) -> str:
