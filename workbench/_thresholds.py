@@ -18,7 +18,10 @@ from typing import Any
 
 from workbench._errors import ConfigError
 
-__all__ = ["DEFAULT_THRESHOLDS", "Thresholds"]
+__all__ = ["CHECK_TIME_S", "DEFAULT_THRESHOLDS", "Thresholds"]
+
+#: seconds a check times each artifact at most, unless the config or the command line says
+CHECK_TIME_S = 4.0
 
 #: metric -> (unit, the sign of "worse")
 UNITS: dict[str, tuple[str, str]] = {

@@ -28,7 +28,7 @@ import numpy as np
 
 from workbench._errors import ConfigError
 from workbench._stats import mcnemar_exact, proportion_ci, ratio_ci
-from workbench._thresholds import Thresholds
+from workbench._thresholds import CHECK_TIME_S, Thresholds
 from workbench.backends import Artifact, Deployment, Runner, Threads, correct_of, get_backend
 from workbench.bench import (
     LatencyStats,
@@ -78,7 +78,7 @@ CHECK_SETTINGS = MeasureSettings(
     min_repeats=100,
     max_repeats=3000,
     min_time_s=1.0,
-    max_time_s=4.0,
+    max_time_s=CHECK_TIME_S,
     block=5,
     target_rel_ci=0.01,
 )
@@ -376,11 +376,11 @@ def check_baseline(
 
     ``thresholds``: see :func:`resolve_thresholds`. ``settings`` times the artifacts (default
     :data:`CHECK_SETTINGS` at the baseline's batch size, each artifact timed for at most
-    ``time_s``, else the candidate config's ``check.time_s``, else 4 s); ``measure_memory``
-    measures both artifacts' peak memory now instead of comparing the figures each study
-    stored. With ``save`` the result is written as
-    ``check.json`` to ``outputs`` (default: the candidate study's outputs folder, where its
-    report is; :func:`workbench.check.load_check` reads it back).
+    ``time_s``, else the candidate config's ``check.time_s``, else
+    :data:`~workbench._thresholds.CHECK_TIME_S`); ``measure_memory`` measures both artifacts'
+    peak memory now instead of comparing the figures each study stored. With ``save`` the
+    result is written as ``check.json`` to ``outputs`` (default: the candidate study's outputs
+    folder, where its report is; :func:`workbench.check.load_check` reads it back).
     """
     import time
 

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from workbench._errors import WorkbenchError
 from workbench._files import output_error
+from workbench._thresholds import CHECK_TIME_S, DEFAULT_THRESHOLDS
 from workbench._version import __version__
 
 __all__ = ["main"]
@@ -184,9 +185,9 @@ def _parser() -> argparse.ArgumentParser:
         "--fail",
         metavar="SPEC",
         help=(
-            "regression thresholds, e.g. latency:+5%%,accuracy:-0.5pt,size:+10%%; metrics not "
-            "named keep the study config's check.fail, else the defaults "
-            "latency:+5%%,accuracy:-0.5pt,size:+10%%,memory:+10%%; METRIC:off)"
+            "regression thresholds, e.g. latency:+5%%,accuracy:-0.5pt; metrics not named keep "
+            "the study config's check.fail, else the defaults "
+            f"{DEFAULT_THRESHOLDS.to_text().replace('%', '%%')}; METRIC:off turns one off"
         ),
     )
     ck.add_argument("--junit", metavar="FILE", help="write JUnit XML (a case per point and metric)")
@@ -201,7 +202,10 @@ def _parser() -> argparse.ArgumentParser:
         "--time",
         type=float,
         metavar="S",
-        help="seconds of timing per artifact at most (default: the config's check.time_s, else 4)",
+        help=(
+            "seconds of timing per artifact at most (default: the config's check.time_s, else "
+            f"{CHECK_TIME_S:g})"
+        ),
     )
     ck.add_argument("--memory", action="store_true", help="measure peak memory now, both sides")
     ck.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
